@@ -1,0 +1,73 @@
+"""The one app factory. Nothing opens at import time: the engine, the Stripe client, the Socket.IO server and
+background tasks open and close with the app, in ``cleanup_ctx``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+import clinic_config
+import realtime
+import widget
+from addon import __version__, db, middleware
+from addon.appkeys import DB, ENGINE, GATEWAY, SETTINGS
+from addon.gateway import StripeGateway
+from addon.http import health, sessions, webhooks
+from addon.observability import init_sentry
+from addon.outbound import PUBLISHER, DroppingPublisher
+from addon.pages import setup_templates
+from addon.settings import Settings
+
+log = logging.getLogger("callpay")
+STATIC = Path(__file__).parent / "static"
+MAX_BODY = 1024 * 1024
+
+
+def create_app(settings: Settings, *, require_migrated: bool = True) -> web.Application:
+    init_sentry(settings, release=__version__)
+    app = web.Application(
+        middlewares=[middleware.request_context, middleware.security_headers, middleware.errors],
+        client_max_size=MAX_BODY,
+    )
+    app[SETTINGS] = settings
+    app[PUBLISHER] = DroppingPublisher()
+    setup_templates(app)
+    app.cleanup_ctx.append(_database(require_migrated))
+    app.cleanup_ctx.append(_stripe_gateway)
+    health.setup(app)
+    sessions.setup(app)
+    webhooks.setup(app)
+    app.router.add_static("/static/", STATIC, append_version=False)
+    # Each part of the product registers its own routes and background work.
+    for part in _PARTS:
+        part(app)
+    return app
+
+
+_PARTS: list[Callable[[web.Application], None]] = [clinic_config.setup, widget.setup, realtime.setup]
+
+
+def _database(require_migrated: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        engine = db.create_engine(app[SETTINGS].database_url)
+        try:
+            if require_migrated:
+                await db.require_current(engine)
+            app[ENGINE] = engine
+            app[DB] = db.session_factory(engine)
+            yield
+        finally:
+            await engine.dispose()
+
+    return context
+
+
+async def _stripe_gateway(app: web.Application) -> AsyncIterator[None]:
+    gateway = StripeGateway(app[SETTINGS])
+    await gateway.open()
+    app[GATEWAY] = gateway
+    yield
+    await gateway.close()

@@ -1,0 +1,18 @@
+"""Every piece of application state, on typed keys in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from addon.gateway import StripeGateway
+from addon.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+DB = web.AppKey("db", async_sessionmaker[AsyncSession])
+GATEWAY = web.AppKey("gateway", StripeGateway)
+# Filled by the realtime package; typed loosely so addon/ needs no socketio import.
+SOCKETIO = web.AppKey("socketio", Any)

@@ -1,0 +1,178 @@
+"""Verify the host platform's launch JWT (HS256) and record who and where it names.
+
+A launch is single use: its ``jti`` is stored with a primary key, so a replay fails on every worker that shares
+the database. Organisations, clinics, users and calls named in a valid launch are recorded on first sight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from addon.auth.roles import Role
+from addon.dbutil import insert_ignoring_conflict
+from addon.errors import Unauthenticated
+from addon.models import Call, Clinic, Organisation, UsedLaunch, User
+
+AUDIENCE = "callpay"
+MAX_LIFETIME = timedelta(seconds=300)
+CLOCK_SKEW = timedelta(seconds=30)
+REQUIRED_CLAIMS = ["iss", "aud", "sub", "role", "org", "iat", "exp", "jti"]
+REOPEN = "Close this and open it again from the video-call platform."
+
+
+class LaunchRejected(Unauthenticated):
+    code = "launch_rejected"
+
+
+@dataclass(frozen=True)
+class LaunchClaims:
+    platform: str
+    user_external_id: str
+    name: str
+    role: Role
+    org: str
+    clinic: str | None
+    call: str | None
+    jti: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A verified, consumed launch with the database ids of what it names."""
+
+    claims: LaunchClaims
+    user_id: int
+    organisation_id: int
+    clinic_id: int | None
+    call_id: int | None
+
+
+def verify(token: str, secret: str, *, now: datetime | None = None) -> LaunchClaims:
+    """Check signature, audience, lifetime and claims. Raises :class:`LaunchRejected` saying what is wrong."""
+    now = now or datetime.now(UTC)
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise LaunchRejected(f"This launch link is not valid. {REOPEN}") from exc
+    if header.get("alg") != "HS256":
+        raise LaunchRejected(f"This launch link is not signed the way Callpay expects. {REOPEN}")
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            audience=AUDIENCE,
+            options={"require": REQUIRED_CLAIMS, "verify_iat": False},
+            leeway=CLOCK_SKEW,
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise LaunchRejected(f"This launch link has expired. {REOPEN}") from exc
+    except jwt.InvalidAudienceError as exc:
+        raise LaunchRejected(f"This launch link was made for another app. {REOPEN}") from exc
+    except jwt.InvalidSignatureError as exc:
+        raise LaunchRejected(f"This launch link's signature doesn't match. {REOPEN}") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise LaunchRejected(f"This launch link is missing '{exc.claim}'. {REOPEN}") from exc
+    except jwt.PyJWTError as exc:
+        raise LaunchRejected(f"This launch link is not valid. {REOPEN}") from exc
+
+    issued = _timestamp(claims["iat"], "iat")
+    expires = _timestamp(claims["exp"], "exp")
+    if issued > now + CLOCK_SKEW:
+        raise LaunchRejected(f"This launch link is dated in the future. {REOPEN}")
+    if expires - issued > MAX_LIFETIME:
+        raise LaunchRejected(f"This launch link lives longer than Callpay allows (5 minutes). {REOPEN}")
+    try:
+        role = Role(claims["role"])
+    except ValueError as exc:
+        raise LaunchRejected(f"This launch link names a role Callpay doesn't know. {REOPEN}") from exc
+    clinic, call = _optional_str(claims, "clinic"), _optional_str(claims, "call")
+    if role is not Role.ORG_ADMIN and clinic is None:
+        raise LaunchRejected(f"This launch link is missing 'clinic'. {REOPEN}")
+    if role is Role.PATIENT and call is None:
+        raise LaunchRejected(f"This launch link is missing 'call'. {REOPEN}")
+    name = _optional_str(claims, "name")
+    if name is None and role is not Role.PATIENT:
+        raise LaunchRejected(f"This launch link is missing 'name'. {REOPEN}")
+    for key in ("iss", "sub", "org", "jti"):
+        if not isinstance(claims[key], str) or not claims[key].strip():
+            raise LaunchRejected(f"This launch link has an empty '{key}'. {REOPEN}")
+    return LaunchClaims(
+        platform=claims["iss"],
+        user_external_id=claims["sub"],
+        name=name or "Patient",
+        role=role,
+        org=claims["org"],
+        clinic=clinic,
+        call=call,
+        jti=claims["jti"],
+        expires_at=expires,
+    )
+
+
+async def consume(db: AsyncSession, claims: LaunchClaims) -> Launch:
+    """Mark the ``jti`` used and record what the launch names, in the caller's transaction."""
+    try:
+        async with db.begin_nested():
+            db.add(
+                UsedLaunch(
+                    jti=f"{claims.platform}:{claims.jti}", platform=claims.platform, expires_at=claims.expires_at
+                )
+            )
+    except IntegrityError as exc:
+        raise LaunchRejected(f"This launch link has already been used. {REOPEN}") from exc
+
+    org_id = await _get_or_create(
+        db, Organisation, {"platform": claims.platform, "external_id": claims.org}, ["platform", "external_id"]
+    )
+    user_id = await _get_or_create(
+        db,
+        User,
+        {"platform": claims.platform, "external_id": claims.user_external_id, "name": claims.name},
+        ["platform", "external_id"],
+    )
+    user = await db.get_one(User, user_id)
+    if user.name != claims.name:
+        user.name = claims.name
+    user.last_seen_at = datetime.now(UTC)
+    clinic_id = call_id = None
+    if claims.clinic is not None:
+        clinic_id = await _get_or_create(
+            db, Clinic, {"organisation_id": org_id, "external_id": claims.clinic}, ["organisation_id", "external_id"]
+        )
+        if claims.call is not None:
+            call_id = await _get_or_create(
+                db, Call, {"clinic_id": clinic_id, "external_id": claims.call}, ["clinic_id", "external_id"]
+            )
+    return Launch(claims=claims, user_id=user_id, organisation_id=org_id, clinic_id=clinic_id, call_id=call_id)
+
+
+async def _get_or_create(
+    db: AsyncSession, model: type[Organisation | User | Clinic | Call], values: dict[str, object], keys: list[str]
+) -> int:
+    await insert_ignoring_conflict(db, model, values, keys)
+    conditions = [getattr(model, key) == values[key] for key in keys]
+    found: int = (await db.execute(select(model.id).where(*conditions))).scalar_one()
+    return found
+
+
+def _timestamp(value: object, claim: str) -> datetime:
+    if not isinstance(value, int | float):
+        raise LaunchRejected(f"This launch link's '{claim}' is not a time. {REOPEN}")
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _optional_str(claims: dict[str, object], key: str) -> str | None:
+    value = claims.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise LaunchRejected(f"This launch link has an empty '{key}'. {REOPEN}")
+    return value

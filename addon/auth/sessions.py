@@ -1,0 +1,139 @@
+"""Server-side sessions behind opaque bearer tokens.
+
+The token (256 random bits) is given to the page once and kept in memory there; only its SHA-256 is stored. A
+session ends at an absolute expiry, after an idle period, or when revoked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from addon.auth.launch import Launch
+from addon.auth.roles import Role
+from addon.errors import Unauthenticated
+from addon.models import Call, Clinic, Organisation, User
+from addon.models import Session as SessionRow
+
+ABSOLUTE_LIFETIME = timedelta(hours=12)
+IDLE_TIMEOUT = timedelta(hours=2)
+# Writing last_seen on every request would make each read a write; a minute's precision is plenty.
+TOUCH_EVERY = timedelta(minutes=1)
+EXPIRED = "Your session has ended. Close this and open it again from the video-call platform."
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The person behind a session, and the organisation, clinic and call it is scoped to."""
+
+    token_hash: str
+    user_id: int
+    user_external_id: str
+    user_name: str
+    role: Role
+    platform: str
+    organisation_id: int
+    org_external_id: str
+    clinic_id: int | None
+    clinic_external_id: str | None
+    call_id: int | None
+    call_external_id: str | None
+    expires_at: datetime
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role is not Role.PATIENT
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    token: str
+    principal: Principal
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def open_session(db: AsyncSession, launch: Launch, *, now: datetime | None = None) -> IssuedSession:
+    now = now or datetime.now(UTC)
+    token = secrets.token_urlsafe(32)
+    row = SessionRow(
+        token_hash=hash_token(token),
+        user_id=launch.user_id,
+        role=launch.claims.role.value,
+        organisation_id=launch.organisation_id,
+        clinic_id=launch.clinic_id,
+        call_id=launch.call_id,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + ABSOLUTE_LIFETIME,
+    )
+    db.add(row)
+    await db.flush()
+    principal = await _load(db, row.token_hash, now)
+    assert principal is not None
+    return IssuedSession(token=token, principal=principal)
+
+
+async def resolve(db: AsyncSession, token: str, *, now: datetime | None = None) -> Principal:
+    """The live session for a bearer token, or :class:`Unauthenticated`."""
+    now = now or datetime.now(UTC)
+    if not token or len(token) > 200:
+        raise Unauthenticated(EXPIRED, code="session_invalid")
+    token_hash = hash_token(token)
+    principal = await _load(db, token_hash, now)
+    if principal is None:
+        raise Unauthenticated(EXPIRED, code="session_invalid")
+    await db.execute(
+        update(SessionRow)
+        .where(SessionRow.token_hash == token_hash, SessionRow.last_seen_at < now - TOUCH_EVERY)
+        .values(last_seen_at=now)
+    )
+    return principal
+
+
+async def revoke(db: AsyncSession, token_hash: str, *, now: datetime | None = None) -> None:
+    await db.execute(
+        update(SessionRow).where(SessionRow.token_hash == token_hash).values(revoked_at=now or datetime.now(UTC))
+    )
+
+
+async def _load(db: AsyncSession, token_hash: str, now: datetime) -> Principal | None:
+    query = (
+        select(SessionRow, User, Organisation, Clinic, Call)
+        .join(User, User.id == SessionRow.user_id)
+        .join(Organisation, Organisation.id == SessionRow.organisation_id)
+        .outerjoin(Clinic, Clinic.id == SessionRow.clinic_id)
+        .outerjoin(Call, Call.id == SessionRow.call_id)
+        .where(
+            SessionRow.token_hash == token_hash,
+            SessionRow.revoked_at.is_(None),
+            SessionRow.expires_at > now,
+            SessionRow.last_seen_at > now - IDLE_TIMEOUT,
+        )
+    )
+    found = (await db.execute(query)).one_or_none()
+    if found is None:
+        return None
+    row, user, org, clinic, call = found
+    return Principal(
+        token_hash=token_hash,
+        user_id=user.id,
+        user_external_id=user.external_id,
+        user_name=user.name,
+        role=Role(row.role),
+        platform=org.platform,
+        organisation_id=org.id,
+        org_external_id=org.external_id,
+        clinic_id=clinic.id if clinic else None,
+        clinic_external_id=clinic.external_id if clinic else None,
+        call_id=call.id if call else None,
+        call_external_id=call.external_id if call else None,
+        expires_at=min(row.expires_at, now + IDLE_TIMEOUT),
+    )

@@ -1,0 +1,73 @@
+"""``callpay demo | serve | db upgrade``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+
+from aiohttp import web
+
+from addon import db, logs
+from addon.app import create_app
+from addon.settings import Settings, SettingsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="callpay", description="In-call payments for telehealth video calls.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("demo", "everything on this machine, nothing to configure"),
+        ("serve", "production: real settings, no sandbox"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--host", default="127.0.0.1")
+        command.add_argument("--port", type=int, default=8080)
+    db_parser = commands.add_parser("db", help="database maintenance")
+    db_commands = db_parser.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply migrations")
+    args = parser.parse_args(argv)
+    logs.configure()
+
+    if args.command == "demo":
+        # The demo launcher lives beside the sandbox it starts; production paths never import it.
+        demo = importlib.import_module("sandbox.demo")
+        return int(demo.run(host=args.host, port=args.port))
+    settings = _settings_or_exit()
+    if args.command == "db":
+        asyncio.run(db.upgrade(settings.database_url))
+        print(f"Database is up to date (migration {db.head_revision()}).")
+        return 0
+    return serve(settings, host=args.host, port=args.port)
+
+
+def serve(settings: Settings, *, host: str, port: int) -> int:
+    try:
+        asyncio.run(_check_migrated(settings))
+    except db.DatabaseBehind as exc:
+        print(f"callpay: {exc}", file=sys.stderr)
+        return 1
+    web.run_app(create_app(settings), host=host, port=port, print=lambda _: print(f"Callpay on http://{host}:{port}/"))
+    return 0
+
+
+async def _check_migrated(settings: Settings) -> None:
+    engine = db.create_engine(settings.database_url)
+    try:
+        await db.require_current(engine)
+    finally:
+        await engine.dispose()
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(f"callpay: {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""Engine, sessions and migrations.
+
+SQLite gets WAL and foreign keys on every connection; PostgreSQL goes through asyncpg. Migrations are Alembic's,
+run from code so ``callpay db upgrade``, the demo and the tests share one path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_engine(database_url: str) -> AsyncEngine:
+    if database_url.startswith("sqlite"):
+        _ensure_sqlite_folder(database_url)
+        engine = create_async_engine(database_url, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def _ensure_sqlite_folder(database_url: str) -> None:
+    path = database_url.split(":///", 1)[1] if ":///" in database_url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+async def upgrade(database_url: str, revision: str = "head") -> None:
+    """Apply migrations. Alembic's env runs its own event loop, so it goes to a worker thread."""
+    _ensure_sqlite_folder(database_url)
+    await asyncio.to_thread(command.upgrade, alembic_config(database_url), revision)
+
+
+async def downgrade(database_url: str, revision: str) -> None:
+    await asyncio.to_thread(command.downgrade, alembic_config(database_url), revision)
+
+
+class DatabaseBehind(Exception):
+    def __init__(self, current: str | None, head: str) -> None:
+        super().__init__(
+            f"The database is at migration {current or 'none'} but this version needs {head}: "
+            "run `callpay db upgrade` first."
+        )
+
+
+async def require_current(engine: AsyncEngine) -> None:
+    head = head_revision()
+    current = await current_revision(engine)
+    if current != head:
+        raise DatabaseBehind(current, head)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

@@ -1,0 +1,23 @@
+"""Small portable SQL helpers for the two databases we run on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase
+
+
+async def insert_ignoring_conflict(
+    session: AsyncSession, model: type[DeclarativeBase], values: dict[str, Any], conflict_columns: list[str]
+) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING; True when this call inserted the row.
+
+    Lets two workers record the same platform organisation, user or call at once without either failing.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
+    result = await session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,69 @@
+"""The project's own errors. Services raise these; the error middleware turns them into the contract's shape.
+
+Each carries a stable ``code`` for programs, a ``message`` that tells a person what to fix, and optionally the
+``field`` at fault. Messages are written for users: they never contain exception text from a library.
+"""
+
+from __future__ import annotations
+
+
+class CallpayError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code is not None:
+            self.code = code
+
+    def to_dict(self) -> dict[str, str]:
+        body = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+class InvalidInput(CallpayError):
+    status = 400
+    code = "invalid"
+
+
+class Unauthenticated(CallpayError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(CallpayError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(CallpayError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(CallpayError):
+    status = 409
+    code = "conflict"
+
+
+class PaymentsUnavailable(CallpayError):
+    """The clinic can't take payments right now (add-on off, no Stripe account, charges disabled)."""
+
+    status = 409
+    code = "payments_unavailable"
+
+
+class PaymentProviderError(CallpayError):
+    """Stripe refused or could not be reached; the message is safe to show."""
+
+    status = 502
+    code = "payment_provider_error"
+
+
+class CardDeclined(CallpayError):
+    status = 402
+    code = "card_declined"

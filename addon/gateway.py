@@ -1,0 +1,390 @@
+"""The Stripe gateway: the only module that imports ``stripe``.
+
+One async method per operation, an explicit connected account (``Stripe-Account``) on every call that touches a
+clinic's money, the API version pinned, and idempotency keys passed in by the caller. It returns the project's own
+dataclasses and raises the project's own errors; no StripeObject leaves this module.
+
+Addresses come from settings only (``CALLPAY_STRIPE_API_BASE``, ``…_CONNECT_BASE``), so the same code talks to
+Stripe or to the offline sandbox without knowing which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import stripe
+
+from addon.errors import CardDeclined, InvalidInput, PaymentProviderError
+from addon.settings import Settings
+
+log = logging.getLogger("callpay.stripe")
+
+# Pinned so that Stripe's object shapes can't change under us; bump deliberately.
+API_VERSION = stripe.api_version
+NETWORK_RETRIES = 2
+UNREACHABLE = "We couldn't reach Stripe just now. Please try again in a moment."
+
+
+@dataclass(frozen=True)
+class OAuthConnection:
+    account_id: str
+    publishable_key: str | None
+    scope: str | None
+    livemode: bool
+
+
+@dataclass(frozen=True)
+class ConnectedAccount:
+    id: str
+    name: str | None
+    country: str | None
+    default_currency: str | None
+    charges_enabled: bool
+    livemode: bool = False
+
+
+@dataclass(frozen=True)
+class PaymentIntentInfo:
+    id: str
+    status: str
+    amount: int
+    amount_received: int
+    currency: str
+    client_secret: str | None
+    receipt_email: str | None
+    latest_charge_id: str | None
+    card_brand: str | None = None
+    card_last4: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RefundInfo:
+    id: str
+    amount: int
+    status: str
+    payment_intent_id: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    id: str
+    type: str
+    account: str | None
+    created: int
+    object: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    id: str
+    secret: str | None
+
+
+class InvalidSignature(Exception):
+    """A webhook whose signature does not verify against any configured secret."""
+
+
+class StripeGateway:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: stripe.StripeClient | None = None
+
+    async def open(self) -> None:
+        self._client = stripe.StripeClient(
+            self._settings.stripe_secret_key.reveal(),
+            stripe_version=API_VERSION,
+            base_addresses={"api": self._settings.stripe_api_base, "connect": self._settings.stripe_connect_base},
+            client_id=self._settings.stripe_connect_client_id,
+            http_client=stripe.AIOHTTPClient(),
+            max_network_retries=NETWORK_RETRIES,
+        )
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client._requestor._get_http_client().close_async()  # type: ignore[no-untyped-call]  # no public close
+            self._client = None
+
+    @property
+    def client(self) -> stripe.StripeClient:
+        if self._client is None:
+            raise RuntimeError("StripeGateway used before open()")
+        return self._client
+
+    # --- Connect OAuth -------------------------------------------------------------------------------------
+
+    def authorize_url(self, *, state: str, redirect_uri: str) -> str:
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": self._settings.stripe_connect_client_id,
+                "scope": "read_write",
+                "redirect_uri": redirect_uri,
+                "state": state,
+            }
+        )
+        return f"{self._settings.stripe_connect_base}/oauth/authorize?{query}"
+
+    async def exchange_oauth_code(self, code: str) -> OAuthConnection:
+        # The SDK's OAuth calls are synchronous; run them on a thread so the event loop keeps serving calls.
+        sync_client = self._sync_client()
+        try:
+            token = await asyncio.to_thread(
+                sync_client.oauth.token, {"grant_type": "authorization_code", "code": code}
+            )
+        except stripe.oauth_error.OAuthError as exc:
+            log.warning("oauth exchange refused", extra={"stripe_code": exc.code})
+            raise InvalidInput(
+                "Stripe did not accept this authorisation: it may have expired or been used already. "
+                "Please click Go to Stripe again.",
+                code="oauth_refused",
+            ) from exc
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return OAuthConnection(
+            account_id=str(token["stripe_user_id"]),
+            publishable_key=getattr(token, "stripe_publishable_key", None),
+            scope=getattr(token, "scope", None),
+            livemode=bool(getattr(token, "livemode", False)),
+        )
+
+    async def deauthorize(self, account_id: str) -> None:
+        sync_client = self._sync_client()
+        try:
+            await asyncio.to_thread(
+                sync_client.oauth.deauthorize,
+                {"client_id": self._settings.stripe_connect_client_id, "stripe_user_id": account_id},
+            )
+        except stripe.oauth_error.OAuthError as exc:
+            # Already disconnected on Stripe's side: the outcome the caller wants.
+            log.info("deauthorize: account already disconnected", extra={"stripe_code": exc.code})
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+
+    def _sync_client(self) -> stripe.StripeClient:
+        return stripe.StripeClient(
+            self._settings.stripe_secret_key.reveal(),
+            stripe_version=API_VERSION,
+            base_addresses={"api": self._settings.stripe_api_base, "connect": self._settings.stripe_connect_base},
+            client_id=self._settings.stripe_connect_client_id,
+            max_network_retries=NETWORK_RETRIES,
+        )
+
+    # --- Accounts ------------------------------------------------------------------------------------------
+
+    async def retrieve_account(self, account_id: str) -> ConnectedAccount:
+        try:
+            account = await self.client.v1.accounts.retrieve_async(account_id)
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return account_from_object(account.to_dict())
+
+    # --- PaymentIntents ------------------------------------------------------------------------------------
+
+    async def create_payment_intent(
+        self,
+        *,
+        account_id: str,
+        amount: int,
+        currency: str,
+        description: str,
+        receipt_email: str | None,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+        application_fee_amount: int | None = None,
+        statement_descriptor_suffix: str | None = None,
+    ) -> PaymentIntentInfo:
+        params: dict[str, Any] = {
+            "amount": amount,
+            "currency": currency,
+            "description": description,
+            "metadata": dict(metadata),
+            "automatic_payment_methods": {"enabled": True},
+        }
+        if receipt_email:
+            params["receipt_email"] = receipt_email
+        if application_fee_amount:
+            params["application_fee_amount"] = application_fee_amount
+        if statement_descriptor_suffix:
+            params["statement_descriptor_suffix"] = statement_descriptor_suffix
+        try:
+            intent = await self.client.v1.payment_intents.create_async(
+                params,  # type: ignore[arg-type]
+                options={"stripe_account": account_id, "idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return intent_from_object(intent.to_dict())
+
+    async def update_receipt_email(self, *, account_id: str, intent_id: str, receipt_email: str) -> None:
+        try:
+            await self.client.v1.payment_intents.update_async(
+                intent_id, {"receipt_email": receipt_email}, options={"stripe_account": account_id}
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+
+    async def retrieve_payment_intent(self, *, account_id: str, intent_id: str) -> PaymentIntentInfo:
+        try:
+            intent = await self.client.v1.payment_intents.retrieve_async(
+                intent_id, {"expand": ["latest_charge"]}, options={"stripe_account": account_id}
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return intent_from_object(intent.to_dict())
+
+    async def cancel_payment_intent(self, *, account_id: str, intent_id: str, idempotency_key: str) -> None:
+        try:
+            await self.client.v1.payment_intents.cancel_async(
+                intent_id, options={"stripe_account": account_id, "idempotency_key": idempotency_key}
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "payment_intent_unexpected_state":
+                raise InvalidInput("This payment can no longer be canceled.", code="not_cancelable") from exc
+            raise _translate(exc) from exc
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+
+    # --- Refunds -------------------------------------------------------------------------------------------
+
+    async def create_refund(
+        self,
+        *,
+        account_id: str,
+        intent_id: str,
+        amount: int | None,
+        reason: str | None,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> RefundInfo:
+        params: dict[str, Any] = {"payment_intent": intent_id, "metadata": dict(metadata)}
+        if amount is not None:
+            params["amount"] = amount
+        if reason:
+            params["reason"] = reason
+        try:
+            refund = await self.client.v1.refunds.create_async(
+                params,  # type: ignore[arg-type]
+                options={"stripe_account": account_id, "idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return refund_from_object(refund.to_dict())
+
+    # --- Webhooks ------------------------------------------------------------------------------------------
+
+    def parse_webhook(self, payload: bytes, signature: str | None) -> WebhookEvent:
+        """Verify ``Stripe-Signature`` over the raw body against every configured secret."""
+        if not signature:
+            raise InvalidSignature("missing Stripe-Signature")
+        for secret in self._settings.webhook_secrets:
+            try:
+                event = stripe.Webhook.construct_event(payload, signature, secret)
+            except stripe.SignatureVerificationError:
+                continue
+            except ValueError as exc:
+                raise InvalidSignature("payload is not JSON") from exc
+            data = event.to_dict()
+            return WebhookEvent(
+                id=data["id"],
+                type=data["type"],
+                account=data.get("account"),
+                created=int(data.get("created", 0)),
+                object=data["data"]["object"],
+            )
+        raise InvalidSignature("signature does not match")
+
+    async def create_webhook_endpoint(self, *, url: str, connect: bool, events: list[str]) -> WebhookEndpoint:
+        try:
+            endpoint = await self.client.v1.webhook_endpoints.create_async(
+                {"url": url, "enabled_events": events, "connect": connect, "api_version": API_VERSION}  # type: ignore[typeddict-item]
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return WebhookEndpoint(id=endpoint.id, secret=getattr(endpoint, "secret", None))
+
+
+# --- Translation from Stripe's objects and errors ----------------------------------------------------------
+
+
+def account_from_object(data: Mapping[str, Any]) -> ConnectedAccount:
+    profile = data.get("business_profile") or {}
+    settings = data.get("settings") or {}
+    dashboard = settings.get("dashboard") or {}
+    return ConnectedAccount(
+        id=data["id"],
+        name=profile.get("name") or dashboard.get("display_name"),
+        country=data.get("country"),
+        default_currency=data.get("default_currency"),
+        charges_enabled=bool(data.get("charges_enabled")),
+        livemode=bool(data.get("livemode", False)),
+    )
+
+
+def intent_from_object(data: Mapping[str, Any]) -> PaymentIntentInfo:
+    charge = data.get("latest_charge")
+    charge_id = charge.get("id") if isinstance(charge, Mapping) else charge
+    brand = last4 = None
+    if isinstance(charge, Mapping):
+        card = (charge.get("payment_method_details") or {}).get("card") or {}
+        brand, last4 = card.get("brand"), card.get("last4")
+    error = data.get("last_payment_error") or {}
+    return PaymentIntentInfo(
+        id=data["id"],
+        status=data["status"],
+        amount=int(data["amount"]),
+        amount_received=int(data.get("amount_received") or 0),
+        currency=data["currency"],
+        client_secret=data.get("client_secret"),
+        receipt_email=data.get("receipt_email"),
+        latest_charge_id=charge_id,
+        card_brand=brand,
+        card_last4=last4,
+        failure_code=error.get("decline_code") or error.get("code"),
+        failure_message=error.get("message"),
+        metadata=dict(data.get("metadata") or {}),
+    )
+
+
+def refund_from_object(data: Mapping[str, Any]) -> RefundInfo:
+    return RefundInfo(
+        id=data["id"],
+        amount=int(data["amount"]),
+        status=data.get("status") or "pending",
+        payment_intent_id=data.get("payment_intent"),
+        reason=data.get("reason"),
+    )
+
+
+def _translate(exc: stripe.StripeError) -> Exception:
+    """Stripe's error as one of ours, with a message a person can act on and no internals."""
+    if isinstance(exc, stripe.CardError):
+        return CardDeclined(exc.user_message or "Your card was declined. Try another card.", code=exc.code)
+    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
+        return PaymentProviderError(UNREACHABLE)
+    if isinstance(exc, stripe.AuthenticationError):
+        log.error("stripe rejected our API key")
+        return PaymentProviderError("Payments are not set up correctly. Please tell the clinic.")
+    if isinstance(exc, stripe.PermissionError):
+        return PaymentProviderError(
+            "The clinic's Stripe account no longer allows Callpay to take payments. Ask the clinic to reconnect it.",
+            code="account_access_revoked",
+        )
+    if isinstance(exc, stripe.InvalidRequestError):
+        log.warning("stripe refused a request", extra={"stripe_code": exc.code, "param": exc.param})
+        if exc.code == "amount_too_small":
+            return InvalidInput("That amount is too small for a card payment.", field="amount", code="amount_too_small")
+        if exc.code == "amount_too_large":
+            return InvalidInput("That amount is too large for a card payment.", field="amount", code="amount_too_large")
+        message = exc.user_message if exc.user_message else "Stripe could not process this request."
+        return PaymentProviderError(message, code=exc.code or "payment_provider_error")
+    log.error("stripe error", extra={"stripe_code": exc.code, "http_status": exc.http_status})
+    return PaymentProviderError(UNREACHABLE)

@@ -1,0 +1,1 @@
+"""aiohttp handlers of the core: health, sessions, and the request → principal step every handler shares."""

@@ -1,0 +1,106 @@
+"""Request ids, the one error middleware, and security headers.
+
+Errors leave in the contract's shape ``{"error": {"code", "message", "field"?}}`` for the API and as a plain page
+for browsers. Anything unexpected is logged with context, sent to Sentry, and answered with a generic 500: the
+client never sees exception text.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+
+import sentry_sdk
+from aiohttp import web
+
+from addon import logs
+from addon.errors import CallpayError
+from addon.pages import render_message_page
+
+log = logging.getLogger("callpay.http")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
+HTTP_MESSAGES = {
+    404: "There is nothing at this address. Check the link, or go back and try again.",
+    405: "This address doesn't accept that method.",
+    413: "The request is too large.",
+}
+
+
+def wants_json(request: web.Request) -> bool:
+    path = request.path
+    if path.startswith(("/api/", "/stripe/", "/socket.io")) or path in ("/healthz", "/readyz"):
+        return True
+    return "application/json" in request.headers.get("Accept", "") and "text/html" not in request.headers.get(
+        "Accept", ""
+    )
+
+
+def error_response(request: web.Request, status: int, body: dict[str, str]) -> web.Response:
+    if wants_json(request):
+        return web.json_response({"error": body}, status=status)
+    return render_message_page(request, title="Something needs attention", message=body["message"], status=status)
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get("X-Request-Id", "")
+    rid = incoming if 8 <= len(incoming) <= 64 and incoming.isascii() else secrets.token_hex(8)
+    token = logs.request_id.set(rid)
+    try:
+        response = await handler(request)
+        response.headers["X-Request-Id"] = rid
+        return response
+    finally:
+        logs.request_id.reset(token)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except CallpayError as exc:
+        return error_response(request, exc.status, exc.to_dict())
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = HTTP_CODES.get(exc.status, "error")
+        message = HTTP_MESSAGES.get(exc.status) or (exc.text if exc.text and exc.status < 500 else exc.reason)
+        if message and message.startswith(f"{exc.status}:"):
+            message = HTTP_MESSAGES.get(exc.status, exc.reason)
+        return error_response(request, exc.status, {"code": code, "message": message or exc.reason})
+    except Exception as exc:
+        log.exception("unhandled error", extra={"method": request.method, "path": request.path})
+        sentry_sdk.capture_exception(exc)
+        return error_response(
+            request,
+            500,
+            {"code": "internal_error", "message": "Something went wrong on our side. Please try again."},
+        )
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin-allow-popups")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(self)")
+    if response.content_type == "text/html" and "Content-Security-Policy" not in headers:
+        headers["Content-Security-Policy"] = "default-src 'self'; frame-ancestors *; base-uri 'none'"
+    if wants_json(request):
+        headers.setdefault("Cache-Control", "no-store")
+    return response

@@ -1,0 +1,275 @@
+"""The database, as SQLAlchemy 2 declarative models.
+
+Organisations, clinics, users and calls mirror what the host platform names in launches; everything else is
+Callpay's own. Money is stored as integers in the currency's minor unit, times as timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every backend; SQLite would otherwise hand back naive datetimes."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[int]: JSON()}
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(200))
+    external_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Clinic(Base):
+    __tablename__ = "clinics"
+    __table_args__ = (UniqueConstraint("organisation_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(200))
+    # The platform only launches installed add-ons, so a clinic is on until an org admin turns it off.
+    addon_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # The linked Stripe account (Connect OAuth, standard account, direct charges).
+    stripe_account_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    stripe_account_name: Mapped[str | None] = mapped_column(String(200))
+    stripe_country: Mapped[str | None] = mapped_column(String(2))
+    stripe_default_currency: Mapped[str | None] = mapped_column(String(3))
+    stripe_charges_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    stripe_livemode: Mapped[bool] = mapped_column(Boolean, default=False)
+    stripe_connected_at: Mapped[datetime | None]
+    stripe_publishable_key: Mapped[str | None] = mapped_column(String(200))
+
+    # Payment settings.
+    default_currency: Mapped[str] = mapped_column(String(3), default="aud")
+    preset_amounts: Mapped[list[int]] = mapped_column(default=list)
+    application_fee_amount: Mapped[int | None] = mapped_column(Integer)
+
+    # What a receipt must carry for a patient to claim with it.
+    receipt_business_name: Mapped[str | None] = mapped_column(String(200))
+    receipt_abn: Mapped[str | None] = mapped_column(String(50))
+    receipt_provider_name: Mapped[str | None] = mapped_column(String(200))
+    receipt_provider_number: Mapped[str | None] = mapped_column(String(50))
+    receipt_address: Mapped[str | None] = mapped_column(String(500))
+    receipt_phone: Mapped[str | None] = mapped_column(String(50))
+    receipt_footer: Mapped[str | None] = mapped_column(String(1000))
+
+    # Receipt numbers are per clinic and gap-free; bumped with a conditional UPDATE … RETURNING.
+    receipt_counter: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(200))
+    external_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Call(Base):
+    __tablename__ = "calls"
+    __table_args__ = (UniqueConstraint("clinic_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UsedLaunch(Base):
+    """A consumed launch ``jti``: the primary key makes a replay fail on every worker."""
+
+    __tablename__ = "used_launches"
+
+    jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Session(Base):
+    """A server-side session. Only the token's SHA-256 is stored, so a database leak yields no live token."""
+
+    __tablename__ = "sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(20))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    clinic_id: Mapped[int | None] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class OAuthState(Base):
+    """A Connect OAuth ``state``: single use, bound to one session and one clinic, short-lived."""
+
+    __tablename__ = "oauth_states"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_token_hash: Mapped[str] = mapped_column(String(64))
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class PaymentRequest(Base):
+    __tablename__ = "payment_requests"
+    __table_args__ = (
+        UniqueConstraint("clinician_id", "client_ref"),
+        UniqueConstraint("clinic_id", "receipt_number"),
+        Index("ix_payment_requests_clinic_created", "clinic_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    clinician_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    client_ref: Mapped[str | None] = mapped_column(String(100))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(30), default="requested")
+    amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    receipt_number: Mapped[str | None] = mapped_column(String(40))
+    stripe_account_id: Mapped[str | None] = mapped_column(String(100))
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    stripe_client_secret: Mapped[str | None] = mapped_column(String(200))
+    patient_email: Mapped[str | None] = mapped_column(String(320))
+    card_brand: Mapped[str | None] = mapped_column(String(30))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    failure_message: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    paid_at: Mapped[datetime | None]
+    canceled_at: Mapped[datetime | None]
+    # Set by the one conditional UPDATE that announces the payment, so the pop-up goes out exactly once.
+    received_announced_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """Append-only trail of who did what; never updated or deleted by the application."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_clinic_time", "clinic_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    action: Mapped[str] = mapped_column(String(100))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_role: Mapped[str | None] = mapped_column(String(20))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    clinic_id: Mapped[int | None] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    subject_type: Mapped[str | None] = mapped_column(String(50))
+    subject_id: Mapped[str | None] = mapped_column(String(100))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ProcessedStripeEvent(Base):
+    """Stripe event ids already handled; the primary key turns a second delivery into a no-op."""
+
+    __tablename__ = "processed_stripe_events"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    account: Mapped[str | None] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxEmail(Base):
+    """An email to send. Written in the same transaction as the change that causes it, sent by a worker."""
+
+    __tablename__ = "outbox_emails"
+    __table_args__ = (Index("ix_outbox_emails_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # e.g. "receipt:pr_…": the unique key is what makes "no receipt sent twice" hold.
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    to_address: Mapped[str] = mapped_column(String(320))
+    payment_request_id: Mapped[str | None] = mapped_column(ForeignKey("payment_requests.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class ClinicNotice(Base):
+    """Something a clinic's admins must be told, e.g. Stripe access revoked from Stripe's side."""
+
+    __tablename__ = "clinic_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    message: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    dismissed_at: Mapped[datetime | None]

@@ -1,0 +1,101 @@
+"""Money in minor units, as Stripe keeps it, and the words people read and type.
+
+``parse_amount("80.00", "aud") == 8000``; ``parse_amount("500", "jpy") == 500``; ``format_amount(8000, "aud")``
+is ``"A$80.00"``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from addon.errors import InvalidInput
+
+# Stripe's zero-decimal currencies: the amount is already in whole units.
+ZERO_DECIMAL = frozenset(
+    ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"]
+)
+# Three-decimal currencies Stripe supports (amounts must end in 0, but that's Stripe's rule to enforce).
+THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
+SYMBOLS = {
+    "aud": "A$",
+    "nzd": "NZ$",
+    "usd": "US$",
+    "cad": "CA$",
+    "gbp": "£",
+    "eur": "€",
+    "jpy": "¥",
+    "sgd": "S$",
+    "hkd": "HK$",
+    "inr": "₹",
+    "chf": "CHF ",
+    "sek": "SEK ",
+    "nok": "NOK ",
+    "dkk": "DKK ",
+}
+SUPPORTED = (
+    frozenset(SYMBOLS)
+    | ZERO_DECIMAL
+    | THREE_DECIMAL
+    | frozenset(["aed", "brl", "czk", "huf", "idr", "ils", "mxn", "myr", "php", "pln", "ron", "thb", "try", "zar"])
+)
+# Stripe refuses card charges below about 0.50 in the major unit; we say so before Stripe does.
+MAX_MINOR = 99_999_999
+
+
+def exponent(currency: str) -> int:
+    if currency in ZERO_DECIMAL:
+        return 0
+    if currency in THREE_DECIMAL:
+        return 3
+    return 2
+
+
+def normalise_currency(value: object, *, field: str = "currency") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("Choose a currency, such as aud.", field=field)
+    currency = value.strip().lower()
+    if currency not in SUPPORTED:
+        raise InvalidInput(f"'{value}' is not a currency Callpay accepts. Use a code such as aud.", field=field)
+    return currency
+
+
+def parse_amount(value: object, currency: str, *, field: str = "amount") -> int:
+    """An amount typed by a person ("80", "80.00", "1,250.50") or sent as minor units (an int) → minor units."""
+    if isinstance(value, bool):
+        raise InvalidInput("Enter the amount as a number, such as 80.00.", field=field)
+    if isinstance(value, int):
+        minor = value
+    else:
+        text = str(value).strip().replace(",", "") if value is not None else ""
+        if text[:3].lower() == currency:
+            text = text[3:]
+        for symbol in sorted(set(SYMBOLS.values()) | {"$"}, key=len, reverse=True):
+            text = text.removeprefix(symbol.strip())
+        text = text.strip()
+        if not text:
+            raise InvalidInput("Enter an amount, such as 80.00.", field=field)
+        try:
+            major = Decimal(text)
+        except InvalidOperation as exc:
+            raise InvalidInput("Enter the amount as a number, such as 80.00.", field=field) from exc
+        if not major.is_finite():
+            raise InvalidInput("Enter the amount as a number, such as 80.00.", field=field)
+        places = exponent(currency)
+        scaled = major.scaleb(places)
+        if scaled != scaled.to_integral_value():
+            detail = "whole units" if places == 0 else f"at most {places} decimal places"
+            raise InvalidInput(f"Enter the amount in {detail}.", field=field)
+        minor = int(scaled)
+    if minor <= 0:
+        raise InvalidInput("Enter an amount greater than zero.", field=field)
+    if minor > MAX_MINOR:
+        raise InvalidInput(f"That amount is too large; the most is {format_amount(MAX_MINOR, currency)}.", field=field)
+    return minor
+
+
+def format_amount(minor: int, currency: str) -> str:
+    places = exponent(currency)
+    symbol = SYMBOLS.get(currency, currency.upper() + " ")
+    sign = "-" if minor < 0 else ""
+    major = Decimal(abs(minor)).scaleb(-places)
+    return f"{sign}{symbol}{major:,.{places}f}"

@@ -1,0 +1,163 @@
+"""One frozen settings object, read from ``CALLPAY_*`` in one place.
+
+Tests and the demo pass a mapping instead of patching ``os.environ``. A missing or malformed required setting
+raises :class:`SettingsError` naming every offending key, one line each, and secrets never show in ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PREFIX = "CALLPAY_"
+STRIPE_API_BASE = "https://api.stripe.com"
+STRIPE_CONNECT_BASE = "https://connect.stripe.com"
+STRIPE_JS_URL = "https://js.stripe.com/v3/"
+MIN_LAUNCH_SECRET_BYTES = 32
+
+
+class Secret:
+    """A string that masks itself wherever it might be printed."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class SettingsError(Exception):
+    """Start-up configuration is wrong; ``problems`` holds one line per setting."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def default_database_url(base: Path | None = None) -> str:
+    folder = (base or Path.cwd()) / "var"
+    return f"sqlite+aiosqlite:///{folder / 'callpay.sqlite3'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    launch_secret: Secret
+    stripe_secret_key: Secret
+    stripe_publishable_key: str
+    stripe_connect_client_id: str
+    stripe_webhook_secret: Secret
+    public_url: str
+    database_url: str = field(default_factory=default_database_url)
+    redis_url: str | None = None
+    stripe_api_base: str = STRIPE_API_BASE
+    stripe_connect_base: str = STRIPE_CONNECT_BASE
+    stripe_js_url: str = STRIPE_JS_URL
+    smtp_url: str | None = None
+    mail_from: str = "Callpay <receipts@callpay.invalid>"
+    sentry_dsn: Secret | None = None
+    # Extra Stripe webhook secrets that are also accepted (e.g. a platform and a Connect endpoint).
+    stripe_extra_webhook_secrets: tuple[Secret, ...] = ()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        problems: list[str] = []
+
+        def get(name: str, *, required: bool = False) -> str | None:
+            value = env.get(PREFIX + name, "").strip()
+            if not value:
+                if required:
+                    problems.append(f"{PREFIX}{name} is missing: set it in the environment.")
+                return None
+            return value
+
+        launch_secret = get("LAUNCH_SECRET", required=True)
+        if launch_secret is not None and len(launch_secret.encode()) < MIN_LAUNCH_SECRET_BYTES:
+            problems.append(
+                f"{PREFIX}LAUNCH_SECRET is too short: it must be at least {MIN_LAUNCH_SECRET_BYTES} bytes."
+            )
+        secret_key = get("STRIPE_SECRET_KEY", required=True)
+        if secret_key is not None and not secret_key.startswith(("sk_", "rk_")):
+            problems.append(f"{PREFIX}STRIPE_SECRET_KEY is malformed: it must start with sk_ or rk_.")
+        publishable_key = get("STRIPE_PUBLISHABLE_KEY", required=True)
+        if publishable_key is not None and not publishable_key.startswith("pk_"):
+            problems.append(f"{PREFIX}STRIPE_PUBLISHABLE_KEY is malformed: it must start with pk_.")
+        client_id = get("STRIPE_CONNECT_CLIENT_ID", required=True)
+        if client_id is not None and not client_id.startswith("ca_"):
+            problems.append(f"{PREFIX}STRIPE_CONNECT_CLIENT_ID is malformed: it must start with ca_.")
+        webhook_secret = get("STRIPE_WEBHOOK_SECRET", required=True)
+        public_url = get("PUBLIC_URL", required=True)
+        for name in ("PUBLIC_URL", "STRIPE_API_BASE", "STRIPE_CONNECT_BASE", "STRIPE_JS_URL"):
+            _check_http_url(name, env.get(PREFIX + name, "").strip(), problems)
+        database_url = get("DATABASE_URL") or default_database_url()
+        if not database_url.startswith(("sqlite", "postgresql")):
+            problems.append(f"{PREFIX}DATABASE_URL is malformed: use sqlite+aiosqlite:/// or postgresql+asyncpg://.")
+        smtp_url = get("SMTP_URL")
+        if smtp_url is not None:
+            parts = urlsplit(smtp_url)
+            if parts.scheme not in ("smtp", "smtps") or not parts.hostname or parts.port is None:
+                problems.append(f"{PREFIX}SMTP_URL is malformed: use smtp://[user:password@]host:port.")
+        if problems:
+            raise SettingsError(problems)
+        assert launch_secret and secret_key and publishable_key and client_id and webhook_secret and public_url
+        sentry = get("SENTRY_DSN")
+        extra = tuple(Secret(s) for s in (get("STRIPE_EXTRA_WEBHOOK_SECRETS") or "").split(",") if s.strip())
+        return cls(
+            launch_secret=Secret(launch_secret),
+            stripe_secret_key=Secret(secret_key),
+            stripe_publishable_key=publishable_key,
+            stripe_connect_client_id=client_id,
+            stripe_webhook_secret=Secret(webhook_secret),
+            public_url=public_url.rstrip("/"),
+            database_url=_async_driver(database_url),
+            redis_url=get("REDIS_URL"),
+            stripe_api_base=(get("STRIPE_API_BASE") or STRIPE_API_BASE).rstrip("/"),
+            stripe_connect_base=(get("STRIPE_CONNECT_BASE") or STRIPE_CONNECT_BASE).rstrip("/"),
+            stripe_js_url=get("STRIPE_JS_URL") or STRIPE_JS_URL,
+            smtp_url=smtp_url,
+            mail_from=get("MAIL_FROM") or cls.mail_from,
+            sentry_dsn=Secret(sentry) if sentry else None,
+            stripe_extra_webhook_secrets=extra,
+        )
+
+    @property
+    def webhook_secrets(self) -> tuple[str, ...]:
+        return (self.stripe_webhook_secret.reveal(), *(s.reveal() for s in self.stripe_extra_webhook_secrets))
+
+    def public_summary(self) -> dict[str, str]:
+        """What may be logged at start-up: every setting, secrets masked."""
+        return {f.name: str(getattr(self, f.name)) for f in fields(self)}
+
+
+def _check_http_url(name: str, value: str, problems: list[str]) -> None:
+    if value and urlsplit(value).scheme not in ("http", "https"):
+        problems.append(f"{PREFIX}{name} is malformed: it must be an http:// or https:// address.")
+
+
+def _async_driver(url: str) -> str:
+    """Accept the plain URLs people paste, and pick the async driver for them."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+    return url

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from addon.errors import InvalidInput
+from addon.money import format_amount, parse_amount
+
+
+@pytest.mark.parametrize(
+    ("typed", "currency", "minor"),
+    [
+        ("80.00", "aud", 8000),
+        ("80", "aud", 8000),
+        ("A$1,250.5", "aud", 125050),
+        ("500", "jpy", 500),
+        (8000, "aud", 8000),
+        ("0.5", "usd", 50),
+        ("1.234", "kwd", 1234),
+    ],
+)
+def test_parses_what_people_type(typed: object, currency: str, minor: int) -> None:
+    assert parse_amount(typed, currency) == minor
+
+
+@pytest.mark.parametrize(
+    ("typed", "currency", "says"),
+    [
+        ("", "aud", "Enter an amount"),
+        ("abc", "aud", "as a number"),
+        ("80.001", "aud", "2 decimal places"),
+        ("500.5", "jpy", "whole units"),
+        ("-5", "aud", "greater than zero"),
+        ("0", "aud", "greater than zero"),
+        (True, "aud", "as a number"),
+        ("NaN", "aud", "as a number"),
+        ("9999999999", "aud", "too large"),
+    ],
+)
+def test_refuses_bad_amounts_with_a_reason(typed: object, currency: str, says: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_amount(typed, currency)
+    assert says in caught.value.message
+    assert caught.value.field == "amount"
+
+
+def test_formats_with_the_currency() -> None:
+    assert format_amount(8000, "aud") == "A$80.00"
+    assert format_amount(500, "jpy") == "¥500"
+    assert format_amount(123456, "usd") == "US$1,234.56"
+    assert format_amount(1000, "brl") == "BRL 10.00"
+
+
+@given(st.integers(min_value=1, max_value=99_999_999), st.sampled_from(["aud", "jpy", "kwd", "gbp"]))
+def test_format_then_parse_round_trips(minor: int, currency: str) -> None:
+    assert parse_amount(format_amount(minor, currency), currency) == minor
