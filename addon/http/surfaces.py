@@ -1,0 +1,56 @@
+"""Opening a surface from the host platform: ``GET /<surface>?launch=<JWT>``.
+
+The page handler verifies and consumes the launch itself, so a bad, expired, replayed or wrongly-signed one gets a
+401 page saying what to do. A good one opens a session whose token is handed to the page once, inside the HTML
+(never in a URL or cookie); the page's script keeps it in memory and strips the launch from the address bar.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from addon.auth.roles import Role
+from addon.auth.sessions import IssuedSession
+from addon.errors import Unauthenticated
+from addon.http.sessions import exchange_launch, session_json
+
+NO_LAUNCH = "This page opens from the video-call platform. Close it and open it again from there."
+WRONG_ROLE = "This page isn't for your role. Close it and open the right tool from the video-call platform."
+
+
+async def open_surface(request: web.Request, roles: Collection[Role]) -> IssuedSession | web.Response:
+    """The session for this page's launch, or the 401 page to answer with."""
+    token = request.query.get("launch", "")
+    if not token:
+        return launch_refused(request, NO_LAUNCH)
+    try:
+        issued = await exchange_launch(request.app, token)
+    except Unauthenticated as exc:
+        return launch_refused(request, exc.message)
+    if issued.principal.role not in roles:
+        return launch_refused(request, WRONG_ROLE)
+    return issued
+
+
+def launch_refused(request: web.Request, message: str) -> web.Response:
+    response = aiohttp_jinja2.render_template(
+        "message.html", request, {"title": "We couldn't open Callpay", "message": message}, status=401
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def render_surface(
+    request: web.Request, template: str, issued: IssuedSession, context: dict[str, Any] | None = None
+) -> web.Response:
+    """Render a surface page with its session handed over in an inert JSON block."""
+    values = dict(context or {})
+    values["session_json"] = json.dumps(session_json(issued)).replace("</", "<\\/")
+    response = aiohttp_jinja2.render_template(template, request, values)
+    response.headers["Cache-Control"] = "no-store"
+    return response

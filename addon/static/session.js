@@ -1,0 +1,39 @@
+// The page's session: read once from the inert JSON block the server rendered, kept only in memory.
+// The launch token is removed from the address bar so it is not bookmarked, shared or sent as a Referer.
+
+const block = document.getElementById("callpay-session");
+export const session = block ? JSON.parse(block.textContent) : null;
+if (block) block.remove();
+if (new URL(window.location.href).searchParams.has("launch")) {
+  const url = new URL(window.location.href);
+  url.searchParams.delete("launch");
+  window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+}
+
+export class ApiError extends Error {
+  constructor(status, error) {
+    super(error.message);
+    this.status = status;
+    this.code = error.code;
+    this.field = error.field;
+  }
+}
+
+// Calls the JSON API with the session token. Errors arrive in the contract's shape and become ApiError,
+// whose message is written for people and safe to show as is.
+export async function api(path, { method = "GET", body } = {}) {
+  const headers = { Accept: "application/json", Authorization: `Bearer ${session?.token ?? ""}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    throw new ApiError(0, { code: "network", message: "We couldn't reach Callpay. Check your connection and try again." });
+  }
+  const text = await response.text();
+  const data = text ? JSON.parse(text) : {};
+  if (!response.ok) {
+    throw new ApiError(response.status, data.error ?? { code: "error", message: "Something went wrong. Please try again." });
+  }
+  return data;
+}
