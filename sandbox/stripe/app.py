@@ -1,0 +1,93 @@
+"""The sandbox's app factory: Stripe's API at ``/v1``, Connect OAuth at ``/oauth``, the Stripe.js stand-in at
+``/v3`` (when present) and test controls at ``/_sandbox``."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from types import ModuleType
+
+from aiohttp import web
+
+from . import (
+    accounts,
+    charges,
+    controls,
+    events,
+    oauth,
+    payment_intents,
+    payment_methods,
+    refunds,
+    three_d_secure,
+    webhook_endpoints,
+)
+from .appkeys import CONFIG, DISPATCHER, FAULTS, STATE, TASKS
+from .config import SandboxConfig
+from .delivery import WebhookDispatcher
+from .faults import FaultInjector
+from .middleware import cors, faults, stripe_errors
+from .state import SandboxState
+from .tasks import BackgroundTasks
+
+log = logging.getLogger(__name__)
+
+_ROUTES: tuple[Callable[[web.Application], None], ...] = (
+    accounts.add_routes,
+    payment_intents.add_routes,
+    payment_methods.add_routes,
+    charges.add_routes,
+    refunds.add_routes,
+    events.add_routes,
+    webhook_endpoints.add_routes,
+    oauth.add_routes,
+    three_d_secure.add_routes,
+    controls.add_routes,
+)
+
+
+def create_sandbox_app(
+    *,
+    public_url: str | None = None,
+    webhook_retry_base: float = 0.5,
+    webhook_max_attempts: int = 6,
+    processing_delay: float = 0.0,
+) -> web.Application:
+    """An offline Stripe. ``public_url`` is the address browsers reach it at (default: each request's Host)."""
+    app = web.Application(middlewares=[cors, stripe_errors, faults])
+    state = SandboxState()
+    config = SandboxConfig(
+        public_url=public_url,
+        webhook_retry_base=webhook_retry_base,
+        webhook_max_attempts=webhook_max_attempts,
+        processing_delay=processing_delay,
+    )
+    app[STATE] = state
+    app[CONFIG] = config
+    app[FAULTS] = FaultInjector()
+    app[TASKS] = BackgroundTasks()
+    app[DISPATCHER] = WebhookDispatcher(state, config)
+    app.cleanup_ctx.append(_background)
+    for add_routes in _ROUTES:
+        add_routes(app)
+    js = _stripe_js()
+    if js is not None:
+        js.add_js_routes(app)
+    return app
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    await app[DISPATCHER].start()
+    yield
+    await app[TASKS].close()
+    await app[DISPATCHER].close()
+
+
+def _stripe_js() -> ModuleType | None:
+    """The Stripe.js stand-in, built separately; the API works without it."""
+    try:
+        module = importlib.import_module("sandbox.stripe.js")
+    except ImportError:
+        log.info("sandbox.stripe.js is not available; /v3/ is not served")
+        return None
+    return module if hasattr(module, "add_js_routes") else None

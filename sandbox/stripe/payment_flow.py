@@ -1,0 +1,196 @@
+"""What happens to a PaymentIntent when it is confirmed, authenticated, captured or canceled: statuses,
+charges, errors and events, following Stripe's card flow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import objects
+from .api import Call
+from .cards import Decline, TestCard
+from .errors import StripeError, invalid
+from .events import emit
+from .ids import new_id
+from .state import Account, SandboxState, now
+
+JSON = dict[str, Any]
+
+AUTHENTICATION_REQUIRED = Decline(
+    "authentication_required",
+    "authentication_required",
+    "Your card was declined. This transaction requires authentication.",
+)
+AUTHENTICATION_FAILED_MESSAGE = (
+    "We are unable to authenticate your payment method. Please choose a different payment method and try again."
+)
+
+
+def confirm(call: Call, pi: JSON, pm: JSON, *, off_session: bool, error_on_requires_action: bool) -> None:
+    """Confirm ``pi`` with ``pm``; a decline raises the 402 the confirm call answers with."""
+    account = call.account
+    if not account.charges_enabled:
+        raise invalid(
+            "Your account cannot currently make charges. To find out why charge creation is currently disabled, "
+            f"look at the `requirements.disabled_reason` property on this account (/v1/accounts/{account.id})."
+        )
+    card = account.cards[pm["id"]]
+    pi.update(payment_method=pm["id"], last_payment_error=None, next_action=None)
+    if card.outcome in ("authenticate", "authenticate_then_decline"):
+        if off_session or error_on_requires_action:
+            decline(call.state, account, pi, pm, AUTHENTICATION_REQUIRED, call=call)
+        pi.update(
+            status="requires_action",
+            next_action={
+                "type": "use_stripe_sdk",
+                "use_stripe_sdk": {
+                    "type": "three_d_secure_redirect",
+                    "stripe_js": f"{call.base_url}/_sandbox/3ds/{pi['id']}",
+                    "source": pm["id"],
+                },
+            },
+        )
+        emit(call.state, account, "payment_intent.requires_action", pi, call=call)
+        return
+    if card.outcome == "decline":
+        assert card.decline is not None
+        decline(call.state, account, pi, pm, card.decline, call=call)
+    authorize(call, pi, pm)
+
+
+def authorize(call: Call, pi: JSON, pm: JSON) -> None:
+    """The issuer approved: succeed now, or after the configured ``processing`` pause."""
+    delay = call.config.processing_delay
+    if delay <= 0:
+        succeed(call.state, call.account, pi, pm, call=call, base_url=call.base_url)
+        return
+    pi["status"] = "processing"
+    pi["processing"] = {"type": "card", "card": {}}
+    emit(call.state, call.account, "payment_intent.processing", pi, call=call)
+    state, account, base_url = call.state, call.account, call.base_url
+
+    def later() -> None:
+        if pi["status"] == "processing" and state.accounts.get(account.id) is account:
+            succeed(state, account, pi, pm, call=None, base_url=base_url)
+
+    call.spawn_later(delay, later)
+
+
+def succeed(state: SandboxState, account: Account, pi: JSON, pm: JSON, *, call: Call | None, base_url: str) -> None:
+    charge = objects.charge(pi, pm, status="succeeded", receipt_url="")
+    charge["receipt_url"] = f"{base_url}/_sandbox/receipts/{charge['id']}"
+    charge.update(paid=True, outcome=objects.outcome(paid=True))
+    account.charges[charge["id"]] = charge
+    pi.update(latest_charge=charge["id"], next_action=None, processing=None, last_payment_error=None)
+    manual = pi["capture_method"] == "manual"
+    if manual:
+        pi.update(status="requires_capture", amount_capturable=pi["amount"])
+    else:
+        charge.update(captured=True, amount_captured=pi["amount"], balance_transaction=new_id("txn"))
+        pi.update(status="succeeded", amount_received=pi["amount"])
+    emit(state, account, "charge.succeeded", charge, call=call)
+    emit(
+        state,
+        account,
+        "payment_intent.amount_capturable_updated" if manual else "payment_intent.succeeded",
+        pi,
+        call=call,
+    )
+
+
+def decline(
+    state: SandboxState,
+    account: Account,
+    pi: JSON,
+    pm: JSON,
+    reason: Decline,
+    *,
+    call: Call | None,
+    raise_error: bool = True,
+) -> None:
+    """A card decline: failed charge, ``last_payment_error``, back to ``requires_payment_method``, a 402."""
+    charge = objects.charge(pi, pm, status="failed", receipt_url="")
+    charge.update(
+        failure_code=reason.code,
+        failure_message=reason.message,
+        outcome=objects.outcome(paid=False, decline_code=reason.decline_code),
+    )
+    account.charges[charge["id"]] = charge
+    error: JSON = {
+        "type": "card_error",
+        "charge": charge["id"],
+        "code": reason.code,
+        "doc_url": "https://docs.stripe.com/error-codes/" + reason.code.replace("_", "-"),
+        "message": reason.message,
+        "payment_method": pm,
+    }
+    if reason.decline_code is not None:
+        error["decline_code"] = reason.decline_code
+    if reason.param is not None:
+        error["param"] = reason.param
+    pi.update(
+        status="requires_payment_method",
+        latest_charge=charge["id"],
+        last_payment_error=error,
+        next_action=None,
+        payment_method=None,
+    )
+    emit(state, account, "charge.failed", charge, call=call)
+    emit(state, account, "payment_intent.payment_failed", pi, call=call)
+    if raise_error:
+        raise StripeError(
+            402,
+            reason.message,
+            type="card_error",
+            code=reason.code,
+            decline_code=reason.decline_code,
+            param=reason.param,
+            extra={"charge": charge["id"], "payment_intent": pi, "payment_method": pm},
+        )
+
+
+def complete_authentication(call: Call, pi: JSON) -> None:
+    """The 3-D Secure challenge was passed: the issuer now decides as for any card."""
+    pm = call.account.payment_methods[pi["payment_method"]]
+    card: TestCard = call.account.cards[pm["id"]]
+    if card.outcome == "authenticate_then_decline":
+        assert card.decline is not None
+        decline(call.state, call.account, pi, pm, card.decline, call=call, raise_error=False)
+        return
+    authorize(call, pi, pm)
+
+
+def fail_authentication(call: Call, pi: JSON) -> None:
+    pm = call.account.payment_methods[pi["payment_method"]]
+    pi.update(
+        status="requires_payment_method",
+        next_action=None,
+        payment_method=None,
+        last_payment_error={
+            "type": "invalid_request_error",
+            "code": "payment_intent_authentication_failure",
+            "doc_url": "https://docs.stripe.com/error-codes/payment-intent-authentication-failure",
+            "message": AUTHENTICATION_FAILED_MESSAGE,
+            "payment_method": pm,
+        },
+    )
+    emit(call.state, call.account, "payment_intent.payment_failed", pi, call=call)
+
+
+def capture(call: Call, pi: JSON, amount: int) -> None:
+    charge = call.account.charges[pi["latest_charge"]]
+    released = pi["amount"] - amount
+    charge.update(captured=True, amount_captured=amount, balance_transaction=new_id("txn"))
+    if released:
+        charge.update(amount_refunded=released)
+    pi.update(status="succeeded", amount_received=amount, amount_capturable=0)
+    emit(call.state, call.account, "charge.captured", charge, call=call)
+    emit(call.state, call.account, "payment_intent.succeeded", pi, call=call)
+
+
+def cancel(call: Call, pi: JSON, reason: str | None) -> None:
+    if pi["status"] == "requires_capture":
+        charge = call.account.charges[pi["latest_charge"]]
+        charge.update(refunded=True, amount_refunded=charge["amount"])
+        emit(call.state, call.account, "charge.refunded", charge, call=call)
+    pi.update(status="canceled", canceled_at=now(), cancellation_reason=reason, next_action=None, amount_capturable=0)
+    emit(call.state, call.account, "payment_intent.canceled", pi, call=call)

@@ -1,0 +1,143 @@
+"""The sandbox's memory: accounts, their Stripe objects, Connect links, OAuth codes, idempotent results."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cards import TestCard
+from .ids import platform_account_id, random_token
+
+JSON = dict[str, Any]
+EventListener = Callable[["Account", JSON, "list[str] | None"], None]
+
+
+def now() -> int:
+    return int(time.time())
+
+
+@dataclass
+class WebhookEndpoint:
+    object: JSON  # what the API shows (without the secret)
+    secret: str
+    connect: bool
+
+
+@dataclass
+class Account:
+    """One Stripe account: a platform made from ``sk_test_<token>`` or an account made on the OAuth page."""
+
+    id: str
+    token: str  # the X in sk_test_X / pk_test_X / ca_X
+    created: int
+    business_name: str | None
+    country: str
+    default_currency: str
+    email: str | None = None
+    charges_enabled: bool = True
+    details_submitted: bool = True
+    payouts_enabled: bool = True
+    made_on_oauth_page: bool = False
+    payment_intents: dict[str, JSON] = field(default_factory=dict)
+    charges: dict[str, JSON] = field(default_factory=dict)
+    refunds: dict[str, JSON] = field(default_factory=dict)
+    payment_methods: dict[str, JSON] = field(default_factory=dict)
+    events: dict[str, JSON] = field(default_factory=dict)
+    webhook_endpoints: dict[str, WebhookEndpoint] = field(default_factory=dict)
+    cards: dict[str, TestCard] = field(default_factory=dict)  # payment method id -> how its card behaves
+
+    @property
+    def secret_key(self) -> str:
+        return f"sk_test_{self.token}"
+
+    @property
+    def publishable_key(self) -> str:
+        return f"pk_test_{self.token}"
+
+    @property
+    def client_id(self) -> str:
+        return f"ca_{self.token}"
+
+
+@dataclass(frozen=True)
+class OAuthCode:
+    platform_id: str
+    account_id: str
+    scope: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class IdempotentResult:
+    fingerprint: tuple[str, str, str]
+    status: int
+    body: bytes
+    request_id: str
+
+
+@dataclass
+class SandboxState:
+    accounts: dict[str, Account] = field(default_factory=dict)
+    by_token: dict[str, str] = field(default_factory=dict)
+    connections: dict[str, set[str]] = field(default_factory=dict)  # platform id -> connected account ids
+    oauth_codes: dict[str, OAuthCode] = field(default_factory=dict)
+    # OAuth access tokens (the X of sk_test_X / pk_test_X) and refresh tokens -> (platform id, account id)
+    access_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
+    refresh_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
+    idempotency: dict[tuple[str, str, str], IdempotentResult] = field(default_factory=dict)
+    listeners: list[EventListener] = field(default_factory=list)
+
+    def reset(self) -> None:
+        fresh = SandboxState(listeners=self.listeners)
+        self.__dict__.update(fresh.__dict__)
+
+    def account_for_token(self, token: str) -> Account:
+        """The account behind a key's token; an unknown token is a new platform, as the contract says."""
+        account_id = self.by_token.get(token)
+        if account_id is not None:
+            return self.accounts[account_id]
+        account = Account(
+            id=platform_account_id(token),
+            token=token,
+            created=now(),
+            business_name=f"Sandbox platform {token}",
+            country="AU",
+            default_currency="aud",
+        )
+        self.accounts[account.id] = account
+        self.by_token[token] = account.id
+        return account
+
+    def create_account(self, *, business_name: str, country: str, currency: str, email: str | None) -> Account:
+        token = "acct" + random_token(20)
+        account = Account(
+            id=platform_account_id(token),
+            token=token,
+            created=now(),
+            business_name=business_name,
+            country=country,
+            default_currency=currency,
+            email=email,
+            made_on_oauth_page=True,
+        )
+        self.accounts[account.id] = account
+        self.by_token[token] = account.id
+        return account
+
+    def is_connected(self, platform_id: str, account_id: str) -> bool:
+        return account_id in self.connections.get(platform_id, set())
+
+    def platforms_of(self, account_id: str) -> list[str]:
+        return [platform for platform, accounts in self.connections.items() if account_id in accounts]
+
+    def connect(self, platform_id: str, account_id: str) -> None:
+        self.connections.setdefault(platform_id, set()).add(account_id)
+
+    def disconnect(self, platform_id: str, account_id: str) -> None:
+        self.connections.get(platform_id, set()).discard(account_id)
+        for tokens in (self.access_tokens, self.refresh_tokens):
+            for token, link in list(tokens.items()):
+                if link == (platform_id, account_id):
+                    del tokens[token]
