@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from . import params
-from .appkeys import CONFIG, STATE, TASKS
+from .appkeys import CONFIG, REQUEST_ID, STATE, TASKS
 from .auth import Caller, authenticate
 from .config import SandboxConfig
 from .errors import StripeError, invalid
@@ -55,8 +55,7 @@ def base_url(request: web.Request) -> str:
 
 
 def request_id(request: web.Request) -> str:
-    value = request.get("request_id")
-    return value if isinstance(value, str) else ""
+    return request.get(REQUEST_ID, "")
 
 
 async def read_form(request: web.Request) -> Form:

@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .api import error_response
-from .appkeys import FAULTS
+from .appkeys import FAULTS, REQUEST_ID
 from .errors import StripeError, api_error, rate_limited
 from .ids import random_token
 
@@ -32,7 +32,7 @@ def _is_api(path: str) -> bool:
 async def stripe_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give every response a Request-Id and turn failures into Stripe's error bodies."""
     request_id = "req_" + random_token(14)
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     try:
         response = await handler(request)
     except StripeError as error:

@@ -35,10 +35,7 @@ async def start_sandbox(
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server  # the bound socket is the only place the chosen port is known
-    assert server is not None
-    sockets = getattr(server, "sockets", None) or []
-    bound_port = sockets[0].getsockname()[1] if sockets else port
+    bound_port = runner.addresses[0][1] if runner.addresses else port  # port 0 picks a free one
     shown_host = f"[{host}]" if ":" in host else host
     url = public_url.rstrip("/") if public_url else f"http://{shown_host}:{bound_port}"
     return RunningSandbox(url=url, app=app, _runner=runner)
