@@ -55,7 +55,8 @@ def base_url(request: web.Request) -> str:
 
 
 def request_id(request: web.Request) -> str:
-    return request.get(REQUEST_ID, "")
+    value: str = request.get(REQUEST_ID, "")
+    return value
 
 
 async def read_form(request: web.Request) -> Form:
