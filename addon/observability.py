@@ -1,6 +1,6 @@
 """Sentry, set up so that no patient data, name, token or secret ever leaves the process.
 
-``send_default_pii`` and local variables are off, and every event passes through :func:`scrub` before sending,
+Personal data collection (the successor of ``send_default_pii``) and local variables are off, and every event passes through :func:`scrub` before sending,
 which also catches personal data that our own code put into messages or breadcrumbs by mistake.
 """
 
@@ -75,8 +75,17 @@ def init_sentry(settings: Settings, *, release: str) -> bool:
     sentry_sdk.init(
         dsn=settings.sentry_dsn.reveal(),
         release=f"callpay@{release}",
-        send_default_pii=False,
-        include_local_variables=False,
+        # data_collection supersedes send_default_pii in this SDK: nothing personal is collected, no request
+        # bodies, cookies, query strings or local variables; headers only where not on the denylist.
+        data_collection={
+            "user_info": False,
+            "cookies": {"mode": "off"},
+            "http_headers": {"request": {"mode": "denylist", "terms": ["authorization", "cookie", "stripe-signature"]}},
+            "http_bodies": [],
+            "url_query_params": {"mode": "off"},
+            "database_query_data": False,
+            "stack_frame_variables": False,
+        },
         max_request_body_size="never",
         before_send=before_send,  # type: ignore[arg-type]
         before_breadcrumb=before_breadcrumb,
