@@ -1,7 +1,8 @@
 """Sentry, set up so that no patient data, name, token or secret ever leaves the process.
 
-Personal data collection (the successor of ``send_default_pii``) and local variables are off, and every event passes through :func:`scrub` before sending,
-which also catches personal data that our own code put into messages or breadcrumbs by mistake.
+Personal data collection (the successor of ``send_default_pii``) and local variables are off, and every event
+passes through :func:`scrub` before sending, which also catches personal data that our own code put into messages
+or breadcrumbs by mistake.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def init_sentry(settings: Settings, *, release: str) -> bool:
         data_collection={
             "user_info": False,
             "cookies": {"mode": "off"},
-            "http_headers": {"request": {"mode": "denylist", "terms": ["authorization", "cookie", "stripe-signature"]}},
+            "http_headers": {
+                "request": {"mode": "denylist", "terms": ["authorization", "cookie", "stripe-signature"]}
+            },
             "http_bodies": [],
             "url_query_params": {"mode": "off"},
             "database_query_data": False,

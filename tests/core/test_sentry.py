@@ -52,7 +52,9 @@ async def ingest() -> AsyncIterator[tuple[Ingest, str]]:
 
 async def _fails_with_patient_data(request: web.Request) -> web.Response:
     body = await request.json()
-    logging.getLogger("callpay.test").info("checkout started", extra={"patient_name": PATIENT_NAME, "email": body["email"]})
+    logging.getLogger("callpay.test").info(
+        "checkout started", extra={"patient_name": PATIENT_NAME, "email": body["email"]}
+    )
     raise RuntimeError(f"could not charge {body['email']} with {CLIENT_SECRET}")
 
 
