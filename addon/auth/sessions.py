@@ -81,6 +81,36 @@ async def open_session(db: AsyncSession, launch: Launch, *, now: datetime | None
     return IssuedSession(token=token, principal=principal)
 
 
+async def reopen(db: AsyncSession, token_hash: str, *, now: datetime | None = None) -> IssuedSession | None:
+    """A new token for a live session's exact scope (user, role, org, clinic, call), or None if it has ended.
+
+    Used where a page had to leave its in-memory token behind (the Connect OAuth round trip through Stripe) and the
+    caller has proved possession of the original session another way. The new session ends no later than the
+    original, so a round trip can never lengthen a sign-in.
+    """
+    now = now or datetime.now(UTC)
+    if await _load(db, token_hash, now) is None:
+        return None
+    original = await db.get_one(SessionRow, token_hash)
+    token = secrets.token_urlsafe(32)
+    row = SessionRow(
+        token_hash=hash_token(token),
+        user_id=original.user_id,
+        role=original.role,
+        organisation_id=original.organisation_id,
+        clinic_id=original.clinic_id,
+        call_id=original.call_id,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=original.expires_at,
+    )
+    db.add(row)
+    await db.flush()
+    principal = await _load(db, row.token_hash, now)
+    assert principal is not None
+    return IssuedSession(token=token, principal=principal)
+
+
 async def resolve(db: AsyncSession, token: str, *, now: datetime | None = None) -> Principal:
     """The live session for a bearer token, or :class:`Unauthenticated`."""
     now = now or datetime.now(UTC)

@@ -1,0 +1,348 @@
+"""A clinic as its staff see it: whether it can take payments (and why not), its payment settings, and the org
+admin's on/off switch for the add-on.
+
+``clinic_status`` is the one definition of the ``clinic_status`` realtime payload; every sender (this module, the
+Connect service, the Stripe event handlers and the realtime package on connect) builds it here so clinicians'
+Request payment tool is enabled or disabled with the same reason everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from addon import audit, money
+from addon.auth.access import clinic_for_admin, require_role
+from addon.auth.roles import STAFF, Role
+from addon.auth.sessions import Principal
+from addon.errors import InvalidInput, NotFound, PaymentsUnavailable
+from addon.models import Clinic, ClinicNotice, Organisation
+from addon.outbound import Outbound, clinic_staff_room
+
+ADDON_OFF = (
+    "addon_disabled",
+    "Payments are turned off for this clinic. Ask your organisation admin to turn Callpay on for it.",
+)
+NO_ACCOUNT = (
+    "no_stripe_account",
+    "This clinic hasn't linked a Stripe account yet. A clinic admin can link one in Configure > Client Payments.",
+)
+CHARGES_OFF = (
+    "charges_disabled",
+    "The clinic's Stripe account can't take payments yet. A clinic admin needs to finish setting it up in Stripe.",
+)
+MAX_PRESETS = 8
+TEXT_LIMITS = {
+    "receipt_business_name": 200,
+    "receipt_provider_name": 200,
+    "receipt_provider_number": 50,
+    "receipt_address": 500,
+    "receipt_phone": 50,
+    "receipt_footer": 1000,
+}
+SETTING_FIELDS = frozenset({"default_currency", "preset_amounts", "receipt_abn", *TEXT_LIMITS})
+ABN_WEIGHTS = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
+PHONE = re.compile(r"^[0-9 +()\-]{6,30}$")
+
+
+# --- Whether payments are possible --------------------------------------------------------------------------
+
+
+def unavailable_reason(clinic: Clinic) -> tuple[str, str] | None:
+    """(code, message) saying why the clinic can't take payments, or None when it can. First cause wins."""
+    if not clinic.addon_enabled:
+        return ADDON_OFF
+    if not clinic.stripe_account_id:
+        return NO_ACCOUNT
+    if not clinic.stripe_charges_enabled:
+        return CHARGES_OFF
+    return None
+
+
+def clinic_status(clinic: Clinic) -> dict[str, Any]:
+    """The ``clinic_status`` realtime payload (and the body of ``GET /api/v1/clinic/status``)."""
+    reason = unavailable_reason(clinic)
+    return {
+        "clinic": clinic.external_id,
+        "payments_available": reason is None,
+        "reason_code": reason[0] if reason else None,
+        "reason": reason[1] if reason else None,
+    }
+
+
+def status_event(clinic: Clinic) -> Outbound:
+    return Outbound(event="clinic_status", room=clinic_staff_room(clinic.id), data=clinic_status(clinic))
+
+
+async def require_payments_available(db: AsyncSession, clinic_id: int) -> Clinic:
+    """The clinic, if it can take payments now; otherwise :class:`PaymentsUnavailable` with a reason to show."""
+    clinic = await db.get(Clinic, clinic_id)
+    if clinic is None:
+        raise NotFound("That clinic doesn't exist.")
+    reason = unavailable_reason(clinic)
+    if reason is not None:
+        raise PaymentsUnavailable(reason[1], code=reason[0])
+    return clinic
+
+
+async def status_for(db: AsyncSession, principal: Principal) -> dict[str, Any]:
+    """What any staff member of the session's clinic may know: can this clinic take payments now?"""
+    require_role(principal, STAFF, what="see the clinic's payment status")
+    if principal.clinic_id is None:
+        raise NotFound("Choose a clinic first.")
+    clinic = await db.get_one(Clinic, principal.clinic_id)
+    return clinic_status(clinic)
+
+
+# --- Configure > Client Payments ---------------------------------------------------------------------------
+
+
+def stripe_dashboard_url(account_id: str, *, livemode: bool) -> str:
+    # Standard accounts edit their own details in their own Stripe dashboard; the account id selects it.
+    return f"https://dashboard.stripe.com/{account_id}" + ("" if livemode else "/test") + "/settings/account"
+
+
+def settings_json(clinic: Clinic) -> dict[str, Any]:
+    currency = clinic.default_currency
+    return {
+        "default_currency": currency,
+        "preset_amounts": list(clinic.preset_amounts),
+        # Amounts as people type them, and as they read them, so the page never formats money itself.
+        "preset_amounts_text": ", ".join(_plain(amount, currency) for amount in clinic.preset_amounts),
+        "preset_amounts_display": [money.format_amount(amount, currency) for amount in clinic.preset_amounts],
+        "receipt_business_name": clinic.receipt_business_name,
+        "receipt_abn": clinic.receipt_abn,
+        "receipt_provider_name": clinic.receipt_provider_name,
+        "receipt_provider_number": clinic.receipt_provider_number,
+        "receipt_address": clinic.receipt_address,
+        "receipt_phone": clinic.receipt_phone,
+        "receipt_footer": clinic.receipt_footer,
+    }
+
+
+def stripe_json(clinic: Clinic) -> dict[str, Any] | None:
+    if not clinic.stripe_account_id:
+        return None
+    return {
+        "account_id": clinic.stripe_account_id,
+        "name": clinic.stripe_account_name,
+        "country": clinic.stripe_country,
+        "default_currency": clinic.stripe_default_currency,
+        "charges_enabled": clinic.stripe_charges_enabled,
+        "livemode": clinic.stripe_livemode,
+        "connected_at": _iso(clinic.stripe_connected_at),
+        "dashboard_url": stripe_dashboard_url(clinic.stripe_account_id, livemode=clinic.stripe_livemode),
+    }
+
+
+async def config_json(db: AsyncSession, clinic: Clinic) -> dict[str, Any]:
+    """Everything Configure > Client Payments shows."""
+    notices = (
+        await db.scalars(
+            select(ClinicNotice)
+            .where(ClinicNotice.clinic_id == clinic.id, ClinicNotice.dismissed_at.is_(None))
+            .order_by(ClinicNotice.created_at.desc(), ClinicNotice.id.desc())
+        )
+    ).all()
+    return {
+        "clinic": {"id": clinic.external_id, "name": clinic.name, "addon_enabled": clinic.addon_enabled},
+        "status": clinic_status(clinic),
+        "stripe": stripe_json(clinic),
+        "settings": settings_json(clinic),
+        "currencies": sorted(money.SUPPORTED),
+        "notices": [
+            {"id": n.id, "kind": n.kind, "message": n.message, "created_at": _iso(n.created_at)} for n in notices
+        ],
+    }
+
+
+async def config_for(db: AsyncSession, principal: Principal) -> dict[str, Any]:
+    clinic = await clinic_for_admin(db, principal)
+    return await config_json(db, clinic)
+
+
+async def update_settings(db: AsyncSession, principal: Principal, body: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply a partial update of the clinic's payment settings; every field is checked before anything changes."""
+    clinic = await clinic_for_admin(db, principal)
+    changes = parse_settings(body, current_currency=clinic.default_currency)
+    if not changes:
+        raise InvalidInput("Nothing to change: send at least one of " + ", ".join(sorted(SETTING_FIELDS)) + ".")
+    before = {key: getattr(clinic, key) for key in changes}
+    for key, value in changes.items():
+        setattr(clinic, key, value)
+    changed = {key: value for key, value in changes.items() if before[key] != value}
+    if changed:
+        audit.record(
+            db,
+            "clinic.settings_updated",
+            actor=principal,
+            organisation_id=clinic.organisation_id,
+            clinic_id=clinic.id,
+            subject_type="clinic",
+            subject_id=clinic.external_id,
+            data={"fields": sorted(changed)},
+        )
+    await db.flush()
+    return await config_json(db, clinic)
+
+
+def parse_settings(body: Mapping[str, Any], *, current_currency: str) -> dict[str, Any]:
+    unknown = sorted(set(body) - SETTING_FIELDS)
+    if unknown:
+        raise InvalidInput(f"'{unknown[0]}' is not a clinic setting.", field=unknown[0])
+    changes: dict[str, Any] = {}
+    currency = current_currency
+    if "default_currency" in body:
+        currency = money.normalise_currency(body["default_currency"], field="default_currency")
+        changes["default_currency"] = currency
+    if "preset_amounts" in body:
+        changes["preset_amounts"] = parse_presets(body["preset_amounts"], currency)
+    if "receipt_abn" in body:
+        changes["receipt_abn"] = normalise_abn(body["receipt_abn"])
+    for key, limit in TEXT_LIMITS.items():
+        if key in body:
+            changes[key] = _text(body[key], key, limit)
+    if changes.get("receipt_phone") and not PHONE.match(changes["receipt_phone"]):
+        raise InvalidInput("Enter the phone number with digits, spaces, + ( ) or - only.", field="receipt_phone")
+    return changes
+
+
+def parse_presets(value: object, currency: str) -> list[int]:
+    """Preset amounts typed as "80.00, 120" (or sent as a list) → sorted, distinct minor units."""
+    field = "preset_amounts"
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        # A comma is also a thousands separator ("1,250.50"), so list items are split on ", " or ";" only.
+        items: list[object] = [item for item in re.split(r"[;\n]|,\s+", value) if item.strip()]
+    elif isinstance(value, list):
+        items = list(value)
+    else:
+        raise InvalidInput('Enter preset amounts separated by commas, such as "80.00, 120".', field=field)
+    if len(items) > MAX_PRESETS:
+        raise InvalidInput(f"Enter at most {MAX_PRESETS} preset amounts.", field=field)
+    amounts: set[int] = set()
+    for item in items:
+        try:
+            amounts.add(money.parse_amount(item, currency, field=field))
+        except InvalidInput as exc:
+            raise InvalidInput(f"Preset amount '{item}': {exc.message}", field=field) from exc
+    return sorted(amounts)
+
+
+def normalise_abn(value: object) -> str | None:
+    """An Australian Business Number with a valid checksum, written "51 824 753 556"; empty clears it."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput("Enter the ABN as 11 digits, such as 51 824 753 556.", field="receipt_abn")
+    digits = re.sub(r"[\s-]", "", value)
+    if not digits:
+        return None
+    if not (digits.isascii() and digits.isdigit() and len(digits) == 11):
+        raise InvalidInput("An ABN has 11 digits, such as 51 824 753 556.", field="receipt_abn")
+    if not abn_checksum_ok(digits):
+        raise InvalidInput("That ABN isn't valid: check the digits against the ABN Lookup.", field="receipt_abn")
+    return f"{digits[:2]} {digits[2:5]} {digits[5:8]} {digits[8:]}"
+
+
+def abn_checksum_ok(digits: str) -> bool:
+    # The ATO's rule: subtract 1 from the first digit, weight each digit, and the sum must divide by 89.
+    numbers = [int(d) for d in digits]
+    numbers[0] -= 1
+    return sum(w * n for w, n in zip(ABN_WEIGHTS, numbers, strict=True)) % 89 == 0
+
+
+# --- Org admin: the add-on on or off per clinic ------------------------------------------------------------
+
+
+def org_clinic_json(clinic: Clinic) -> dict[str, Any]:
+    return {
+        "id": clinic.external_id,
+        "name": clinic.name,
+        "addon_enabled": clinic.addon_enabled,
+        "stripe_connected": bool(clinic.stripe_account_id),
+        "stripe_account_name": clinic.stripe_account_name,
+        "status": clinic_status(clinic),
+    }
+
+
+async def org_clinics(db: AsyncSession, principal: Principal) -> dict[str, Any]:
+    require_role(principal, {Role.ORG_ADMIN}, what="manage the organisation's clinics")
+    org = await db.get_one(Organisation, principal.organisation_id)
+    clinics = (
+        await db.scalars(
+            select(Clinic).where(Clinic.organisation_id == principal.organisation_id).order_by(Clinic.external_id)
+        )
+    ).all()
+    return {"org": {"id": org.external_id, "name": org.name}, "clinics": [org_clinic_json(c) for c in clinics]}
+
+
+@dataclass(frozen=True)
+class Changed:
+    body: dict[str, Any]
+    events: list[Outbound]
+
+
+async def set_addon_enabled(
+    db: AsyncSession, principal: Principal, clinic_external_id: str, body: Mapping[str, Any]
+) -> Changed:
+    """Turn the add-on on or off for one of the org admin's clinics, audit-logged, telling its staff live."""
+    require_role(principal, {Role.ORG_ADMIN}, what="turn Callpay on or off for a clinic")
+    enabled = body.get("addon_enabled")
+    if not isinstance(enabled, bool):
+        raise InvalidInput('Send {"addon_enabled": true} or {"addon_enabled": false}.', field="addon_enabled")
+    clinic = await db.scalar(
+        select(Clinic).where(
+            Clinic.organisation_id == principal.organisation_id, Clinic.external_id == clinic_external_id
+        )
+    )
+    if clinic is None:
+        raise NotFound("That clinic doesn't exist in your organisation.")
+    events: list[Outbound] = []
+    if clinic.addon_enabled != enabled:
+        clinic.addon_enabled = enabled
+        audit.record(
+            db,
+            "clinic.addon_enabled" if enabled else "clinic.addon_disabled",
+            actor=principal,
+            organisation_id=clinic.organisation_id,
+            clinic_id=clinic.id,
+            subject_type="clinic",
+            subject_id=clinic.external_id,
+        )
+        await db.flush()
+        events.append(status_event(clinic))
+    return Changed(body=org_clinic_json(clinic), events=events)
+
+
+# --- Helpers -----------------------------------------------------------------------------------------------
+
+
+def _plain(amount: int, currency: str) -> str:
+    """An amount as a person would type it back into the form ("80.00", "500"), without symbol or grouping."""
+    places = money.exponent(currency)
+    if places == 0:
+        return str(amount)
+    whole, fraction = divmod(amount, 10**places)
+    return f"{whole}.{fraction:0{places}d}"
+
+
+def _text(value: object, field: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput("Enter this as text.", field=field)
+    text = value.strip()
+    if len(text) > limit:
+        raise InvalidInput(f"Keep this to {limit} characters or fewer.", field=field)
+    return text or None
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None

@@ -1,0 +1,349 @@
+"""Linking a clinic's own Stripe account through Connect OAuth, removing it, and hearing about it from Stripe.
+
+The OAuth ``state`` is 256 random bits; only its SHA-256 is stored, bound to the session that asked for it and
+to that session's clinic, usable once and for ten minutes. The round trip through Stripe is a top-level
+navigation, so the page's in-memory token is left behind: on return, a valid ``state`` proves that the person
+coming back is the one whose session started the dance, and :func:`complete_oauth` opens a fresh session with
+exactly that scope (never longer-lived) for the page to carry on with. No bearer token ever travels in a URL.
+
+What that binding can't prove (there is no cookie to check, by design: third-party cookies are not relied on) is
+that the browser coming back is the browser that left; an admin who forwards their Stripe link to someone else
+hands them the connection. Stripe's consent page names Callpay and the clinic's own Stripe sign-in is still needed,
+which is the same line Stripe's own docs draw.
+
+Stripe calls happen outside database transactions, so a slow Stripe never holds a connection or a lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from addon import audit
+from addon.auth import sessions
+from addon.auth.access import clinic_for_admin
+from addon.auth.sessions import IssuedSession, Principal
+from addon.errors import CallpayError, Conflict, Unauthenticated
+from addon.gateway import ConnectedAccount, StripeGateway, WebhookEvent, account_from_object
+from addon.models import Clinic, ClinicNotice, OAuthState
+from addon.outbound import Outbound
+from addon.services import clinics
+from addon.services.clinics import Changed
+
+log = logging.getLogger("callpay.connect")
+
+STATE_LIFETIME = timedelta(minutes=10)
+START_AGAIN = "Go back to the video-call platform and open Configure > Client Payments again."
+DEAUTHORIZED_NOTICE = (
+    "Callpay's access to the Stripe account {name} was removed from Stripe's side on {when}. "
+    "Payments are off until a clinic admin links a Stripe account again."
+)
+
+
+class OAuthStateRejected(CallpayError):
+    """The ``state`` Stripe sent back is unknown, used or expired: nothing is stored, the person starts again."""
+
+    status = 400
+    code = "oauth_state_invalid"
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+# --- Go to Stripe ------------------------------------------------------------------------------------------
+
+
+async def begin_oauth(
+    db: AsyncSession, principal: Principal, gateway: StripeGateway, *, redirect_uri: str, now: datetime | None = None
+) -> str:
+    """Record a fresh ``state`` for this session and clinic, and return Stripe's authorize address."""
+    now = now or datetime.now(UTC)
+    clinic = await clinic_for_admin(db, principal)
+    if clinic.stripe_account_id:
+        raise Conflict(
+            "This clinic already has a Stripe account linked. Remove it first if you want to link another.",
+            code="already_connected",
+        )
+    state = secrets.token_urlsafe(32)
+    db.add(
+        OAuthState(
+            state_hash=_hash(state),
+            session_token_hash=principal.token_hash,
+            clinic_id=clinic.id,
+            created_at=now,
+            expires_at=now + STATE_LIFETIME,
+        )
+    )
+    await db.flush()
+    return gateway.authorize_url(state=state, redirect_uri=redirect_uri)
+
+
+# --- Back from Stripe --------------------------------------------------------------------------------------
+
+Outcome = Literal["connected", "denied", "failed"]
+
+
+@dataclass(frozen=True)
+class OAuthResult:
+    """What to show on return: the page's new session, what happened, and events to publish after commit."""
+
+    issued: IssuedSession
+    outcome: Outcome
+    message: str
+    events: list[Outbound]
+
+
+async def complete_oauth(
+    database: async_sessionmaker[AsyncSession],
+    gateway: StripeGateway,
+    *,
+    state: str | None,
+    code: str | None,
+    error: str | None,
+    now: datetime | None = None,
+) -> OAuthResult:
+    """Check the ``state``, exchange the code, read the account and store the link, or say why not."""
+    now = now or datetime.now(UTC)
+    async with database.begin() as db:
+        # Used up before Stripe is asked anything, and committed, so it can't be replayed even if the exchange fails.
+        clinic_id, issued = await _claim_state(db, state, now)
+    if error is not None:
+        if error == "access_denied":
+            message = "You cancelled on Stripe, so no account was linked. Click Go to Stripe whenever you're ready."
+            return OAuthResult(issued, "denied", message, [])
+        log.warning("oauth returned an error", extra={"oauth_error": error[:100]})
+        return OAuthResult(issued, "failed", "Stripe couldn't link the account. Please click Go to Stripe again.", [])
+    if not code:
+        return OAuthResult(issued, "failed", "Stripe sent no authorisation back. Please click Go to Stripe again.", [])
+
+    try:
+        connection = await gateway.exchange_oauth_code(code)
+        account = await gateway.retrieve_account(connection.account_id)
+    except CallpayError as exc:
+        return OAuthResult(issued, "failed", exc.message, [])
+
+    async with database.begin() as db:
+        try:
+            async with db.begin_nested():
+                stored = await _store_connection(db, clinic_id, account, connection.publishable_key, now)
+        except IntegrityError:
+            stored = False
+            message = (
+                "That Stripe account is already linked to another clinic. Choose or create another account on Stripe."
+            )
+        else:
+            message = "This clinic already has a Stripe account linked. Remove it first if you want to link another."
+        if not stored:
+            return OAuthResult(issued, "failed", message, [])
+        clinic = await db.get_one(Clinic, clinic_id)
+        audit.record(
+            db,
+            "clinic.stripe_connected",
+            actor=issued.principal,
+            organisation_id=clinic.organisation_id,
+            clinic_id=clinic.id,
+            subject_type="stripe_account",
+            subject_id=account.id,
+            data={"charges_enabled": account.charges_enabled, "livemode": connection.livemode},
+        )
+        events = [clinics.status_event(clinic)]
+    name = account.name or account.id
+    return OAuthResult(issued, "connected", f"Your Stripe account {name} is linked to this clinic.", events)
+
+
+async def _claim_state(db: AsyncSession, state: str | None, now: datetime) -> tuple[int, IssuedSession]:
+    if not state or len(state) > 200:
+        raise OAuthStateRejected(f"This return from Stripe can't be matched to a Go to Stripe click. {START_AGAIN}")
+    state_hash = _hash(state)
+    claimed = await db.execute(
+        update(OAuthState)
+        .where(OAuthState.state_hash == state_hash, OAuthState.used_at.is_(None), OAuthState.expires_at > now)
+        .values(used_at=now)
+        .returning(OAuthState.clinic_id, OAuthState.session_token_hash)
+    )
+    row = claimed.one_or_none()
+    if row is None:
+        found = await db.get(OAuthState, state_hash)
+        if found is None:
+            why = "This return from Stripe can't be matched to a Go to Stripe click."
+        elif found.used_at is not None:
+            why = "This return from Stripe has already been used."
+        else:
+            why = "This return from Stripe came too late: the link to Stripe lasts 10 minutes."
+        raise OAuthStateRejected(f"{why} Nothing was changed. {START_AGAIN}")
+    clinic_id, session_hash = row
+    issued = await sessions.reopen(db, session_hash, now=now)
+    if issued is None:
+        raise Unauthenticated(
+            f"Your Callpay session ended while you were on Stripe, so nothing was changed. {START_AGAIN}",
+            code="session_invalid",
+        )
+    return clinic_id, issued
+
+
+async def _store_connection(
+    db: AsyncSession, clinic_id: int, account: ConnectedAccount, publishable_key: str | None, now: datetime
+) -> bool:
+    # Conditional: two returns racing for one clinic can't both link (and a linked clinic isn't silently replaced).
+    result = await db.execute(
+        update(Clinic)
+        .where(Clinic.id == clinic_id, Clinic.stripe_account_id.is_(None))
+        .values(
+            stripe_account_id=account.id,
+            stripe_account_name=account.name,
+            stripe_country=account.country,
+            stripe_default_currency=account.default_currency,
+            stripe_charges_enabled=account.charges_enabled,
+            stripe_livemode=account.livemode,
+            stripe_connected_at=now,
+            stripe_publishable_key=publishable_key,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    # The "access was removed from Stripe" notice is answered by linking again.
+    await db.execute(
+        update(ClinicNotice)
+        .where(ClinicNotice.clinic_id == clinic_id, ClinicNotice.dismissed_at.is_(None))
+        .values(dismissed_at=now)
+    )
+    clinic = await db.get_one(Clinic, clinic_id)
+    await db.refresh(clinic)
+    return True
+
+
+# --- Remove Stripe account ---------------------------------------------------------------------------------
+
+
+async def disconnect(
+    database: async_sessionmaker[AsyncSession], gateway: StripeGateway, principal: Principal
+) -> Changed:
+    """Revoke Callpay's access on Stripe, then forget the account here. Stripe first: if it can't be reached,
+    nothing changes and the admin can try again, rather than Callpay forgetting an account that still trusts it."""
+    async with database.begin() as db:
+        clinic = await clinic_for_admin(db, principal)
+        account_id = clinic.stripe_account_id
+    if account_id is None:
+        raise Conflict("No Stripe account is linked to this clinic.", code="not_connected")
+    await gateway.deauthorize(account_id)
+    async with database.begin() as db:
+        clinic = await clinic_for_admin(db, principal)
+        events: list[Outbound] = []
+        if await _forget_account(db, clinic, account_id):
+            audit.record(
+                db,
+                "clinic.stripe_disconnected",
+                actor=principal,
+                organisation_id=clinic.organisation_id,
+                clinic_id=clinic.id,
+                subject_type="stripe_account",
+                subject_id=account_id,
+            )
+            events.append(clinics.status_event(clinic))
+        return Changed(body=await clinics.config_json(db, clinic), events=events)
+
+
+async def _forget_account(db: AsyncSession, clinic: Clinic, account_id: str) -> bool:
+    """Clear the link if it is still to ``account_id``; False when something else changed it first."""
+    result = await db.execute(
+        update(Clinic)
+        .where(Clinic.id == clinic.id, Clinic.stripe_account_id == account_id)
+        .values(
+            stripe_account_id=None,
+            stripe_account_name=None,
+            stripe_country=None,
+            stripe_default_currency=None,
+            stripe_charges_enabled=False,
+            stripe_livemode=False,
+            stripe_connected_at=None,
+            stripe_publishable_key=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await db.refresh(clinic)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- From Stripe's side ------------------------------------------------------------------------------------
+
+
+async def on_account_deauthorized(db: AsyncSession, event: WebhookEvent, _context: object) -> list[Outbound]:
+    """The account owner removed Callpay in their Stripe dashboard: stop offering payments and tell the admins."""
+    if not event.account:
+        return []
+    clinic = await db.scalar(select(Clinic).where(Clinic.stripe_account_id == event.account))
+    if clinic is None:
+        return []  # already removed here (e.g. the echo of our own Remove), or never linked
+    connected_at = clinic.stripe_connected_at
+    if connected_at is not None and event.created < int(connected_at.timestamp()):
+        return []  # an old event about an earlier link of the same account; the current link stands
+    name = clinic.stripe_account_name or event.account
+    if not await _forget_account(db, clinic, event.account):
+        return []
+    when = datetime.fromtimestamp(event.created or datetime.now(UTC).timestamp(), UTC)
+    db.add(
+        ClinicNotice(
+            clinic_id=clinic.id,
+            kind="stripe_deauthorized",
+            message=DEAUTHORIZED_NOTICE.format(name=name, when=when.strftime("%d %b %Y at %H:%M UTC")),
+        )
+    )
+    audit.record(
+        db,
+        "clinic.stripe_deauthorized_by_stripe",
+        organisation_id=clinic.organisation_id,
+        clinic_id=clinic.id,
+        subject_type="stripe_account",
+        subject_id=event.account,
+        data={"stripe_event": event.id},
+    )
+    return [clinics.status_event(clinic)]
+
+
+async def on_account_updated(db: AsyncSession, event: WebhookEvent, _context: object) -> list[Outbound]:
+    """Keep what the config page shows, and whether payments are possible, in step with the account."""
+    account_id = event.account or event.object.get("id")
+    if not isinstance(account_id, str):
+        return []
+    clinic = await db.scalar(select(Clinic).where(Clinic.stripe_account_id == account_id))
+    if clinic is None:
+        return []
+    try:
+        account = account_from_object(event.object)
+    except (KeyError, TypeError):
+        log.warning("account.updated without a readable account", extra={"stripe_event": event.id})
+        return []
+    was_available = clinics.unavailable_reason(clinic) is None
+    clinic.stripe_charges_enabled = account.charges_enabled
+    clinic.stripe_account_name = account.name or clinic.stripe_account_name
+    clinic.stripe_country = account.country or clinic.stripe_country
+    clinic.stripe_default_currency = account.default_currency or clinic.stripe_default_currency
+    await db.flush()
+    if (clinics.unavailable_reason(clinic) is None) == was_available:
+        return []
+    audit.record(
+        db,
+        "clinic.stripe_charges_enabled" if account.charges_enabled else "clinic.stripe_charges_disabled",
+        organisation_id=clinic.organisation_id,
+        clinic_id=clinic.id,
+        subject_type="stripe_account",
+        subject_id=account_id,
+        data={"stripe_event": event.id},
+    )
+    return [clinics.status_event(clinic)]
+
+
+ACCOUNT_EVENT_HANDLERS = {
+    "account.application.deauthorized": on_account_deauthorized,
+    "account.updated": on_account_updated,
+}
