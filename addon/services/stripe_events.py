@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from addon.gateway import StripeGateway, WebhookEvent
 from addon.models import ProcessedStripeEvent
 from addon.outbound import Outbound
+from addon.services import connect
 
 log = logging.getLogger("callpay.webhooks")
 
@@ -34,6 +35,7 @@ EventHandler = Callable[[AsyncSession, WebhookEvent, EventContext], Awaitable[li
 def handlers() -> Mapping[str, EventHandler]:
     """Every Stripe event type Callpay acts on. Parts of the product add theirs here."""
     table: dict[str, EventHandler] = {}
+    table.update(connect.ACCOUNT_EVENT_HANDLERS)
     return table
 
 
