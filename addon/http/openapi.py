@@ -1,0 +1,211 @@
+"""``GET /api/v1/openapi.json``: the OpenAPI 3.1 document of the JSON API.
+
+Written out here rather than inferred, because the contract is what the host platform codes against; a test checks
+that every ``/api/v1`` route of the app is documented and every documented path is served.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from addon import __version__
+
+JSON = "application/json"
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {JSON: {"schema": schema}}}
+
+
+def _operation(
+    summary: str,
+    responses: dict[str, Any],
+    *,
+    body: dict[str, Any] | None = None,
+    parameters: list[dict[str, Any]] | None = None,
+    public: bool = False,
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": summary, "responses": responses}
+    if body is not None:
+        operation["requestBody"] = body
+    if parameters:
+        operation["parameters"] = parameters
+    if public:
+        operation["security"] = []
+    else:
+        responses.setdefault("401", _error_response("Missing, expired or revoked session token"))
+    responses.setdefault("400", _error_response("Invalid input; `field` names what to fix"))
+    return operation
+
+
+PR_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+COMMON_ERRORS = {"404": _error_response("No such payment request in your call or clinic")}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string", "description": "Written for people; safe to show as is"},
+                    "field": {"type": "string"},
+                },
+            }
+        },
+    },
+    "Session": {
+        "type": "object",
+        "required": ["token", "expires_at", "role", "user", "org", "clinic", "call"],
+        "properties": {
+            "token": {"type": "string", "description": "Opaque bearer token (256 random bits)"},
+            "expires_at": {"type": "string", "format": "date-time"},
+            "role": {"enum": ["org_admin", "team_admin", "team_member", "patient"]},
+            "user": {
+                "type": "object",
+                "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
+                "required": ["id", "name"],
+            },
+            "org": {"type": "string"},
+            "clinic": {"type": ["string", "null"]},
+            "call": {"type": ["string", "null"]},
+        },
+    },
+    "PaymentRequest": {
+        "type": "object",
+        "required": [
+            "id",
+            "call",
+            "clinic",
+            "clinician",
+            "amount",
+            "currency",
+            "description",
+            "status",
+            "amount_refunded",
+            "receipt_number",
+            "created_at",
+            "paid_at",
+            "failure_message",
+        ],
+        "properties": {
+            "id": {"type": "string"},
+            "call": {"type": "string"},
+            "clinic": {"type": "string"},
+            "clinician": {
+                "type": "object",
+                "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
+                "required": ["id", "name"],
+            },
+            "amount": {"type": "integer", "description": "Minor units of the currency"},
+            "currency": {"type": "string", "pattern": "^[a-z]{3}$"},
+            "description": {"type": "string"},
+            "status": {
+                "enum": ["requested", "processing", "paid", "failed", "canceled", "refunded", "partially_refunded"]
+            },
+            "amount_refunded": {"type": "integer"},
+            "receipt_number": {"type": ["string", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "paid_at": {"type": ["string", "null"], "format": "date-time"},
+            "failure_message": {"type": ["string", "null"]},
+        },
+        "additionalProperties": True,
+    },
+    "Checkout": {
+        "type": "object",
+        "required": ["client_secret", "publishable_key", "stripe_account", "stripe_js_url", "amount", "currency"],
+        "properties": {
+            "client_secret": {"type": "string"},
+            "publishable_key": {"type": "string"},
+            "stripe_account": {"type": "string"},
+            "stripe_js_url": {"type": "string", "format": "uri"},
+            "amount": {"type": "integer"},
+            "currency": {"type": "string"},
+        },
+    },
+}
+
+# Each part of the product documents the routes it adds here, next to the others, so the document stays whole.
+PATHS: dict[str, dict[str, Any]] = {
+    "/api/v1/sessions": {
+        "post": _operation(
+            "Exchange a launch token for a session token (consumes the launch)",
+            {"201": _json_response("The session", _ref("Session")), "401": _error_response("Bad launch")},
+            body=_body({"type": "object", "required": ["launch"], "properties": {"launch": {"type": "string"}}}),
+            public=True,
+        )
+    },
+    "/api/v1/openapi.json": {
+        "get": _operation("This document", {"200": {"description": "OpenAPI 3.1 document"}}, public=True)
+    },
+    "/api/v1/payment-requests/{id}/checkout": {
+        "post": _operation(
+            "Start or resume paying a request (patient of its call); repeating returns the same PaymentIntent",
+            {
+                "200": _json_response("What Stripe.js needs", _ref("Checkout")),
+                **COMMON_ERRORS,
+                "409": _error_response("Already paid or canceled, or the clinic can't take payments"),
+            },
+            body=_body({"type": "object", "required": ["email"], "properties": {"email": {"type": "string"}}}),
+            parameters=[PR_ID],
+        )
+    },
+    "/api/v1/payment-requests/{id}/confirmation": {
+        "post": _operation(
+            "The patient's browser reports Stripe.js's result; the server checks it with Stripe",
+            {"200": _json_response("The request as it now stands", _ref("PaymentRequest")), **COMMON_ERRORS},
+            parameters=[PR_ID],
+        )
+    },
+    "/api/v1/payment-requests/{id}/receipt.pdf": {
+        "get": _operation(
+            "The receipt as PDF (the call's patient, or staff of the clinic)",
+            {"200": {"description": "PDF", "content": {"application/pdf": {}}}, **COMMON_ERRORS},
+            parameters=[PR_ID],
+        )
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Callpay API",
+            "version": __version__,
+            "description": "In-call payments for telehealth video calls. Amounts are integers in the currency's "
+            'minor unit; errors are {"error": {"code", "message", "field"?}}.',
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"session": []}],
+        "components": {
+            "securitySchemes": {"session": {"type": "http", "scheme": "bearer"}},
+            "schemas": SCHEMAS,
+        },
+        "paths": PATHS,
+    }
+
+
+async def serve(_request: web.Request) -> web.Response:
+    return web.json_response(document())
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/v1/openapi.json", serve)
