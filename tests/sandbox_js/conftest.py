@@ -6,8 +6,9 @@ import html
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+import aiohttp
 import pytest_asyncio
 import stripe
 from aiohttp import web
@@ -53,12 +54,42 @@ CreateIntent = Callable[..., Awaitable[stripe.PaymentIntent]]
 
 @pytest_asyncio.fixture
 async def create_intent(stripe_client: stripe.StripeClient) -> CreateIntent:
-    async def create(amount: int = 8000, currency: str = "aud") -> stripe.PaymentIntent:
+    async def create(
+        amount: int = 8000, currency: str = "aud", *, stripe_account: str | None = None
+    ) -> stripe.PaymentIntent:
         return await stripe_client.v1.payment_intents.create_async(
-            {"amount": amount, "currency": currency, "automatic_payment_methods": {"enabled": True}}
+            {"amount": amount, "currency": currency, "automatic_payment_methods": {"enabled": True}},
+            {"stripe_account": stripe_account} if stripe_account else None,
         )
 
     return create
+
+
+@pytest_asyncio.fixture
+async def connected_account(sandbox_url: str) -> str:
+    """A clinic's account connected to the platform through Connect OAuth, as the clinic config page does it."""
+    consent = {
+        "client_id": "ca_" + SECRET_KEY.removeprefix("sk_test_"),
+        "response_type": "code",
+        "scope": "read_write",
+        "redirect_uri": "http://localhost/connected",
+        "action": "authorize",
+        "account": "new",
+        "business_name": "Harbour Telehealth",
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{sandbox_url}/oauth/authorize", data=consent, allow_redirects=False) as answer:
+            assert answer.status == 302, await answer.text()
+            code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
+        # stripe-python's OAuth helper is synchronous only; the token endpoint is one form POST.
+        async with http.post(
+            f"{sandbox_url}/oauth/token",
+            data={"grant_type": "authorization_code", "code": code},
+            headers={"Authorization": f"Bearer {SECRET_KEY}"},
+        ) as answer:
+            assert answer.status == 200, await answer.text()
+            token = await answer.json()
+    return str(token["stripe_user_id"])
 
 
 # The host page: what a merchant page (the patient widget) does with Stripe.js, on an origin of its own.
@@ -125,8 +156,13 @@ document.getElementById('pay').addEventListener('click', async () => {
 class HostSite:
     origin: str
 
-    def checkout_url(self, client_secret: str, *, redirect: str = "if_required") -> str:
-        return f"{self.origin}/checkout?{urlencode({'client_secret': client_secret, 'redirect': redirect})}"
+    def checkout_url(
+        self, client_secret: str, *, redirect: str = "if_required", stripe_account: str | None = None
+    ) -> str:
+        query = {"client_secret": client_secret, "redirect": redirect}
+        if stripe_account:
+            query["stripe_account"] = stripe_account
+        return f"{self.origin}/checkout?{urlencode(query)}"
 
 
 @pytest_asyncio.fixture
@@ -138,6 +174,7 @@ async def host_site(sandbox_url: str) -> AsyncIterator[HostSite]:
             "clientSecret": request.query["client_secret"],
             "redirect": request.query.get("redirect", "if_required"),
             "returnUrl": f"{origin}/return",
+            "stripeAccount": request.query.get("stripe_account"),
         }
         body = HOST_PAGE.format(
             stripe_js=html.escape(f"{sandbox_url}/v3/"),

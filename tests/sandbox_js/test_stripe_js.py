@@ -114,6 +114,29 @@ async def test_three_d_secure_completed(page: Page, host_site: HostSite, create_
     await assert_card_never_reached_host(page, "4000002500003155")
 
 
+async def test_connected_account_pays_through_every_frame(
+    page: Page,
+    host_site: HostSite,
+    create_intent: CreateIntent,
+    connected_account: str,
+    stripe_client: stripe.StripeClient,
+) -> None:
+    """A direct charge on a clinic's account: Stripe-Account must reach the confirm, the challenge and retrieval."""
+    intent = await create_intent(stripe_account=connected_account)
+    await open_checkout(page, host_site, intent, stripe_account=connected_account)
+    await fill_card(page, "4000002500003155")
+    await pay(page)
+    await expect(three_d_secure_frame(page).locator("#challenge-amount")).to_contain_text("80.00")
+    await complete_three_d_secure(page)
+
+    result = await result_of(page)
+    assert result["paymentIntent"]["status"] == "succeeded"
+    settled = await stripe_client.v1.payment_intents.retrieve_async(
+        intent.id, options={"stripe_account": connected_account}
+    )
+    assert settled.status == "succeeded"
+
+
 async def test_three_d_secure_failed(page: Page, host_site: HostSite, create_intent: CreateIntent) -> None:
     intent = await create_intent()
     await open_checkout(page, host_site, intent)
