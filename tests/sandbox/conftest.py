@@ -56,7 +56,7 @@ async def make_client(sandbox: RunningSandbox) -> AsyncIterator[ClientFactory]:
 
     yield make
     for http_client in http_clients:
-        await http_client.close_async()
+        await http_client.close_async()  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture
@@ -125,13 +125,13 @@ class Receiver:
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(body) for _, body in self.received]
 
-    async def wait_for(self, count: int, timeout: float = 5.0) -> None:
+    async def wait_for(self, count: int, seconds: float = 5.0) -> None:
         async def enough() -> None:
             while len(self.received) < count:
                 self.arrived.clear()
                 await self.arrived.wait()
 
-        await asyncio.wait_for(enough(), timeout)
+        await asyncio.wait_for(enough(), seconds)
 
 
 @pytest.fixture

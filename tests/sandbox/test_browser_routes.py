@@ -163,7 +163,7 @@ async def test_three_d_secure_then_declined(api: Api) -> None:
 async def test_three_d_secure_needs_the_client_secret(api: Api) -> None:
     pi = await api.intent()
     await api.browser_confirm(pi, "4000002500003155")
-    status, body = await api.call("POST", f"/_sandbox/3ds/{pi['id']}/complete", {"client_secret": "nope"},
+    status, _ = await api.call("POST", f"/_sandbox/3ds/{pi['id']}/complete", {"client_secret": "nope"},
                                   key=api.publishable_key)
     assert status == 404
 
