@@ -51,8 +51,7 @@ async def make_client(sandbox: RunningSandbox) -> AsyncIterator[ClientFactory]:
         http_client = stripe.AIOHTTPClient()
         http_clients.append(http_client)
         addresses: Any = {} if base is None else {"api": base, "connect": base}
-        return stripe.StripeClient(key, http_client=http_client, base_addresses=addresses,
-                                   max_network_retries=retries)
+        return stripe.StripeClient(key, http_client=http_client, base_addresses=addresses, max_network_retries=retries)
 
     yield make
     for http_client in http_clients:
@@ -75,21 +74,35 @@ async def connect_account(
     """Walk the OAuth dance as a browser and the platform would: consent page, redirect, code for token."""
     token = platform_key.removeprefix("sk_test_")
     redirect = "https://platform.example/callback"
-    query = {"response_type": "code", "client_id": f"ca_{token}", "scope": "read_write",
-             "redirect_uri": redirect, "state": "xyz"}
+    query = {
+        "response_type": "code",
+        "client_id": f"ca_{token}",
+        "scope": "read_write",
+        "redirect_uri": redirect,
+        "state": "xyz",
+    }
     async with http.get(f"{base}/oauth/authorize", params=query) as page:
         assert page.status == 200
         assert 'data-testid="oauth-authorize"' in await page.text()
-    form = {**query, "account": "new", "business_name": business_name, "country": "AU", "currency": "aud",
-            "action": "authorize"}
+    form = {
+        **query,
+        "account": "new",
+        "business_name": business_name,
+        "country": "AU",
+        "currency": "aud",
+        "action": "authorize",
+    }
     async with http.post(f"{base}/oauth/authorize", data=form, allow_redirects=False) as answer:
         assert answer.status == 302
         location = answer.headers["Location"]
     assert location.startswith(redirect)
     values = parse_qs(urlsplit(location).query)
     assert values["state"] == ["xyz"]
-    async with http.post(f"{base}/oauth/token", data={"grant_type": "authorization_code", "code": values["code"][0]},
-                         headers={"Authorization": f"Bearer {platform_key}"}) as answer:
+    async with http.post(
+        f"{base}/oauth/token",
+        data={"grant_type": "authorization_code", "code": values["code"][0]},
+        headers={"Authorization": f"Bearer {platform_key}"},
+    ) as answer:
         assert answer.status == 200
         body: dict[str, Any] = await answer.json()
     return body

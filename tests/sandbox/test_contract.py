@@ -24,15 +24,19 @@ pytestmark = pytest.mark.asyncio
 
 
 async def new_intent(client: stripe.StripeClient, **params: Any) -> stripe.PaymentIntent:
-    base: dict[str, Any] = {"amount": 8000, "currency": "aud", "automatic_payment_methods": {"enabled": True,
-                                                                                           "allow_redirects": "never"}}
+    base: dict[str, Any] = {
+        "amount": 8000,
+        "currency": "aud",
+        "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+    }
     request: Any = {**base, **params}
     return await client.v1.payment_intents.create_async(request)
 
 
 async def test_create_and_retrieve_payment_intent(client: stripe.StripeClient) -> None:
-    created = await new_intent(client, description="Consult", metadata={"call": "call-1"},
-                               receipt_email="pat@example.com")
+    created = await new_intent(
+        client, description="Consult", metadata={"call": "call-1"}, receipt_email="pat@example.com"
+    )
     assert created.id.startswith("pi_")
     assert created.status == "requires_payment_method"
     assert created.amount == 8000 and created.currency == "aud"
@@ -69,16 +73,21 @@ async def test_create_with_confirm_true(client: stripe.StripeClient) -> None:
 
 DECLINES = [
     ("pm_card_chargeDeclined", "card_declined", "generic_decline", "Your card was declined."),
-    ("pm_card_chargeDeclinedInsufficientFunds", "card_declined", "insufficient_funds",
-     "Your card has insufficient funds."),
+    (
+        "pm_card_chargeDeclinedInsufficientFunds",
+        "card_declined",
+        "insufficient_funds",
+        "Your card has insufficient funds.",
+    ),
     ("pm_card_chargeDeclinedExpiredCard", "expired_card", None, "Your card has expired."),
     ("pm_card_chargeDeclinedIncorrectCvc", "incorrect_cvc", None, "Your card's security code is incorrect."),
 ]
 
 
 @pytest.mark.parametrize(("payment_method", "code", "decline_code", "message"), DECLINES)
-async def test_declined_cards(client: stripe.StripeClient, payment_method: str, code: str,
-                              decline_code: str | None, message: str) -> None:
+async def test_declined_cards(
+    client: stripe.StripeClient, payment_method: str, code: str, decline_code: str | None, message: str
+) -> None:
     intent = await new_intent(client)
     with pytest.raises(stripe.CardError) as raised:
         await client.v1.payment_intents.confirm_async(intent.id, {"payment_method": payment_method})
@@ -230,8 +239,11 @@ async def test_events_are_recorded(client: stripe.StripeClient) -> None:
 
 async def test_webhook_endpoints(client: stripe.StripeClient) -> None:
     created = await client.v1.webhook_endpoints.create_async(
-        {"url": "https://example.com/stripe/webhook", "enabled_events": ["payment_intent.succeeded"],
-         "description": "callpay"}
+        {
+            "url": "https://example.com/stripe/webhook",
+            "enabled_events": ["payment_intent.succeeded"],
+            "description": "callpay",
+        }
     )
     assert created.secret is not None and created.secret.startswith("whsec_")
     fetched = await client.v1.webhook_endpoints.retrieve_async(created.id)
@@ -266,16 +278,16 @@ async def test_connected_account_objects_stay_on_that_account(
         {"stripe_account": connected_account},
     )
     assert on_account.application_fee_amount == 200
-    fetched = await client.v1.payment_intents.retrieve_async(on_account.id, options={"stripe_account":
-                                                                                         connected_account})
+    fetched = await client.v1.payment_intents.retrieve_async(
+        on_account.id, options={"stripe_account": connected_account}
+    )
     assert fetched.id == on_account.id
     with pytest.raises(stripe.InvalidRequestError) as raised:
         await client.v1.payment_intents.retrieve_async(on_account.id)
     assert raised.value.http_status == 404 and raised.value.code == "resource_missing"
     on_platform = await new_intent(client)
     with pytest.raises(stripe.InvalidRequestError) as raised:
-        await client.v1.payment_intents.retrieve_async(on_platform.id, options={"stripe_account":
-                                                                                    connected_account})
+        await client.v1.payment_intents.retrieve_async(on_platform.id, options={"stripe_account": connected_account})
     assert raised.value.http_status == 404
     account = await client.v1.accounts.retrieve_async(connected_account)
     assert account.id == connected_account and account.object == "account"

@@ -25,13 +25,15 @@ async def test_fault_500_then_recovers(make_client: ClientFactory, control: Cont
 
 
 async def test_fault_429_says_retry_and_the_sdk_retries(make_client: ClientFactory, control: Control) -> None:
-    await control("POST", "/_sandbox/faults",
-                  {"route_prefix": "/v1/payment_intents", "method": "POST", "kind": "429", "count": 1})
+    await control(
+        "POST", "/_sandbox/faults", {"route_prefix": "/v1/payment_intents", "method": "POST", "kind": "429", "count": 1}
+    )
     with pytest.raises(stripe.RateLimitError) as raised:
         await make_client(new_platform_key()).v1.payment_intents.create_async({"amount": 900, "currency": "aud"})
     assert raised.value.headers is not None and raised.value.headers.get("stripe-should-retry") == "true"
-    await control("POST", "/_sandbox/faults",
-                  {"route_prefix": "/v1/payment_intents", "method": "POST", "kind": "429", "count": 1})
+    await control(
+        "POST", "/_sandbox/faults", {"route_prefix": "/v1/payment_intents", "method": "POST", "kind": "429", "count": 1}
+    )
     retrying = make_client(new_platform_key(), retries=2)
     intent = await retrying.v1.payment_intents.create_async({"amount": 900, "currency": "aud"})
     assert intent.status == "requires_payment_method"
@@ -73,8 +75,9 @@ async def test_reset_forgets_everything(make_client: ClientFactory, control: Con
         await client.v1.payment_intents.retrieve_async(intent.id)
 
 
-async def test_charges_enabled_switch(sandbox: RunningSandbox, http: aiohttp.ClientSession,
-                                      make_client: ClientFactory, control: Control) -> None:
+async def test_charges_enabled_switch(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession, make_client: ClientFactory, control: Control
+) -> None:
     key = new_platform_key()
     account = (await connect_account(http, sandbox.url, key))["stripe_user_id"]
     client = make_client(key)
@@ -89,7 +92,8 @@ async def test_charges_enabled_switch(sandbox: RunningSandbox, http: aiohttp.Cli
     with pytest.raises(stripe.InvalidRequestError):
         await client.v1.payment_intents.create_async(
             {"amount": 900, "currency": "aud", "confirm": True, "payment_method": "pm_card_visa"},
-            {"stripe_account": account})
+            {"stripe_account": account},
+        )
     await control("POST", f"/_sandbox/accounts/{account}/charges_enabled", {"enabled": True})
     assert (await client.v1.accounts.retrieve_async(account)).charges_enabled is True
 
@@ -98,7 +102,8 @@ async def test_processing_pause(make_client: ClientFactory, control: Control) ->
     client = make_client(new_platform_key())
     await control("POST", "/_sandbox/processing", {"delay_ms": 100})
     intent = await client.v1.payment_intents.create_async(
-        {"amount": 900, "currency": "aud", "confirm": True, "payment_method": "pm_card_visa"})
+        {"amount": 900, "currency": "aud", "confirm": True, "payment_method": "pm_card_visa"}
+    )
     assert intent.status == "processing"
     await asyncio.sleep(0.3)
     assert (await client.v1.payment_intents.retrieve_async(intent.id)).status == "succeeded"
@@ -118,18 +123,29 @@ async def test_request_plumbing(sandbox: RunningSandbox, http: aiohttp.ClientSes
     assert headers["Request-Id"].startswith("req_")
     status, _, body = await raw(http, "GET", f"{sandbox.url}/v1/payment_intents")
     assert status == 401 and "You did not provide an API key" in body["error"]["message"]
-    status, _, body = await raw(http, "POST", f"{sandbox.url}/v1/payment_intents", headers=auth,
-                                json={"amount": 900, "currency": "aud"})
+    status, _, body = await raw(
+        http, "POST", f"{sandbox.url}/v1/payment_intents", headers=auth, json={"amount": 900, "currency": "aud"}
+    )
     assert status == 400
-    status, _, body = await raw(http, "POST", f"{sandbox.url}/v1/payment_intents", headers=auth,
-                                data={"amount": "9.5", "currency": "aud"})
+    status, _, body = await raw(
+        http, "POST", f"{sandbox.url}/v1/payment_intents", headers=auth, data={"amount": "9.5", "currency": "aud"}
+    )
     assert status == 400 and body["error"]["code"] == "parameter_invalid_integer"
-    status, _, body = await raw(http, "POST", f"{sandbox.url}/v1/payment_intents", headers=auth,
-                                data={"amount": "900", "currency": "aud", "metadata[call]": "c-1",
-                                      "expand[]": "latest_charge", "automatic_payment_methods[enabled]": "true"})
+    status, _, body = await raw(
+        http,
+        "POST",
+        f"{sandbox.url}/v1/payment_intents",
+        headers=auth,
+        data={
+            "amount": "900",
+            "currency": "aud",
+            "metadata[call]": "c-1",
+            "expand[]": "latest_charge",
+            "automatic_payment_methods[enabled]": "true",
+        },
+    )
     assert status == 200 and body["metadata"] == {"call": "c-1"}
-    status, _, body = await raw(http, "GET", f"{sandbox.url}/v1/payment_intents", headers=auth,
-                                params={"limit": "500"})
+    status, _, body = await raw(http, "GET", f"{sandbox.url}/v1/payment_intents", headers=auth, params={"limit": "500"})
     assert status == 400 and body["error"]["param"] == "limit"
 
 
@@ -143,9 +159,15 @@ async def test_idempotent_decline_is_replayed(sandbox: RunningSandbox, http: aio
     assert second[1]["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first[1]
     # an unknown parameter is not stored: the key stays free for a corrected request
     auth["Idempotency-Key"] = "typo-1"
-    status, _, _ = await raw(http, "POST", f"{sandbox.url}/v1/payment_intents", headers=auth,
-                             data={"amount": "900", "currency": "aud", "colour": "red"})
+    status, _, _ = await raw(
+        http,
+        "POST",
+        f"{sandbox.url}/v1/payment_intents",
+        headers=auth,
+        data={"amount": "900", "currency": "aud", "colour": "red"},
+    )
     assert status == 400
-    status, _, _ = await raw(http, "POST", f"{sandbox.url}/v1/payment_intents", headers=auth,
-                             data={"amount": "900", "currency": "aud"})
+    status, _, _ = await raw(
+        http, "POST", f"{sandbox.url}/v1/payment_intents", headers=auth, data={"amount": "900", "currency": "aud"}
+    )
     assert status == 200

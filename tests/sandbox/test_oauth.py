@@ -20,8 +20,13 @@ REDIRECT = "https://platform.example/callback"
 
 
 async def authorize(http: aiohttp.ClientSession, base: str, key: str, **form: str) -> dict[str, list[str]]:
-    query = {"response_type": "code", "client_id": "ca_" + key.removeprefix("sk_test_"), "scope": "read_write",
-             "redirect_uri": REDIRECT, "state": "s-1"}
+    query = {
+        "response_type": "code",
+        "client_id": "ca_" + key.removeprefix("sk_test_"),
+        "scope": "read_write",
+        "redirect_uri": REDIRECT,
+        "state": "s-1",
+    }
     async with http.post(f"{base}/oauth/authorize", data={**query, **form}, allow_redirects=False) as answer:
         assert answer.status == 302, await answer.text()
         location = answer.headers["Location"]
@@ -36,8 +41,14 @@ async def exchange(http: aiohttp.ClientSession, base: str, key: str, **form: str
 
 async def test_consent_page_is_served_with_defaults(sandbox: RunningSandbox, http: aiohttp.ClientSession) -> None:
     key = new_platform_key()
-    params = {"response_type": "code", "client_id": "ca_" + key[8:], "scope": "read_write",
-              "redirect_uri": REDIRECT, "state": "abc", "stripe_user[business_name]": "Coast <Clinic>"}
+    params = {
+        "response_type": "code",
+        "client_id": "ca_" + key[8:],
+        "scope": "read_write",
+        "redirect_uri": REDIRECT,
+        "state": "abc",
+        "stripe_user[business_name]": "Coast <Clinic>",
+    }
     async with http.get(f"{sandbox.url}/oauth/authorize", params=params) as page:
         html = await page.text()
     assert page.status == 200 and page.content_type == "text/html"
@@ -47,12 +58,20 @@ async def test_consent_page_is_served_with_defaults(sandbox: RunningSandbox, htt
         assert page.status == 400
 
 
-async def test_full_dance_and_the_token_works(sandbox: RunningSandbox, http: aiohttp.ClientSession,
-                                              make_client: ClientFactory) -> None:
+async def test_full_dance_and_the_token_works(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession, make_client: ClientFactory
+) -> None:
     key = new_platform_key()
     token = await connect_account(http, sandbox.url, key, business_name="Harbour Physio")
-    assert set(token) == {"access_token", "livemode", "refresh_token", "scope", "stripe_publishable_key",
-                          "stripe_user_id", "token_type"}
+    assert set(token) == {
+        "access_token",
+        "livemode",
+        "refresh_token",
+        "scope",
+        "stripe_publishable_key",
+        "stripe_user_id",
+        "token_type",
+    }
     assert token["livemode"] is False and token["token_type"] == "bearer" and token["scope"] == "read_write"
     assert token["stripe_user_id"].startswith("acct_") and token["access_token"].startswith("sk_test_")
     assert token["stripe_publishable_key"].startswith("pk_test_")
@@ -64,9 +83,11 @@ async def test_full_dance_and_the_token_works(sandbox: RunningSandbox, http: aio
     own = await as_account.v1.accounts.retrieve_current_async()
     assert own.id == token["stripe_user_id"]
     intent = await as_account.v1.payment_intents.create_async(
-        {"amount": 5000, "currency": "aud", "application_fee_amount": 100})
+        {"amount": 5000, "currency": "aud", "application_fee_amount": 100}
+    )
     fetched = await platform.v1.payment_intents.retrieve_async(
-        intent.id, options={"stripe_account": token["stripe_user_id"]})
+        intent.id, options={"stripe_account": token["stripe_user_id"]}
+    )
     assert fetched.application_fee_amount == 100
 
 
@@ -74,8 +95,9 @@ async def test_existing_account_can_be_chosen(sandbox: RunningSandbox, http: aio
     first = await connect_account(http, sandbox.url, new_platform_key())
     other_platform = new_platform_key()
     values = await authorize(http, sandbox.url, other_platform, account=first["stripe_user_id"])
-    status, token = await exchange(http, sandbox.url, other_platform, grant_type="authorization_code",
-                                   code=values["code"][0])
+    status, token = await exchange(
+        http, sandbox.url, other_platform, grant_type="authorization_code", code=values["code"][0]
+    )
     assert status == 200 and token["stripe_user_id"] == first["stripe_user_id"]
 
 
@@ -96,8 +118,10 @@ async def test_codes_are_single_use_and_belong_to_their_platform(
     status, _ = await exchange(http, sandbox.url, key, grant_type="authorization_code", code=code)
     assert status == 200
     status, body = await exchange(http, sandbox.url, key, grant_type="authorization_code", code=code)
-    assert status == 400 and body == {"error": "invalid_grant",
-                                      "error_description": f"Authorization code does not exist: {code}"}
+    assert status == 400 and body == {
+        "error": "invalid_grant",
+        "error_description": f"Authorization code does not exist: {code}",
+    }
 
 
 async def test_codes_expire(sandbox: RunningSandbox, http: aiohttp.ClientSession) -> None:
@@ -122,27 +146,32 @@ async def test_token_errors(sandbox: RunningSandbox, http: aiohttp.ClientSession
 async def test_client_secret_parameter_and_refresh(sandbox: RunningSandbox, http: aiohttp.ClientSession) -> None:
     key = new_platform_key()
     code = (await authorize(http, sandbox.url, key))["code"][0]
-    async with http.post(f"{sandbox.url}/oauth/token",
-                         data={"grant_type": "authorization_code", "code": code, "client_secret": key}) as answer:
+    async with http.post(
+        f"{sandbox.url}/oauth/token", data={"grant_type": "authorization_code", "code": code, "client_secret": key}
+    ) as answer:
         token = await answer.json()
     assert answer.status == 200
-    status, refreshed = await exchange(http, sandbox.url, key, grant_type="refresh_token",
-                                       refresh_token=token["refresh_token"])
+    status, refreshed = await exchange(
+        http, sandbox.url, key, grant_type="refresh_token", refresh_token=token["refresh_token"]
+    )
     assert status == 200 and refreshed["stripe_user_id"] == token["stripe_user_id"]
     status, body = await exchange(http, sandbox.url, key, grant_type="refresh_token", refresh_token="rt_nope")
     assert status == 400 and body["error"] == "invalid_grant"
 
 
-async def test_sdk_oauth_token_and_deauthorize(sandbox: RunningSandbox, http: aiohttp.ClientSession,
-                                               make_client: ClientFactory, receiver: Receiver) -> None:
+async def test_sdk_oauth_token_and_deauthorize(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession, make_client: ClientFactory, receiver: Receiver
+) -> None:
     key = new_platform_key()
     platform = make_client(key)
     await platform.v1.webhook_endpoints.create_async(
-        {"url": receiver.url, "enabled_events": ["account.application.deauthorized"], "connect": True})
+        {"url": receiver.url, "enabled_events": ["account.application.deauthorized"], "connect": True}
+    )
     code = (await authorize(http, sandbox.url, key))["code"][0]
     # the SDK's OAuth calls are synchronous only; its default (requests) transport runs in a thread
-    sync_client = stripe.StripeClient(key, base_addresses={"api": sandbox.url, "connect": sandbox.url},
-                                      client_id="ca_" + key[8:])
+    sync_client = stripe.StripeClient(
+        key, base_addresses={"api": sandbox.url, "connect": sandbox.url}, client_id="ca_" + key[8:]
+    )
     token = await asyncio.to_thread(sync_client.oauth.token, {"grant_type": "authorization_code", "code": code})
     account = token["stripe_user_id"]
     with pytest.raises(stripe.oauth_error.InvalidGrantError):

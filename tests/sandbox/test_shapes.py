@@ -97,15 +97,33 @@ async def gather(sandbox: RunningSandbox, http: aiohttp.ClientSession) -> dict[s
 
     account = (await connect_account(http, base, key))["stripe_user_id"]
     fresh = await call("POST", "/v1/payment_intents", {"amount": "900", "currency": "aud", "metadata[a]": "b"})
-    paid = await call("POST", "/v1/payment_intents", {"amount": "900", "currency": "aud", "confirm": "true",
-                                                      "payment_method": "pm_card_visa"})
-    declined = await call("POST", "/v1/payment_intents", {"amount": "900", "currency": "aud", "confirm": "true",
-                                                          "payment_method": "pm_card_chargeDeclined"})
-    three_ds = await call("POST", "/v1/payment_intents", {"amount": "900", "currency": "aud", "confirm": "true",
-                                                          "payment_method": "pm_card_authenticationRequired"})
-    connected = await call("POST", "/v1/payment_intents", {"amount": "900", "currency": "aud", "confirm": "true",
-                                                           "payment_method": "pm_card_visa",
-                                                           "application_fee_amount": "10"}, account)
+    paid = await call(
+        "POST",
+        "/v1/payment_intents",
+        {"amount": "900", "currency": "aud", "confirm": "true", "payment_method": "pm_card_visa"},
+    )
+    declined = await call(
+        "POST",
+        "/v1/payment_intents",
+        {"amount": "900", "currency": "aud", "confirm": "true", "payment_method": "pm_card_chargeDeclined"},
+    )
+    three_ds = await call(
+        "POST",
+        "/v1/payment_intents",
+        {"amount": "900", "currency": "aud", "confirm": "true", "payment_method": "pm_card_authenticationRequired"},
+    )
+    connected = await call(
+        "POST",
+        "/v1/payment_intents",
+        {
+            "amount": "900",
+            "currency": "aud",
+            "confirm": "true",
+            "payment_method": "pm_card_visa",
+            "application_fee_amount": "10",
+        },
+        account,
+    )
     refund = await call("POST", "/v1/refunds", {"payment_intent": paid["id"], "amount": "100"})
     charge = await call("GET", f"/v1/charges/{paid['latest_charge']}")
     endpoint = await call("POST", "/v1/webhook_endpoints", {"url": "https://example.com/h", "enabled_events[]": "*"})
@@ -123,8 +141,9 @@ async def gather(sandbox: RunningSandbox, http: aiohttp.ClientSession) -> dict[s
     }
 
 
-async def test_objects_match_stripe_fixtures(sandbox: RunningSandbox, http: aiohttp.ClientSession,
-                                             fixtures: Json) -> None:
+async def test_objects_match_stripe_fixtures(
+    sandbox: RunningSandbox, http: aiohttp.ClientSession, fixtures: Json
+) -> None:
     made = await gather(sandbox, http)
     problems = []
     for kind, examples in made.items():
@@ -135,14 +154,24 @@ async def test_objects_match_stripe_fixtures(sandbox: RunningSandbox, http: aioh
             if kind == "event":
                 inner = example["data"]["object"]
                 if inner["object"] in fixtures:
-                    problems += [f"event {example['type']} object: {problem}"
-                                 for problem in differences(inner, fixtures[inner["object"]])]
+                    problems += [
+                        f"event {example['type']} object: {problem}"
+                        for problem in differences(inner, fixtures[inner["object"]])
+                    ]
     assert problems == []
 
 
 async def test_every_event_type_was_seen(sandbox: RunningSandbox, http: aiohttp.ClientSession) -> None:
     made = await gather(sandbox, http)
     types = {event["type"] for event in made["event"]}
-    assert {"payment_intent.created", "payment_intent.succeeded", "payment_intent.payment_failed",
-            "payment_intent.requires_action", "charge.succeeded", "charge.failed", "charge.refunded",
-            "refund.created", "account.application.authorized"} <= types
+    assert {
+        "payment_intent.created",
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.requires_action",
+        "charge.succeeded",
+        "charge.failed",
+        "charge.refunded",
+        "refund.created",
+        "account.application.authorized",
+    } <= types

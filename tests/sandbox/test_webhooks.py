@@ -26,7 +26,8 @@ async def endpoint(client: stripe.StripeClient, receiver: Receiver, events: list
 async def paid_intent(client: stripe.StripeClient, account: str | None = None) -> stripe.PaymentIntent:
     options: stripe.RequestOptions = {"stripe_account": account} if account else {}
     return await client.v1.payment_intents.create_async(
-        {"amount": 8000, "currency": "aud", "confirm": True, "payment_method": "pm_card_visa"}, options)
+        {"amount": 8000, "currency": "aud", "confirm": True, "payment_method": "pm_card_visa"}, options
+    )
 
 
 async def test_deliveries_are_signed_as_stripe_signs_them(make_client: ClientFactory, receiver: Receiver) -> None:
@@ -61,8 +62,11 @@ async def test_retries_with_backoff_until_the_receiver_accepts(
     for headers, body in receiver.received:
         stripe.Webhook.construct_event(body.decode(), headers["Stripe-Signature"], secret)
     log = (await control("GET", "/_sandbox/deliveries"))["deliveries"]
-    assert [(row["attempt"], row["status"], row["ok"]) for row in log] == [(1, 500, False), (2, 500, False),
-                                                                           (3, 200, True)]
+    assert [(row["attempt"], row["status"], row["ok"]) for row in log] == [
+        (1, 500, False),
+        (2, 500, False),
+        (3, 200, True),
+    ]
     gaps = [later["at"] - earlier["at"] for earlier, later in itertools.pairwise(log)]
     assert gaps[1] > gaps[0]  # the wait doubles
     event_id = log[0]["event"]
@@ -70,8 +74,9 @@ async def test_retries_with_backoff_until_the_receiver_accepts(
     assert events.pending_webhooks == 0
 
 
-async def test_gives_up_after_the_last_attempt(make_client: ClientFactory, receiver: Receiver,
-                                               control: Control) -> None:
+async def test_gives_up_after_the_last_attempt(
+    make_client: ClientFactory, receiver: Receiver, control: Control
+) -> None:
     client = make_client(new_platform_key())
     await endpoint(client, receiver, ["payment_intent.created"])
     receiver.statuses = [503] * 10
@@ -85,7 +90,8 @@ async def test_gives_up_after_the_last_attempt(make_client: ClientFactory, recei
 async def test_unreachable_receiver_is_retried(make_client: ClientFactory, control: Control) -> None:
     client = make_client(new_platform_key())
     await client.v1.webhook_endpoints.create_async(
-        {"url": "http://127.0.0.1:9/nothing-listens-here", "enabled_events": ["*"]})
+        {"url": "http://127.0.0.1:9/nothing-listens-here", "enabled_events": ["*"]}
+    )
     await client.v1.payment_intents.create_async({"amount": 8000, "currency": "aud"})
     await control("POST", "/_sandbox/webhooks/flush")
     log = (await control("GET", "/_sandbox/deliveries"))["deliveries"]
@@ -107,8 +113,7 @@ async def test_forced_failures(make_client: ClientFactory, receiver: Receiver, c
     assert len(receiver.received) == 1
 
 
-async def test_only_enabled_events_are_sent(make_client: ClientFactory, receiver: Receiver,
-                                            control: Control) -> None:
+async def test_only_enabled_events_are_sent(make_client: ClientFactory, receiver: Receiver, control: Control) -> None:
     client = make_client(new_platform_key())
     await endpoint(client, receiver, ["charge.refunded"])
     intent = await paid_intent(client)
@@ -120,7 +125,10 @@ async def test_only_enabled_events_are_sent(make_client: ClientFactory, receiver
 
 
 async def test_connect_endpoint_gets_connected_accounts_events(
-    sandbox: RunningSandbox, http: aiohttp.ClientSession, make_client: ClientFactory, receiver: Receiver,
+    sandbox: RunningSandbox,
+    http: aiohttp.ClientSession,
+    make_client: ClientFactory,
+    receiver: Receiver,
     control: Control,
 ) -> None:
     key = new_platform_key()
@@ -144,8 +152,9 @@ async def test_shutdown_cancels_pending_deliveries(receiver: Receiver) -> None:
     running = await start_sandbox(webhook_retry_base=30)
     key = new_platform_key()
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
-        async with http.post(f"{running.url}/v1/webhook_endpoints",
-                             data={"url": receiver.url, "enabled_events[]": "*"}) as answer:
+        async with http.post(
+            f"{running.url}/v1/webhook_endpoints", data={"url": receiver.url, "enabled_events[]": "*"}
+        ) as answer:
             assert answer.status == 200
         receiver.statuses = [500]
         async with http.post(f"{running.url}/v1/payment_intents", data={"amount": "900", "currency": "aud"}):
