@@ -6,8 +6,10 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-FaultKind = Literal["500", "429", "drop", "latency"]
-KINDS: tuple[FaultKind, ...] = ("500", "429", "drop", "latency")
+# "drop" closes the connection before the request is handled; "drop_after" handles it, then closes the
+# connection instead of answering (the case idempotency keys exist for).
+FaultKind = Literal["500", "429", "drop", "drop_after", "latency"]
+KINDS: tuple[FaultKind, ...] = ("500", "429", "drop", "drop_after", "latency")
 
 
 @dataclass

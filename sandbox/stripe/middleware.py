@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiohttp import web
@@ -88,6 +89,9 @@ async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise rate_limited()
     if fault.kind == "500":
         raise api_error()
+    if fault.kind == "drop_after":
+        with contextlib.suppress(StripeError):  # an error answer is lost the same way
+            await handler(request)
     # "drop": close the connection without answering, as a network failure would; aiohttp then quietly
     # discards the response below, which nobody can receive
     transport = request.transport

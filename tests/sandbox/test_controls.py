@@ -171,3 +171,15 @@ async def test_idempotent_decline_is_replayed(sandbox: RunningSandbox, http: aio
         http, "POST", f"{sandbox.url}/v1/payment_intents", headers=auth, data={"amount": "900", "currency": "aud"}
     )
     assert status == 200
+
+
+async def test_lost_response_is_retried_idempotently(make_client: ClientFactory, control: Control) -> None:
+    await control(
+        "POST",
+        "/_sandbox/faults",
+        {"route_prefix": "/v1/payment_intents", "method": "POST", "kind": "drop_after", "count": 1},
+    )
+    client = make_client(new_platform_key(), retries=1)
+    intent = await client.v1.payment_intents.create_async({"amount": 900, "currency": "aud"})
+    listed = await client.v1.payment_intents.list_async()
+    assert [item.id for item in listed.data] == [intent.id]  # handled once, answered by the replay
