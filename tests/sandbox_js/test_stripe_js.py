@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from typing import Any
 
 import pytest
@@ -242,6 +243,39 @@ async def test_fields_validate_and_explain_themselves(
     await expect(number).to_have_attribute("aria-invalid", "false")
     assert await page.evaluate("elements.submit()") == {}
     assert page_errors == []
+
+
+async def test_keyboard_only_entry(page: Page, host_site: HostSite, create_intent: CreateIntent) -> None:
+    """Typed key by key: formatting keeps up, each complete field hands on to the next, backspace goes back."""
+    intent = await create_intent()
+    await open_checkout(page, host_site, intent)
+    await page.evaluate("elements.getElement('payment').focus()")
+    frame = payment_frame(page)
+    number, expiry, cvc = (frame.get_by_label(label) for label in ("Card number", "Expiration date", "Security code"))
+    await expect(number).to_be_focused()
+
+    await page.keyboard.type("4242424242424242")
+    await expect(number).to_have_value("4242 4242 4242 4242")
+    await expect(expiry).to_be_focused()
+    await page.keyboard.type("4")  # no month starts with 4: it is April
+    await expect(expiry).to_have_value("04 / ")
+    await page.keyboard.press("Backspace")
+    await page.keyboard.press("Backspace")
+    await expect(expiry).to_have_value("0")
+    await page.keyboard.press("Backspace")
+    await page.keyboard.type(f"12{(date.today().year + 3) % 100:02d}")
+    await expect(cvc).to_be_focused()
+    await page.keyboard.type("12")
+    await page.keyboard.press("Tab")  # leaving the frame with the code unfinished
+    await expect(frame.locator("#card-cvc-error")).to_have_text("Your card's security code is incomplete.")
+    await cvc.focus()
+    await page.keyboard.type("3")
+    await expect(cvc).to_have_attribute("aria-invalid", "false")
+    await expect(page.locator("body")).to_have_attribute("data-complete", "true")
+
+    await page.keyboard.press("Shift+Tab")
+    await expect(expiry).to_be_focused()
+    await save_screenshot(page, "sandbox-js-keyboard-entry")
 
 
 async def test_redirect_always_goes_to_return_url(page: Page, host_site: HostSite, create_intent: CreateIntent) -> None:

@@ -167,9 +167,15 @@
 
   function setValueKeepingCaret(input, formatted) {
     const caret = input.selectionStart ?? input.value.length;
+    const wasAtEnd = caret === input.value.length;
     const digitsBeforeCaret = onlyDigits(input.value.slice(0, caret)).length;
     input.value = formatted;
     if (document.activeElement !== input) return;
+    if (wasAtEnd) {
+      // Typing at the end stays at the end, even when formatting added digits ("4" -> "04 / ").
+      input.setSelectionRange(formatted.length, formatted.length);
+      return;
+    }
     let position = 0;
     let seen = 0;
     while (position < formatted.length && seen < digitsBeforeCaret) {

@@ -128,6 +128,8 @@
 
       const container = document.createElement('div');
       container.className = 'SandboxStripeElement';
+      // Tests find the Payment Element by this id. A host page that marks its own mount node keeps the only one.
+      if (!document.querySelector('[data-testid="payment-element"]')) container.dataset.testid = 'payment-element';
       const frame = document.createElement('iframe');
       frame.name = `__privateStripeFrame${frameCounter}`;
       frame.title = 'Secure payment input frame';
