@@ -1,0 +1,79 @@
+"""The JSON API behind the clinic-config and org-admin pages (``/api/v1``, Bearer session token).
+
+Only the ``Authorization: Bearer`` header signs a caller in: there are no cookies and no form posts, so a page on
+another site can't make a signed-in browser change anything (the CSRF protection these routes need).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from addon.appkeys import DB, GATEWAY, SETTINGS
+from addon.http.auth import principal
+from addon.http.json import read_json
+from addon.outbound import publish_after_commit
+from addon.services import clinics, connect
+from clinic_config.pages import CALLBACK_PATH
+
+
+async def get_status(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    async with request.app[DB].begin() as db:
+        body = await clinics.status_for(db, caller)
+    return web.json_response(body)
+
+
+async def get_config(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    async with request.app[DB].begin() as db:
+        body = await clinics.config_for(db, caller)
+    return web.json_response(body)
+
+
+async def patch_settings(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    changes = await read_json(request)
+    async with request.app[DB].begin() as db:
+        body = await clinics.update_settings(db, caller, changes)
+    return web.json_response(body)
+
+
+async def start_connect(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    redirect_uri = request.app[SETTINGS].public_url + CALLBACK_PATH
+    async with request.app[DB].begin() as db:
+        url = await connect.begin_oauth(db, caller, request.app[GATEWAY], redirect_uri=redirect_uri)
+    return web.json_response({"authorize_url": url}, status=201)
+
+
+async def remove_account(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    changed = await connect.disconnect(request.app[DB], request.app[GATEWAY], caller)
+    await publish_after_commit(request.app, changed.events)
+    return web.json_response(changed.body)
+
+
+async def list_org_clinics(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    async with request.app[DB].begin() as db:
+        body = await clinics.org_clinics(db, caller)
+    return web.json_response(body)
+
+
+async def patch_org_clinic(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    changes = await read_json(request)
+    async with request.app[DB].begin() as db:
+        changed = await clinics.set_addon_enabled(db, caller, request.match_info["clinic"], changes)
+    await publish_after_commit(request.app, changed.events)
+    return web.json_response(changed.body)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/v1/clinic/status", get_status)
+    app.router.add_get("/api/v1/clinic", get_config)
+    app.router.add_patch("/api/v1/clinic/settings", patch_settings)
+    app.router.add_post("/api/v1/clinic/stripe/connect", start_connect)
+    app.router.add_post("/api/v1/clinic/stripe/disconnect", remove_account)
+    app.router.add_get("/api/v1/org/clinics", list_org_clinics)
+    app.router.add_patch("/api/v1/org/clinics/{clinic}", patch_org_clinic)

@@ -1,0 +1,151 @@
+// Configure > Client Payments: the clinic's Stripe account and payment settings.
+// Signs in only with the in-memory Bearer token from session.js (no cookies, no form posts), which is what keeps
+// other sites from making these changes on an admin's behalf.
+import { session, api } from "/static/session.js";
+
+const $ = (id) => document.getElementById(id);
+const announcer = $("announcer");
+const FIELDS = [
+  "default_currency", "preset_amounts", "receipt_business_name", "receipt_abn", "receipt_provider_name",
+  "receipt_provider_number", "receipt_address", "receipt_phone", "receipt_footer",
+];
+
+// Back from Stripe, the address holds the single-use code and state: take them out of history.
+if (window.location.pathname !== "/clinic-config") window.history.replaceState(null, "", "/clinic-config");
+
+function announce(message, kind = "ok") {
+  announcer.replaceChildren();
+  const p = document.createElement("p");
+  p.className = `notice ${kind}`;
+  p.textContent = message;
+  announcer.append(p);
+}
+
+function render(config) {
+  $("clinic-name").textContent = config.clinic.name || config.clinic.id;
+  $("addon-off").hidden = config.clinic.addon_enabled;
+  const notices = $("notices");
+  notices.replaceChildren(...config.notices.map((n) => {
+    const p = document.createElement("p");
+    p.className = "notice bad";
+    p.setAttribute("role", "alert");
+    p.textContent = n.message;
+    return p;
+  }));
+  const stripe = config.stripe;
+  $("not-connected").hidden = Boolean(stripe);
+  $("connected").hidden = !stripe;
+  $("confirm-remove").hidden = true;
+  if (stripe) {
+    const name = stripe.name || stripe.account_id;
+    $("stripe-status").textContent = stripe.charges_enabled
+      ? `Linked to ${name}. It can take payments.`
+      : `Linked to ${name}, but it can't take payments yet: finish setting it up in Stripe.`;
+    $("acct-name").textContent = stripe.name || "—";
+    $("acct-id").textContent = stripe.account_id;
+    $("acct-country").textContent = stripe.country || "—";
+    $("acct-currency").textContent = (stripe.default_currency || "—").toUpperCase();
+    $("acct-charges").textContent = stripe.charges_enabled ? "Yes" : "Not yet";
+    $("dashboard-link").href = stripe.dashboard_url;
+  } else {
+    $("stripe-status").textContent = "No Stripe account is linked, so clinicians can't request payments yet.";
+  }
+  renderSettings(config);
+}
+
+function renderSettings(config) {
+  const s = config.settings;
+  const select = $("default_currency");
+  if (!select.options.length) {
+    for (const code of config.currencies) select.append(new Option(code.toUpperCase(), code));
+  }
+  select.value = s.default_currency;
+  $("preset_amounts").value = s.preset_amounts_text;
+  $("preset_amounts-display").textContent = s.preset_amounts_display.length
+    ? `Clinicians will see: ${s.preset_amounts_display.join(", ")}`
+    : "";
+  for (const name of FIELDS.slice(2)) $(name).value = s[name] ?? "";
+}
+
+function clearErrors() {
+  for (const name of FIELDS) {
+    $(`${name}-error`).textContent = "";
+    $(name).removeAttribute("aria-invalid");
+  }
+}
+
+function showError(error) {
+  if (error.field && $(error.field)) {
+    $(`${error.field}-error`).textContent = error.message;
+    $(error.field).setAttribute("aria-invalid", "true");
+    $(error.field).focus();
+  }
+  announce(error.message, "bad");
+}
+
+async function load() {
+  try {
+    render(await api("/api/v1/clinic"));
+  } catch (error) {
+    $("stripe-status").textContent = error.message;
+    announce(error.message, "bad");
+  }
+}
+
+$("go-to-stripe").addEventListener("click", async (event) => {
+  const button = event.currentTarget;
+  button.disabled = true;
+  try {
+    const { authorize_url: url } = await api("/api/v1/clinic/stripe/connect", { method: "POST" });
+    announce("Opening Stripe…");
+    // Stripe's pages can't be framed: leave the platform's frame for the whole window.
+    try {
+      window.top.location.href = url;
+    } catch {
+      window.location.href = url;
+    }
+  } catch (error) {
+    button.disabled = false;
+    announce(error.message, "bad");
+  }
+});
+
+$("remove").addEventListener("click", () => {
+  $("confirm-remove").hidden = false;
+  $("confirm-remove-no").focus();
+});
+$("confirm-remove-no").addEventListener("click", () => {
+  $("confirm-remove").hidden = true;
+  $("remove").focus();
+});
+$("confirm-remove-yes").addEventListener("click", async (event) => {
+  const button = event.currentTarget;
+  button.disabled = true;
+  try {
+    render(await api("/api/v1/clinic/stripe/disconnect", { method: "POST" }));
+    announce("The Stripe account was removed. Clinicians can't request payments until you link one again.");
+    $("go-to-stripe").focus();
+  } catch (error) {
+    announce(error.message, "bad");
+  } finally {
+    button.disabled = false;
+  }
+});
+
+$("settings").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearErrors();
+  const body = Object.fromEntries(FIELDS.map((name) => [name, $(name).value]));
+  const button = $("save-settings");
+  button.disabled = true;
+  try {
+    render(await api("/api/v1/clinic/settings", { method: "PATCH", body }));
+    announce("Settings saved.");
+  } catch (error) {
+    showError(error);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+if (session) load();
