@@ -1,0 +1,207 @@
+"""After linking: removing the account from Callpay, Stripe revoking access from its side, and charges switching
+on and off, each delivered as Stripe delivers them (signed webhooks from the sandbox to ``/stripe/webhook``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from sqlalchemy import select
+
+from addon.appkeys import DB
+from addon.models import AuditEvent, Clinic, ClinicNotice, ProcessedStripeEvent
+from tests.clinic.conftest import Stack
+
+
+async def _account(stack: Stack, clinic: str = "clinic-1") -> str | None:
+    async with stack.app[DB]() as db:
+        return await db.scalar(select(Clinic.stripe_account_id).where(Clinic.external_id == clinic))
+
+
+async def _wait_for(check: Any, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.05)
+
+
+async def _processed(stack: Stack, event_type: str) -> int:
+    async with stack.app[DB]() as db:
+        return len(
+            (await db.scalars(select(ProcessedStripeEvent).where(ProcessedStripeEvent.type == event_type))).all()
+        )
+
+
+async def test_remove_stripe_account_deauthorizes_on_stripe_and_disconnects_here(stack: Stack) -> None:
+    admin = await stack.connect(await stack.session())
+    account = await _account(stack)
+    assert account
+    stack.published.events.clear()
+
+    status, config = await stack.api("POST", "/api/v1/clinic/stripe/disconnect", admin)
+    assert status == 200
+    assert config["stripe"] is None
+    assert config["status"]["reason_code"] == "no_stripe_account"
+    assert await _account(stack) is None
+    # Stripe no longer lets the platform act for the account.
+    async with stack.http.get(
+        f"{stack.sandbox.url}/v1/accounts/{account}", headers={"Authorization": f"Bearer {stack.platform_key}"}
+    ) as answer:
+        assert answer.status in (401, 403)
+    [event] = stack.published.of("clinic_status")
+    assert event.data["payments_available"] is False
+    # The echo from Stripe (our own removal) arrives signed, is accepted, and changes nothing more: no notice.
+    await stack.flush_webhooks()
+    await _wait_for(lambda: _count_ok(stack, "account.application.deauthorized"))
+    async with stack.app[DB]() as db:
+        assert (await db.scalars(select(ClinicNotice))).all() == []
+        actions = (await db.scalars(select(AuditEvent.action))).all()
+    assert actions.count("clinic.stripe_disconnected") == 1
+    assert len(stack.published.of("clinic_status")) == 1
+
+    status, body = await stack.api("POST", "/api/v1/clinic/stripe/disconnect", admin)
+    assert status == 409
+    assert body["error"]["message"] == "No Stripe account is linked to this clinic."
+
+
+async def _count_ok(stack: Stack, event_type: str) -> bool:
+    return await _processed(stack, event_type) >= 1
+
+
+async def test_revoked_from_stripes_side_disconnects_and_tells_the_admins(stack: Stack) -> None:
+    admin = await stack.connect(await stack.session(), name="Harbour Physio")
+    account = await _account(stack)
+    stack.published.events.clear()
+    # The account owner removes Callpay in their Stripe dashboard: Stripe deauthorizes and sends the event.
+    async with stack.http.post(
+        f"{stack.sandbox.url}/oauth/deauthorize",
+        data={"client_id": stack.settings.stripe_connect_client_id, "stripe_user_id": account},
+        headers={"Authorization": f"Bearer {stack.platform_key}"},
+    ) as answer:
+        assert answer.status == 200
+    await stack.flush_webhooks()
+    await _wait_for(lambda: _count_ok(stack, "account.application.deauthorized"))
+
+    assert await _account(stack) is None
+    status, config = await stack.api("GET", "/api/v1/clinic", admin)
+    assert status == 200
+    [notice] = config["notices"]
+    assert notice["kind"] == "stripe_deauthorized"
+    assert "Harbour Physio was removed from Stripe's side" in notice["message"]
+    assert config["status"]["reason_code"] == "no_stripe_account"
+    [event] = stack.published.of("clinic_status")
+    assert event.room.startswith("clinic:") and event.data["payments_available"] is False
+
+    # Linking again answers the notice.
+    await stack.connect(admin)
+    status, config = await stack.api("GET", "/api/v1/clinic", admin)
+    assert status == 200
+    assert config["notices"] == []
+
+
+async def test_account_updated_switches_payments_off_and_on_live(stack: Stack) -> None:
+    admin = await stack.connect(await stack.session())
+    account = await _account(stack)
+    stack.published.events.clear()
+
+    await stack.sandbox_post(f"/_sandbox/accounts/{account}/charges_enabled", {"enabled": False})
+    await stack.flush_webhooks()
+    await _wait_for(lambda: _count_ok(stack, "account.updated"))
+    status, body = await stack.api("GET", "/api/v1/clinic/status", admin)
+    assert body == {
+        "clinic": "clinic-1",
+        "payments_available": False,
+        "reason_code": "charges_disabled",
+        "reason": "The clinic's Stripe account can't take payments yet. "
+        "A clinic admin needs to finish setting it up in Stripe.",
+    }
+    [off] = stack.published.of("clinic_status")
+    assert off.data == body
+
+    await stack.sandbox_post(f"/_sandbox/accounts/{account}/charges_enabled", {"enabled": True})
+    await stack.flush_webhooks()
+    await _wait_for(lambda: _processed_at_least(stack, "account.updated", 2))
+    status, body = await stack.api("GET", "/api/v1/clinic/status", admin)
+    assert status == 200
+    assert body["payments_available"] is True
+    assert [e.data["payments_available"] for e in stack.published.of("clinic_status")] == [False, True]
+
+
+async def _processed_at_least(stack: Stack, event_type: str, count: int) -> bool:
+    return await _processed(stack, event_type) >= count
+
+
+async def test_a_signed_event_delivered_twice_acts_once(stack: Stack) -> None:
+    await stack.connect(await stack.session())
+    account = await _account(stack)
+    stack.published.events.clear()
+    event = {
+        "id": "evt_test_deauth_1",
+        "object": "event",
+        "type": "account.application.deauthorized",
+        "account": account,
+        "created": int(time.time()) + 1,
+        "data": {"object": {"id": "ca_x", "object": "application"}},
+    }
+    payload = json.dumps(event).encode()
+    for _ in range(2):
+        response = await stack.client.post(
+            "/stripe/webhook",
+            data=payload,
+            headers={"Stripe-Signature": _sign(payload, stack.settings.stripe_webhook_secret.reveal())},
+        )
+        assert response.status == 200
+    async with stack.app[DB]() as db:
+        notices = (await db.scalars(select(ClinicNotice))).all()
+    assert len(notices) == 1
+    assert len(stack.published.of("clinic_status")) == 1
+
+
+async def test_an_old_deauthorization_doesnt_undo_a_newer_link(stack: Stack) -> None:
+    await stack.connect(await stack.session())
+    account = await _account(stack)
+    event = {
+        "id": "evt_test_old",
+        "type": "account.application.deauthorized",
+        "account": account,
+        "created": int(time.time()) - 3600,
+        "data": {"object": {"id": "ca_x", "object": "application"}},
+    }
+    payload = json.dumps(event).encode()
+    response = await stack.client.post(
+        "/stripe/webhook",
+        data=payload,
+        headers={"Stripe-Signature": _sign(payload, stack.settings.stripe_webhook_secret.reveal())},
+    )
+    assert response.status == 200
+    assert await _account(stack) == account
+
+
+async def test_an_unsigned_event_changes_nothing(stack: Stack) -> None:
+    await stack.connect(await stack.session())
+    account = await _account(stack)
+    payload = json.dumps(
+        {
+            "id": "evt_forged",
+            "type": "account.application.deauthorized",
+            "account": account,
+            "created": 1,
+            "data": {"object": {}},
+        }
+    ).encode()
+    response = await stack.client.post(
+        "/stripe/webhook", data=payload, headers={"Stripe-Signature": _sign(payload, "whsec_wrong")}
+    )
+    assert response.status == 400
+    assert await _account(stack) == account
+
+
+def _sign(payload: bytes, secret: str) -> str:
+    import hashlib
+    import hmac
+
+    timestamp = int(time.time())
+    signed = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={signed}"
