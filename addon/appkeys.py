@@ -8,11 +8,14 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from addon.gateway import StripeGateway
+from addon.services.outbox import OutboxWorker
 from addon.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", async_sessionmaker[AsyncSession])
 GATEWAY = web.AppKey("gateway", StripeGateway)
+# Present only while SMTP is configured; wake it to send a receipt without waiting for the next poll.
+OUTBOX = web.AppKey("outbox", OutboxWorker)
 # Filled by the realtime package; typed loosely so addon/ needs no socketio import.
 SOCKETIO = web.AppKey("socketio", Any)

@@ -1,11 +1,49 @@
-"""Receipts: queued in the same transaction that marks a payment paid, so one is sent exactly once."""
+"""Receipts: queued in the same transaction that marks a payment paid, so one is sent exactly once.
+
+A receipt is built from the paid request and the clinic's receipt details (what a patient needs to claim with: the
+business name and number, the provider and their number, service date, item, amounts). The same :class:`Receipt`
+feeds the PDF, the email and the download, so they never disagree.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid, parseaddr
+from pathlib import Path
+
+import jinja2
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from addon.auth.roles import Role
+from addon.auth.sessions import Principal
 from addon.dbutil import insert_ignoring_conflict
-from addon.models import OutboxEmail, PaymentRequest
+from addon.errors import NotFound
+from addon.models import Clinic, OutboxEmail, PaymentRequest, User
+from addon.money import format_amount
+from addon.receipts_pdf import format_date, render_receipt_pdf
+
+# A receipt exists once money has moved; refunds keep it (it then shows what was refunded).
+RECEIPTED = frozenset({"paid", "refunded", "partially_refunded"})
+NO_RECEIPT = "There is no receipt for this payment yet."
+CARD_BRANDS = {
+    "visa": "Visa",
+    "mastercard": "Mastercard",
+    "amex": "American Express",
+    "discover": "Discover",
+    "diners": "Diners Club",
+    "jcb": "JCB",
+    "unionpay": "UnionPay",
+    "eftpos_au": "eftpos",
+}
+_EMAIL_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(Path(__file__).parent.parent / "templates" / "email")),
+    autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+)
 
 
 async def enqueue_receipt(db: AsyncSession, request: PaymentRequest) -> bool:
@@ -23,3 +61,148 @@ async def enqueue_receipt(db: AsyncSession, request: PaymentRequest) -> bool:
         },
         ["dedupe_key"],
     )
+
+
+@dataclass(frozen=True)
+class Receipt:
+    request_id: str
+    receipt_number: str
+    status: str
+    clinic_name: str
+    business_name: str
+    abn: str | None
+    provider_name: str
+    provider_number: str | None
+    address: str | None
+    phone: str | None
+    footer: str | None
+    service_date: date
+    paid_at: datetime | None
+    description: str
+    amount: int
+    amount_refunded: int
+    currency: str
+    card_brand: str | None
+    card_last4: str | None
+
+    @property
+    def charged_display(self) -> str:
+        return format_amount(self.amount, self.currency)
+
+    @property
+    def paid_display(self) -> str:
+        return format_amount(self.amount, self.currency)
+
+    @property
+    def refunded_display(self) -> str | None:
+        return format_amount(self.amount_refunded, self.currency) if self.amount_refunded else None
+
+    @property
+    def outstanding_display(self) -> str:
+        # Charged in full at the time of the call: nothing is ever left to pay on a receipted request.
+        return format_amount(0, self.currency)
+
+    @property
+    def card_display(self) -> str | None:
+        if not self.card_last4:
+            return None
+        brand = CARD_BRANDS.get((self.card_brand or "").lower(), (self.card_brand or "Card").title())
+        return f"{brand} ending in {self.card_last4}"
+
+    @property
+    def file_name(self) -> str:
+        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in self.receipt_number)
+        return f"receipt-{safe}.pdf"
+
+
+async def load_receipt(db: AsyncSession, request_id: str) -> Receipt | None:
+    """The receipt for a receipted request, or None (unknown, or not paid)."""
+    found = (
+        await db.execute(
+            select(PaymentRequest, Clinic, User)
+            .join(Clinic, Clinic.id == PaymentRequest.clinic_id)
+            .join(User, User.id == PaymentRequest.clinician_id)
+            .where(PaymentRequest.id == request_id)
+        )
+    ).one_or_none()
+    if found is None:
+        return None
+    request, clinic, clinician = found
+    if request.status not in RECEIPTED:
+        return None
+    return _build(request, clinic, clinician)
+
+
+async def receipt_for(db: AsyncSession, principal: Principal, request_id: str) -> Receipt:
+    """The receipt the caller may download: the call's patient, or staff of the clinic. Others get "not found"."""
+    request = await db.get(PaymentRequest, request_id)
+    if request is None or not await _may_see(db, principal, request):
+        raise NotFound(NO_RECEIPT)
+    receipt = await load_receipt(db, request_id)
+    if receipt is None:
+        raise NotFound(NO_RECEIPT)
+    return receipt
+
+
+async def receipt_pdf_for(db: AsyncSession, principal: Principal, request_id: str) -> tuple[str, bytes]:
+    """The file name and PDF bytes of the caller's receipt."""
+    receipt = await receipt_for(db, principal, request_id)
+    return receipt.file_name, render_receipt_pdf(receipt)
+
+
+async def _may_see(db: AsyncSession, principal: Principal, request: PaymentRequest) -> bool:
+    if principal.role is Role.PATIENT:
+        return principal.call_id is not None and principal.call_id == request.call_id
+    if principal.role is Role.ORG_ADMIN:
+        clinic = await db.get(Clinic, request.clinic_id)
+        return clinic is not None and clinic.organisation_id == principal.organisation_id
+    return principal.clinic_id == request.clinic_id
+
+
+def _build(request: PaymentRequest, clinic: Clinic, clinician: User) -> Receipt:
+    clinic_name = clinic.name or clinic.stripe_account_name or "Your clinic"
+    return Receipt(
+        request_id=request.id,
+        # A paid request always gets a number when it is marked paid; the id is only a fallback for old rows.
+        receipt_number=request.receipt_number or request.id,
+        status=request.status,
+        clinic_name=clinic.receipt_business_name or clinic_name,
+        business_name=clinic.receipt_business_name or clinic_name,
+        abn=clinic.receipt_abn,
+        provider_name=clinic.receipt_provider_name or clinician.name,
+        provider_number=clinic.receipt_provider_number,
+        address=clinic.receipt_address,
+        phone=clinic.receipt_phone,
+        footer=clinic.receipt_footer,
+        service_date=request.created_at.date(),
+        paid_at=request.paid_at,
+        description=request.description,
+        amount=request.amount,
+        amount_refunded=request.amount_refunded,
+        currency=request.currency,
+        card_brand=request.card_brand,
+        card_last4=request.card_last4,
+    )
+
+
+def build_receipt_email(receipt: Receipt, *, to_address: str, mail_from: str) -> EmailMessage:
+    """The receipt as an email: plain text and HTML bodies, the PDF attached."""
+    context = {"r": receipt, "format_date": format_date}
+    message = EmailMessage()
+    from_name, from_address = parseaddr(mail_from)
+    # The clinic is who the patient paid; the platform's address only carries the mail.
+    message["From"] = formataddr(
+        (
+            receipt.business_name if not from_name else f"{receipt.business_name} via {from_name}",
+            from_address or mail_from,
+        )
+    )
+    message["To"] = to_address
+    message["Subject"] = f"Your receipt from {receipt.business_name} — {receipt.paid_display}"
+    message["Message-ID"] = make_msgid(domain=(from_address or "callpay.invalid").rpartition("@")[2] or None)
+    message.set_content(_EMAIL_TEMPLATES.get_template("receipt.txt").render(context))
+    message.add_alternative(_EMAIL_TEMPLATES.get_template("receipt.html").render(context), subtype="html")
+    message.add_attachment(
+        render_receipt_pdf(receipt), maintype="application", subtype="pdf", filename=receipt.file_name
+    )
+    return message

@@ -1,0 +1,44 @@
+"""Background work that lives as long as the app: the outbox worker that sends receipt emails."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from addon.appkeys import DB, OUTBOX, SETTINGS
+from addon.mail import SmtpTransport
+from addon.services.outbox import OutboxWorker
+
+log = logging.getLogger("callpay.outbox")
+# Longer than an SMTP send normally takes, shorter than a platform's stop timeout.
+SHUTDOWN_GRACE = 10.0
+
+
+def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(_outbox_worker)
+
+
+async def _outbox_worker(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if not settings.smtp_url:
+        # Receipts stay queued in the database and go out once SMTP is configured and the app restarted.
+        log.warning("CALLPAY_SMTP_URL is not set: receipt emails are queued but not sent.")
+        yield
+        return
+    worker = OutboxWorker(app[DB], SmtpTransport(settings.smtp_url), mail_from=settings.mail_from)
+    app[OUTBOX] = worker
+    task = asyncio.create_task(worker.run(), name="callpay-outbox")
+    try:
+        yield
+    finally:
+        worker.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), SHUTDOWN_GRACE)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
