@@ -12,10 +12,9 @@ from tests.conftest import launch_token
 
 # HS512 with the platform's 40-byte key is only built to prove it is refused.
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
-NOW = int(time.time())
 REFUSED: list[tuple[str, dict[str, Any], str]] = [
-    ("expired", {"extra": {"iat": NOW - 200, "exp": NOW - 100}}, "has expired"),
-    ("future iat", {"extra": {"iat": NOW + 120, "exp": NOW + 200}}, "dated in the future"),
+    ("expired", {"times": (-200, -100)}, "has expired"),
+    ("future iat", {"times": (120, 200)}, "dated in the future"),
     ("wrong aud", {"extra": {"aud": "someone-else"}}, "made for another app"),
     ("wrong signature", {"secret": "another-secret-that-is-long-enough-0123456789"}, "signature doesn't match"),
     ("alg none", {"algorithm": "none"}, "not signed the way Callpay expects"),
@@ -37,8 +36,14 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
 
 
 def _token(case: dict[str, Any]) -> str:
+    """The case's launch, with times (iat, exp offsets in seconds) taken from the moment the test runs."""
     if not case:
         return "not-a-jwt"
+    case = dict(case)
+    if "times" in case:
+        now = int(time.time())
+        iat, exp = case.pop("times")
+        case["extra"] = {"iat": now + iat, "exp": now + exp}
     return launch_token(**{"role": "team_admin", **case})
 
 
