@@ -1,9 +1,17 @@
-"""Socket.IO: connect auth, a room per call, events in and out."""
+"""Socket.IO: connect auth, a room per call, events in and out.
+
+Path ``/socket.io``, namespace ``/``. Services never see Socket.IO: they return :class:`addon.outbound.Outbound`
+records, and this package's publisher (installed as ``app[PUBLISHER]``) delivers them after commit.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from realtime import handlers, server
+
 
 def setup(app: web.Application) -> None:
-    """Register this part's routes and background work on the app."""
+    """Attach the Socket.IO server and its handlers; it opens and closes with the app."""
+    sio = server.attach(app)
+    handlers.register(sio, app)

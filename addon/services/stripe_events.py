@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from addon.gateway import StripeGateway, WebhookEvent
 from addon.models import ProcessedStripeEvent
 from addon.outbound import Outbound
-from addon.services import connect
+from addon.services import connect, payments
 
 log = logging.getLogger("callpay.webhooks")
 
@@ -36,6 +36,7 @@ def handlers() -> Mapping[str, EventHandler]:
     """Every Stripe event type Callpay acts on. Parts of the product add theirs here."""
     table: dict[str, EventHandler] = {}
     table.update(connect.ACCOUNT_EVENT_HANDLERS)
+    table.update(payments.HANDLERS)
     return table
 
 

@@ -1,0 +1,174 @@
+"""Checkout: the PaymentIntent a patient pays a request with, on the clinic's own Stripe account.
+
+One PaymentIntent per request, as a direct charge on the connected account (``Stripe-Account``), so the money and
+the records land in the clinic's Stripe dashboard. Repeating checkout returns the same intent; a new email only
+updates ``receipt_email``. Two checkouts racing are settled by a conditional UPDATE on the empty intent column:
+the first to write wins and the other's intent (only ever made when the emails differ) is canceled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from addon.auth.access import require_role
+from addon.auth.roles import Role
+from addon.auth.sessions import Principal
+from addon.errors import CallpayError, Conflict, InvalidInput
+from addon.gateway import PaymentIntentInfo, StripeGateway
+from addon.models import Call, Clinic, PaymentRequest, User, utcnow
+from addon.services.clinics import require_payments_available
+from addon.services.payment_requests import UNPAID, find_in_call
+from addon.settings import Settings
+
+log = logging.getLogger("callpay.checkout")
+MAX_EMAIL = 254
+# Deliberately simple: one @, a dot in the domain, no spaces. Stripe checks again; the receipt bounce tells the rest.
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    client_secret: str
+    publishable_key: str
+    stripe_account: str
+    stripe_js_url: str
+    amount: int
+    currency: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_email(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("Enter your email address for the receipt.", field="email")
+    email = value.strip()
+    if len(email) > MAX_EMAIL or not EMAIL.match(email):
+        raise InvalidInput("Enter an email address like name@example.com.", field="email")
+    local, _, domain = email.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def refuse_unless_payable(pr: PaymentRequest) -> None:
+    if pr.status in UNPAID:
+        return
+    if pr.status in ("paid", "refunded", "partially_refunded"):
+        raise Conflict("This payment has already been made. There's nothing more to pay.", code="already_paid")
+    if pr.status == "canceled":
+        raise Conflict("The clinician canceled this payment request.", code="request_canceled")
+    if pr.status == "processing":
+        raise Conflict("Your payment is being processed. There's no need to pay again.", code="payment_processing")
+    raise Conflict("This payment request can't be paid now.", code="not_payable")
+
+
+def idempotency_key(pr: PaymentRequest, email: str) -> str:
+    # Derived from the request, so a retried or doubled checkout reuses Stripe's first answer. The email is part of
+    # it because Stripe refuses a key reused with other parameters; the conditional UPDATE keeps one intent anyway.
+    digest = hashlib.sha256(email.encode()).hexdigest()[:16]
+    return f"callpay-checkout:{pr.id}:{digest}"
+
+
+async def checkout(
+    db: AsyncSession, gateway: StripeGateway, settings: Settings, principal: Principal, request_id: object, body: Any
+) -> CheckoutSession:
+    """What the patient's browser needs to pay the request with Stripe.js."""
+    pr = await find_in_call(db, principal, request_id)
+    require_role(principal, {Role.PATIENT}, what="pay payment requests")
+    email = parse_email(body.get("email") if isinstance(body, dict) else None)
+    refuse_unless_payable(pr)
+    clinic = await require_payments_available(db, pr.clinic_id)
+
+    if pr.stripe_payment_intent_id is None:
+        intent = await _create_intent(db, gateway, pr, clinic, email)
+        if not await _attach(db, pr, intent, clinic, email):
+            await _discard(gateway, clinic.stripe_account_id, intent)
+            pr = await find_in_call(db, principal, request_id)
+            refuse_unless_payable(pr)
+    if pr.stripe_payment_intent_id is not None and pr.patient_email != email:
+        await _change_email(db, gateway, pr, email)
+    assert pr.stripe_client_secret is not None and pr.stripe_account_id is not None
+    return CheckoutSession(
+        client_secret=pr.stripe_client_secret,
+        publishable_key=settings.stripe_publishable_key,
+        stripe_account=pr.stripe_account_id,
+        stripe_js_url=settings.stripe_js_url,
+        amount=pr.amount,
+        currency=pr.currency,
+    )
+
+
+async def _create_intent(
+    db: AsyncSession, gateway: StripeGateway, pr: PaymentRequest, clinic: Clinic, email: str
+) -> PaymentIntentInfo:
+    call = await db.get_one(Call, pr.call_id)
+    clinician = await db.get_one(User, pr.clinician_id)
+    assert clinic.stripe_account_id is not None
+    fee = clinic.application_fee_amount
+    return await gateway.create_payment_intent(
+        account_id=clinic.stripe_account_id,
+        amount=pr.amount,
+        currency=pr.currency,
+        description=pr.description,
+        receipt_email=email,
+        # What the clinic's Stripe dashboard shows against the payment, so its records explain themselves.
+        metadata={
+            "payment_request": pr.id,
+            "call": call.external_id,
+            "clinic": clinic.external_id,
+            "clinician": clinician.external_id,
+            "clinician_name": clinician.name[:450],
+        },
+        idempotency_key=idempotency_key(pr, email),
+        application_fee_amount=fee if fee and fee < pr.amount else None,
+    )
+
+
+async def _attach(db: AsyncSession, pr: PaymentRequest, intent: PaymentIntentInfo, clinic: Clinic, email: str) -> bool:
+    """Store the intent unless another checkout stored one first; True when the request now has this intent."""
+    result = await db.execute(
+        update(PaymentRequest)
+        .where(
+            PaymentRequest.id == pr.id,
+            PaymentRequest.stripe_payment_intent_id.is_(None),
+            PaymentRequest.status.in_(UNPAID),
+        )
+        .values(
+            stripe_payment_intent_id=intent.id,
+            stripe_client_secret=intent.client_secret,
+            stripe_account_id=clinic.stripe_account_id,
+            patient_email=email,
+            updated_at=utcnow(),
+        )
+    )
+    await db.refresh(pr)
+    return bool(result.rowcount) or pr.stripe_payment_intent_id == intent.id  # type: ignore[attr-defined]
+
+
+async def _discard(gateway: StripeGateway, account_id: str | None, intent: PaymentIntentInfo) -> None:
+    """Cancel an intent that lost the race, so it can't be paid; if that fails it simply expires unpaid."""
+    if account_id is None:
+        return
+    try:
+        await gateway.cancel_payment_intent(
+            account_id=account_id, intent_id=intent.id, idempotency_key=f"callpay-discard:{intent.id}"
+        )
+    except CallpayError:
+        log.warning("could not cancel a duplicate payment intent", extra={"payment_intent": intent.id})
+
+
+async def _change_email(db: AsyncSession, gateway: StripeGateway, pr: PaymentRequest, email: str) -> None:
+    assert pr.stripe_account_id is not None and pr.stripe_payment_intent_id is not None
+    await gateway.update_receipt_email(
+        account_id=pr.stripe_account_id, intent_id=pr.stripe_payment_intent_id, receipt_email=email
+    )
+    await db.execute(
+        update(PaymentRequest).where(PaymentRequest.id == pr.id).values(patient_email=email, updated_at=utcnow())
+    )
+    pr.patient_email = email

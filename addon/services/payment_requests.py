@@ -1,0 +1,283 @@
+"""Payment requests: a clinician asks the patient in the call for an amount.
+
+Creating one is idempotent on the clinician's ``client_ref`` (a unique constraint, not a read-then-write), so a
+double click or a resent socket message makes one request. Canceling is allowed only while unpaid and cancels the
+PaymentIntent at Stripe first, so money can't move after the clinician has said "never mind".
+
+:func:`payment_request_json` is the one place the contract's PaymentRequest JSON is built.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from addon import audit, money
+from addon.auth.access import require_role
+from addon.auth.roles import CLINICIANS
+from addon.auth.sessions import Principal
+from addon.dbutil import insert_ignoring_conflict
+from addon.errors import Conflict, InvalidInput, NotFound
+from addon.gateway import StripeGateway
+from addon.models import Call, Clinic, PaymentRequest, User, utcnow
+from addon.outbound import Outbound, call_room
+from addon.services.clinics import require_payments_available
+
+MAX_DESCRIPTION = 500
+MAX_CLIENT_REF = 100
+# Still waiting for money: the states a clinician may cancel from, and a patient may pay from.
+UNPAID = ("requested", "failed")
+NOT_FOUND = "That payment request doesn't exist in this call."
+
+
+def new_id() -> str:
+    # 96 random bits: unguessable, so an id seen in one call is no help in another (access is checked anyway).
+    return "pr_" + secrets.token_hex(12)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+# --- The JSON ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """A request with the external ids and names its JSON shows."""
+
+    request: PaymentRequest
+    call_external_id: str
+    clinic_external_id: str
+    clinician_external_id: str
+    clinician_name: str
+
+
+def payment_request_json(view: RequestView) -> dict[str, Any]:
+    """The contract's PaymentRequest. The patient's email is never included: everyone in the call receives this."""
+    pr = view.request
+    return {
+        "id": pr.id,
+        "call": view.call_external_id,
+        "clinic": view.clinic_external_id,
+        "clinician": {"id": view.clinician_external_id, "name": view.clinician_name},
+        "amount": pr.amount,
+        "currency": pr.currency,
+        "description": pr.description,
+        "status": pr.status,
+        "amount_refunded": pr.amount_refunded,
+        "receipt_number": pr.receipt_number,
+        "created_at": iso(pr.created_at),
+        "paid_at": iso(pr.paid_at),
+        "failure_message": pr.failure_message,
+        # Optional additions: what screens show, so no page formats money or guesses card details itself.
+        "amount_display": money.format_amount(pr.amount, pr.currency),
+        "card_brand": pr.card_brand,
+        "card_last4": pr.card_last4,
+        "canceled_at": iso(pr.canceled_at),
+        "updated_at": iso(pr.updated_at),
+    }
+
+
+def _views_query() -> Any:
+    return (
+        select(PaymentRequest, Call.external_id, Clinic.external_id, User.external_id, User.name)
+        .join(Call, Call.id == PaymentRequest.call_id)
+        .join(Clinic, Clinic.id == PaymentRequest.clinic_id)
+        .join(User, User.id == PaymentRequest.clinician_id)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _view(row: Sequence[Any]) -> RequestView:
+    pr, call, clinic, clinician, name = row
+    return RequestView(pr, call, clinic, clinician, name)
+
+
+async def load_view(db: AsyncSession, request_id: str) -> RequestView | None:
+    row = (await db.execute(_views_query().where(PaymentRequest.id == request_id))).one_or_none()
+    return _view(row) if row is not None else None
+
+
+async def list_for_call(db: AsyncSession, call_id: int) -> list[dict[str, Any]]:
+    """The call's requests, oldest first: the ``payment_requests`` snapshot."""
+    query = (
+        _views_query().where(PaymentRequest.call_id == call_id).order_by(PaymentRequest.created_at, PaymentRequest.id)
+    )
+    return [payment_request_json(_view(row)) for row in (await db.execute(query)).all()]
+
+
+async def changed_event(db: AsyncSession, request_id: str) -> tuple[dict[str, Any], Outbound]:
+    """The request's JSON as it now stands, and the ``payment_request`` event telling the whole call."""
+    view = await load_view(db, request_id)
+    assert view is not None
+    body = payment_request_json(view)
+    return body, Outbound(event="payment_request", room=call_room(view.request.call_id), data=body)
+
+
+async def find_in_call(db: AsyncSession, principal: Principal, request_id: object) -> PaymentRequest:
+    """A request of the principal's own call; any other id is "not found", so other calls can't be probed."""
+    if not isinstance(request_id, str) or not request_id or principal.call_id is None:
+        raise NotFound(NOT_FOUND)
+    pr = await db.get(PaymentRequest, request_id, populate_existing=True)
+    if pr is None or pr.call_id != principal.call_id:
+        raise NotFound(NOT_FOUND)
+    return pr
+
+
+# --- Create ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a change returns: the request's JSON for the caller, and the events to publish after commit."""
+
+    payment_request: dict[str, Any]
+    events: list[Outbound]
+
+
+def parse_description(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("Say what the payment is for, such as 'Consultation'.", field="description")
+    text = " ".join(value.split())
+    if len(text) > MAX_DESCRIPTION:
+        raise InvalidInput(f"Keep the description to {MAX_DESCRIPTION} characters or fewer.", field="description")
+    return text
+
+
+def parse_client_ref(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_CLIENT_REF:
+        raise InvalidInput(f"client_ref must be text of at most {MAX_CLIENT_REF} characters.", field="client_ref")
+    return value.strip()
+
+
+async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]) -> Outcome:
+    """Ask the call's patient for a payment. The same ``client_ref`` again returns the first request, unchanged."""
+    require_role(principal, CLINICIANS, what="request payments")
+    if principal.call_id is None or principal.clinic_id is None:
+        raise InvalidInput("Open Request payment from inside a call.", code="no_call")
+    clinic = await require_payments_available(db, principal.clinic_id)
+    raw_currency = body.get("currency")
+    currency = clinic.default_currency if raw_currency in (None, "") else money.normalise_currency(raw_currency)
+    amount = money.parse_amount(body.get("amount"), currency)
+    description = parse_description(body.get("description"))
+    client_ref = parse_client_ref(body.get("client_ref"))
+
+    request_id = new_id()
+    now = utcnow()
+    values = {
+        "id": request_id,
+        "call_id": principal.call_id,
+        "clinic_id": clinic.id,
+        "clinician_id": principal.user_id,
+        "client_ref": client_ref,
+        "amount": amount,
+        "currency": currency,
+        "description": description,
+        "status": "requested",
+        "amount_refunded": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if client_ref is None:
+        db.add(PaymentRequest(**values))
+        await db.flush()
+    elif not await insert_ignoring_conflict(db, PaymentRequest, values, ["clinician_id", "client_ref"]):
+        # A resend: the first request stands. Only an identical resend is one; anything else is a client bug.
+        existing = await db.scalar(
+            select(PaymentRequest).where(
+                PaymentRequest.clinician_id == principal.user_id, PaymentRequest.client_ref == client_ref
+            )
+        )
+        assert existing is not None
+        same = (existing.call_id, existing.amount, existing.currency, existing.description) == (
+            principal.call_id,
+            amount,
+            currency,
+            description,
+        )
+        if not same:
+            raise Conflict("This request was already sent with different details.", field="client_ref")
+        view = await load_view(db, existing.id)
+        assert view is not None
+        return Outcome(payment_request_json(view), [])
+    audit.record(
+        db,
+        "payment_request.created",
+        actor=principal,
+        clinic_id=clinic.id,
+        subject_type="payment_request",
+        subject_id=request_id,
+        data={"amount": amount, "currency": currency},
+    )
+    body_json, event = await changed_event(db, request_id)
+    return Outcome(body_json, [event])
+
+
+# --- Cancel ------------------------------------------------------------------------------------------------
+
+
+async def cancel(db: AsyncSession, gateway: StripeGateway, principal: Principal, request_id: object) -> Outcome:
+    """Cancel an unpaid request of the clinician's call; its PaymentIntent, if any, is canceled at Stripe first."""
+    require_role(principal, CLINICIANS, what="cancel payment requests")
+    # Two rounds: a checkout may attach a PaymentIntent between our read and our update; then that one is canceled.
+    for _ in range(2):
+        pr = await find_in_call(db, principal, request_id)
+        if pr.status == "canceled":
+            view = await load_view(db, pr.id)
+            assert view is not None
+            return Outcome(payment_request_json(view), [])
+        if pr.status not in UNPAID:
+            raise Conflict(_not_cancelable(pr.status), code="not_cancelable")
+        intent_id = pr.stripe_payment_intent_id
+        if intent_id is not None and pr.stripe_account_id is not None:
+            try:
+                await gateway.cancel_payment_intent(
+                    account_id=pr.stripe_account_id, intent_id=intent_id, idempotency_key=f"cancel:{pr.id}:{intent_id}"
+                )
+            except InvalidInput as exc:
+                # Stripe says the intent can't be canceled: it succeeded or is processing; the payment stands.
+                raise Conflict(
+                    "The patient is paying or has just paid, so this request can't be canceled.",
+                    code="not_cancelable",
+                ) from exc
+        now = utcnow()
+        intent_unchanged = (
+            PaymentRequest.stripe_payment_intent_id.is_(None)
+            if intent_id is None
+            else PaymentRequest.stripe_payment_intent_id == intent_id
+        )
+        result = await db.execute(
+            update(PaymentRequest)
+            .where(PaymentRequest.id == pr.id, PaymentRequest.status.in_(UNPAID), intent_unchanged)
+            .values(status="canceled", canceled_at=now, updated_at=now)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            audit.record(
+                db,
+                "payment_request.canceled",
+                actor=principal,
+                clinic_id=pr.clinic_id,
+                subject_type="payment_request",
+                subject_id=pr.id,
+            )
+            body_json, event = await changed_event(db, pr.id)
+            return Outcome(body_json, [event])
+    pr = await find_in_call(db, principal, request_id)
+    raise Conflict(_not_cancelable(pr.status), code="not_cancelable")
+
+
+def _not_cancelable(status: str) -> str:
+    if status in ("paid", "refunded", "partially_refunded"):
+        return "This request has been paid, so it can't be canceled. Refund it instead."
+    if status == "processing":
+        return "The patient's payment is being processed, so this request can't be canceled."
+    return "This request can't be canceled now."

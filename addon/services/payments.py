@@ -1,0 +1,219 @@
+"""What Stripe says happened to a payment, applied to its request: paid, processing, failed, canceled, refunded.
+
+Two reporters tell us: Stripe's webhooks, and the patient's browser right after ``confirmPayment`` (so a slow or
+lost webhook never delays the clinician's pop-up). The browser's word is never trusted: the server retrieves the
+PaymentIntent from Stripe and applies that. Either way the state moves only by conditional UPDATEs (``WHERE status
+IN`` the states it may move from), so duplicates, races between the two reporters and out-of-order events (failed
+after succeeded) change nothing. Whoever moves a request to ``paid`` first does the once-only work in the same
+transaction: the receipt number, the queued receipt email, and the ``payment_received`` announcement.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from addon.auth.access import require_role
+from addon.auth.roles import Role
+from addon.auth.sessions import Principal
+from addon.errors import CallpayError, Conflict
+from addon.gateway import PaymentIntentInfo, StripeGateway, WebhookEvent, intent_from_object
+from addon.models import Clinic, PaymentRequest, utcnow
+from addon.outbound import Outbound, call_staff_room
+from addon.services import receipts
+from addon.services.payment_requests import changed_event, find_in_call
+
+if TYPE_CHECKING:
+    # Only for types: stripe_events imports this module to build its dispatch table.
+    from addon.services.stripe_events import EventContext
+
+log = logging.getLogger("callpay.payments")
+
+# Where each transition may come from. "canceled" may still become "paid": if money moved, the money is the truth.
+PAYABLE_FROM = ("requested", "processing", "failed", "canceled")
+PROCESSING_FROM = ("requested", "failed")
+FAILED_FROM = ("requested", "processing")
+CANCELED_FROM = ("requested", "processing", "failed")
+REFUNDABLE = ("paid", "partially_refunded", "refunded")
+DECLINED = "Payment failed — your card was declined. Try another card."
+
+
+def receipt_number(counter: int) -> str:
+    return f"{counter:06d}"
+
+
+# --- Applying an intent ------------------------------------------------------------------------------------
+
+
+async def apply_intent(db: AsyncSession, pr: PaymentRequest, intent: PaymentIntentInfo) -> list[Outbound]:
+    """Move the request to what the intent says; returns the events to publish after commit (none if no change)."""
+    if intent.id != pr.stripe_payment_intent_id:
+        log.warning("intent does not belong to request", extra={"payment_intent": intent.id, "request": pr.id})
+        return []
+    if intent.status == "succeeded":
+        return await mark_paid(db, pr.id, intent)
+    if intent.status == "processing":
+        return await _move(db, pr.id, PROCESSING_FROM, status="processing", failure_message=None)
+    if intent.status == "canceled":
+        now = utcnow()
+        return await _move(db, pr.id, CANCELED_FROM, status="canceled", canceled_at=now)
+    if intent.status == "requires_payment_method" and (intent.failure_message or intent.failure_code):
+        return await _move(db, pr.id, FAILED_FROM, status="failed", failure_message=failure_text(intent))
+    # requires_action / requires_confirmation: the patient is still in the middle of paying; nothing to record.
+    return []
+
+
+def failure_text(intent: PaymentIntentInfo) -> str:
+    """Stripe's message for the decline, in plain words, with what to do next."""
+    message = (intent.failure_message or "").strip()
+    if not message:
+        return DECLINED
+    if not message.endswith("."):
+        message += "."
+    return f"Payment failed — {message[0].lower()}{message[1:]} Try another card."[:500]
+
+
+async def _move(db: AsyncSession, request_id: str, allowed_from: tuple[str, ...], **values: Any) -> list[Outbound]:
+    result = await db.execute(
+        update(PaymentRequest)
+        .where(PaymentRequest.id == request_id, PaymentRequest.status.in_(allowed_from))
+        .values(updated_at=utcnow(), **values)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return []
+    _, event = await changed_event(db, request_id)
+    return [event]
+
+
+async def mark_paid(db: AsyncSession, request_id: str, intent: PaymentIntentInfo) -> list[Outbound]:
+    """The once-only work of a payment. Only the caller whose conditional UPDATE moves the row does any of it."""
+    now = utcnow()
+    result = await db.execute(
+        update(PaymentRequest)
+        .where(PaymentRequest.id == request_id, PaymentRequest.status.in_(PAYABLE_FROM))
+        .values(
+            status="paid",
+            paid_at=now,
+            updated_at=now,
+            failure_message=None,
+            card_brand=intent.card_brand,
+            card_last4=intent.card_last4,
+        )
+        .returning(PaymentRequest.clinic_id)
+    )
+    clinic_id = result.scalar_one_or_none()
+    if clinic_id is None:
+        return []
+    # Per-clinic, gap-free: the increment and the read are one statement, so two payments never share a number.
+    counter = (
+        await db.execute(
+            update(Clinic)
+            .where(Clinic.id == clinic_id)
+            .values(receipt_counter=Clinic.receipt_counter + 1)
+            .returning(Clinic.receipt_counter)
+        )
+    ).scalar_one()
+    await db.execute(
+        update(PaymentRequest).where(PaymentRequest.id == request_id).values(receipt_number=receipt_number(counter))
+    )
+    pr = await db.get_one(PaymentRequest, request_id, populate_existing=True)
+    await receipts.enqueue_receipt(db, pr)
+    body, changed = await changed_event(db, request_id)
+    events = [changed]
+    announced = await db.execute(
+        update(PaymentRequest)
+        .where(PaymentRequest.id == request_id, PaymentRequest.received_announced_at.is_(None))
+        .values(received_announced_at=now)
+    )
+    if announced.rowcount:  # type: ignore[attr-defined]
+        events.append(Outbound(event="payment_received", room=call_staff_room(pr.call_id), data=body))
+    return events
+
+
+# --- The patient's browser reports -------------------------------------------------------------------------
+
+
+async def confirm_from_browser(
+    db: AsyncSession, gateway: StripeGateway, principal: Principal, request_id: object
+) -> tuple[dict[str, Any], list[Outbound]]:
+    """The patient's browser says it confirmed: ask Stripe what really happened and apply that."""
+    pr = await find_in_call(db, principal, request_id)
+    require_role(principal, {Role.PATIENT}, what="report payments")
+    if pr.stripe_payment_intent_id is None or pr.stripe_account_id is None:
+        raise Conflict("There is no payment for this request yet. Choose Pay now first.", code="no_payment")
+    intent = await gateway.retrieve_payment_intent(
+        account_id=pr.stripe_account_id, intent_id=pr.stripe_payment_intent_id
+    )
+    events = await apply_intent(db, pr, intent)
+    body, _ = await changed_event(db, pr.id)
+    return body, events
+
+
+# --- Webhooks ----------------------------------------------------------------------------------------------
+
+
+async def _request_for_intent(db: AsyncSession, intent_id: object) -> PaymentRequest | None:
+    if not isinstance(intent_id, str) or not intent_id:
+        return None
+    found: PaymentRequest | None = await db.scalar(
+        select(PaymentRequest)
+        .where(PaymentRequest.stripe_payment_intent_id == intent_id)
+        .execution_options(populate_existing=True)
+    )
+    return found
+
+
+async def on_payment_intent(db: AsyncSession, event: WebhookEvent, context: EventContext) -> list[Outbound]:
+    """payment_intent.succeeded / processing / payment_failed / canceled."""
+    pr = await _request_for_intent(db, event.object.get("id"))
+    if pr is None:
+        # Not ours (another integration on the same account) or not yet stored: Stripe only needs a 2xx.
+        return []
+    intent = intent_from_object(event.object)
+    if intent.status == "succeeded" and intent.card_last4 is None and pr.stripe_account_id is not None:
+        # Webhook payloads carry the charge as an id; the card's brand and last four come from the expanded one.
+        try:
+            intent = await context.gateway.retrieve_payment_intent(account_id=pr.stripe_account_id, intent_id=intent.id)
+        except CallpayError:
+            log.warning("card details unavailable; marking paid without them", extra={"payment_intent": intent.id})
+    return await apply_intent(db, pr, intent)
+
+
+async def on_charge_refunded(db: AsyncSession, event: WebhookEvent, context: EventContext) -> list[Outbound]:
+    """charge.refunded: record the refunded total. It only grows, so an older event can't undo a newer one."""
+    charge: Mapping[str, Any] = event.object
+    pr = await _request_for_intent(db, charge.get("payment_intent"))
+    if pr is None:
+        return []
+    refunded = int(charge.get("amount_refunded") or 0)
+    full = bool(charge.get("refunded")) or refunded >= pr.amount
+    return await _move_refund(db, pr.id, refunded, "refunded" if full else "partially_refunded")
+
+
+async def _move_refund(db: AsyncSession, request_id: str, refunded: int, status: str) -> list[Outbound]:
+    result = await db.execute(
+        update(PaymentRequest)
+        .where(
+            PaymentRequest.id == request_id,
+            PaymentRequest.status.in_(REFUNDABLE),
+            PaymentRequest.amount_refunded < refunded,
+        )
+        .values(amount_refunded=refunded, status=status, updated_at=utcnow())
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return []
+    _, event = await changed_event(db, request_id)
+    return [event]
+
+
+HANDLERS = {
+    "payment_intent.succeeded": on_payment_intent,
+    "payment_intent.processing": on_payment_intent,
+    "payment_intent.payment_failed": on_payment_intent,
+    "payment_intent.canceled": on_payment_intent,
+    "charge.refunded": on_charge_refunded,
+}

@@ -1,0 +1,106 @@
+"""Socket.IO events in: connect (auth, rooms, snapshot) and the clinician's two actions.
+
+Each action handler parses, calls one service in one transaction, acks, then publishes the service's events after
+the commit. The session token is resolved again on every action, so a revoked or expired session stops acting at
+once even on a socket that stays open.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from socketio.exceptions import ConnectionRefusedError as Refused
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from addon.appkeys import DB, GATEWAY
+from addon.auth import sessions
+from addon.auth.roles import CLINICIANS, Role
+from addon.auth.sessions import Principal
+from addon.errors import CallpayError, InvalidInput, Unauthenticated
+from addon.outbound import call_room, call_staff_room, clinic_staff_room, publish_after_commit
+from addon.services import clinics, payment_requests
+from addon.services.payment_requests import Outcome
+
+log = logging.getLogger("callpay.realtime")
+MISSING_SIGN_IN = 'Sign-in is missing: connect with auth {"token": <session token>}.'
+NO_CALL = "This session isn't in a call. Open Callpay again from the call."
+INTERNAL = {"code": "internal_error", "message": "Something went wrong on our side. Please try again."}
+
+Action = Callable[[AsyncSession, Principal], Awaitable[Outcome]]
+
+
+def rooms_for(principal: Principal) -> list[str]:
+    """Patients join their call's room only; staff rooms are what keep staff-only events away from them."""
+    rooms: list[str] = []
+    if principal.call_id is not None:
+        rooms.append(call_room(principal.call_id))
+        if principal.role in CLINICIANS:
+            rooms.append(call_staff_room(principal.call_id))
+    if principal.is_staff and principal.clinic_id is not None:
+        rooms.append(clinic_staff_room(principal.clinic_id))
+    return rooms
+
+
+def register(server: Any, app: web.Application) -> None:
+    async def resolve(token: str) -> Principal:
+        async with app[DB].begin() as db:
+            return await sessions.resolve(db, token)
+
+    async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str) or not token:
+            raise Refused(MISSING_SIGN_IN, {"code": "session_missing"})
+        try:
+            principal = await resolve(token)
+        except Unauthenticated as exc:
+            raise Refused(exc.message, {"code": exc.code}) from exc
+        if principal.role is Role.PATIENT and principal.call_id is None:
+            raise Refused(NO_CALL, {"code": "no_call"})
+        await server.save_session(sid, {"token": token})
+        # Join before reading the snapshot, so nothing that changes in between is missed; pages keep the newer copy.
+        for room in rooms_for(principal):
+            await server.enter_room(sid, room)
+        async with app[DB]() as db:
+            snapshot = await payment_requests.list_for_call(db, principal.call_id) if principal.call_id else None
+            status = await clinics.status_for(db, principal) if principal.is_staff and principal.clinic_id else None
+        # Sent once the connection is accepted (the handler returning is what accepts it), and only to this
+        # socket on this worker, so it never goes round through Redis.
+        server.start_background_task(send_snapshot, sid, snapshot, status)
+
+    async def send_snapshot(sid: str, snapshot: list[dict[str, Any]] | None, status: dict[str, Any] | None) -> None:
+        if snapshot is not None:
+            await server.emit("payment_requests", snapshot, to=sid, ignore_queue=True)
+        if status is not None:
+            await server.emit("clinic_status", status, to=sid, ignore_queue=True)
+
+    async def act(sid: str, action: Action) -> dict[str, Any]:
+        try:
+            token = (await server.get_session(sid)).get("token", "")
+            principal = await resolve(token)
+            async with app[DB].begin() as db:
+                outcome = await action(db, principal)
+        except CallpayError as exc:
+            return {"ok": False, "error": exc.to_dict()}
+        except Exception:
+            log.exception("socket action failed", extra={"sid": sid})
+            return {"ok": False, "error": INTERNAL}
+        await publish_after_commit(app, outcome.events)
+        return {"ok": True, "payment_request": outcome.payment_request}
+
+    async def request_payment(sid: str, data: Any = None) -> dict[str, Any]:
+        body = data if isinstance(data, dict) else None
+        if body is None:
+            return {"ok": False, "error": InvalidInput("Send the request as {amount, description}.").to_dict()}
+        return await act(sid, lambda db, principal: payment_requests.create(db, principal, body))
+
+    async def cancel_payment_request(sid: str, data: Any = None) -> dict[str, Any]:
+        request_id = data.get("id") if isinstance(data, dict) else None
+        gateway = app[GATEWAY]
+        return await act(sid, lambda db, principal: payment_requests.cancel(db, gateway, principal, request_id))
+
+    server.on("connect", connect)
+    server.on("request_payment", request_payment)
+    server.on("cancel_payment_request", cancel_payment_request)

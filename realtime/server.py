@@ -1,0 +1,116 @@
+"""The Socket.IO server: made and attached when the app is built, opened and closed with it.
+
+With ``CALLPAY_REDIS_URL`` set, rooms are shared through Redis so any worker can reach a client connected to
+another. The Redis channel is named after the database: room names carry database ids, so only workers sharing a
+database may share rooms (and test runs, each with its own database, never hear each other).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import socketio
+from aiohttp import web
+
+from addon.appkeys import SETTINGS, SOCKETIO
+from addon.outbound import PUBLISHER, Outbound
+from addon.settings import Settings
+from realtime.events import check_all
+
+log = logging.getLogger("callpay.realtime")
+PATH = "socket.io"
+PING_INTERVAL = 20  # seconds: short enough that a dropped call-window connection is noticed within a minute
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class OriginPolicy:
+    """Which browser pages may open a socket: Callpay's own, at its public address or the address it was reached at.
+
+    A request with no Origin header is let through. Browsers send Origin on every WebSocket handshake and every
+    cross-origin request, so a missing one means a same-origin polling request or a non-browser client. Neither can
+    ride on a patient's browser: sockets authenticate with a session token from the connect payload, which only
+    Callpay's own pages hold (in memory, never in a cookie), so there are no ambient credentials to hijack.
+    """
+
+    def __init__(self, public_url: str) -> None:
+        self.public_origin = origin_of(public_url)
+
+    def __call__(self, origin: str | None, environ: Mapping[str, Any]) -> bool:
+        if origin is None:
+            return True
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        allowed = origin in (self.public_origin, own)
+        if not allowed:
+            log.warning("socket refused: origin not allowed", extra={"origin": origin[:200]})
+        return allowed
+
+
+def redis_channel(settings: Settings) -> str:
+    return "callpay:" + hashlib.sha256(settings.database_url.encode()).hexdigest()[:16]
+
+
+def build_server(settings: Settings) -> Any:
+    manager = None
+    if settings.redis_url:
+        manager = socketio.AsyncRedisManager(settings.redis_url, channel=redis_channel(settings))
+    return socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        cors_allowed_origins=OriginPolicy(settings.public_url),
+        ping_interval=PING_INTERVAL,
+        logger=False,
+        engineio_logger=False,
+    )
+
+
+class SocketPublisher:
+    """The Publisher the services' events go out through, after their transaction commits."""
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+
+    async def publish(self, events: Sequence[Outbound]) -> None:
+        check_all(events)
+        for event in events:
+            await self._server.emit(event.event, event.data, room=event.room)
+
+
+def lifecycle(server: Any) -> Any:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        manager = server.manager
+        if isinstance(manager, socketio.AsyncRedisManager):
+            # Subscribe now rather than on the first connection, so this worker hears other workers' events from
+            # the start. (python-socketio would otherwise do this lazily on the first connect.)
+            server.manager_initialized = True
+            manager.initialize()
+        yield
+        await server.shutdown()
+        listener = getattr(manager, "thread", None)
+        if isinstance(listener, asyncio.Task):
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listener
+        redis = getattr(manager, "redis", None)
+        if redis is not None:
+            await redis.aclose()
+
+    return context
+
+
+def attach(app: web.Application) -> Any:
+    server = build_server(app[SETTINGS])
+    server.attach(app, socketio_path=PATH)
+    app[SOCKETIO] = server
+    app[PUBLISHER] = SocketPublisher(server)
+    app.cleanup_ctx.append(lifecycle(server))
+    return server

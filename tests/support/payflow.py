@@ -1,0 +1,336 @@
+"""The payment flow end to end, as tests drive it: the real app on a real port, the Stripe sandbox over HTTP, a
+clinic connected through the real Connect OAuth, and Socket.IO clients that record every event they receive.
+
+Webhooks: the sandbox knows the app's endpoint (so its signing secret is the app's), but the endpoint starts
+disabled so each test decides when Stripe's events arrive: ``deliver()`` replays the sandbox's own events, signed,
+exactly as the sandbox would send them; ``enable_webhooks()`` lets the sandbox deliver by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import pytest
+import socketio
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from addon.app import create_app
+from addon.appkeys import DB, GATEWAY
+from addon.http.sessions import exchange_launch
+from addon.outbound import PUBLISHER, Outbound, Publisher
+from addon.services import connect
+from addon.settings import Settings
+from sandbox.stripe import RunningSandbox, start_sandbox
+from tests.conftest import bearer, launch_token, make_settings
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class RecordingPublisher:
+    """Passes events on to the real publisher and keeps a copy, so tests assert exact counts."""
+
+    def __init__(self, inner: Publisher) -> None:
+        self.inner = inner
+        self.events: list[Outbound] = []
+
+    async def publish(self, events: Any) -> None:
+        self.events.extend(events)
+        await self.inner.publish(events)
+
+    def of(self, name: str) -> list[Outbound]:
+        return [e for e in self.events if e.event == name]
+
+
+@dataclass
+class SocketUser:
+    """A Socket.IO client that records every event it receives, in order."""
+
+    client: Any
+    received: list[tuple[str, Any]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def of(self, name: str) -> list[Any]:
+        return [data for event, data in self.received if event == name]
+
+    async def wait_for(self, predicate: Callable[[SocketUser], bool], wait: float = 5.0) -> None:
+        async def until() -> None:
+            while not predicate(self):
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(until(), wait)
+
+    async def wait_count(self, name: str, count: int, wait: float = 5.0) -> list[Any]:
+        await self.wait_for(lambda user: len(user.of(name)) >= count, wait)
+        return self.of(name)
+
+    async def call(self, event: str, data: Any, wait: float = 10.0) -> Any:
+        return await self.client.call(event, data, timeout=wait)
+
+    async def close(self) -> None:
+        if self.client.connected:
+            await self.client.disconnect()
+
+
+async def open_socket(url: str, token: str | None, **kwargs: Any) -> SocketUser:
+    client = socketio.AsyncClient(reconnection=False)
+    user = SocketUser(client)
+
+    async def record(event: str, data: Any = None) -> None:
+        user.received.append((event, data))
+        user.changed.set()
+
+    client.on("*", record)
+    auth = {"token": token} if token is not None else None
+    await client.connect(url, auth=auth, socketio_path="socket.io", transports=["websocket"], wait_timeout=5, **kwargs)
+    return user
+
+
+@dataclass
+class PayStack:
+    client: TestClient[Any, Any]
+    app: web.Application
+    settings: Settings
+    sandbox: RunningSandbox
+    platform_key: str
+    url: str
+    http: aiohttp.ClientSession
+    published: RecordingPublisher
+    webhook_endpoint: str
+    webhook_secret: str
+    sockets: list[SocketUser] = field(default_factory=list)
+    account: str | None = None
+
+    # --- Sessions and sockets ------------------------------------------------------------------------------
+
+    async def session(self, **claims: Any) -> dict[str, Any]:
+        response = await self.client.post("/api/v1/sessions", json={"launch": launch_token(**claims)})
+        assert response.status == 201, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body
+
+    async def clinician(self, **claims: Any) -> dict[str, Any]:
+        return await self.session(**{"role": "team_member", "sub": "dr-ada", "name": "Dr Ada Lovelace", **claims})
+
+    async def patient(self, **claims: Any) -> dict[str, Any]:
+        return await self.session(**{"role": "patient", "sub": "patient-1", "name": None, **claims})
+
+    async def socket(self, session: dict[str, Any] | None, **kwargs: Any) -> SocketUser:
+        user = await open_socket(self.url, session["token"] if session else None, **kwargs)
+        self.sockets.append(user)
+        return user
+
+    # --- The clinic's Stripe account -----------------------------------------------------------------------
+
+    async def connect_clinic(self, *, clinic: str = "clinic-1", name: str = "Harbour Physio") -> str:
+        """Connect OAuth as a clinic admin does it: Go to Stripe, authorise on Stripe's page, come back."""
+        issued = await exchange_launch(
+            self.app, launch_token(role="team_admin", sub="admin-1", clinic=clinic, call=None)
+        )
+        async with self.app[DB].begin() as db:
+            authorize_url = await connect.begin_oauth(
+                db, issued.principal, self.app[GATEWAY], redirect_uri=f"{self.url}/clinic-config/stripe/return"
+            )
+        query = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
+        form = {
+            **query,
+            "account": "new",
+            "business_name": name,
+            "country": "AU",
+            "currency": "aud",
+            "action": "authorize",
+        }
+        async with self.http.post(f"{self.sandbox.url}/oauth/authorize", data=form, allow_redirects=False) as answer:
+            assert answer.status == 302, await answer.text()
+            back = parse_qs(urlsplit(answer.headers["Location"]).query)
+        result = await connect.complete_oauth(
+            self.app[DB], self.app[GATEWAY], state=back["state"][0], code=back["code"][0], error=None
+        )
+        assert result.outcome == "connected", result.message
+        account = result.issued.principal.clinic_id
+        assert account is not None
+        async with self.app[DB]() as db:
+            from addon.models import Clinic
+
+            row = await db.get_one(Clinic, account)
+            assert row.stripe_account_id is not None
+            self.account = row.stripe_account_id
+        return self.account
+
+    # --- Stripe, as the patient's browser and Stripe itself ------------------------------------------------
+
+    async def stripe(self, method: str, path: str, data: dict[str, str] | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {self.platform_key}"}
+        if self.account:
+            headers["Stripe-Account"] = self.account
+        async with self.http.request(method, f"{self.sandbox.url}{path}", data=data, headers=headers) as answer:
+            return await answer.json()
+
+    async def confirm_intent(self, intent_id: str, payment_method: str = "pm_card_visa") -> dict[str, Any]:
+        """What Stripe.js's confirmPayment does, server-side with a test PaymentMethod."""
+        body: dict[str, Any] = await self.stripe(
+            "POST", f"/v1/payment_intents/{intent_id}/confirm", {"payment_method": payment_method}
+        )
+        return body
+
+    async def complete_3ds(self, intent_id: str, client_secret: str, *, fail: bool = False) -> Any:
+        outcome = "fail" if fail else "complete"
+        return await self.stripe("POST", f"/_sandbox/3ds/{intent_id}/{outcome}", {"client_secret": client_secret})
+
+    async def events_for(self, intent_id: str) -> list[dict[str, Any]]:
+        """The sandbox's events about one PaymentIntent, oldest first."""
+        body = await self.stripe("GET", "/v1/events?limit=100")
+        found = [
+            e
+            for e in body["data"]
+            if e["data"]["object"].get("id") == intent_id or e["data"]["object"].get("payment_intent") == intent_id
+        ]
+        return list(reversed(found))
+
+    async def event(self, intent_id: str, type: str) -> dict[str, Any]:
+        matching = [e for e in await self.events_for(intent_id) if e["type"] == type]
+        assert matching, f"no {type} event for {intent_id}"
+        return matching[-1]
+
+    def sign(self, payload: bytes, *, secret: str | None = None) -> str:
+        stamp = int(time.time())
+        mac = hmac.new((secret or self.webhook_secret).encode(), f"{stamp}.".encode() + payload, hashlib.sha256)
+        return f"t={stamp},v1={mac.hexdigest()}"
+
+    async def deliver(self, event: dict[str, Any]) -> int:
+        """POST one Stripe event to the app's webhook, signed as the sandbox signs it."""
+        payload = json.dumps(event).encode()
+        response = await self.client.post(
+            "/stripe/webhook",
+            data=payload,
+            headers={"Stripe-Signature": self.sign(payload), "Content-Type": "application/json"},
+        )
+        await response.read()
+        return response.status
+
+    async def enable_webhooks(self) -> None:
+        async with self.http.post(
+            f"{self.sandbox.url}/v1/webhook_endpoints/{self.webhook_endpoint}",
+            data={"disabled": "false"},
+            headers={"Authorization": f"Bearer {self.platform_key}"},
+        ) as answer:
+            assert answer.status == 200, await answer.text()
+
+    # --- The patient's calls -------------------------------------------------------------------------------
+
+    async def api(self, method: str, path: str, session: dict[str, Any] | None, **kw: Any) -> tuple[int, Any]:
+        headers = bearer(session) if session else {}
+        response = await self.client.request(method, path, headers=headers, **kw)
+        return response.status, await response.json()
+
+    async def checkout(self, pr_id: str, patient: dict[str, Any], email: str = "pat@example.com") -> tuple[int, Any]:
+        return await self.api("POST", f"/api/v1/payment-requests/{pr_id}/checkout", patient, json={"email": email})
+
+    async def report(self, pr_id: str, patient: dict[str, Any]) -> tuple[int, Any]:
+        return await self.api("POST", f"/api/v1/payment-requests/{pr_id}/confirmation", patient)
+
+    async def request_payment(self, clinician: SocketUser, **body: Any) -> dict[str, Any]:
+        body.setdefault("amount", "80.00")
+        body.setdefault("description", "Consultation")
+        ack: dict[str, Any] = await clinician.call("request_payment", body)
+        assert ack["ok"], ack
+        return ack["payment_request"]  # type: ignore[no-any-return]
+
+    async def pay(
+        self, pr_id: str, patient: dict[str, Any], payment_method: str = "pm_card_visa"
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Checkout, confirm at Stripe; returns (the intent as confirmed, the checkout answer)."""
+        status, session = await self.checkout(pr_id, patient)
+        assert status == 200, session
+        intent_id = session["client_secret"].split("_secret_")[0]
+        return await self.confirm_intent(intent_id, payment_method), session
+
+
+async def build_stack(
+    sandbox: RunningSandbox,
+    database_url: str,
+    aiohttp_client: Callable[..., Any],
+    http: aiohttp.ClientSession,
+    **overrides: str,
+) -> PayStack:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    token = secrets.token_hex(8)
+    key = f"sk_test_{token}"
+    async with http.post(
+        f"{sandbox.url}/v1/webhook_endpoints",
+        data={"url": f"{url}/stripe/webhook", "enabled_events[]": "*", "connect": "true"},
+        headers={"Authorization": f"Bearer {key}"},
+    ) as answer:
+        assert answer.status == 200, await answer.text()
+        endpoint = await answer.json()
+    async with http.post(
+        f"{sandbox.url}/v1/webhook_endpoints/{endpoint['id']}",
+        data={"disabled": "true"},
+        headers={"Authorization": f"Bearer {key}"},
+    ) as answer:
+        assert answer.status == 200, await answer.text()
+    settings = make_settings(
+        database_url,
+        stripe_secret_key=key,
+        stripe_publishable_key=f"pk_test_{token}",
+        stripe_connect_client_id=f"ca_{token}",
+        stripe_webhook_secret=endpoint["secret"],
+        stripe_api_base=sandbox.url,
+        stripe_connect_base=sandbox.url,
+        stripe_js_url=f"{sandbox.url}/v3/",
+        public_url=url,
+        **overrides,
+    )
+    app = create_app(settings)
+    published = RecordingPublisher(app[PUBLISHER])
+    app[PUBLISHER] = published
+    client = await aiohttp_client(app, server_kwargs={"port": port})
+    return PayStack(client, app, settings, sandbox, key, url, http, published, endpoint["id"], endpoint["secret"])
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[RunningSandbox]:
+    running = await start_sandbox(webhook_retry_base=0.02, webhook_max_attempts=3)
+    yield running
+    await running.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def stack(
+    sandbox: RunningSandbox, database_url: str, aiohttp_client: Callable[..., Any], http: aiohttp.ClientSession
+) -> AsyncIterator[PayStack]:
+    built = await build_stack(sandbox, database_url, aiohttp_client, http)
+    yield built
+    for user in built.sockets:
+        await user.close()
+
+
+@pytest.fixture
+async def connected(stack: PayStack) -> PayStack:
+    """The stack with clinic-1's Stripe account connected."""
+    await stack.connect_clinic()
+    return stack
