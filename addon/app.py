@@ -12,10 +12,10 @@ from aiohttp import web
 import clinic_config
 import realtime
 import widget
-from addon import __version__, db, middleware
+from addon import __version__, background, db, middleware
 from addon.appkeys import DB, ENGINE, GATEWAY, SETTINGS
 from addon.gateway import StripeGateway
-from addon.http import health, payments, sessions, webhooks
+from addon.http import health, openapi, payments, receipts, sessions, webhooks
 from addon.observability import init_sentry
 from addon.outbound import PUBLISHER, DroppingPublisher
 from addon.pages import setup_templates
@@ -41,6 +41,9 @@ def create_app(settings: Settings, *, require_migrated: bool = True) -> web.Appl
     sessions.setup(app)
     webhooks.setup(app)
     payments.setup(app)
+    openapi.setup(app)
+    receipts.setup(app)
+    background.setup(app)
     app.router.add_static("/static/", STATIC, append_version=False)
     # Each part of the product registers its own routes and background work.
     for part in _PARTS:
