@@ -60,6 +60,19 @@ class CapturingPublisher:
 
 
 @pytest.fixture
+def published() -> CapturingPublisher:
+    return CapturingPublisher()
+
+
+@pytest.fixture
+def app(settings: Settings, published: CapturingPublisher) -> web.Application:
+    """The suite's app, with realtime events captured instead of sent."""
+    made = create_app(settings)
+    made[PUBLISHER] = published
+    return made
+
+
+@pytest.fixture
 async def sandbox() -> AsyncIterator[RunningSandbox]:
     running = await start_sandbox(webhook_retry_base=0.02, webhook_max_attempts=3)
     yield running
