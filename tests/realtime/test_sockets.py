@@ -1,0 +1,196 @@
+"""The Socket.IO server as clients meet it: connect auth, origin, rooms, snapshots, and who hears what."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+import socketio
+
+from addon.app import create_app
+from addon.outbound import Outbound, call_room, call_staff_room, clinic_staff_room
+from realtime.events import InvalidEvent, check
+from realtime.server import redis_channel
+from sandbox.stripe import RunningSandbox
+from tests.support.payflow import PayStack, build_stack, open_socket
+
+
+async def refused(stack: PayStack, token: str | None, **kwargs: Any) -> Any:
+    """Connect and expect refusal; returns what the server said (the connect_error data, or the transport error)."""
+    client = socketio.AsyncClient(reconnection=False)
+    said: list[Any] = []
+    client.on("connect_error", lambda data: said.append(data))
+    auth = {"token": token} if token is not None else None
+    with pytest.raises(socketio.exceptions.ConnectionError) as caught:
+        await client.connect(stack.url, auth=auth, transports=["websocket"], wait_timeout=5, **kwargs)
+    return said[0] if said else str(caught.value)
+
+
+async def test_a_missing_or_bad_token_is_refused_at_connect(stack: PayStack) -> None:
+    missing = await refused(stack, None)
+    assert missing["message"].startswith("Sign-in is missing") and missing["data"] == {"code": "session_missing"}
+    bad = await refused(stack, "not-a-real-token")
+    assert bad["message"].startswith("Your session has ended") and bad["data"] == {"code": "session_invalid"}
+
+
+async def test_a_foreign_origin_is_refused_and_our_own_is_let_in(
+    stack: PayStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    session = await stack.clinician()
+    # Refused at the handshake, before any Socket.IO packet: the client only learns that it failed.
+    await refused(stack, session["token"], headers={"Origin": "https://evil.example"})
+    assert "origin not allowed" in caplog.text
+    user = await stack.socket(session, headers={"Origin": stack.url})
+    assert user.client.connected
+
+
+async def test_a_reconnecting_patient_gets_the_snapshot_mid_payment(connected: PayStack) -> None:
+    stack = connected
+    doctor = await stack.socket(await stack.clinician())
+    patient_session = await stack.patient()
+    patient = await stack.socket(patient_session)
+    await patient.wait_count("payment_requests", 1)
+    pr = await stack.request_payment(doctor)
+    intent, checkout = await stack.pay(pr["id"], patient_session, "pm_card_authenticationRequired")
+    await patient.close()  # the call window reloads while the bank's challenge is open
+
+    await stack.complete_3ds(intent["id"], checkout["client_secret"])
+    await stack.deliver(await stack.event(intent["id"], "payment_intent.succeeded"))
+    back = await stack.socket(patient_session)
+    snapshot = (await back.wait_count("payment_requests", 1))[0]
+    assert [(p["id"], p["status"], p["receipt_number"]) for p in snapshot] == [(pr["id"], "paid", "000001")]
+    assert back.of("payment_received") == [] and back.of("clinic_status") == []
+
+    # The clinician reconnecting gets the list and the clinic's status, and no second pop-up.
+    await doctor.close()
+    again = await stack.socket(await stack.clinician())
+    await again.wait_count("clinic_status", 1)
+    assert (await again.wait_count("payment_requests", 1))[0][0]["status"] == "paid"
+    await asyncio.sleep(0.2)
+    assert again.of("payment_received") == []
+
+
+async def test_staff_only_events_never_reach_patients(connected: PayStack) -> None:
+    stack = connected
+    doctor = await stack.socket(await stack.clinician())
+    patient_session = await stack.patient()
+    patient = await stack.socket(patient_session)
+    other_call_patient = await stack.socket(await stack.patient(sub="patient-2", call="call-2"))
+    pr = await stack.request_payment(doctor)
+    await stack.pay(pr["id"], patient_session)
+    await stack.report(pr["id"], patient_session)
+    await doctor.wait_count("payment_received", 1)
+    await patient.wait_for(lambda u: len(u.of("payment_request")) == 2)
+    await asyncio.sleep(0.3)
+
+    assert [event for event, _ in doctor.received] == [
+        "payment_requests",
+        "clinic_status",
+        "payment_request",
+        "payment_request",
+        "payment_received",
+    ]
+    assert [event for event, _ in patient.received] == ["payment_requests", "payment_request", "payment_request"]
+    assert [event for event, _ in other_call_patient.received] == ["payment_requests"]
+    assert other_call_patient.of("payment_requests") == [[]]
+    assert len(stack.published.of("payment_received")) == 1
+    assert all(e.room == call_staff_room(1) for e in stack.published.of("payment_received"))
+
+
+async def test_a_patient_cannot_act_on_another_calls_request(connected: PayStack) -> None:
+    stack = connected
+    doctor = await stack.socket(await stack.clinician())
+    pr = await stack.request_payment(doctor)
+    stranger = await stack.patient(sub="patient-9", call="call-9")
+    for status, body in (await stack.checkout(pr["id"], stranger), await stack.report(pr["id"], stranger)):
+        assert status == 404 and body["error"]["code"] == "not_found"
+    # A clinician of another call can't cancel it either, and the same "not found" answers a made-up id.
+    other_doctor = await stack.socket(await stack.clinician(sub="dr-bob", call="call-9"))
+    ack = await other_doctor.call("cancel_payment_request", {"id": pr["id"]})
+    assert ack["ok"] is False and ack["error"]["code"] == "not_found"
+    assert (await stack.checkout("pr_missing", await stack.patient()))[0] == 404
+    # The clinician's own call can't be paid by staff through the patient's endpoint.
+    status, body = await stack.checkout(pr["id"], await stack.clinician())
+    assert status == 403
+
+
+async def test_an_ended_session_stops_acting_on_an_open_socket(connected: PayStack) -> None:
+    stack = connected
+    session = await stack.clinician()
+    doctor = await stack.socket(session)
+    from addon.appkeys import DB
+    from addon.auth import sessions
+
+    async with stack.app[DB].begin() as db:
+        await sessions.revoke(db, sessions.hash_token(session["token"]))
+    ack = await doctor.call("request_payment", {"amount": "10", "description": "x"})
+    assert ack["ok"] is False and ack["error"]["code"] == "session_invalid"
+
+
+def test_events_are_checked_against_the_rooms_they_may_reach() -> None:
+    check(Outbound("payment_request", call_room(1), {}))
+    check(Outbound("payment_received", call_staff_room(1), {}))
+    check(Outbound("clinic_status", clinic_staff_room(1), {}))
+    for bad in (
+        Outbound("payment_received", call_room(1), {}),
+        Outbound("clinic_status", call_room(1), {}),
+        Outbound("payment_request", "everyone", {}),
+        Outbound("surprise", call_room(1), {}),  # type: ignore[arg-type]
+        Outbound("payment_request", call_room(1), "text"),
+    ):
+        with pytest.raises(InvalidEvent):
+            check(bad)
+
+
+async def test_two_workers_sharing_redis_deliver_each_others_events(
+    sandbox: RunningSandbox,
+    database_url: str,
+    aiohttp_client: Callable[..., Any],
+    http: aiohttp.ClientSession,
+    redis_server: str,
+) -> None:
+    first = await build_stack(sandbox, database_url, aiohttp_client, http, redis_url=redis_server)
+    second_app = create_app(first.settings)
+    second = await aiohttp_client(second_app)
+    second_url = str(second.make_url("")).rstrip("/")
+    listener = aioredis.Redis.from_url(redis_server)
+    channel = redis_channel(first.settings)
+    try:
+
+        async def subscribers() -> int:
+            counts = dict(await listener.pubsub_numsub(channel))
+            return int(counts.get(channel.encode(), 0))
+
+        for _ in range(100):
+            if await subscribers() >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert await subscribers() >= 2
+
+        await first.connect_clinic()
+        doctor = await open_socket(second_url, (await first.clinician())["token"])
+        patient_session = await first.patient()
+        patient = await open_socket(second_url, patient_session["token"])
+        try:
+            await doctor.wait_count("payment_requests", 1)
+            on_first = await first.socket(await first.clinician(sub="dr-cat"))
+            pr = await first.request_payment(on_first)
+            await first.pay(pr["id"], patient_session)
+            await first.report(pr["id"], patient_session)  # published by the first worker …
+            received = await doctor.wait_count("payment_received", 1)  # … heard on the second
+            assert received[0]["id"] == pr["id"]
+            await patient.wait_for(lambda u: any(p["status"] == "paid" for p in u.of("payment_request")))
+            await asyncio.sleep(0.3)
+            assert len(doctor.of("payment_received")) == 1
+            assert patient.of("payment_received") == []
+        finally:
+            await doctor.close()
+            await patient.close()
+            for user in first.sockets:
+                await user.close()
+    finally:
+        await listener.aclose()
