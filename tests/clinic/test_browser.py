@@ -1,0 +1,80 @@
+"""A clinic admin links Stripe in Chromium: launch Configure > Client Payments, Go to Stripe, authorise on the
+sandbox's page, land back linked, change a setting, remove the account."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser_support import save_screenshot
+from tests.clinic.conftest import Stack
+from tests.conftest import launch_token
+
+pytestmark = pytest.mark.browser
+
+
+async def test_an_admin_links_configures_and_removes_a_stripe_account(
+    stack: Stack, page: Page, page_errors: list[str]
+) -> None:
+    launch = launch_token(role="team_admin", name="Grace Hopper", clinic="harbour-physio", call=None)
+    await page.goto(f"{stack.base}/clinic-config?launch={launch}")
+    status = page.get_by_test_id("stripe-status")
+    await expect(status).to_contain_text("No Stripe account is linked")
+    assert "launch=" not in page.url  # the launch leaves the address bar at once
+    await save_screenshot(page, "clinic-config-1-not-linked")
+
+    await page.get_by_test_id("go-to-stripe").click()
+    authorize = page.get_by_test_id("oauth-authorize")
+    await expect(authorize).to_be_visible()
+    assert page.url.startswith(f"{stack.sandbox.url}/oauth/authorize")
+    await page.get_by_test_id("oauth-business-name").fill("Harbour Physio")
+    await save_screenshot(page, "clinic-config-2-stripe-consent")
+    await authorize.click()
+
+    await expect(status).to_contain_text("Linked to Harbour Physio. It can take payments.")
+    await expect(page.get_by_test_id("flash")).to_have_text(
+        "Your Stripe account Harbour Physio is linked to this clinic."
+    )
+    assert page.url == f"{stack.base}/clinic-config"  # the single-use code and state are out of history
+    await expect(page.locator("#acct-country")).to_have_text("AU")
+    await expect(page.locator("#acct-currency")).to_have_text("AUD")
+    await save_screenshot(page, "clinic-config-3-linked")
+
+    await page.get_by_label("Preset amounts").fill("80.00, 120")
+    await page.get_by_label("ABN").fill("51 824 753 557")
+    await page.get_by_test_id("save-settings").click()
+    await expect(page.locator("#receipt_abn-error")).to_contain_text("That ABN isn't valid")
+    await expect(page.get_by_label("ABN")).to_be_focused()
+    await page.get_by_label("ABN").fill("51 824 753 556")
+    await page.get_by_test_id("save-settings").click()
+    await expect(page.locator("#announcer")).to_have_text("Settings saved.")
+    await expect(page.locator("#preset_amounts-display")).to_have_text("Clinicians will see: A$80.00, A$120.00")
+    await save_screenshot(page, "clinic-config-4-settings-saved")
+
+    await page.get_by_test_id("stripe-disconnect").click()
+    confirm = page.get_by_role("button", name="Yes, remove it")
+    await expect(confirm).to_be_visible()
+    await save_screenshot(page, "clinic-config-5-confirm-remove")
+    await confirm.click()
+    await expect(status).to_contain_text("No Stripe account is linked")
+    await expect(page.get_by_test_id("go-to-stripe")).to_be_focused()
+    await save_screenshot(page, "clinic-config-6-removed")
+    # Chromium logs the refused ABN (a 400 the page handles) and the sandbox page's missing favicon as resource
+    # errors; anything else, and any uncaught script error, fails the test.
+    assert [e for e in page_errors if "Failed to load resource" not in e] == []
+
+
+async def test_an_org_admin_turns_callpay_off_for_a_clinic(stack: Stack, page: Page, page_errors: list[str]) -> None:
+    await stack.session(role="team_admin", clinic="harbour-physio", sub="grace")
+    await stack.session(role="team_admin", clinic="city-gp", sub="ada")
+    launch = launch_token(role="org_admin", clinic=None, call=None, name="Org Boss")
+    await page.goto(f"{stack.base}/org-admin?launch={launch}")
+    switch = page.get_by_test_id("addon-switch-city-gp")
+    await expect(switch).to_be_checked()
+    await switch.click()
+    await expect(page.locator("#announcer")).to_have_text("Callpay is now off for city-gp.")
+    await expect(switch).not_to_be_checked()
+    await save_screenshot(page, "org-admin-clinic-off")
+    [event] = stack.published.of("clinic_status")
+    assert event.data["clinic"] == "city-gp" and event.data["reason_code"] == "addon_disabled"
+    assert page_errors == []
