@@ -140,6 +140,71 @@ SCHEMAS: dict[str, Any] = {
             "currency": {"type": "string"},
         },
     },
+    "ClinicStatus": {
+        "type": "object",
+        "description": "Also sent over Socket.IO as `clinic_status` whenever it changes",
+        "required": ["clinic", "payments_available", "reason_code", "reason"],
+        "properties": {
+            "clinic": {"type": "string"},
+            "payments_available": {"type": "boolean"},
+            "reason_code": {"enum": ["addon_disabled", "no_stripe_account", "charges_disabled", None]},
+            "reason": {"type": ["string", "null"], "description": "Why not, for a clinician; safe to show as is"},
+        },
+    },
+    "ClinicSettings": {
+        "type": "object",
+        "description": 'Payment settings; PATCH any subset. `preset_amounts` also accepts text such as "80.00, 120"',
+        "properties": {
+            "default_currency": {"type": "string", "pattern": "^[a-z]{3}$"},
+            "preset_amounts": {"type": "array", "items": {"type": "integer"}, "description": "Minor units"},
+            "preset_amounts_text": {"type": "string", "readOnly": True},
+            "preset_amounts_display": {"type": "array", "items": {"type": "string"}, "readOnly": True},
+            "receipt_business_name": {"type": ["string", "null"]},
+            "receipt_abn": {"type": ["string", "null"], "description": "Australian Business Number, checksum checked"},
+            "receipt_provider_name": {"type": ["string", "null"]},
+            "receipt_provider_number": {"type": ["string", "null"]},
+            "receipt_address": {"type": ["string", "null"]},
+            "receipt_phone": {"type": ["string", "null"]},
+            "receipt_footer": {"type": ["string", "null"]},
+        },
+    },
+    "ClinicConfig": {
+        "type": "object",
+        "required": ["clinic", "status", "stripe", "settings", "currencies", "notices"],
+        "properties": {
+            "clinic": {"type": "object"},
+            "status": _ref("ClinicStatus"),
+            "stripe": {
+                "type": ["object", "null"],
+                "description": "The linked Stripe account, or null",
+                "properties": {
+                    "account_id": {"type": "string"},
+                    "name": {"type": ["string", "null"]},
+                    "country": {"type": ["string", "null"]},
+                    "default_currency": {"type": ["string", "null"]},
+                    "charges_enabled": {"type": "boolean"},
+                    "livemode": {"type": "boolean"},
+                    "connected_at": {"type": ["string", "null"], "format": "date-time"},
+                    "dashboard_url": {"type": "string", "format": "uri"},
+                },
+            },
+            "settings": _ref("ClinicSettings"),
+            "currencies": {"type": "array", "items": {"type": "string"}},
+            "notices": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "OrgClinic": {
+        "type": "object",
+        "required": ["id", "addon_enabled", "stripe_connected", "status"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": ["string", "null"]},
+            "addon_enabled": {"type": "boolean"},
+            "stripe_connected": {"type": "boolean"},
+            "stripe_account_name": {"type": ["string", "null"]},
+            "status": _ref("ClinicStatus"),
+        },
+    },
 }
 
 # Each part of the product documents the routes it adds here, next to the others, so the document stays whole.
@@ -179,6 +244,85 @@ PATHS: dict[str, dict[str, Any]] = {
             "The receipt as PDF (the call's patient, or staff of the clinic)",
             {"200": {"description": "PDF", "content": {"application/pdf": {}}}, **COMMON_ERRORS},
             parameters=[PR_ID],
+        )
+    },
+    "/api/v1/clinic/status": {
+        "get": _operation(
+            "Whether the session's clinic can take payments now, and if not why (staff of the clinic)",
+            {"200": _json_response("The status", _ref("ClinicStatus")), "403": _error_response("Not staff")},
+        )
+    },
+    "/api/v1/clinic": {
+        "get": _operation(
+            "Configure > Client Payments: the linked Stripe account, settings and notices (clinic admins)",
+            {"200": _json_response("The clinic's configuration", _ref("ClinicConfig")), "403": _error_response("Role")},
+        )
+    },
+    "/api/v1/clinic/settings": {
+        "patch": _operation(
+            "Change the clinic's payment settings (clinic admins); audit-logged",
+            {"200": _json_response("The clinic's configuration", _ref("ClinicConfig")), "403": _error_response("Role")},
+            body=_body(_ref("ClinicSettings")),
+        )
+    },
+    "/api/v1/clinic/stripe/connect": {
+        "post": _operation(
+            "Start Connect OAuth: a single-use, 10-minute Stripe authorize address to open top-level (clinic admins)",
+            {
+                "201": _json_response(
+                    "Where to send the admin",
+                    {
+                        "type": "object",
+                        "required": ["authorize_url"],
+                        "properties": {"authorize_url": {"type": "string"}},
+                    },
+                ),
+                "403": _error_response("Role"),
+                "409": _error_response("A Stripe account is already linked"),
+            },
+        )
+    },
+    "/api/v1/clinic/stripe/disconnect": {
+        "post": _operation(
+            "Remove the Stripe account: deauthorize on Stripe, then unlink (clinic admins); audit-logged",
+            {
+                "200": _json_response("The clinic's configuration", _ref("ClinicConfig")),
+                "403": _error_response("Role"),
+                "409": _error_response("No Stripe account is linked"),
+                "502": _error_response("Stripe could not be reached; nothing changed"),
+            },
+        )
+    },
+    "/api/v1/org/clinics": {
+        "get": _operation(
+            "The organisation's clinics with the add-on switch (org admins)",
+            {
+                "200": _json_response(
+                    "The clinics",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "org": {"type": "object"},
+                            "clinics": {"type": "array", "items": _ref("OrgClinic")},
+                        },
+                    },
+                ),
+                "403": _error_response("Role"),
+            },
+        )
+    },
+    "/api/v1/org/clinics/{clinic}": {
+        "patch": _operation(
+            "Turn the add-on on or off for one clinic (org admins); audit-logged, announced as clinic_status",
+            {
+                "200": _json_response("The clinic", _ref("OrgClinic")),
+                "403": _error_response("Role"),
+                "404": _error_response("No such clinic in your organisation"),
+            },
+            body=_body(
+                {"type": "object", "required": ["addon_enabled"], "properties": {"addon_enabled": {"type": "boolean"}}}
+            ),
+            parameters=[{"name": "clinic", "in": "path", "required": True, "schema": {"type": "string"}}],
         )
     },
 }
