@@ -186,3 +186,16 @@ async def _assert_not_linked(stack: Stack, session: dict[str, object] | None = N
     if session is not None:
         status, config = await stack.api("GET", "/api/v1/clinic", session)
         assert status == 200 and config["stripe"] is None
+
+
+async def test_two_returns_racing_with_one_state_link_once(stack: Stack) -> None:
+    import asyncio
+
+    admin = await stack.session()
+    back = await stack.consent(await stack.start_oauth(admin))
+    results = await asyncio.gather(stack.follow(back), stack.follow(back))
+    assert sorted(status for status, _ in results) == [200, 400]
+    async with stack.app[DB]() as db:
+        actions = (await db.scalars(select(AuditEvent.action))).all()
+    assert actions.count("clinic.stripe_connected") == 1
+    assert len(stack.published.of("clinic_status")) == 1
