@@ -3,6 +3,7 @@ the return from Stripe can be wrong."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -189,8 +190,6 @@ async def _assert_not_linked(stack: Stack, session: dict[str, object] | None = N
 
 
 async def test_two_returns_racing_with_one_state_link_once(stack: Stack) -> None:
-    import asyncio
-
     admin = await stack.session()
     back = await stack.consent(await stack.start_oauth(admin))
     results = await asyncio.gather(stack.follow(back), stack.follow(back))
