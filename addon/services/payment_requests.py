@@ -27,7 +27,7 @@ from addon.errors import Conflict, InvalidInput, NotFound
 from addon.gateway import StripeGateway
 from addon.models import Call, Clinic, PaymentRequest, User, utcnow
 from addon.outbound import Outbound, call_room
-from addon.services.clinics import require_payments_available
+from addon.services.clinics import clinic_status, require_payments_available
 
 MAX_DESCRIPTION = 500
 MAX_CLIENT_REF = 100
@@ -281,3 +281,36 @@ def _not_cancelable(status: str) -> str:
     if status == "processing":
         return "The patient's payment is being processed, so this request can't be canceled."
     return "This request can't be canceled now."
+
+
+# --- The clinician's panel ---------------------------------------------------------------------------------
+
+
+def _typed(amount: int, currency: str) -> str:
+    """An amount as a person would type it ("80.00", "500"), for the preset buttons to fill the field with."""
+    places = money.exponent(currency)
+    if places == 0:
+        return str(amount)
+    whole, fraction = divmod(amount, 10**places)
+    return f"{whole}.{fraction:0{places}d}"
+
+
+async def panel_context(db: AsyncSession, principal: Principal) -> dict[str, Any]:
+    """What the Request payment panel renders with: currency, preset amounts, and whether payments are possible."""
+    require_role(principal, CLINICIANS, what="request payments")
+    if principal.call_id is None or principal.clinic_id is None:
+        raise InvalidInput("Open Request payment from inside a call.", code="no_call")
+    clinic = await db.get_one(Clinic, principal.clinic_id)
+    currency = clinic.default_currency
+    symbol = money.SYMBOLS.get(currency, currency.upper() + " ").strip()
+    return {
+        "clinic_name": clinic.name or clinic.stripe_account_name or "your clinic",
+        "currency": currency,
+        "currency_label": f"{symbol} ({currency.upper()})" if symbol.lower() != currency else currency.upper(),
+        "decimals": money.exponent(currency),
+        "presets": [
+            {"value": _typed(amount, currency), "display": money.format_amount(amount, currency)}
+            for amount in clinic.preset_amounts
+        ],
+        "status": clinic_status(clinic),
+    }

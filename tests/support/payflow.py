@@ -29,7 +29,7 @@ from aiohttp.test_utils import TestClient
 from addon.app import create_app
 from addon.appkeys import DB, GATEWAY
 from addon.http.sessions import exchange_launch
-from addon.outbound import PUBLISHER, Outbound, Publisher
+from addon.outbound import PUBLISHER, Outbound, Publisher, publish_after_commit
 from addon.services import connect
 from addon.settings import Settings
 from sandbox.stripe import RunningSandbox, start_sandbox
@@ -164,6 +164,7 @@ class PayStack:
             self.app[DB], self.app[GATEWAY], state=back["state"][0], code=back["code"][0], error=None
         )
         assert result.outcome == "connected", result.message
+        await publish_after_commit(self.app, result.events)  # as the return page does: staff hear the new status
         account = result.issued.principal.clinic_id
         assert account is not None
         async with self.app[DB]() as db:

@@ -1,0 +1,89 @@
+"""The clinician's Request payment panel in Chromium: request, watch the status, see the pop-up once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser_support import save_screenshot
+from tests.conftest import launch_token
+from tests.support.payflow import PayStack
+
+pytestmark = pytest.mark.browser
+
+
+async def open_panel(stack: PayStack, page: Page, **claims: Any) -> None:
+    claims = {"role": "team_member", "sub": "dr-ada", "name": "Dr Ada Lovelace", **claims}
+    await page.goto(f"{stack.url}/widget/clinician?launch={launch_token(**claims)}")
+    await expect(page.locator("#connection")).to_have_text("Connected")
+
+
+async def test_request_and_see_the_payment_land_once(stack: PayStack, page: Page, page_errors: list[str]) -> None:
+    await open_panel(stack, page)
+    assert "launch=" not in page.url
+    # Not connected to Stripe yet: the form says why and can't be used.
+    await expect(page.get_by_test_id("request-submit")).to_be_disabled()
+    await expect(page.locator("#unavailable")).to_contain_text("hasn't linked a Stripe account")
+    await save_screenshot(page, "clinician-panel-unavailable")
+
+    await stack.connect_clinic()  # the clinic admin links Stripe meanwhile: the panel comes alive by itself
+    await expect(page.get_by_test_id("request-submit")).to_be_enabled()
+    await expect(page.locator("#unavailable")).to_be_hidden()
+
+    await page.get_by_test_id("request-amount").fill("80.00")
+    await page.get_by_test_id("request-description").fill("Follow-up consultation")
+    await page.get_by_test_id("request-submit").dblclick()
+    items = page.get_by_test_id("request-list").locator("li")
+    await expect(items).to_have_count(1)
+    await expect(items.first).to_contain_text("A$80.00")
+    await expect(items.first).to_contain_text("Waiting for the patient")
+    await asyncio.sleep(0.3)
+    await expect(items).to_have_count(1)  # the double click made one request
+    assert len(stack.published.of("payment_request")) == 1
+    await save_screenshot(page, "clinician-panel-requested")
+
+    pr_id = await items.first.get_attribute("data-id")
+    assert pr_id
+    patient = await stack.patient()
+    await stack.pay(pr_id, patient)
+    await stack.report(pr_id, patient)
+    popup = page.get_by_test_id("payment-received")
+    await expect(popup).to_have_count(1)
+    await expect(popup).to_contain_text("Payment received")
+    await expect(popup).to_contain_text("A$80.00")
+    await expect(popup).to_contain_text("Follow-up consultation")
+    await expect(items.first).to_contain_text("Paid")
+    await expect(items.first).to_contain_text("receipt 000001")
+    await save_screenshot(page, "clinician-panel-payment-received")
+
+    # The webhook arriving afterwards changes nothing: still one pop-up.
+    await stack.deliver(
+        await stack.event(
+            (await stack.stripe("GET", "/v1/payment_intents"))["data"][0]["id"], "payment_intent.succeeded"
+        )
+    )
+    await page.evaluate("() => new Promise((r) => setTimeout(r, 300))")
+    await expect(popup).to_have_count(1)
+    await page.get_by_role("button", name="Dismiss: payment of A$80.00 received").click()
+    await expect(popup).to_have_count(0)
+    assert page_errors == []
+
+
+async def test_cancel_and_validation_messages(connected: PayStack, page: Page) -> None:
+    stack = connected
+    await open_panel(stack, page)
+    await page.get_by_test_id("request-amount").fill("12.345")
+    await page.get_by_test_id("request-description").fill("Script")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#amount-error")).to_contain_text("decimal places")
+    await expect(page.get_by_test_id("request-amount")).to_be_focused()
+    await page.get_by_test_id("request-amount").fill("20")
+    await page.keyboard.press("Enter")
+    item = page.get_by_test_id("request-list").locator("li").first
+    await expect(item).to_contain_text("A$20.00")
+    await item.get_by_role("button", name="Cancel the request").click()
+    await expect(item).to_contain_text("Canceled")
+    await expect(item.get_by_role("button")).to_have_count(0)
