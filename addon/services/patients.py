@@ -1,0 +1,25 @@
+"""What the patient's widget shows about where they are paying: the clinic's name, as the patient knows it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from addon.auth.sessions import Principal
+from addon.errors import NotFound
+from addon.models import Clinic
+
+
+@dataclass(frozen=True)
+class PatientView:
+    clinic_name: str
+
+
+async def patient_view(db: AsyncSession, principal: Principal) -> PatientView:
+    clinic = await db.get(Clinic, principal.clinic_id) if principal.clinic_id is not None else None
+    if clinic is None:
+        raise NotFound("This call's clinic doesn't exist.")
+    # The name on the receipt is the one the patient will see on their statement and claim with.
+    name = clinic.receipt_business_name or clinic.name or clinic.stripe_account_name or "Your clinic"
+    return PatientView(clinic_name=name)

@@ -1,0 +1,211 @@
+"""The patient pays in Chromium: requests arrive live, Pay now, email, card in the sandbox's Payment Element,
+confirmation with the receipt; declines, 3-D Secure, double clicks and reloads."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.accessibility import AXE, TAGS, describe
+from tests.browser_support import complete_three_d_secure, fill_card, payment_frame, save_screenshot
+from tests.conftest import launch_token
+from tests.support.payflow import PayStack, SocketUser
+
+pytestmark = pytest.mark.browser
+
+
+async def open_patient(stack: PayStack, page: Page, **claims: Any) -> None:
+    launch = launch_token(**{"role": "patient", "sub": "patient-1", "name": None, **claims})
+    await page.goto(f"{stack.url}/widget/patient?launch={launch}")
+    assert "launch=" not in page.url
+
+
+async def clinician_socket(stack: PayStack) -> SocketUser:
+    return await stack.socket(await stack.clinician())
+
+
+async def requests_in_db(stack: PayStack) -> list[Any]:
+    from sqlalchemy import select
+
+    from addon.appkeys import DB
+    from addon.models import PaymentRequest
+
+    async with stack.app[DB]() as db:
+        return list((await db.execute(select(PaymentRequest))).scalars())
+
+
+def relevant(errors: list[str]) -> list[str]:
+    # Chromium logs HTTP errors the page handles (a declined card's 402) as resource errors; scripts must not fail.
+    return [e for e in errors if "Failed to load resource" not in e]
+
+
+async def check_accessible(page: Page) -> None:
+    await page.evaluate(AXE)  # evaluate, not a script tag: the page's CSP rightly refuses inline scripts
+    result = await page.evaluate(
+        """async (tags) => (await axe.run(document,
+            {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]})).violations""",
+        TAGS,
+    )
+    assert not result, describe(result)
+
+
+async def test_a_patient_pays_with_4242_and_gets_a_confirmation_and_receipt(
+    connected: PayStack, page: Page, page_errors: list[str]
+) -> None:
+    clinician = await clinician_socket(connected)
+    await open_patient(connected, page)
+    await expect(page.locator("#pw-empty")).to_contain_text("Nothing to pay right now")
+    await check_accessible(page)
+
+    await connected.request_payment(clinician, amount="80.00", description="Consultation, 20 minutes")
+    pay_now = page.get_by_test_id("pay-now")
+    await expect(pay_now).to_be_visible()
+    await expect(page.locator(".pw-request")).to_contain_text("A$80.00")
+    await expect(page.locator(".pw-request")).to_contain_text("Consultation, 20 minutes")
+    await save_screenshot(page, "patient-1-request-arrives")
+    await check_accessible(page)
+
+    await pay_now.click()
+    email = page.get_by_test_id("receipt-email")
+    await expect(email).to_be_focused()
+    await page.get_by_test_id("pay-submit").click()
+    await expect(page.locator("#pw-email-error")).to_have_text("Enter your email address for the receipt.")
+    await email.fill("pat@example")
+    await page.get_by_test_id("pay-submit").click()
+    await expect(page.locator("#pw-email-error")).to_have_text("Enter an email address like name@example.com.")
+    await expect(email).to_have_attribute("aria-invalid", "true")
+    await email.fill("pat@example.com")
+    await fill_card(page.get_by_test_id("payment-element"), "4242 4242 4242 4242")
+    await save_screenshot(page, "patient-2-card-entered")
+    await check_accessible(page)
+    await page.get_by_test_id("pay-submit").click()
+
+    success = page.get_by_test_id("payment-success")
+    await expect(success).to_be_visible()
+    await expect(success).to_contain_text("Payment successful")
+    await expect(success).to_contain_text("A$80.00")
+    await expect(success).to_contain_text("Consultation, 20 minutes")
+    await expect(success).to_contain_text("Harbour Physio")
+    await expect(success).to_contain_text("Visa ending in 4242")
+    await expect(success).to_contain_text("A receipt is on its way to pat@example.com.")
+    await expect(page.locator("#pw-success-title")).to_be_focused()
+    (paid,) = await requests_in_db(connected)
+    assert paid.status == "paid" and paid.receipt_number
+    await expect(page.locator("#pw-success-receipt")).to_have_text(paid.receipt_number)
+    await save_screenshot(page, "patient-3-payment-success")
+    await check_accessible(page)
+
+    async with page.expect_download() as download_info:
+        await page.get_by_test_id("download-receipt").click()
+    download = await download_info.value
+    assert download.suggested_filename.endswith(".pdf")
+    path = await download.path()
+    assert path is not None and path.read_bytes().startswith(b"%PDF-")
+
+    await clinician.wait_count("payment_received", 1)
+    assert relevant(page_errors) == []
+
+
+async def test_a_declined_card_says_so_plainly_and_another_card_pays(
+    connected: PayStack, page: Page, page_errors: list[str]
+) -> None:
+    clinician = await clinician_socket(connected)
+    await open_patient(connected, page)
+    await connected.request_payment(clinician, amount="80.00", description="Consultation")
+    await page.get_by_test_id("pay-now").click()
+    await page.get_by_test_id("receipt-email").fill("pat@example.com")
+    await page.get_by_test_id("pay-submit").click()  # Continue: the card fields open and take focus
+    element = page.get_by_test_id("payment-element")
+    await fill_card(element, "4000 0000 0000 0002")
+    await page.get_by_test_id("pay-submit").click()
+    error = page.get_by_test_id("payment-error")
+    await expect(error).to_have_text("Payment failed — your card was declined. Try another card.")
+    await expect(page.get_by_test_id("pay-submit")).to_be_enabled()
+    await save_screenshot(page, "patient-4-declined")
+
+    await payment_frame(element).get_by_test_id("card-number").fill("4242 4242 4242 4242")
+    await page.get_by_test_id("pay-submit").click()
+    await expect(page.get_by_test_id("payment-success")).to_be_visible()
+    await clinician.wait_count("payment_received", 1)
+    (paid,) = await requests_in_db(connected)
+    assert paid.status == "paid"
+    assert relevant(page_errors) == []
+
+
+async def test_3d_secure_failed_then_completed(connected: PayStack, page: Page, page_errors: list[str]) -> None:
+    clinician = await clinician_socket(connected)
+    await open_patient(connected, page)
+    await connected.request_payment(clinician, amount="120.50", description="Long consultation")
+    await page.get_by_test_id("pay-now").click()
+    await page.get_by_test_id("receipt-email").fill("pat@example.com")
+    await fill_card(page.get_by_test_id("payment-element"), "4000 0025 0000 3155")
+    await page.get_by_test_id("pay-submit").click()
+    await save_screenshot(page, "patient-5-3ds-challenge")
+    await complete_three_d_secure(page, succeed=False)
+    await expect(page.get_by_test_id("payment-error")).to_have_text(
+        "Payment failed — your bank couldn't confirm it was you. Try again, or try another card."
+    )
+    await page.get_by_test_id("pay-submit").click()
+    await complete_three_d_secure(page, succeed=True)
+    success = page.get_by_test_id("payment-success")
+    await expect(success).to_contain_text("A$120.50")
+    await save_screenshot(page, "patient-6-3ds-success")
+    await clinician.wait_count("payment_received", 1)
+    assert relevant(page_errors) == []
+
+
+async def test_a_double_click_pays_once(connected: PayStack, page: Page, page_errors: list[str]) -> None:
+    clinician = await clinician_socket(connected)
+    await open_patient(connected, page)
+    await connected.request_payment(clinician, amount="80.00", description="Consultation")
+    await page.get_by_test_id("pay-now").click()
+    await page.get_by_test_id("receipt-email").fill("pat@example.com")
+    await fill_card(page.get_by_test_id("payment-element"), "4242 4242 4242 4242")
+    await page.get_by_test_id("pay-submit").dblclick()
+    await expect(page.get_by_test_id("payment-success")).to_be_visible()
+    await clinician.wait_count("payment_received", 1)
+    await asyncio.sleep(0.5)
+    assert len(clinician.of("payment_received")) == 1
+    intents = await connected.stripe("GET", "/v1/payment_intents?limit=100")
+    assert [i["status"] for i in intents["data"]] == ["succeeded"]
+    assert relevant(page_errors) == []
+
+
+async def test_a_reload_shows_what_was_paid_and_what_is_still_open(
+    connected: PayStack, page: Page, page_errors: list[str]
+) -> None:
+    clinician = await clinician_socket(connected)
+    patient = await connected.patient()
+    first = await connected.request_payment(clinician, amount="80.00", description="Consultation")
+    await connected.request_payment(clinician, amount="15.00", description="Script fee")
+    await connected.enable_webhooks()
+    await connected.pay(first["id"], patient)
+    await connected.report(first["id"], patient)
+
+    await open_patient(connected, page, sub="patient-1")
+    items = page.locator(".pw-request")
+    await expect(items).to_have_count(2)
+    await expect(items.filter(has_text="Consultation")).to_contain_text("Paid")
+    await expect(items.filter(has_text="Script fee").get_by_test_id("pay-now")).to_be_visible()
+    await items.filter(has_text="Consultation").get_by_test_id("view-payment").click()
+    await expect(page.get_by_test_id("payment-success")).to_contain_text("A$80.00")
+    await save_screenshot(page, "patient-7-after-reload")
+    assert relevant(page_errors) == []
+
+
+async def test_a_request_canceled_mid_checkout_takes_the_patient_back(
+    connected: PayStack, page: Page, page_errors: list[str]
+) -> None:
+    clinician = await clinician_socket(connected)
+    await open_patient(connected, page)
+    request = await connected.request_payment(clinician, amount="80.00", description="Consultation")
+    await page.get_by_test_id("pay-now").click()
+    ack = await clinician.call("cancel_payment_request", {"id": request["id"]})
+    assert ack["ok"], ack
+    await expect(page.locator("#pw-connection")).to_contain_text("canceled that payment request")
+    await expect(page.locator(".pw-request")).to_contain_text("Canceled by your clinician")
+    await expect(page.get_by_test_id("pay-now")).to_have_count(0)
+    assert relevant(page_errors) == []
