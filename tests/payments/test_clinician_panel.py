@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
+from tests.accessibility import assert_accessible
 from tests.browser_support import save_screenshot
 from tests.conftest import launch_token
 from tests.support.payflow import PayStack
 
 pytestmark = pytest.mark.browser
+
+
+@pytest_asyncio.fixture
+async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
+    """As the shared fixture, but letting axe-core's injected script past the panel's strict CSP."""
+    fresh = await browser.new_context(viewport={"width": 1024, "height": 768}, locale="en-AU", bypass_csp=True)
+    fresh.set_default_timeout(10_000)
+    try:
+        yield fresh
+    finally:
+        await fresh.close()
 
 
 async def open_panel(stack: PayStack, page: Page, **claims: Any) -> None:
@@ -28,6 +42,7 @@ async def test_request_and_see_the_payment_land_once(stack: PayStack, page: Page
     await expect(page.get_by_test_id("request-submit")).to_be_disabled()
     await expect(page.locator("#unavailable")).to_contain_text("hasn't linked a Stripe account")
     await save_screenshot(page, "clinician-panel-unavailable")
+    await assert_accessible(page)
 
     await stack.connect_clinic()  # the clinic admin links Stripe meanwhile: the panel comes alive by itself
     await expect(page.get_by_test_id("request-submit")).to_be_enabled()
@@ -57,7 +72,9 @@ async def test_request_and_see_the_payment_land_once(stack: PayStack, page: Page
     await expect(popup).to_contain_text("Follow-up consultation")
     await expect(items.first).to_contain_text("Paid")
     await expect(items.first).to_contain_text("receipt 000001")
+    await page.wait_for_timeout(400)  # let the pop-up's entrance finish, so contrast is measured at rest
     await save_screenshot(page, "clinician-panel-payment-received")
+    await assert_accessible(page)
 
     # The webhook arriving afterwards changes nothing: still one pop-up.
     await stack.deliver(
@@ -87,3 +104,13 @@ async def test_cancel_and_validation_messages(connected: PayStack, page: Page) -
     await item.get_by_role("button", name="Cancel the request").click()
     await expect(item).to_contain_text("Canceled")
     await expect(item.get_by_role("button")).to_have_count(0)
+
+
+async def test_the_panel_page_answers_with_a_strict_policy_and_refuses_patients(stack: PayStack) -> None:
+    response = await stack.client.get(f"/widget/clinician?launch={launch_token(role='team_member')}")
+    assert response.status == 200
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "unsafe-inline" not in policy
+    assert 'data-testid="request-submit"' in await response.text()
+    refused = await stack.client.get(f"/widget/clinician?launch={launch_token(role='patient')}")
+    assert refused.status == 401
