@@ -1,0 +1,135 @@
+"""The host-platform simulator: a fake video call with the clinician's and the patient's panes side by side.
+
+Each pane and each admin link goes through ``/host/launch/<surface>``, which mints a fresh single-use launch JWT
+(signed with the demo's launch secret, as the platform signs them) and redirects to the surface. So reloading a
+pane or opening a link twice always works, exactly as clicking in the real platform would.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+import jwt
+from aiohttp import web
+
+HERE = Path(__file__).parent
+PLATFORM_ID = "https://video.demo.callpay.local"
+LAUNCH_LIFETIME = 120
+CALL_ID = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
+
+
+@dataclass(frozen=True)
+class Person:
+    sub: str
+    name: str
+    role: str
+
+
+ORG = "harbour-health"
+CLINIC = "harbour-physio"
+PEOPLE = {
+    "org-admin": Person("olivia-org", "Olivia Ng (organisation admin)", "org_admin"),
+    "clinic-config": Person("grace-admin", "Grace Hopper (clinic admin)", "team_admin"),
+    "clinician": Person("dr-ada", "Dr Ada Lovelace", "team_member"),
+    "patient": Person("sam-patient", "Sam Patient", "patient"),
+}
+SURFACE_PATHS = {
+    "org-admin": "/org-admin",
+    "clinic-config": "/clinic-config",
+    "clinician": "/widget/clinician",
+    "patient": "/widget/patient",
+}
+IN_CALL = frozenset({"clinician", "patient"})
+
+
+@dataclass(frozen=True)
+class HostPlatform:
+    launch_secret: str
+    outbox_url: str | None
+    sandbox_url: str | None
+    smtp_url: str | None
+
+
+HOST = web.AppKey("host_platform", HostPlatform)
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def mint_launch(secret: str, person: Person, *, call: str | None) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": PLATFORM_ID,
+        "aud": "callpay",
+        "sub": person.sub,
+        "name": person.name,
+        "role": person.role,
+        "org": ORG,
+        "iat": now,
+        "exp": now + LAUNCH_LIFETIME,
+        "jti": uuid.uuid4().hex,
+    }
+    if person.role != "org_admin":
+        claims["clinic"] = CLINIC
+    if call is not None:
+        claims["call"] = call
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def _call_id(request: web.Request) -> str:
+    call = request.query.get("call", "call-1")
+    if not CALL_ID.match(call):
+        raise web.HTTPBadRequest(text="A call id is letters, digits, - and _ only.")
+    return call
+
+
+async def simulator_page(request: web.Request) -> web.Response:
+    host = request.app[HOST]
+    call = _call_id(request)
+    number = int(call.rsplit("-", 1)[1]) + 1 if re.match(r"^call-\d+$", call) else 2
+    html = _TEMPLATES.get_template("simulator.html").render(
+        call=call,
+        next_call=f"call-{number}",
+        launch=lambda surface: f"/host/launch/{surface}?{urlencode({'call': call})}",
+        people=PEOPLE,
+        outbox_url=host.outbox_url,
+        sandbox_url=host.sandbox_url,
+        smtp_url=host.smtp_url,
+    )
+    response = web.Response(text=html, content_type="text/html")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; frame-src 'self'; style-src 'self'; script-src 'none'; base-uri 'none'"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def launch(request: web.Request) -> web.Response:
+    surface = request.match_info["surface"]
+    person = PEOPLE.get(surface)
+    if person is None:
+        raise web.HTTPNotFound()
+    call = _call_id(request) if surface in IN_CALL else None
+    token = mint_launch(request.app[HOST].launch_secret, person, call=call)
+    raise web.HTTPFound(f"{SURFACE_PATHS[surface]}?{urlencode({'launch': token})}")
+
+
+async def stylesheet(_request: web.Request) -> web.FileResponse:
+    return web.FileResponse(HERE / "static" / "host.css", headers={"Cache-Control": "no-cache"})
+
+
+def setup(app: web.Application, host: HostPlatform) -> None:
+    """Serve the simulator at the app's root address. Only the demo launcher calls this."""
+    app[HOST] = host
+    app.router.add_get("/", simulator_page)
+    app.router.add_get("/host/launch/{surface}", launch)
+    app.router.add_get("/host/static/host.css", stylesheet)
