@@ -8,6 +8,7 @@ from aiohttp import web
 
 from addon.appkeys import DB, GATEWAY, SETTINGS
 from addon.gateway import InvalidSignature
+from addon.http import payments
 from addon.outbound import publish_after_commit
 from addon.services import stripe_events
 
@@ -31,6 +32,7 @@ async def receive(request: web.Request) -> web.Response:
     async with request.app[DB].begin() as db:
         events = await stripe_events.handle(db, event, context)
     await publish_after_commit(request.app, events)
+    payments.wake_outbox(request.app, events)
     return web.json_response({"received": True})
 
 

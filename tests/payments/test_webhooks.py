@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from addon.appkeys import DB
+from addon.appkeys import DB, OUTBOX
 from addon.models import Clinic, OutboxEmail, PaymentRequest
 from addon.services import payments
 from tests.support.payflow import PayStack, SocketUser
@@ -213,3 +213,22 @@ async def test_the_sandbox_delivering_by_itself(connected: PayStack) -> None:
     received = await doctor.wait_count("payment_received", 1)
     assert received[0]["id"] == pr["id"]
     assert (await status_of(stack, pr["id"])).status == "paid"
+
+
+class WakeCounter:
+    def __init__(self) -> None:
+        self.wakes = 0
+
+    def wake(self) -> None:
+        self.wakes += 1
+
+
+async def test_the_receipt_outbox_is_woken_once_per_payment(connected: PayStack) -> None:
+    stack = connected
+    outbox = WakeCounter()
+    stack.app._state[OUTBOX] = outbox  # type: ignore[attr-defined]  # a stand-in worker, swapped in after start-up
+    _, _, patient_session, pr, intent = await paid_intent(stack)
+    await stack.report(pr["id"], patient_session)
+    await stack.deliver(await stack.event(intent["id"], "payment_intent.succeeded"))
+    await stack.report(pr["id"], patient_session)
+    assert outbox.wakes == 1
