@@ -246,6 +246,44 @@ PATHS: dict[str, dict[str, Any]] = {
             parameters=[PR_ID],
         )
     },
+    "/api/v1/payment-requests/{id}/receipt": {
+        "get": _operation(
+            "The receipt as JSON, as the PDF shows it (the call's patient, or staff of the clinic)",
+            {
+                "200": _json_response(
+                    "The receipt",
+                    {
+                        "type": "object",
+                        "required": ["payment_request", "receipt_number", "business_name", "amount", "currency"],
+                        "properties": {
+                            "payment_request": {"type": "string"},
+                            "receipt_number": {"type": "string"},
+                            "status": {"type": "string"},
+                            "business_name": {"type": "string"},
+                            "abn": {"type": ["string", "null"]},
+                            "provider_name": {"type": "string"},
+                            "provider_number": {"type": ["string", "null"]},
+                            "address": {"type": ["string", "null"]},
+                            "phone": {"type": ["string", "null"]},
+                            "service_date": {"type": "string", "format": "date"},
+                            "paid_at": {"type": ["string", "null"], "format": "date-time"},
+                            "description": {"type": "string"},
+                            "amount": {"type": "integer"},
+                            "amount_refunded": {"type": "integer"},
+                            "currency": {"type": "string"},
+                            "amount_display": {"type": "string"},
+                            "outstanding_display": {"type": "string"},
+                            "card_brand": {"type": ["string", "null"]},
+                            "card_last4": {"type": ["string", "null"]},
+                            "card_display": {"type": ["string", "null"]},
+                        },
+                    },
+                ),
+                **COMMON_ERRORS,
+            },
+            parameters=[PR_ID],
+        )
+    },
     "/api/v1/clinic/status": {
         "get": _operation(
             "Whether the session's clinic can take payments now, and if not why (staff of the clinic)",

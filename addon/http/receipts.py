@@ -1,4 +1,7 @@
-"""``GET /api/v1/payment-requests/{id}/receipt.pdf``: the receipt of a paid request, for its patient or clinic staff."""
+"""The receipt of a paid request, for the call's patient or the clinic's staff: as PDF, and as JSON for screens.
+
+``GET /api/v1/payment-requests/{id}/receipt.pdf`` and ``GET /api/v1/payment-requests/{id}/receipt``.
+"""
 
 from __future__ import annotations
 
@@ -24,5 +27,13 @@ async def receipt_pdf(request: web.Request) -> web.Response:
     )
 
 
+async def receipt_json(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    async with request.app[DB]() as db:
+        receipt = await receipts.receipt_for(db, caller, request.match_info["id"])
+    return web.json_response(receipt.to_json())
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/v1/payment-requests/{id}/receipt.pdf", receipt_pdf)
+    app.router.add_get("/api/v1/payment-requests/{id}/receipt", receipt_json)

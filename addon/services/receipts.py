@@ -12,6 +12,7 @@ from datetime import date, datetime
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid, parseaddr
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from sqlalchemy import select
@@ -108,6 +109,31 @@ class Receipt:
             return None
         brand = CARD_BRANDS.get((self.card_brand or "").lower(), (self.card_brand or "Card").title())
         return f"{brand} ending in {self.card_last4}"
+
+    def to_json(self) -> dict[str, Any]:
+        """What the patient's confirmation shows: the receipt's own words, so screen and PDF agree."""
+        return {
+            "payment_request": self.request_id,
+            "receipt_number": self.receipt_number,
+            "status": self.status,
+            "business_name": self.business_name,
+            "abn": self.abn,
+            "provider_name": self.provider_name,
+            "provider_number": self.provider_number,
+            "address": self.address,
+            "phone": self.phone,
+            "service_date": self.service_date.isoformat(),
+            "paid_at": self.paid_at.isoformat().replace("+00:00", "Z") if self.paid_at else None,
+            "description": self.description,
+            "amount": self.amount,
+            "amount_refunded": self.amount_refunded,
+            "currency": self.currency,
+            "amount_display": self.charged_display,
+            "outstanding_display": self.outstanding_display,
+            "card_brand": self.card_brand,
+            "card_last4": self.card_last4,
+            "card_display": self.card_display,
+        }
 
     @property
     def file_name(self) -> str:

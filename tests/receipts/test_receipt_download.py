@@ -89,3 +89,21 @@ async def test_unknown_request_and_missing_token(
     response = await client.get("/api/v1/payment-requests/pr_nope/receipt.pdf", headers=bearer(session))
     assert response.status == 404
     assert (await client.get(URL)).status == 401
+
+
+async def test_the_receipt_as_json_says_what_the_pdf_says(
+    client: TestClient[Any, Any], sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await make_paid_request(sessions)
+    patient = await open_session(client, role="patient", sub="patient-1", name=None)
+    response = await client.get("/api/v1/payment-requests/pr_test1/receipt", headers=bearer(patient))
+    assert response.status == 200
+    body = await response.json()
+    assert body["business_name"] == "Harbour Telehealth Pty Ltd"
+    assert body["receipt_number"] == "HT-000042"
+    assert body["amount_display"] == "A$80.00" and body["outstanding_display"] == "A$0.00"
+    assert body["card_display"] == "Visa ending in 4242"
+    assert body["service_date"] == "2026-11-20" and body["paid_at"] == "2026-11-20T23:15:00Z"
+    stranger = await open_session(client, role="patient", sub="patient-2", name=None, call="another-call")
+    response = await client.get("/api/v1/payment-requests/pr_test1/receipt", headers=bearer(stranger))
+    assert response.status == 404

@@ -38,6 +38,7 @@ const state = {
   emailTimer: null,
   lastEmail: "", // kept in memory only, so a second payment in the same call needs no retyping
   receiptEmailFor: new Map(), // request id -> the email this page sent its receipt to
+  receipts: new Map(), // request id -> the receipt as the server words it (business name, number)
 };
 
 // --- Small helpers -----------------------------------------------------------------------------------------------
@@ -432,16 +433,32 @@ function showSuccess(requestId, { announceIt = true } = {}) {
   setView("success");
   $("pw-success-title").focus();
   if (announceIt) announce(`Payment successful. ${amountOf(pr)} paid to ${$("clinic-name").textContent}.`);
+  loadReceipt(pr.id);
+}
+
+// The receipt's own details (the clinic's business name and the receipt number), so the screen says what the
+// PDF and the email say. Until it arrives, the page's clinic name and the request's fields stand in.
+async function loadReceipt(requestId) {
+  try {
+    const receipt = await api(`/api/v1/payment-requests/${encodeURIComponent(requestId)}/receipt`);
+    state.receipts.set(requestId, receipt);
+    $("clinic-name").textContent = receipt.business_name;
+    if (state.view === "success" && state.active === requestId) fillSuccess(state.requests.get(requestId));
+  } catch {
+    // Not receipted yet (still processing) or offline: the confirmation already shows what is known.
+  }
 }
 
 function fillSuccess(pr) {
-  const clinic = $("clinic-name").textContent;
+  const receipt = state.receipts.get(pr.id);
+  const clinic = receipt ? receipt.business_name : $("clinic-name").textContent;
+  $("pw-success-clinic").textContent = clinic;
   $("pw-success-lead").textContent =
     pr.status === "paid" ? `Your payment to ${clinic} is complete.` : `${STATUS_WORDS[pr.status] || pr.status}.`;
   $("pw-success-amount").textContent = amountOf(pr);
   $("pw-success-description").textContent = pr.description;
   $("pw-success-date").textContent = dateOf(pr.paid_at);
-  $("pw-success-receipt").textContent = pr.receipt_number || "On its way";
+  $("pw-success-receipt").textContent = (receipt && receipt.receipt_number) || pr.receipt_number || "On its way";
   const card = cardOf(pr);
   $("pw-success-card").textContent = card || "";
   show("pw-success-card-row", Boolean(card));
@@ -504,6 +521,7 @@ function reconcile() {
     }
   } else if (state.view === "success" && pr) {
     fillSuccess(pr);
+    if (!state.receipts.has(pr.id) && RECEIPTED.has(pr.status)) loadReceipt(pr.id);
   }
 }
 
