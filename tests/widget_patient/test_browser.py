@@ -209,3 +209,34 @@ async def test_a_request_canceled_mid_checkout_takes_the_patient_back(
     await expect(page.locator(".pw-request")).to_contain_text("Canceled by your clinician")
     await expect(page.get_by_test_id("pay-now")).to_have_count(0)
     assert relevant(page_errors) == []
+
+
+async def test_the_whole_payment_works_from_the_keyboard(
+    connected: PayStack, page: Page, page_errors: list[str]
+) -> None:
+    clinician = await clinician_socket(connected)
+    await open_patient(connected, page)
+    await connected.request_payment(clinician, amount="80.00", description="Consultation")
+    pay_now = page.get_by_test_id("pay-now")
+    await expect(pay_now).to_be_visible()
+    for _ in range(10):  # Tab through the page as a keyboard user does, until Pay now has focus
+        if await pay_now.evaluate("node => node === document.activeElement"):
+            break
+        await page.keyboard.press("Tab")
+    await expect(pay_now).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_test_id("receipt-email")).to_be_focused()
+    await page.keyboard.type("pat@example.com")
+    await page.keyboard.press("Enter")  # Continue: the card fields open and take focus
+    card_number = payment_frame(page.get_by_test_id("payment-element")).get_by_test_id("card-number")
+    await expect(card_number).to_be_focused()
+    # Like Stripe's fields, each one moves on to the next by itself once complete.
+    await page.keyboard.type("4242424242424242")
+    await page.keyboard.type("1234")
+    await page.keyboard.type("123")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_test_id("pay-submit")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_test_id("payment-success")).to_be_visible()
+    await expect(page.locator("#pw-success-title")).to_be_focused()
+    assert relevant(page_errors) == []

@@ -34,6 +34,7 @@ const state = {
   active: null, // the request being paid, or whose confirmation is shown
   checkout: null, // {requestId, email, clientSecret, stripe, elements, element, ready}
   preparing: null, // the promise of a checkout being prepared
+  focusCardWhenReady: false, // the patient pressed Continue: put them in the card fields once they're there
   busy: false, // a payment is in flight: nothing may start another
   emailTimer: null,
   lastEmail: "", // kept in memory only, so a second payment in the same call needs no retyping
@@ -206,6 +207,7 @@ function startCheckout(requestId) {
 
 function teardownCheckout() {
   window.clearTimeout(state.emailTimer);
+  state.focusCardWhenReady = false;
   if (state.checkout && state.checkout.element) {
     try {
       state.checkout.element.destroy();
@@ -276,9 +278,11 @@ function prepareCard({ focusCard }) {
   const requestId = state.active;
   const email = $("pw-email").value.trim();
   if (state.checkout && state.checkout.requestId === requestId) {
-    if (focusCard) state.checkout.element.focus();
+    if (focusCard) focusCardFields();
     return Promise.resolve(state.checkout);
   }
+  // Typing may already have started one (without focus); a Continue press meanwhile still gets the focus move.
+  if (focusCard) state.focusCardWhenReady = true;
   if (state.preparing) return state.preparing;
   show("pw-card-loading", true);
   const preparing = (async () => {
@@ -307,12 +311,15 @@ function prepareCard({ focusCard }) {
       show("pw-card", true);
       show("pw-card-loading", false);
       $("pw-submit").textContent = `Pay ${amountOf(state.requests.get(requestId))}`;
-      if (focusCard) {
-        paymentElement.once("ready", () => paymentElement.focus());
-        announce("Enter your card details, then press Pay.");
-      } else {
-        announce("The card form is ready below your email address.");
-      }
+      paymentElement.once("ready", () => {
+        if (state.focusCardWhenReady && state.checkout === checkout) {
+          state.focusCardWhenReady = false;
+          focusCardFields();
+          announce("Enter your card details, then press Pay.");
+        } else {
+          announce("The card form is ready below your email address.");
+        }
+      });
       return checkout;
     } catch (error) {
       show("pw-card-loading", false);
@@ -329,6 +336,14 @@ function prepareCard({ focusCard }) {
   })();
   state.preparing = preparing;
   return preparing;
+}
+
+// Move the keyboard into the card fields. The fields live in Stripe's cross-origin frame, and Chromium lets a frame
+// take focus only once it holds focus itself, so the frame element is focused first, then the field inside it.
+function focusCardFields() {
+  const frame = $("pw-payment-element").querySelector("iframe");
+  if (frame) frame.focus();
+  if (state.checkout && state.checkout.element) state.checkout.element.focus();
 }
 
 function handleApiError(error) {
@@ -408,7 +423,7 @@ async function pay() {
     if (state.view === "checkout" && state.active === requestId) {
       const waiting = paid && !RECEIPTED.has((state.requests.get(requestId) || pr).status);
       setBusy(waiting, waiting ? "Processing…" : `Pay ${amountOf(pr)}`);
-      if (!waiting && !$("pw-error").hidden) checkout.element.focus();
+      if (!waiting && !$("pw-error").hidden) focusCardFields();
     }
   }
 }
