@@ -217,3 +217,26 @@ async def test_without_smtp_the_app_says_so_once_at_start(
     await client.close()
     lines = [r.getMessage() for r in caplog.records if r.name == "callpay.outbox"]
     assert lines == ["CALLPAY_SMTP_URL is not set: receipt emails are queued but not sent."]
+
+
+@pytest.mark.postgres
+async def test_two_racing_workers_send_exactly_once_on_postgres(postgres_url: str, mailbox: RunningMailbox) -> None:
+    from addon import db as dbmod
+
+    await dbmod.upgrade(postgres_url)
+    engine = dbmod.create_engine(postgres_url)
+    try:
+        pg_sessions = dbmod.session_factory(engine)
+        await queue_receipt(pg_sessions)
+        gate = asyncio.Barrier(2)
+        racers = [
+            PausingWorker(pg_sessions, SmtpTransport(mailbox.smtp_url), mail_from="r@callpay.test", gate=gate)
+            for _ in range(2)
+        ]
+        results = await asyncio.gather(*(w.send_due() for w in racers))
+        assert sorted(results) == [0, 1]
+        assert len(mailbox.mailbox.messages) == 1
+        (row,) = await outbox_rows(pg_sessions)
+        assert row.status == "sent"
+    finally:
+        await engine.dispose()
