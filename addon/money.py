@@ -93,6 +93,15 @@ def parse_amount(value: object, currency: str, *, field: str = "amount") -> int:
     return minor
 
 
+def format_typed(minor: int, currency: str) -> str:
+    """An amount as a person would type it back into a form ("80.00", "500"): no symbol, no grouping."""
+    places = exponent(currency)
+    if places == 0:
+        return str(minor)
+    whole, fraction = divmod(minor, 10**places)
+    return f"{whole}.{fraction:0{places}d}"
+
+
 def format_amount(minor: int, currency: str) -> str:
     places = exponent(currency)
     symbol = SYMBOLS.get(currency, currency.upper() + " ")

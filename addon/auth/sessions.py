@@ -62,23 +62,15 @@ def hash_token(token: str) -> str:
 
 async def open_session(db: AsyncSession, launch: Launch, *, now: datetime | None = None) -> IssuedSession:
     now = now or datetime.now(UTC)
-    token = secrets.token_urlsafe(32)
-    row = SessionRow(
-        token_hash=hash_token(token),
+    scope = SessionRow(
         user_id=launch.user_id,
         role=launch.claims.role.value,
         organisation_id=launch.organisation_id,
         clinic_id=launch.clinic_id,
         call_id=launch.call_id,
-        created_at=now,
-        last_seen_at=now,
         expires_at=now + ABSOLUTE_LIFETIME,
     )
-    db.add(row)
-    await db.flush()
-    principal = await _load(db, row.token_hash, now)
-    assert principal is not None
-    return IssuedSession(token=token, principal=principal)
+    return await _issue(db, scope, now)
 
 
 async def reopen(db: AsyncSession, token_hash: str, *, now: datetime | None = None) -> IssuedSession | None:
@@ -92,18 +84,23 @@ async def reopen(db: AsyncSession, token_hash: str, *, now: datetime | None = No
     if await _load(db, token_hash, now) is None:
         return None
     original = await db.get_one(SessionRow, token_hash)
-    token = secrets.token_urlsafe(32)
-    row = SessionRow(
-        token_hash=hash_token(token),
+    scope = SessionRow(
         user_id=original.user_id,
         role=original.role,
         organisation_id=original.organisation_id,
         clinic_id=original.clinic_id,
         call_id=original.call_id,
-        created_at=now,
-        last_seen_at=now,
         expires_at=original.expires_at,
     )
+    return await _issue(db, scope, now)
+
+
+async def _issue(db: AsyncSession, row: SessionRow, now: datetime) -> IssuedSession:
+    """Mint a token for a session row; only the token's hash is stored."""
+    token = secrets.token_urlsafe(32)
+    row.token_hash = hash_token(token)
+    row.created_at = now
+    row.last_seen_at = now
     db.add(row)
     await db.flush()
     principal = await _load(db, row.token_hash, now)

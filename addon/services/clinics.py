@@ -113,7 +113,7 @@ def settings_json(clinic: Clinic) -> dict[str, Any]:
         "default_currency": currency,
         "preset_amounts": list(clinic.preset_amounts),
         # Amounts as people type them, and as they read them, so the page never formats money itself.
-        "preset_amounts_text": ", ".join(_plain(amount, currency) for amount in clinic.preset_amounts),
+        "preset_amounts_text": ", ".join(money.format_typed(amount, currency) for amount in clinic.preset_amounts),
         "preset_amounts_display": [money.format_amount(amount, currency) for amount in clinic.preset_amounts],
         "receipt_business_name": clinic.receipt_business_name,
         "receipt_abn": clinic.receipt_abn,
@@ -323,14 +323,6 @@ async def set_addon_enabled(
 
 # --- Helpers -----------------------------------------------------------------------------------------------
 
-
-def _plain(amount: int, currency: str) -> str:
-    """An amount as a person would type it back into the form ("80.00", "500"), without symbol or grouping."""
-    places = money.exponent(currency)
-    if places == 0:
-        return str(amount)
-    whole, fraction = divmod(amount, 10**places)
-    return f"{whole}.{fraction:0{places}d}"
 
 
 def _text(value: object, field: str, limit: int) -> str | None:

@@ -286,14 +286,6 @@ def _not_cancelable(status: str) -> str:
 # --- The clinician's panel ---------------------------------------------------------------------------------
 
 
-def _typed(amount: int, currency: str) -> str:
-    """An amount as a person would type it ("80.00", "500"), for the preset buttons to fill the field with."""
-    places = money.exponent(currency)
-    if places == 0:
-        return str(amount)
-    whole, fraction = divmod(amount, 10**places)
-    return f"{whole}.{fraction:0{places}d}"
-
 
 async def panel_context(db: AsyncSession, principal: Principal) -> dict[str, Any]:
     """What the Request payment panel renders with: currency, preset amounts, and whether payments are possible."""
@@ -309,7 +301,7 @@ async def panel_context(db: AsyncSession, principal: Principal) -> dict[str, Any
         "currency_label": f"{symbol} ({currency.upper()})" if symbol.lower() != currency else currency.upper(),
         "decimals": money.exponent(currency),
         "presets": [
-            {"value": _typed(amount, currency), "display": money.format_amount(amount, currency)}
+            {"value": money.format_typed(amount, currency), "display": money.format_amount(amount, currency)}
             for amount in clinic.preset_amounts
         ],
         "status": clinic_status(clinic),

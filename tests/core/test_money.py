@@ -55,3 +55,13 @@ def test_formats_with_the_currency() -> None:
 @given(st.integers(min_value=1, max_value=99_999_999), st.sampled_from(["aud", "jpy", "kwd", "gbp"]))
 def test_format_then_parse_round_trips(minor: int, currency: str) -> None:
     assert parse_amount(format_amount(minor, currency), currency) == minor
+
+
+def test_typed_form_is_what_a_person_would_type_back() -> None:
+    from addon.money import format_typed
+
+    assert format_typed(8000, "aud") == "80.00"
+    assert format_typed(8005, "aud") == "80.05"
+    assert format_typed(500, "jpy") == "500"
+    assert format_typed(1234, "kwd") == "1.234"
+    assert parse_amount(format_typed(123456, "usd"), "usd") == 123456

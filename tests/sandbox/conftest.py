@@ -114,7 +114,10 @@ async def connected_account(platform_key: str, sandbox: RunningSandbox, http: ai
     if REAL_KEY:
         account = os.environ.get("STRIPE_TEST_CONNECTED_ACCOUNT")
         if not account:
-            pytest.skip("set STRIPE_TEST_CONNECTED_ACCOUNT to run Connect tests against Stripe")
+            pytest.fail(
+                "set STRIPE_TEST_CONNECTED_ACCOUNT (a test-mode account connected to your platform) "
+                "to run Connect tests against Stripe"
+            )
         return account
     token = await connect_account(http, sandbox.url, platform_key)
     return str(token["stripe_user_id"])
