@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Page, expect
 
 from tests.accessibility import assert_accessible
 from tests.browser_support import save_screenshot
@@ -16,17 +14,6 @@ from tests.conftest import launch_token
 from tests.support.payflow import PayStack
 
 pytestmark = pytest.mark.browser
-
-
-@pytest_asyncio.fixture
-async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
-    """As the shared fixture, but letting axe-core's injected script past the panel's strict CSP."""
-    fresh = await browser.new_context(viewport={"width": 1024, "height": 768}, locale="en-AU", bypass_csp=True)
-    fresh.set_default_timeout(10_000)
-    try:
-        yield fresh
-    finally:
-        await fresh.close()
 
 
 async def open_panel(stack: PayStack, page: Page, **claims: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.accessibility import AXE, TAGS, describe
+from tests.accessibility import assert_accessible
 from tests.browser_support import complete_three_d_secure, fill_card, payment_frame, save_screenshot
 from tests.conftest import launch_token
 from tests.support.payflow import PayStack, SocketUser
@@ -42,23 +42,13 @@ def relevant(errors: list[str]) -> list[str]:
     return [e for e in errors if "Failed to load resource" not in e]
 
 
-async def check_accessible(page: Page) -> None:
-    await page.evaluate(AXE)  # evaluate, not a script tag: the page's CSP rightly refuses inline scripts
-    result = await page.evaluate(
-        """async (tags) => (await axe.run(document,
-            {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]})).violations""",
-        TAGS,
-    )
-    assert not result, describe(result)
-
-
 async def test_a_patient_pays_with_4242_and_gets_a_confirmation_and_receipt(
     connected: PayStack, page: Page, page_errors: list[str]
 ) -> None:
     clinician = await clinician_socket(connected)
     await open_patient(connected, page)
     await expect(page.locator("#pw-empty")).to_contain_text("Nothing to pay right now")
-    await check_accessible(page)
+    await assert_accessible(page)
 
     await connected.request_payment(clinician, amount="80.00", description="Consultation, 20 minutes")
     pay_now = page.get_by_test_id("pay-now")
@@ -66,7 +56,7 @@ async def test_a_patient_pays_with_4242_and_gets_a_confirmation_and_receipt(
     await expect(page.locator(".pw-request")).to_contain_text("A$80.00")
     await expect(page.locator(".pw-request")).to_contain_text("Consultation, 20 minutes")
     await save_screenshot(page, "patient-1-request-arrives")
-    await check_accessible(page)
+    await assert_accessible(page)
 
     await pay_now.click()
     email = page.get_by_test_id("receipt-email")
@@ -80,7 +70,7 @@ async def test_a_patient_pays_with_4242_and_gets_a_confirmation_and_receipt(
     await email.fill("pat@example.com")
     await fill_card(page.get_by_test_id("payment-element"), "4242 4242 4242 4242")
     await save_screenshot(page, "patient-2-card-entered")
-    await check_accessible(page)
+    await assert_accessible(page)
     await page.get_by_test_id("pay-submit").click()
 
     success = page.get_by_test_id("payment-success")
@@ -96,7 +86,7 @@ async def test_a_patient_pays_with_4242_and_gets_a_confirmation_and_receipt(
     assert paid.status == "paid" and paid.receipt_number
     await expect(page.locator("#pw-success-receipt")).to_have_text(paid.receipt_number)
     await save_screenshot(page, "patient-3-payment-success")
-    await check_accessible(page)
+    await assert_accessible(page)
 
     async with page.expect_download() as download_info:
         await page.get_by_test_id("download-receipt").click()
