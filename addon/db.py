@@ -26,6 +26,7 @@ def create_engine(database_url: str) -> AsyncEngine:
         _ensure_sqlite_folder(database_url)
         engine = create_async_engine(database_url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
@@ -37,11 +38,21 @@ def _ensure_sqlite_folder(database_url: str) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Left to itself, Python's sqlite3 driver sends no BEGIN before a SAVEPOINT, so a savepoint that opens a
+    # transaction would commit on its own at RELEASE (the webhook's dedupe row, a launch's jti) even if the rest
+    # of the transaction then rolls back. Take transaction control from the driver and BEGIN ourselves.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # IMMEDIATE takes SQLite's single write lock up front, so writers queue on busy_timeout; a deferred BEGIN that
+    # reads and then writes fails at once ("database is locked") if another writer committed in between.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

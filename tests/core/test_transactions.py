@@ -1,0 +1,95 @@
+"""A transaction is all or nothing on both databases, savepoints included.
+
+SQLite's Python driver, left to itself, sends no BEGIN before a SAVEPOINT, so a savepoint that opens a
+transaction commits on its own at RELEASE. The webhook's dedupe row is written that way; if it committed alone, a
+handler failure would leave the event marked processed and Stripe's retry would be ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from addon import db
+from addon.app import create_app
+from addon.gateway import WebhookEvent
+from addon.models import ProcessedStripeEvent
+from addon.outbound import Outbound
+from addon.services import stripe_events
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+async def migrated_postgres_url(postgres_url: str) -> str:
+    await db.upgrade(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_database(request: pytest.FixtureRequest) -> str:
+    name = "database_url" if request.param == "sqlite" else "migrated_postgres_url"
+    url: str = request.getfixturevalue(name)
+    return url
+
+
+async def test_a_savepoint_that_opens_a_transaction_rolls_back_with_it(any_database: str) -> None:
+    engine = db.create_engine(any_database)
+    sessions = db.session_factory(engine)
+    try:
+        with pytest.raises(RuntimeError):
+            async with sessions.begin() as session:
+                async with session.begin_nested():
+                    session.add(ProcessedStripeEvent(id="evt_savepoint", type="payment_intent.succeeded"))
+                raise RuntimeError("the work after the savepoint failed")
+        async with sessions() as session:
+            assert await session.get(ProcessedStripeEvent, "evt_savepoint") is None
+    finally:
+        await engine.dispose()
+
+
+def signed(payload: dict[str, Any], secret: str) -> tuple[bytes, str]:
+    body = json.dumps(payload).encode()
+    timestamp = int(time.time())
+    signature = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return body, f"t={timestamp},v1={signature}"
+
+
+async def test_a_webhook_whose_handler_fails_is_handled_again_on_stripes_retry(
+    any_database: str, aiohttp_client: Callable[..., Awaitable[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[str] = []
+
+    async def fails_once(
+        _db: AsyncSession, event: WebhookEvent, _context: stripe_events.EventContext
+    ) -> list[Outbound]:
+        attempts.append(event.id)
+        if len(attempts) == 1:
+            raise RuntimeError("a passing failure inside the handler")
+        return []
+
+    monkeypatch.setattr(stripe_events, "handlers", lambda: {"payment_intent.succeeded": fails_once})
+    client = await aiohttp_client(create_app(make_settings(any_database)))
+    event = {
+        "id": "evt_retry_1",
+        "object": "event",
+        "type": "payment_intent.succeeded",
+        "created": 1,
+        "account": "acct_1",
+        "data": {"object": {"id": "pi_1", "object": "payment_intent"}},
+    }
+    body, signature = signed(event, "whsec_test_secret")
+
+    first = await client.post("/stripe/webhook", data=body, headers={"Stripe-Signature": signature})
+    assert first.status == 500  # Stripe will retry
+    retry = await client.post("/stripe/webhook", data=body, headers={"Stripe-Signature": signature})
+    assert retry.status == 200
+    duplicate = await client.post("/stripe/webhook", data=body, headers={"Stripe-Signature": signature})
+    assert duplicate.status == 200
+    assert attempts == ["evt_retry_1", "evt_retry_1"]  # the retry ran the handler; the duplicate did not
