@@ -33,7 +33,7 @@ from addon.auth.access import clinic_for_admin
 from addon.auth.sessions import IssuedSession, Principal
 from addon.errors import CallpayError, Conflict, Unauthenticated
 from addon.gateway import ConnectedAccount, StripeGateway, WebhookEvent, account_from_object
-from addon.models import Clinic, ClinicNotice, OAuthState
+from addon.models import AuditEvent, Clinic, ClinicNotice, OAuthState
 from addon.outbound import Outbound
 from addon.services import clinics
 from addon.services.clinics import Changed
@@ -42,6 +42,8 @@ log = logging.getLogger("callpay.connect")
 
 STATE_LIFETIME = timedelta(minutes=10)
 START_AGAIN = "Go back to the video-call platform and open Configure > Client Payments again."
+# Written, and committed, before Stripe is asked to deauthorize; see disconnect().
+REMOVAL_REQUESTED = "clinic.stripe_removal_requested"
 DEAUTHORIZED_NOTICE = (
     "Callpay's access to the Stripe account {name} was removed from Stripe's side on {when}. "
     "Payments are off until a clinic admin links a Stripe account again."
@@ -233,8 +235,19 @@ async def disconnect(
     async with database.begin() as db:
         clinic = await clinic_for_admin(db, principal)
         account_id = clinic.stripe_account_id
-    if account_id is None:
-        raise Conflict("No Stripe account is linked to this clinic.", code="not_connected")
+        if account_id is None:
+            raise Conflict("No Stripe account is linked to this clinic.", code="not_connected")
+        # Committed before Stripe is called: Stripe's echo (account.application.deauthorized) can arrive before
+        # the local removal below commits, and this is how its handler knows the admin asked for it.
+        audit.record(
+            db,
+            REMOVAL_REQUESTED,
+            actor=principal,
+            organisation_id=clinic.organisation_id,
+            clinic_id=clinic.id,
+            subject_type="stripe_account",
+            subject_id=account_id,
+        )
     await gateway.deauthorize(account_id)
     async with database.begin() as db:
         clinic = await clinic_for_admin(db, principal)
@@ -251,6 +264,18 @@ async def disconnect(
             )
             events.append(clinics.status_event(clinic))
         return Changed(body=await clinics.config_json(db, clinic), events=events)
+
+
+async def _removal_requested_here(db: AsyncSession, clinic: Clinic, account_id: str) -> bool:
+    """Whether an admin asked Callpay to remove this account since it was last linked."""
+    query = select(AuditEvent.id).where(
+        AuditEvent.clinic_id == clinic.id,
+        AuditEvent.action == REMOVAL_REQUESTED,
+        AuditEvent.subject_id == account_id,
+    )
+    if clinic.stripe_connected_at is not None:
+        query = query.where(AuditEvent.occurred_at >= clinic.stripe_connected_at)
+    return await db.scalar(query.limit(1)) is not None
 
 
 async def _forget_account(db: AsyncSession, clinic: Clinic, account_id: str) -> bool:
@@ -287,6 +312,20 @@ async def on_account_deauthorized(db: AsyncSession, event: WebhookEvent, _contex
     connected_at = clinic.stripe_connected_at
     if connected_at is not None and event.created < int(connected_at.timestamp()):
         return []  # an old event about an earlier link of the same account; the current link stands
+    if await _removal_requested_here(db, clinic, event.account):
+        # The echo of an admin's own Remove that overtook its local commit: finish the removal, no notice.
+        if not await _forget_account(db, clinic, event.account):
+            return []
+        audit.record(
+            db,
+            "clinic.stripe_disconnected",
+            organisation_id=clinic.organisation_id,
+            clinic_id=clinic.id,
+            subject_type="stripe_account",
+            subject_id=event.account,
+            data={"confirmed_by": event.id},
+        )
+        return [clinics.status_event(clinic)]
     name = clinic.stripe_account_name or event.account
     if not await _forget_account(db, clinic, event.account):
         return []

@@ -207,3 +207,36 @@ def _sign(payload: bytes, secret: str) -> str:
     timestamp = int(time.time())
     signed = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={signed}"
+
+
+async def test_stripes_echo_overtaking_our_own_removal_is_not_reported_as_revoked(
+    stack: Stack, monkeypatch: Any
+) -> None:
+    """Race: Stripe's account.application.deauthorized for our own Remove is handled before the local removal
+    commits. It must finish the removal quietly, not tell the admins that access was revoked from Stripe."""
+    from addon.appkeys import GATEWAY
+
+    admin = await stack.connect(await stack.session())
+    account = await _account(stack)
+    await stack.flush_webhooks()
+    stack.published.events.clear()
+    gateway = stack.app[GATEWAY]
+    real_deauthorize = gateway.deauthorize
+
+    async def deauthorize_then_let_the_echo_overtake(account_id: str) -> None:
+        await real_deauthorize(account_id)
+        await stack.flush_webhooks()
+        await _wait_for(lambda: _count_ok(stack, "account.application.deauthorized"))
+
+    monkeypatch.setattr(gateway, "deauthorize", deauthorize_then_let_the_echo_overtake)
+    status, config = await stack.api("POST", "/api/v1/clinic/stripe/disconnect", admin)
+
+    assert status == 200
+    assert config["stripe"] is None
+    assert await _account(stack) is None
+    async with stack.app[DB]() as db:
+        assert (await db.scalars(select(ClinicNotice))).all() == []
+        actions = (await db.scalars(select(AuditEvent.action).where(AuditEvent.subject_id == account))).all()
+    assert actions.count("clinic.stripe_disconnected") == 1
+    assert "clinic.stripe_deauthorized_by_stripe" not in actions
+    assert len(stack.published.of("clinic_status")) == 1
