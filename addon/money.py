@@ -6,7 +6,7 @@ is ``"A$80.00"``.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 
 from addon.errors import InvalidInput
 
@@ -38,7 +38,34 @@ SUPPORTED = (
     | THREE_DECIMAL
     | frozenset(["aed", "brl", "czk", "huf", "idr", "ils", "mxn", "myr", "php", "pln", "ron", "thb", "try", "zar"])
 )
-# Stripe refuses card charges below about 0.50 in the major unit; we say so before Stripe does.
+# Stripe's published minimum charge per currency, in minor units; other currencies are held to 50 minor units.
+# Checked when a request is made, so a clinician never sends a request that Stripe would refuse at checkout.
+MINIMUM = {
+    "usd": 50,
+    "aud": 50,
+    "brl": 50,
+    "cad": 50,
+    "chf": 50,
+    "eur": 50,
+    "inr": 50,
+    "nzd": 50,
+    "sgd": 50,
+    "gbp": 30,
+    "aed": 200,
+    "bgn": 100,
+    "czk": 1500,
+    "dkk": 250,
+    "hkd": 400,
+    "huf": 17500,
+    "jpy": 50,
+    "mxn": 1000,
+    "myr": 200,
+    "nok": 300,
+    "pln": 200,
+    "ron": 200,
+    "sek": 300,
+    "thb": 1000,
+}
 MAX_MINOR = 99_999_999
 
 
@@ -63,6 +90,12 @@ def parse_amount(value: object, currency: str, *, field: str = "amount") -> int:
     """An amount typed by a person ("80", "80.00", "1,250.50") or sent as minor units (an int) → minor units."""
     if isinstance(value, bool):
         raise InvalidInput("Enter the amount as a number, such as 80.00.", field=field)
+    if isinstance(value, float):
+        # A JSON number is ambiguous: 80 would be minor units (0.80) but 80.0 major units (80.00). Refuse rather
+        # than guess by 100x.
+        raise InvalidInput(
+            'Send the amount as text such as "80.00", or as a whole number of cents (8000).', field=field
+        )
     if isinstance(value, int):
         minor = value
     else:
@@ -74,20 +107,36 @@ def parse_amount(value: object, currency: str, *, field: str = "amount") -> int:
         text = text.strip()
         if not text:
             raise InvalidInput("Enter an amount, such as 80.00.", field=field)
+        places = exponent(currency)
         try:
             major = Decimal(text)
-        except InvalidOperation as exc:
+            # Anything past the largest amount is refused below; this bound keeps absurd exponents ("1e999999999")
+            # from overflowing Decimal's context.
+            scaled = major.scaleb(places) if major.is_finite() and major.adjusted() < 12 else None
+        except DecimalException as exc:
             raise InvalidInput("Enter the amount as a number, such as 80.00.", field=field) from exc
         if not major.is_finite():
             raise InvalidInput("Enter the amount as a number, such as 80.00.", field=field)
-        places = exponent(currency)
-        scaled = major.scaleb(places)
+        if scaled is None:
+            raise InvalidInput(
+                f"That amount is too large; the most is {format_amount(MAX_MINOR, currency)}.", field=field
+            )
         if scaled != scaled.to_integral_value():
             detail = "whole units" if places == 0 else f"at most {places} decimal places"
             raise InvalidInput(f"Enter the amount in {detail}.", field=field)
         minor = int(scaled)
     if minor <= 0:
         raise InvalidInput("Enter an amount greater than zero.", field=field)
+    minimum = MINIMUM.get(currency, 50)
+    if minor < minimum:
+        raise InvalidInput(
+            f"That amount is too small for a card payment; the least is {format_amount(minimum, currency)}.",
+            field=field,
+            code="amount_too_small",
+        )
+    if currency in THREE_DECIMAL and minor % 10:
+        # Stripe takes three-decimal currencies only in steps of 0.010.
+        raise InvalidInput("Enter the amount in steps of 0.010.", field=field)
     if minor > MAX_MINOR:
         raise InvalidInput(f"That amount is too large; the most is {format_amount(MAX_MINOR, currency)}.", field=field)
     return minor

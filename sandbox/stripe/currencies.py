@@ -10,7 +10,7 @@ _SUPPORTED_CODES = (
     "hnl htg huf idr ils inr isk jmd jpy kes kgs khr kmf krw kyd kzt lak lbp lkr lrd lsl mad mdl mga mkd "
     "mmk mnt mop mur mvr mwk mxn myr mzn nad ngn nio nok npr nzd pab pen pgk php pkr pln pyg qar ron rsd "
     "rub rwf sar sbd scr sek sgd shp sle sos srd std szl thb tjs top try ttd twd tzs uah ugx uyu uzs vnd "
-    "vuv wst xaf xcd xof xpf yer zar zmw "
+    "vuv wst xaf xcd xof xpf yer zar zmw bhd jod kwd omr tnd "
 )
 SUPPORTED = frozenset(_SUPPORTED_CODES.split())
 _ZERO_DECIMAL_CODES = "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf"
@@ -43,6 +43,8 @@ MINIMUM = {
     "thb": 1000,
 }
 MAXIMUM = 99_999_999
+# Three-decimal currencies: Stripe takes them only in multiples of 10 minor units.
+THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
 _SYMBOL = {
     "usd": "$",
     "aud": "$",
@@ -82,6 +84,14 @@ def validate_amount(amount: int, currency: str, *, param: str = "amount") -> int
             400,
             f"Amount must be at least {format_amount(minimum, currency)} {currency}",
             code="amount_too_small",
+            param=param,
+            replayable=False,
+        )
+    if currency in THREE_DECIMAL and amount % 10:
+        raise StripeError(
+            400,
+            f"Invalid amount: {currency} amounts must end in 0 (three-decimal currencies go in steps of 10).",
+            code="invalid_amount",
             param=param,
             replayable=False,
         )
