@@ -125,7 +125,8 @@ def choice(form: Form, name: str, options: tuple[str, ...], *, required: bool = 
     return value
 
 
-def hash_param(form: Form, name: str) -> dict[str, Any] | None:
+def hash_param(form: Form, name: str, *, keys: tuple[str, ...] | None = None) -> dict[str, Any] | None:
+    """A nested object. With ``keys``, any other key is refused as Stripe refuses it: ``name[key]`` is unknown."""
     value = form.get(name)
     if value is None:
         return None
@@ -133,6 +134,10 @@ def hash_param(form: Form, name: str) -> dict[str, Any] | None:
         return {}
     if not isinstance(value, dict):
         raise invalid("Invalid object", param=name)
+    if keys is not None:
+        for key in value:
+            if key not in keys:
+                raise unknown_parameter(f"{name}[{key}]")
     return value
 
 

@@ -61,7 +61,7 @@ def _application_fee(call: Call, amount: int) -> int | None:
 
 
 def _automatic_payment_methods(call: Call) -> JSON | None:
-    value = params.hash_param(call.form, "automatic_payment_methods")
+    value = params.hash_param(call.form, "automatic_payment_methods", keys=("enabled", "allow_redirects"))
     if value is None:
         return {"enabled": True}
     enabled = params.boolean(value, "enabled")

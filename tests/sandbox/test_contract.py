@@ -178,6 +178,17 @@ async def test_unknown_and_missing_parameters(client: stripe.StripeClient) -> No
     assert raised.value.code == "parameter_missing" and raised.value.param == "amount"
 
 
+async def test_payment_methods_can_be_kept_on_the_page(client: stripe.StripeClient) -> None:
+    """The in-call widget asks for no redirecting methods; the nested object is checked key by key, as Stripe does."""
+    created = await new_intent(client)
+    assert created.automatic_payment_methods is not None
+    assert created.automatic_payment_methods.allow_redirects == "never"
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await new_intent(client, automatic_payment_methods={"enabled": True, "allow_redirect": "never"})
+    assert raised.value.code == "parameter_unknown"
+    assert raised.value.param == "automatic_payment_methods[allow_redirect]"
+
+
 async def test_amount_and_currency_are_checked(client: stripe.StripeClient) -> None:
     with pytest.raises(stripe.InvalidRequestError) as raised:
         await client.v1.payment_intents.create_async({"amount": 10, "currency": "aud"})
