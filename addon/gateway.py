@@ -11,6 +11,8 @@ Stripe or to the offline sandbox without knowing which.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,6 +60,8 @@ class PaymentIntentInfo:
     client_secret: str | None
     receipt_email: str | None
     latest_charge_id: str | None
+    # From the expanded latest charge; a webhook payload carries the charge as an id only, and then this reads 0.
+    amount_refunded: int = 0
     card_brand: str | None = None
     card_last4: str | None = None
     failure_code: str | None = None
@@ -198,16 +202,21 @@ class StripeGateway:
         description: str,
         receipt_email: str | None,
         metadata: Mapping[str, str],
-        idempotency_key: str,
+        idempotency_scope: str,
         application_fee_amount: int | None = None,
         statement_descriptor_suffix: str | None = None,
     ) -> PaymentIntentInfo:
+        """A PaymentIntent on the connected account. ``idempotency_scope`` names the attempt (one per payment
+        request); the key sent is that scope plus a digest of exactly the parameters sent, see :func:`keyed`."""
         params: dict[str, Any] = {
             "amount": amount,
             "currency": currency,
             "description": description,
             "metadata": dict(metadata),
-            "automatic_payment_methods": {"enabled": True},
+            # The patient pays inside an iframe in a video call: a payment method that leaves the page for a bank
+            # or wallet would come back to a widget without its launch (a 401 page). Offer only methods that
+            # complete in place; cards' 3-D Secure still runs in Stripe.js's own dialog.
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
         if receipt_email:
             params["receipt_email"] = receipt_email
@@ -218,7 +227,7 @@ class StripeGateway:
         try:
             intent = await self.client.v1.payment_intents.create_async(
                 params,  # type: ignore[arg-type]
-                options={"stripe_account": account_id, "idempotency_key": idempotency_key},
+                options={"stripe_account": account_id, "idempotency_key": keyed(idempotency_scope, params)},
             )
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
@@ -312,6 +321,19 @@ class StripeGateway:
         return WebhookEndpoint(id=endpoint.id, secret=getattr(endpoint, "secret", None))
 
 
+def keyed(scope: str, params: Mapping[str, Any]) -> str:
+    """An idempotency key for ``params`` sent under ``scope``.
+
+    Stripe replays the first answer to a key only for the same parameters and refuses the key with any others
+    (``IdempotencyError``). Some of what a create sends can change between two attempts of one scope (the clinic's
+    application fee, the clinician's name in the metadata, a receipt address, this module's own defaults after a
+    deploy), so the digest of everything sent is part of the key: a retry of the same attempt replays, a changed
+    attempt is a new request. Keeping one object per scope is the caller's conditional UPDATE's job, not the key's.
+    """
+    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return f"{scope}:{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"
+
+
 # --- Translation from Stripe's objects and errors ----------------------------------------------------------
 
 
@@ -333,9 +355,11 @@ def intent_from_object(data: Mapping[str, Any]) -> PaymentIntentInfo:
     charge = data.get("latest_charge")
     charge_id = charge.get("id") if isinstance(charge, Mapping) else charge
     brand = last4 = None
+    refunded = 0
     if isinstance(charge, Mapping):
         card = (charge.get("payment_method_details") or {}).get("card") or {}
         brand, last4 = card.get("brand"), card.get("last4")
+        refunded = int(charge.get("amount_refunded") or 0)
     error = data.get("last_payment_error") or {}
     return PaymentIntentInfo(
         id=data["id"],
@@ -346,6 +370,7 @@ def intent_from_object(data: Mapping[str, Any]) -> PaymentIntentInfo:
         client_secret=data.get("client_secret"),
         receipt_email=data.get("receipt_email"),
         latest_charge_id=charge_id,
+        amount_refunded=refunded,
         card_brand=brand,
         card_last4=last4,
         failure_code=error.get("decline_code") or error.get("code"),
@@ -373,6 +398,10 @@ def _translate(exc: stripe.StripeError) -> Exception:
     if isinstance(exc, stripe.AuthenticationError):
         log.error("stripe rejected our API key")
         return PaymentProviderError("Payments are not set up correctly. Please tell the clinic.")
+    if isinstance(exc, stripe.IdempotencyError):
+        # Our bug, not the network: a key reused with other parameters. Say so in the log; the person retries.
+        log.error("stripe refused an idempotency key reused with other parameters")
+        return PaymentProviderError(UNREACHABLE)
     if isinstance(exc, stripe.PermissionError):
         return PaymentProviderError(
             "The clinic's Stripe account no longer allows Callpay to take payments. Ask the clinic to reconnect it.",

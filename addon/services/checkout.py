@@ -2,13 +2,13 @@
 
 One PaymentIntent per request, as a direct charge on the connected account (``Stripe-Account``), so the money and
 the records land in the clinic's Stripe dashboard. Repeating checkout returns the same intent; a new email only
-updates ``receipt_email``. Two checkouts racing are settled by a conditional UPDATE on the empty intent column:
-the first to write wins and the other's intent (only ever made when the emails differ) is canceled.
+updates ``receipt_email``, and only while the request is unpaid. Two checkouts racing are settled by a conditional
+UPDATE on the empty intent column: the first to write wins and the other's intent (made only when what was sent
+differs, since the idempotency key covers every parameter) is canceled.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from dataclasses import asdict, dataclass
@@ -68,11 +68,11 @@ def refuse_unless_payable(pr: PaymentRequest) -> None:
     raise Conflict("This payment request can't be paid now.", code="not_payable")
 
 
-def idempotency_key(pr: PaymentRequest, email: str) -> str:
-    # Derived from the request, so a retried or doubled checkout reuses Stripe's first answer. The email is part of
-    # it because Stripe refuses a key reused with other parameters; the conditional UPDATE keeps one intent anyway.
-    digest = hashlib.sha256(email.encode()).hexdigest()[:16]
-    return f"callpay-checkout:{pr.id}:{digest}"
+def idempotency_scope(pr: PaymentRequest) -> str:
+    # The gateway adds a digest of everything sent (the email, the clinic's fee, the clinician's name...), so a
+    # retried or doubled checkout replays Stripe's first answer and a changed one is a new intent instead of an
+    # IdempotencyError; the conditional UPDATE in _attach keeps one intent per request either way.
+    return f"callpay-checkout:{pr.id}"
 
 
 async def checkout(
@@ -125,7 +125,7 @@ async def _create_intent(
             "clinician": clinician.external_id,
             "clinician_name": clinician.name[:450],
         },
-        idempotency_key=idempotency_key(pr, email),
+        idempotency_scope=idempotency_scope(pr),
         application_fee_amount=fee if fee and fee < pr.amount else None,
     )
 
@@ -164,11 +164,26 @@ async def _discard(gateway: StripeGateway, account_id: str | None, intent: Payme
 
 
 async def _change_email(db: AsyncSession, gateway: StripeGateway, pr: PaymentRequest, email: str) -> None:
+    """A new receipt address, only while the request is unpaid and still on the same intent.
+
+    What was read a moment ago may be stale: the payment can land between checkout's status check and this. The
+    row is claimed first, so a paid request keeps the address its receipt went to and Stripe is never asked to
+    re-address a finished payment; if Stripe then refuses, the caller's transaction rolls the claim back.
+    """
     assert pr.stripe_account_id is not None and pr.stripe_payment_intent_id is not None
+    result = await db.execute(
+        update(PaymentRequest)
+        .where(
+            PaymentRequest.id == pr.id,
+            PaymentRequest.status.in_(UNPAID),
+            PaymentRequest.stripe_payment_intent_id == pr.stripe_payment_intent_id,
+        )
+        .values(patient_email=email, updated_at=utcnow())
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        refuse_unless_payable(await db.get_one(PaymentRequest, pr.id, populate_existing=True))
+        raise Conflict("This payment request changed while you were paying. Please try again.", code="not_payable")
     await gateway.update_receipt_email(
         account_id=pr.stripe_account_id, intent_id=pr.stripe_payment_intent_id, receipt_email=email
-    )
-    await db.execute(
-        update(PaymentRequest).where(PaymentRequest.id == pr.id).values(patient_email=email, updated_at=utcnow())
     )
     pr.patient_email = email

@@ -2,7 +2,9 @@
 
 Creating one is idempotent on the clinician's ``client_ref`` (a unique constraint, not a read-then-write), so a
 double click or a resent socket message makes one request. Canceling is allowed only while unpaid and cancels the
-PaymentIntent at Stripe first, so money can't move after the clinician has said "never mind".
+PaymentIntent at Stripe first, so money can't move after the clinician has said "never mind" — unless Callpay can
+no longer reach that intent (the clinic removed or replaced its Stripe account), when the request is canceled here
+alone and the audit trail says why.
 
 :func:`payment_request_json` is the one place the contract's PaymentRequest JSON is built.
 """
@@ -23,7 +25,7 @@ from addon.auth.access import require_role
 from addon.auth.roles import CLINICIANS
 from addon.auth.sessions import Principal
 from addon.dbutil import insert_ignoring_conflict
-from addon.errors import Conflict, InvalidInput, NotFound
+from addon.errors import Conflict, InvalidInput, NotFound, PaymentProviderError
 from addon.gateway import StripeGateway
 from addon.models import Call, Clinic, PaymentRequest, User, utcnow
 from addon.outbound import Outbound, call_room
@@ -238,17 +240,9 @@ async def cancel(db: AsyncSession, gateway: StripeGateway, principal: Principal,
         if pr.status not in UNPAID:
             raise Conflict(_not_cancelable(pr.status), code="not_cancelable")
         intent_id = pr.stripe_payment_intent_id
+        left_at_stripe: str | None = None
         if intent_id is not None and pr.stripe_account_id is not None:
-            try:
-                await gateway.cancel_payment_intent(
-                    account_id=pr.stripe_account_id, intent_id=intent_id, idempotency_key=f"cancel:{pr.id}:{intent_id}"
-                )
-            except InvalidInput as exc:
-                # Stripe says the intent can't be canceled: it succeeded or is processing; the payment stands.
-                raise Conflict(
-                    "The patient is paying or has just paid, so this request can't be canceled.",
-                    code="not_cancelable",
-                ) from exc
+            left_at_stripe = await _cancel_at_stripe(db, gateway, pr, intent_id)
         now = utcnow()
         intent_unchanged = (
             PaymentRequest.stripe_payment_intent_id.is_(None)
@@ -268,11 +262,43 @@ async def cancel(db: AsyncSession, gateway: StripeGateway, principal: Principal,
                 clinic_id=pr.clinic_id,
                 subject_type="payment_request",
                 subject_id=pr.id,
+                data=None
+                if left_at_stripe is None
+                else {"canceled_at_stripe": False, "reason": left_at_stripe, "stripe_account": pr.stripe_account_id},
             )
             body_json, event = await changed_event(db, pr.id)
             return Outcome(body_json, [event])
     pr = await find_in_call(db, principal, request_id)
     raise Conflict(_not_cancelable(pr.status), code="not_cancelable")
+
+
+async def _cancel_at_stripe(db: AsyncSession, gateway: StripeGateway, pr: PaymentRequest, intent_id: str) -> str | None:
+    """Cancel the request's intent at Stripe. None when done; otherwise why it was left there.
+
+    When Callpay can no longer act on the intent (the clinic removed the account here, or in its Stripe dashboard
+    before the webhook saying so arrived), the patient can't pay it through Callpay either, and refusing would
+    leave the request waiting in the call for good: the caller cancels it here alone.
+    """
+    assert pr.stripe_account_id is not None
+    linked = await db.scalar(select(Clinic.stripe_account_id).where(Clinic.id == pr.clinic_id))
+    try:
+        await gateway.cancel_payment_intent(
+            account_id=pr.stripe_account_id, intent_id=intent_id, idempotency_key=f"cancel:{pr.id}:{intent_id}"
+        )
+    except InvalidInput as exc:
+        # Stripe says the intent can't be canceled: it succeeded or is processing; the payment stands.
+        raise Conflict(
+            "The patient is paying or has just paid, so this request can't be canceled.",
+            code="not_cancelable",
+        ) from exc
+    except PaymentProviderError as exc:
+        if linked != pr.stripe_account_id:
+            # Still tried, in case the old account lets us; it didn't, and it is no longer the clinic's.
+            return "stripe_account_disconnected"
+        if exc.code == "account_access_revoked":
+            return "stripe_access_revoked"
+        raise
+    return None
 
 
 def _not_cancelable(status: str) -> str:

@@ -1,10 +1,12 @@
 """What Stripe says happened to a payment, applied to its request: paid, processing, failed, canceled, refunded.
 
 Two reporters tell us: Stripe's webhooks, and the patient's browser right after ``confirmPayment`` (so a slow or
-lost webhook never delays the clinician's pop-up). The browser's word is never trusted: the server retrieves the
-PaymentIntent from Stripe and applies that. Either way the state moves only by conditional UPDATEs (``WHERE status
-IN`` the states it may move from), so duplicates, races between the two reporters and out-of-order events (failed
-after succeeded) change nothing. Whoever moves a request to ``paid`` first does the once-only work in the same
+lost webhook never delays the clinician's pop-up). Neither report is applied as it stands: the browser's word is
+not trusted, and a webhook's payload is the intent as it was when the event was made, which a late delivery (the
+decline of an earlier attempt arriving after the next one is processing) would replay over newer news. Both only
+say "look now": :func:`apply_current` retrieves the PaymentIntent from Stripe and applies that. The state moves
+only by conditional UPDATEs (``WHERE status IN`` the states it may move from), so duplicates and races between
+the two reporters change nothing. Whoever moves a request to ``paid`` first does the once-only work in the same
 transaction: the receipt number, the queued receipt email, and the ``payment_received`` announcement.
 """
 
@@ -20,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from addon.auth.access import require_role
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
-from addon.errors import CallpayError, Conflict
+from addon.errors import Conflict, PaymentProviderError
 from addon.gateway import PaymentIntentInfo, StripeGateway, WebhookEvent, intent_from_object
 from addon.models import Clinic, PaymentRequest, utcnow
 from addon.outbound import Outbound, call_staff_room
@@ -39,11 +41,19 @@ PROCESSING_FROM = ("requested", "failed")
 FAILED_FROM = ("requested", "processing")
 CANCELED_FROM = ("requested", "processing", "failed")
 REFUNDABLE = ("paid", "partially_refunded", "refunded")
+# PaymentIntent states no later news can change: a payload saying one of these is never stale.
+FINAL = ("succeeded", "canceled")
 DECLINED = "Payment failed — your card was declined. Try another card."
 
 
 def receipt_number(counter: int) -> str:
     return f"{counter:06d}"
+
+
+def refund_status(amount: int, refunded: int) -> str:
+    if refunded <= 0:
+        return "paid"
+    return "refunded" if refunded >= amount else "partially_refunded"
 
 
 # --- Applying an intent ------------------------------------------------------------------------------------
@@ -90,13 +100,19 @@ async def _move(db: AsyncSession, request_id: str, allowed_from: tuple[str, ...]
 
 
 async def mark_paid(db: AsyncSession, request_id: str, intent: PaymentIntentInfo) -> list[Outbound]:
-    """The once-only work of a payment. Only the caller whose conditional UPDATE moves the row does any of it."""
+    """The once-only work of a payment. Only the caller whose conditional UPDATE moves the row does any of it.
+
+    The clinic may have refunded in its Stripe dashboard before we heard of the payment; the refunded total comes
+    with the intent's latest charge, so the request lands on what Stripe has now, not on a ``paid`` that the
+    already-processed ``charge.refunded`` would never correct.
+    """
     now = utcnow()
     result = await db.execute(
         update(PaymentRequest)
         .where(PaymentRequest.id == request_id, PaymentRequest.status.in_(PAYABLE_FROM))
         .values(
-            status="paid",
+            status=refund_status(intent.amount, intent.amount_refunded),
+            amount_refunded=intent.amount_refunded,
             paid_at=now,
             updated_at=now,
             failure_message=None,
@@ -134,6 +150,16 @@ async def mark_paid(db: AsyncSession, request_id: str, intent: PaymentIntentInfo
     return events
 
 
+async def apply_current(db: AsyncSession, gateway: StripeGateway, pr: PaymentRequest) -> list[Outbound]:
+    """Apply the request's PaymentIntent as Stripe has it now (card details and refunds included)."""
+    if pr.stripe_payment_intent_id is None or pr.stripe_account_id is None:
+        return []
+    intent = await gateway.retrieve_payment_intent(
+        account_id=pr.stripe_account_id, intent_id=pr.stripe_payment_intent_id
+    )
+    return await apply_intent(db, pr, intent)
+
+
 # --- The patient's browser reports -------------------------------------------------------------------------
 
 
@@ -145,10 +171,7 @@ async def confirm_from_browser(
     require_role(principal, {Role.PATIENT}, what="report payments")
     if pr.stripe_payment_intent_id is None or pr.stripe_account_id is None:
         raise Conflict("There is no payment for this request yet. Choose Pay now first.", code="no_payment")
-    intent = await gateway.retrieve_payment_intent(
-        account_id=pr.stripe_account_id, intent_id=pr.stripe_payment_intent_id
-    )
-    events = await apply_intent(db, pr, intent)
+    events = await apply_current(db, gateway, pr)
     body, _ = await changed_event(db, pr.id)
     return body, events
 
@@ -167,19 +190,30 @@ async def _request_for_intent(db: AsyncSession, intent_id: object) -> PaymentReq
     return found
 
 
+def _access_revoked(exc: PaymentProviderError) -> bool:
+    return exc.code == "account_access_revoked"
+
+
 async def on_payment_intent(db: AsyncSession, event: WebhookEvent, context: EventContext) -> list[Outbound]:
-    """payment_intent.succeeded / processing / payment_failed / canceled."""
+    """payment_intent.succeeded / processing / payment_failed / canceled: news that the intent changed.
+
+    Stripe unreachable raises, so the webhook answers 500 and Stripe delivers again later.
+    """
     pr = await _request_for_intent(db, event.object.get("id"))
     if pr is None:
         # Not ours (another integration on the same account) or not yet stored: Stripe only needs a 2xx.
         return []
+    try:
+        return await apply_current(db, context.gateway, pr)
+    except PaymentProviderError as exc:
+        if not _access_revoked(exc):
+            raise
+    # The clinic removed Callpay from its Stripe account, so the payload is the last word we will get. Only a
+    # final state in it can be trusted not to be older than what the request already shows.
     intent = intent_from_object(event.object)
-    if intent.status == "succeeded" and intent.card_last4 is None and pr.stripe_account_id is not None:
-        # Webhook payloads carry the charge as an id; the card's brand and last four come from the expanded one.
-        try:
-            intent = await context.gateway.retrieve_payment_intent(account_id=pr.stripe_account_id, intent_id=intent.id)
-        except CallpayError:
-            log.warning("card details unavailable; marking paid without them", extra={"payment_intent": intent.id})
+    if intent.status not in FINAL:
+        log.warning("intent unreadable after access was revoked; ignored", extra={"payment_intent": intent.id})
+        return []
     return await apply_intent(db, pr, intent)
 
 
@@ -189,9 +223,21 @@ async def on_charge_refunded(db: AsyncSession, event: WebhookEvent, context: Eve
     pr = await _request_for_intent(db, charge.get("payment_intent"))
     if pr is None:
         return []
+    events: list[Outbound] = []
+    if pr.status not in REFUNDABLE:
+        # Refunded before we heard it was paid (a dashboard refund racing the succeeded webhook): this event is
+        # recorded as processed, so dropping it would leave the request "paid" for good. Record the payment first,
+        # from the intent as Stripe has it now, which already carries the refunded total.
+        try:
+            events = await apply_current(db, context.gateway, pr)
+        except PaymentProviderError as exc:
+            if not _access_revoked(exc):
+                raise
+            log.warning("refund for an unpaid request after access was revoked", extra={"request": pr.id})
+            return []
     refunded = int(charge.get("amount_refunded") or 0)
     full = bool(charge.get("refunded")) or refunded >= pr.amount
-    return await _move_refund(db, pr.id, refunded, "refunded" if full else "partially_refunded")
+    return events + await _move_refund(db, pr.id, refunded, "refunded" if full else "partially_refunded")
 
 
 async def _move_refund(db: AsyncSession, request_id: str, refunded: int, status: str) -> list[Outbound]:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, update
 
-from addon.appkeys import DB
-from addon.models import OutboxEmail, PaymentRequest
+from addon.appkeys import DB, GATEWAY
+from addon.errors import Conflict
+from addon.models import AuditEvent, Clinic, OutboxEmail, PaymentRequest
+from addon.services import checkout
 from tests.support.payflow import PayStack
 
 
@@ -224,3 +227,106 @@ async def test_patients_cannot_request_and_unconnected_clinics_cannot_take_payme
     ack = await patient.call("request_payment", {"amount": "10", "description": "x"})
     assert ack["ok"] is False and ack["error"]["code"] == "role_not_allowed"
     assert patient.of("clinic_status") == []
+
+
+async def audit_of(stack: PayStack, pr_id: str, action: str) -> list[AuditEvent]:
+    async with stack.app[DB]() as db:
+        query = select(AuditEvent).where(AuditEvent.subject_id == pr_id, AuditEvent.action == action)
+        return list((await db.scalars(query)).all())
+
+
+async def test_intents_offer_only_payment_methods_that_finish_in_the_call(connected: PayStack) -> None:
+    """A redirecting method would come back to the widget's address without its launch: a 401 page mid-call."""
+    stack = connected
+    doctor = await stack.socket(await stack.clinician())
+    pr = await stack.request_payment(doctor)
+    status, session = await stack.checkout(pr["id"], await stack.patient())
+    assert status == 200, session
+    stored = await stack.stripe("GET", f"/v1/payment_intents/{session['client_secret'].split('_secret_')[0]}")
+    assert stored["automatic_payment_methods"] == {"enabled": True, "allow_redirects": "never"}
+
+
+async def test_a_checkout_retried_after_the_clinic_fee_changed(connected: PayStack) -> None:
+    """Stripe made the first intent but its answer was lost; the clinic's fee changes before the patient tries
+    again. The same idempotency key with other parameters would be refused, so the key covers what is sent."""
+    stack = connected
+    doctor = await stack.socket(await stack.clinician())
+    patient = await stack.patient()
+    pr = await stack.request_payment(doctor)
+    faults = f"{stack.sandbox.url}/_sandbox/faults"
+    fault = {"route_prefix": "/v1/payment_intents", "method": "POST", "kind": "drop_after"}
+    async with stack.http.post(faults, json=fault) as answer:
+        assert answer.status == 201
+    status, body = await stack.checkout(pr["id"], patient)
+    assert status == 502, body
+    async with stack.http.delete(faults) as answer:
+        assert answer.status == 200
+    async with stack.app[DB].begin() as db:
+        await db.execute(update(Clinic).values(application_fee_amount=300))
+
+    status, body = await stack.checkout(pr["id"], patient)
+    assert status == 200, body
+    again = await stack.checkout(pr["id"], patient)
+    assert again == (200, body)
+    intent_id = body["client_secret"].split("_secret_")[0]
+    assert (await row(stack, pr["id"])).stripe_payment_intent_id == intent_id
+    assert (await stack.stripe("GET", f"/v1/payment_intents/{intent_id}"))["application_fee_amount"] == 300
+    made = await stack.stripe("GET", "/v1/payment_intents?limit=100")
+    assert len(made["data"]) == 2  # the lost one, never given to anyone, and the request's own
+
+
+async def test_a_receipt_address_change_that_loses_to_the_payment_changes_nothing(connected: PayStack) -> None:
+    """Race: checkout read the request unpaid, then the payment landed before it changed the receipt address.
+    The address the receipt went to stays, at Callpay and at Stripe."""
+    stack = connected
+    doctor = await stack.socket(await stack.clinician())
+    patient_session = await stack.patient()
+    pr = await stack.request_payment(doctor)
+    _, session = await stack.checkout(pr["id"], patient_session, "first@example.com")
+    async with stack.app[DB]() as db:
+        stale = await db.get_one(PaymentRequest, pr["id"])  # what the slower checkout read
+    intent_id = session["client_secret"].split("_secret_")[0]
+    assert (await stack.confirm_intent(intent_id))["status"] == "succeeded"
+    assert (await stack.report(pr["id"], patient_session))[1]["status"] == "paid"
+    async with stack.app[DB].begin() as db:
+        with pytest.raises(Conflict) as raised:
+            await checkout._change_email(db, stack.app[GATEWAY], stale, "second@example.com")
+    assert raised.value.code == "already_paid"
+    assert (await row(stack, pr["id"])).patient_email == "first@example.com"
+    assert (await stack.stripe("GET", f"/v1/payment_intents/{intent_id}"))["receipt_email"] == "first@example.com"
+
+
+async def test_cancel_after_the_clinic_removed_its_stripe_account(connected: PayStack) -> None:
+    """The intent is on an account Callpay no longer holds: nothing can be taken on it through us, so the request
+    is canceled here, and the audit trail says why."""
+    stack = connected
+    doctor = await stack.socket(await stack.clinician())
+    pr = await stack.request_payment(doctor)
+    status, _ = await stack.checkout(pr["id"], await stack.patient())
+    assert status == 200
+    admin = await stack.session(role="team_admin", sub="admin-1", call=None)
+    status, body = await stack.api("POST", "/api/v1/clinic/stripe/disconnect", admin)
+    assert status == 200, body
+    ack = await doctor.call("cancel_payment_request", {"id": pr["id"]})
+    assert ack["ok"] and ack["payment_request"]["status"] == "canceled", ack
+    [logged] = await audit_of(stack, pr["id"], "payment_request.canceled")
+    assert logged.data["canceled_at_stripe"] is False and logged.data["reason"] == "stripe_account_disconnected"
+
+
+async def test_cancel_after_access_was_revoked_in_the_stripe_dashboard(connected: PayStack) -> None:
+    """Removed on Stripe's side, and the webhook saying so hasn't arrived: Stripe's permission error is the news."""
+    stack = connected
+    doctor = await stack.socket(await stack.clinician())
+    pr = await stack.request_payment(doctor)
+    status, _ = await stack.checkout(pr["id"], await stack.patient())
+    assert status == 200
+    async with stack.http.post(
+        f"{stack.sandbox.url}/oauth/deauthorize",
+        data={"client_id": stack.settings.stripe_connect_client_id, "stripe_user_id": stack.account},
+        headers={"Authorization": f"Bearer {stack.platform_key}"},
+    ) as answer:
+        assert answer.status == 200, await answer.text()
+    ack = await doctor.call("cancel_payment_request", {"id": pr["id"]})
+    assert ack["ok"] and ack["payment_request"]["status"] == "canceled", ack
+    [logged] = await audit_of(stack, pr["id"], "payment_request.canceled")
+    assert logged.data["canceled_at_stripe"] is False and logged.data["reason"] == "stripe_access_revoked"

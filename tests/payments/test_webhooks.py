@@ -232,3 +232,63 @@ async def test_the_receipt_outbox_is_woken_once_per_payment(connected: PayStack)
     await stack.deliver(await stack.event(intent["id"], "payment_intent.succeeded"))
     await stack.report(pr["id"], patient_session)
     assert outbox.wakes == 1
+
+
+@pytest.mark.parametrize(
+    ("refund", "status", "refunded"), [("3000", "partially_refunded", 3000), (None, "refunded", 8000)]
+)
+async def test_a_refund_reported_before_the_payment_is_not_lost(
+    connected: PayStack, refund: str | None, status: str, refunded: int
+) -> None:
+    """The clinic refunds in its Stripe dashboard at once, and Stripe's charge.refunded overtakes the succeeded
+    event. The refund event is recorded as processed, so it must leave the request paid *and* refunded."""
+    stack = connected
+    doctor, _, _, pr, intent = await paid_intent(stack)
+    params = {"payment_intent": intent["id"], **({"amount": refund} if refund else {})}
+    await stack.stripe("POST", "/v1/refunds", params)
+    assert await stack.deliver(await stack.event(intent["id"], "charge.refunded")) == 200
+    row = await status_of(stack, pr["id"])
+    assert (row.status, row.amount_refunded, row.receipt_number) == (status, refunded, "000001")
+    received = await doctor.wait_count("payment_received", 1)
+    assert received[0]["status"] == status and received[0]["amount_refunded"] == refunded
+    # The succeeded event arriving last changes nothing: the payment was already recorded, with its refund.
+    assert await stack.deliver(await stack.event(intent["id"], "payment_intent.succeeded")) == 200
+    await asyncio.sleep(0.2)
+    row = await status_of(stack, pr["id"])
+    assert (row.status, row.amount_refunded) == (status, refunded)
+    assert len(stack.published.of("payment_received")) == 1
+    assert await receipts_queued(stack, pr["id"]) == 1
+
+
+async def test_a_succeeded_event_after_a_dashboard_refund_lands_refunded(connected: PayStack) -> None:
+    """Whichever event comes first, the paid transition takes the refunded total from the intent's latest charge."""
+    stack = connected
+    _, _, _, pr, intent = await paid_intent(stack)
+    await stack.stripe("POST", "/v1/refunds", {"payment_intent": intent["id"], "amount": "2500"})
+    assert await stack.deliver(await stack.event(intent["id"], "payment_intent.succeeded")) == 200
+    row = await status_of(stack, pr["id"])
+    assert (row.status, row.amount_refunded) == ("partially_refunded", 2500)
+
+
+async def test_a_late_decline_does_not_undo_the_attempt_now_processing(connected: PayStack) -> None:
+    """The first card is declined, the second is processing; the decline's event, delivered late, carries the
+    intent as it was then. What is applied is the intent as Stripe has it now."""
+    stack = connected
+    doctor = await stack.socket(await stack.clinician())
+    patient_session = await stack.patient()
+    pr = await stack.request_payment(doctor)
+    status, session = await stack.checkout(pr["id"], patient_session)
+    assert status == 200, session
+    intent_id = session["client_secret"].split("_secret_")[0]
+    await stack.confirm_intent(intent_id, "pm_card_chargeDeclined")
+    declined = await stack.event(intent_id, "payment_intent.payment_failed")
+    async with stack.http.post(f"{stack.sandbox.url}/_sandbox/processing", json={"delay_ms": 60_000}) as answer:
+        assert answer.status == 200
+    assert (await stack.confirm_intent(intent_id, "pm_card_visa"))["status"] == "processing"
+    assert await stack.deliver(await stack.event(intent_id, "payment_intent.processing")) == 200
+    assert (await status_of(stack, pr["id"])).status == "processing"
+    before = len(stack.published.events)
+    assert await stack.deliver(declined) == 200
+    row = await status_of(stack, pr["id"])
+    assert row.status == "processing" and row.failure_message is None
+    assert len(stack.published.events) == before
