@@ -23,6 +23,7 @@ AUDIENCE = "callpay"
 MAX_LIFETIME = timedelta(seconds=300)
 CLOCK_SKEW = timedelta(seconds=30)
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "role", "org", "iat", "exp", "jti"]
+MAX_CLAIM_LENGTH = 200
 REOPEN = "Close this and open it again from the video-call platform."
 
 
@@ -104,6 +105,10 @@ def verify(token: str, secret: str, *, now: datetime | None = None) -> LaunchCla
     for key in ("iss", "sub", "org", "jti"):
         if not isinstance(claims[key], str) or not claims[key].strip():
             raise LaunchRejected(f"This launch link has an empty '{key}'. {REOPEN}")
+    for key in ("iss", "sub", "org", "jti", "clinic", "call", "name"):
+        # The platform's ids are stored in columns of this width; longer is a broken platform, not a person.
+        if isinstance(claims.get(key), str) and len(claims[key]) > MAX_CLAIM_LENGTH:
+            raise LaunchRejected(f"This launch link's '{key}' is longer than Callpay accepts. {REOPEN}")
     return LaunchClaims(
         platform=claims["iss"],
         user_external_id=claims["sub"],

@@ -45,12 +45,21 @@ def launch_refused(request: web.Request, message: str) -> web.Response:
     return response
 
 
+def script_safe_json(value: object) -> str:
+    """JSON that can't end or comment out the <script> block it sits in, whatever a name contains.
+
+    Escaping only "</" is not enough: "<!--<script>" in a name puts the HTML parser into a state where the rest of
+    the page becomes script text. As Jinja's tojson does, <, > and & become JSON unicode escapes.
+    """
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def render_surface(
     request: web.Request, template: str, issued: IssuedSession, context: dict[str, Any] | None = None
 ) -> web.Response:
     """Render a surface page with its session handed over in an inert JSON block."""
     values = dict(context or {})
-    values["session_json"] = json.dumps(session_json(issued)).replace("</", "<\\/")
+    values["session_json"] = script_safe_json(session_json(issued))
     response = aiohttp_jinja2.render_template(template, request, values)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -32,6 +32,8 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
     ("staff without name", {"name": None}, "missing 'name'"),
     ("patient without call", {"role": "patient", "call": None}, "missing 'call'"),
     ("garbage", {}, "not valid"),
+    ("overlong clinic", {"clinic": "c" * 201}, "'clinic' is longer than Callpay accepts"),
+    ("overlong jti", {"extra": {"jti": "j" * 201}}, "'jti' is longer than Callpay accepts"),
 ]
 
 

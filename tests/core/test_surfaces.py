@@ -1,0 +1,31 @@
+"""A surface page hands its session over in an inert JSON block that no name can break out of."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from addon.http.surfaces import script_safe_json
+from tests.conftest import launch_token
+
+HOSTILE = 'Dr </script><!--<script>alert("x")</script> & Co'
+
+
+def test_script_safe_json_round_trips_and_has_no_markup() -> None:
+    text = script_safe_json({"name": HOSTILE})
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == {"name": HOSTILE}
+
+
+async def test_a_hostile_name_stays_inside_the_session_block(client: TestClient[Any, Any]) -> None:
+    response = await client.get(f"/widget/clinician?launch={launch_token(role='team_member', name=HOSTILE)}")
+    assert response.status == 200
+    html = await response.text()
+    block = re.search(r'<script type="application/json" id="callpay-session">(.*?)</script>', html, re.S)
+    assert block is not None
+    assert json.loads(block.group(1))["user"]["name"] == HOSTILE
+    assert "<!--" not in html
+    assert "</html>" in html
