@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 
 from aiohttp import web
 
-EventName = Literal["payment_requests", "payment_request", "payment_received", "clinic_status"]
+EventName = Literal["payment_requests", "payment_request", "payment_received", "clinic_status", "payments_available"]
 
 
 def call_room(call_id: int) -> str:
@@ -29,6 +29,11 @@ def call_staff_room(call_id: int) -> str:
 def clinic_staff_room(clinic_id: int) -> str:
     """Every staff member of a clinic with a surface open (e.g. whether payments are possible)."""
     return f"clinic:{clinic_id}:staff"
+
+
+def clinic_patients_room(clinic_id: int) -> str:
+    """Every patient in one of a clinic's calls (only what a patient may know: can they pay by card now?)."""
+    return f"clinic:{clinic_id}:patients"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,10 @@
 """Which event may go to which kind of room, checked before anything is sent.
 
-The rooms are the privacy boundary: patients only ever join their call's room, so an event is staff-only exactly
-when its room is a staff room. This table makes that a rule rather than a habit: ``payment_received`` can only be
-addressed to a call's staff room, ``clinic_status`` only to a clinic's staff room, and nothing else goes anywhere
-unexpected.
+The rooms are the privacy boundary: patients only ever join their call's room and their clinic's patients room, so
+an event is staff-only exactly when its room is a staff room. This table makes that a rule rather than a habit:
+``payment_received`` can only be addressed to a call's staff room, ``clinic_status`` only to a clinic's staff room,
+its patient-safe counterpart ``payments_available`` (no reason code, words for patients) only to a clinic's
+patients room, and nothing else goes anywhere unexpected.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ ROOM_KINDS = {
     "call": re.compile(r"call:\d+"),
     "call_staff": re.compile(r"call:\d+:staff"),
     "clinic_staff": re.compile(r"clinic:\d+:staff"),
+    "clinic_patients": re.compile(r"clinic:\d+:patients"),
 }
 ALLOWED_ROOMS: dict[str, frozenset[str]] = {
     "payment_requests": frozenset({"call"}),
     "payment_request": frozenset({"call"}),
     "payment_received": frozenset({"call_staff"}),
     "clinic_status": frozenset({"clinic_staff"}),
+    "payments_available": frozenset({"clinic_patients"}),
 }
 STAFF_ONLY_ROOMS = frozenset({"call_staff", "clinic_staff"})
 assert set(ALLOWED_ROOMS) == set(get_args(EventName)), "every event name needs its allowed rooms"

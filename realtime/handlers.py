@@ -20,7 +20,7 @@ from addon.auth import sessions
 from addon.auth.roles import CLINICIANS, Role
 from addon.auth.sessions import Principal
 from addon.errors import CallpayError, InvalidInput, Unauthenticated
-from addon.outbound import call_room, call_staff_room, clinic_staff_room, publish_after_commit
+from addon.outbound import call_room, call_staff_room, clinic_patients_room, clinic_staff_room, publish_after_commit
 from addon.services import clinics, payment_requests
 from addon.services.payment_requests import Outcome
 
@@ -41,6 +41,8 @@ def rooms_for(principal: Principal) -> list[str]:
             rooms.append(call_staff_room(principal.call_id))
     if principal.is_staff and principal.clinic_id is not None:
         rooms.append(clinic_staff_room(principal.clinic_id))
+    if principal.role is Role.PATIENT and principal.clinic_id is not None:
+        rooms.append(clinic_patients_room(principal.clinic_id))
     return rooms
 
 
@@ -66,11 +68,20 @@ def register(server: Any, app: web.Application) -> None:
         async with app[DB]() as db:
             snapshot = await payment_requests.list_for_call(db, principal.call_id) if principal.call_id else None
             status = await clinics.status_for(db, principal) if principal.is_staff and principal.clinic_id else None
+            available = await clinics.patient_status_for(db, principal) if principal.role is Role.PATIENT else None
         # Sent once the connection is accepted (the handler returning is what accepts it), and only to this
         # socket on this worker, so it never goes round through Redis.
-        server.start_background_task(send_snapshot, sid, snapshot, status)
+        server.start_background_task(send_snapshot, sid, snapshot, status, available)
 
-    async def send_snapshot(sid: str, snapshot: list[dict[str, Any]] | None, status: dict[str, Any] | None) -> None:
+    async def send_snapshot(
+        sid: str,
+        snapshot: list[dict[str, Any]] | None,
+        status: dict[str, Any] | None,
+        available: dict[str, Any] | None,
+    ) -> None:
+        # A patient hears whether paying is possible before the list, so no Pay now shows that can't work.
+        if available is not None:
+            await server.emit("payments_available", available, to=sid, ignore_queue=True)
         if snapshot is not None:
             await server.emit("payment_requests", snapshot, to=sid, ignore_queue=True)
         if status is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,20 +22,37 @@ from addon.auth.roles import STAFF, Role
 from addon.auth.sessions import Principal
 from addon.errors import InvalidInput, NotFound, PaymentsUnavailable
 from addon.models import Clinic, ClinicNotice, Organisation
-from addon.outbound import Outbound, clinic_staff_room
+from addon.outbound import Outbound, clinic_patients_room, clinic_staff_room
 
-ADDON_OFF = (
-    "addon_disabled",
-    "Payments are turned off for this clinic. Ask your organisation admin to turn Callpay on for it.",
-)
-NO_ACCOUNT = (
-    "no_stripe_account",
-    "This clinic hasn't linked a Stripe account yet. A clinic admin can link one in Configure > Client Payments.",
-)
-CHARGES_OFF = (
-    "charges_disabled",
-    "The clinic's Stripe account can't take payments yet. A clinic admin needs to finish setting it up in Stripe.",
-)
+Audience = Literal["staff", "org_admin", "patient"]
+# Why a clinic can't take payments, in the words each audience can act on: staff (clinicians and clinic admins) are
+# told who can fix it, the org admin is told what their switch does, and a patient, who can fix none of it, is told
+# only what happens next. This table is the one place those words live.
+PATIENT_UNAVAILABLE = "The clinic can't take card payments right now. Your clinician will tell you how to pay."
+REASON_WORDS: dict[str, dict[Audience, str]] = {
+    "addon_disabled": {
+        "staff": "Payments are turned off for this clinic. Ask your organisation admin to turn Callpay on for it.",
+        "org_admin": "Callpay is off for this clinic.",
+        "patient": PATIENT_UNAVAILABLE,
+    },
+    "no_stripe_account": {
+        "staff": "This clinic has no linked Stripe account. A clinic admin can link one in Configure > Client "
+        "Payments.",
+        "org_admin": "Callpay is on, but no Stripe account is linked. A clinic admin can link one in Configure > "
+        "Client Payments.",
+        "patient": PATIENT_UNAVAILABLE,
+    },
+    "charges_disabled": {
+        "staff": "The clinic's Stripe account can't take payments yet. A clinic admin needs to finish setting it up "
+        "in Stripe.",
+        "org_admin": "Callpay is on, but the clinic's Stripe account can't take payments until a clinic admin "
+        "finishes setting it up in Stripe.",
+        "patient": PATIENT_UNAVAILABLE,
+    },
+}
+ADDON_OFF = ("addon_disabled", REASON_WORDS["addon_disabled"]["staff"])
+NO_ACCOUNT = ("no_stripe_account", REASON_WORDS["no_stripe_account"]["staff"])
+CHARGES_OFF = ("charges_disabled", REASON_WORDS["charges_disabled"]["staff"])
 MAX_PRESETS = 8
 TEXT_LIMITS = {
     "receipt_business_name": 200,
@@ -53,8 +70,13 @@ PHONE = re.compile(r"^[0-9 +()\-]{6,30}$")
 # --- Whether payments are possible --------------------------------------------------------------------------
 
 
+def reason_words(code: str, audience: Audience = "staff") -> str:
+    """Why payments are unavailable (``code`` as in ``reason_code``), worded for ``audience``."""
+    return REASON_WORDS[code][audience]
+
+
 def unavailable_reason(clinic: Clinic) -> tuple[str, str] | None:
-    """(code, message) saying why the clinic can't take payments, or None when it can. First cause wins."""
+    """(code, staff message) saying why the clinic can't take payments, or None when it can. First cause wins."""
     if not clinic.addon_enabled:
         return ADDON_OFF
     if not clinic.stripe_account_id:
@@ -64,29 +86,48 @@ def unavailable_reason(clinic: Clinic) -> tuple[str, str] | None:
     return None
 
 
-def clinic_status(clinic: Clinic) -> dict[str, Any]:
+def clinic_status(clinic: Clinic, audience: Audience = "staff") -> dict[str, Any]:
     """The ``clinic_status`` realtime payload (and the body of ``GET /api/v1/clinic/status``)."""
     reason = unavailable_reason(clinic)
     return {
         "clinic": clinic.external_id,
         "payments_available": reason is None,
         "reason_code": reason[0] if reason else None,
-        "reason": reason[1] if reason else None,
+        "reason": reason_words(reason[0], audience) if reason else None,
     }
+
+
+def patient_status(clinic: Clinic) -> dict[str, Any]:
+    """The ``payments_available`` realtime payload: all a patient may know of it, with words meant for them."""
+    reason = unavailable_reason(clinic)
+    return {"payments_available": reason is None, "reason": reason_words(reason[0], "patient") if reason else None}
 
 
 def status_event(clinic: Clinic) -> Outbound:
     return Outbound(event="clinic_status", room=clinic_staff_room(clinic.id), data=clinic_status(clinic))
 
 
-async def require_payments_available(db: AsyncSession, clinic_id: int) -> Clinic:
-    """The clinic, if it can take payments now; otherwise :class:`PaymentsUnavailable` with a reason to show."""
+def status_events(clinic: Clinic) -> list[Outbound]:
+    """What a change in whether the clinic can take payments tells its staff, and the patients in its calls."""
+    return [
+        status_event(clinic),
+        Outbound(event="payments_available", room=clinic_patients_room(clinic.id), data=patient_status(clinic)),
+    ]
+
+
+async def require_payments_available(db: AsyncSession, clinic_id: int, *, audience: Audience = "patient") -> Clinic:
+    """The clinic, if it can take payments now; otherwise :class:`PaymentsUnavailable` with a reason to show.
+
+    The reason is in a patient's words unless the caller says it speaks to staff: words that tell nobody what to
+    fix in the clinic's settings are the safe ones to show anyone.
+    """
     clinic = await db.get(Clinic, clinic_id)
     if clinic is None:
         raise NotFound("That clinic doesn't exist.")
     reason = unavailable_reason(clinic)
     if reason is not None:
-        raise PaymentsUnavailable(reason[1], code=reason[0])
+        code = reason[0] if audience != "patient" else PaymentsUnavailable.code
+        raise PaymentsUnavailable(reason_words(reason[0], audience), code=code)
     return clinic
 
 
@@ -97,6 +138,12 @@ async def status_for(db: AsyncSession, principal: Principal) -> dict[str, Any]:
         raise NotFound("Choose a clinic first.")
     clinic = await db.get_one(Clinic, principal.clinic_id)
     return clinic_status(clinic)
+
+
+async def patient_status_for(db: AsyncSession, principal: Principal) -> dict[str, Any] | None:
+    """What a patient in one of the clinic's calls may know: can they pay by card now? None outside a clinic."""
+    clinic = await db.get(Clinic, principal.clinic_id) if principal.clinic_id is not None else None
+    return patient_status(clinic) if clinic is not None else None
 
 
 # --- Configure > Client Payments ---------------------------------------------------------------------------
@@ -268,7 +315,7 @@ def org_clinic_json(clinic: Clinic) -> dict[str, Any]:
         "addon_enabled": clinic.addon_enabled,
         "stripe_connected": bool(clinic.stripe_account_id),
         "stripe_account_name": clinic.stripe_account_name,
-        "status": clinic_status(clinic),
+        "status": clinic_status(clinic, "org_admin"),
     }
 
 
@@ -317,7 +364,7 @@ async def set_addon_enabled(
             subject_id=clinic.external_id,
         )
         await db.flush()
-        events.append(status_event(clinic))
+        events.extend(status_events(clinic))
     return Changed(body=org_clinic_json(clinic), events=events)
 
 

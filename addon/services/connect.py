@@ -157,7 +157,7 @@ async def complete_oauth(
             subject_id=account.id,
             data={"charges_enabled": account.charges_enabled, "livemode": connection.livemode},
         )
-        events = [clinics.status_event(clinic)]
+        events = clinics.status_events(clinic)
     name = account.name or account.id
     return OAuthResult(issued, "connected", f"Your Stripe account {name} is linked to this clinic.", events)
 
@@ -262,7 +262,7 @@ async def disconnect(
                 subject_type="stripe_account",
                 subject_id=account_id,
             )
-            events.append(clinics.status_event(clinic))
+            events.extend(clinics.status_events(clinic))
         return Changed(body=await clinics.config_json(db, clinic), events=events)
 
 
@@ -325,7 +325,7 @@ async def on_account_deauthorized(db: AsyncSession, event: WebhookEvent, _contex
             subject_id=event.account,
             data={"confirmed_by": event.id},
         )
-        return [clinics.status_event(clinic)]
+        return clinics.status_events(clinic)
     name = clinic.stripe_account_name or event.account
     if not await _forget_account(db, clinic, event.account):
         return []
@@ -346,7 +346,7 @@ async def on_account_deauthorized(db: AsyncSession, event: WebhookEvent, _contex
         subject_id=event.account,
         data={"stripe_event": event.id},
     )
-    return [clinics.status_event(clinic)]
+    return clinics.status_events(clinic)
 
 
 async def on_account_updated(db: AsyncSession, event: WebhookEvent, _context: object) -> list[Outbound]:
@@ -379,7 +379,7 @@ async def on_account_updated(db: AsyncSession, event: WebhookEvent, _context: ob
         subject_id=account_id,
         data={"stripe_event": event.id},
     )
-    return [clinics.status_event(clinic)]
+    return clinics.status_events(clinic)
 
 
 ACCOUNT_EVENT_HANDLERS = {

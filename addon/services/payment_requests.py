@@ -166,7 +166,7 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
     require_role(principal, CLINICIANS, what="request payments")
     if principal.call_id is None or principal.clinic_id is None:
         raise InvalidInput("Open Request payment from inside a call.", code="no_call")
-    clinic = await require_payments_available(db, principal.clinic_id)
+    clinic = await require_payments_available(db, principal.clinic_id, audience="staff")
     raw_currency = body.get("currency")
     currency = clinic.default_currency if raw_currency in (None, "") else money.normalise_currency(raw_currency)
     amount = money.parse_amount(body.get("amount"), currency)

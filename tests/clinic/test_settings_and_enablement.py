@@ -149,10 +149,14 @@ async def test_the_org_switch_is_audited_tells_clinicians_live_and_stops_payment
     response = await client.patch("/api/v1/org/clinics/clinic-a", json={"addon_enabled": False}, headers=bearer(boss))
     assert response.status == 200
     assert (await response.json())["status"]["reason_code"] == "addon_disabled"
+    assert (await response.json())["status"]["reason"] == "Callpay is off for this clinic."  # words for the org admin
     # Saying it again changes nothing, audits nothing and tells nobody.
     await client.patch("/api/v1/org/clinics/clinic-a", json={"addon_enabled": False}, headers=bearer(boss))
     [event] = published.of("clinic_status")
     assert event.room == f"clinic:{clinic_id}:staff"
+    [told_patients] = published.of("payments_available")
+    assert told_patients.room == f"clinic:{clinic_id}:patients"
+    assert told_patients.data == {"payments_available": False, "reason": clinics.PATIENT_UNAVAILABLE}
     assert event.data == {
         "clinic": "clinic-a",
         "payments_available": False,
@@ -163,9 +167,14 @@ async def test_the_org_switch_is_audited_tells_clinicians_live_and_stops_payment
     assert status == event.data
     async with app[DB]() as db:
         with pytest.raises(PaymentsUnavailable) as caught:
-            await clinics.require_payments_available(db, clinic_id)
+            await clinics.require_payments_available(db, clinic_id, audience="staff")
         assert caught.value.code == "addon_disabled"
         assert "Ask your organisation admin" in caught.value.message
+        # Told to a patient (the default): what happens next, and nothing about the clinic's settings.
+        with pytest.raises(PaymentsUnavailable) as caught:
+            await clinics.require_payments_available(db, clinic_id)
+        assert caught.value.code == "payments_unavailable"
+        assert caught.value.message == clinics.PATIENT_UNAVAILABLE
         actions = (await db.scalars(select(AuditEvent.action))).all()
     assert actions == ["clinic.addon_disabled"]
 
@@ -191,3 +200,13 @@ def test_each_reason_payments_are_unavailable_is_told_in_order() -> None:
     assert clinics.clinic_status(clinic)["payments_available"] is True
     clinic.addon_enabled = False
     assert clinics.clinic_status(clinic)["reason_code"] == "addon_disabled"
+
+
+@pytest.mark.parametrize("code", ["addon_disabled", "no_stripe_account", "charges_disabled"])
+def test_each_reason_has_words_for_each_audience(code: str) -> None:
+    staff, org_admin, patient = (clinics.reason_words(code, audience) for audience in ("staff", "org_admin", "patient"))
+    assert patient == clinics.PATIENT_UNAVAILABLE
+    # A patient is never sent to the clinic's settings; nobody is told "yet" about an account that may be gone.
+    assert "Configure" not in patient and "admin" not in patient
+    assert "Ask your organisation admin" not in org_admin  # the org admin is that admin
+    assert "hasn't linked a Stripe account yet" not in staff

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 import socketio
 
 from addon.app import create_app
-from addon.outbound import Outbound, call_room, call_staff_room, clinic_staff_room
+from addon.outbound import Outbound, call_room, call_staff_room, clinic_patients_room, clinic_staff_room
 from realtime.events import InvalidEvent, check
 from realtime.server import redis_channel
 from sandbox.stripe import RunningSandbox
@@ -94,8 +94,11 @@ async def test_staff_only_events_never_reach_patients(connected: PayStack) -> No
         "payment_request",
         "payment_received",
     ]
-    assert [event for event, _ in patient.received] == ["payment_requests", "payment_request", "payment_request"]
-    assert [event for event, _ in other_call_patient.received] == ["payment_requests"]
+    # Patients hear whether they can pay by card (in their own words, nothing staff-only), then the call's list.
+    expected = ["payments_available", "payment_requests", "payment_request", "payment_request"]
+    assert [event for event, _ in patient.received] == expected
+    assert patient.of("payments_available") == [{"payments_available": True, "reason": None}]
+    assert [event for event, _ in other_call_patient.received] == ["payments_available", "payment_requests"]
     assert other_call_patient.of("payment_requests") == [[]]
     assert len(stack.published.of("payment_received")) == 1
     assert all(e.room == call_staff_room(1) for e in stack.published.of("payment_received"))
@@ -135,9 +138,12 @@ def test_events_are_checked_against_the_rooms_they_may_reach() -> None:
     check(Outbound("payment_request", call_room(1), {}))
     check(Outbound("payment_received", call_staff_room(1), {}))
     check(Outbound("clinic_status", clinic_staff_room(1), {}))
+    check(Outbound("payments_available", clinic_patients_room(1), {}))
     for bad in (
         Outbound("payment_received", call_room(1), {}),
         Outbound("clinic_status", call_room(1), {}),
+        Outbound("clinic_status", clinic_patients_room(1), {}),
+        Outbound("payments_available", clinic_staff_room(1), {}),
         Outbound("payment_request", "everyone", {}),
         Outbound("surprise", call_room(1), {}),  # type: ignore[arg-type]
         Outbound("payment_request", call_room(1), "text"),
@@ -194,3 +200,25 @@ async def test_two_workers_sharing_redis_deliver_each_others_events(
                 await user.close()
     finally:
         await listener.aclose()
+
+
+async def test_patients_learn_live_when_card_payments_stop_and_start(connected: PayStack) -> None:
+    """Turning Callpay off tells the call's patient that paying can't work, in words meant for a patient."""
+    stack = connected
+    doctor = await stack.socket(await stack.clinician())
+    patient = await stack.socket(await stack.patient())
+    await patient.wait_count("payments_available", 1)
+    boss = await stack.session(role="org_admin", sub="boss", clinic=None, call=None)
+    status, _ = await stack.api("PATCH", "/api/v1/org/clinics/clinic-1", boss, json={"addon_enabled": False})
+    assert status == 200
+    told = (await patient.wait_count("payments_available", 2))[-1]
+    assert told == {
+        "payments_available": False,
+        "reason": "The clinic can't take card payments right now. Your clinician will tell you how to pay.",
+    }
+    staff = (await doctor.wait_count("clinic_status", 2))[-1]
+    assert staff["reason_code"] == "addon_disabled" and "organisation admin" in staff["reason"]
+    assert patient.of("clinic_status") == []
+
+    await stack.api("PATCH", "/api/v1/org/clinics/clinic-1", boss, json={"addon_enabled": True})
+    assert (await patient.wait_count("payments_available", 3))[-1] == {"payments_available": True, "reason": None}
