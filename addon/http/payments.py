@@ -36,8 +36,7 @@ async def start_checkout(request: web.Request) -> web.Response:
 async def confirmation(request: web.Request) -> web.Response:
     caller = await principal(request)
     app = request.app
-    async with app[DB].begin() as db:
-        body, events = await payments.confirm_from_browser(db, app[GATEWAY], caller, request.match_info["id"])
+    body, events = await payments.confirm_from_browser(app[DB], app[GATEWAY], caller, request.match_info["id"])
     await publish_after_commit(app, events)
     wake_outbox(app, events)
     return web.json_response(body)

@@ -29,6 +29,7 @@ async def receive(request: web.Request) -> web.Response:
             {"error": {"code": "bad_signature", "message": "The Stripe-Signature header does not verify."}}, status=400
         )
     context = stripe_events.EventContext(gateway=gateway, public_url=request.app[SETTINGS].public_url)
+    await stripe_events.prepare(request.app[DB], event, context)
     async with request.app[DB].begin() as db:
         events = await stripe_events.handle(db, event, context)
     await publish_after_commit(request.app, events)

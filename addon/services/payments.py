@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from addon.auth.access import require_role
 from addon.auth.roles import Role
@@ -150,13 +150,24 @@ async def mark_paid(db: AsyncSession, request_id: str, intent: PaymentIntentInfo
     return events
 
 
-async def apply_current(db: AsyncSession, gateway: StripeGateway, pr: PaymentRequest) -> list[Outbound]:
-    """Apply the request's PaymentIntent as Stripe has it now (card details and refunds included)."""
+async def apply_current(
+    db: AsyncSession,
+    gateway: StripeGateway,
+    pr: PaymentRequest,
+    known: Mapping[str, PaymentIntentInfo] | None = None,
+) -> list[Outbound]:
+    """Apply the request's PaymentIntent as Stripe has it now (card details and refunds included).
+
+    ``known`` holds intents read just before the transaction opened (see :func:`prefetch_intent`); only when it
+    has none is Stripe asked from inside the transaction.
+    """
     if pr.stripe_payment_intent_id is None or pr.stripe_account_id is None:
         return []
-    intent = await gateway.retrieve_payment_intent(
-        account_id=pr.stripe_account_id, intent_id=pr.stripe_payment_intent_id
-    )
+    intent = (known or {}).get(pr.stripe_payment_intent_id)
+    if intent is None:
+        intent = await gateway.retrieve_payment_intent(
+            account_id=pr.stripe_account_id, intent_id=pr.stripe_payment_intent_id
+        )
     return await apply_intent(db, pr, intent)
 
 
@@ -164,15 +175,24 @@ async def apply_current(db: AsyncSession, gateway: StripeGateway, pr: PaymentReq
 
 
 async def confirm_from_browser(
-    db: AsyncSession, gateway: StripeGateway, principal: Principal, request_id: object
+    database: async_sessionmaker[AsyncSession], gateway: StripeGateway, principal: Principal, request_id: object
 ) -> tuple[dict[str, Any], list[Outbound]]:
-    """The patient's browser says it confirmed: ask Stripe what really happened and apply that."""
-    pr = await find_in_call(db, principal, request_id)
-    require_role(principal, {Role.PATIENT}, what="report payments")
-    if pr.stripe_payment_intent_id is None or pr.stripe_account_id is None:
-        raise Conflict("There is no payment for this request yet. Choose Pay now first.", code="no_payment")
-    events = await apply_current(db, gateway, pr)
-    body, _ = await changed_event(db, pr.id)
+    """The patient's browser says it confirmed: ask Stripe what really happened and apply that.
+
+    Stripe is asked between two short transactions, never inside one: a network call inside a transaction would
+    hold SQLite's single write lock (and a pooled connection) for its whole length.
+    """
+    async with database.begin() as db:
+        pr = await find_in_call(db, principal, request_id)
+        require_role(principal, {Role.PATIENT}, what="report payments")
+        if pr.stripe_payment_intent_id is None or pr.stripe_account_id is None:
+            raise Conflict("There is no payment for this request yet. Choose Pay now first.", code="no_payment")
+        request_id, account_id, intent_id = pr.id, pr.stripe_account_id, pr.stripe_payment_intent_id
+    intent = await gateway.retrieve_payment_intent(account_id=account_id, intent_id=intent_id)
+    async with database.begin() as db:
+        pr = await db.get_one(PaymentRequest, request_id, populate_existing=True)
+        events = await apply_current(db, gateway, pr, {intent_id: intent})
+        body, _ = await changed_event(db, pr.id)
     return body, events
 
 
@@ -204,7 +224,7 @@ async def on_payment_intent(db: AsyncSession, event: WebhookEvent, context: Even
         # Not ours (another integration on the same account) or not yet stored: Stripe only needs a 2xx.
         return []
     try:
-        return await apply_current(db, context.gateway, pr)
+        return await apply_current(db, context.gateway, pr, context.intents)
     except PaymentProviderError as exc:
         if not _access_revoked(exc):
             raise
@@ -229,7 +249,7 @@ async def on_charge_refunded(db: AsyncSession, event: WebhookEvent, context: Eve
         # recorded as processed, so dropping it would leave the request "paid" for good. Record the payment first,
         # from the intent as Stripe has it now, which already carries the refunded total.
         try:
-            events = await apply_current(db, context.gateway, pr)
+            events = await apply_current(db, context.gateway, pr, context.intents)
         except PaymentProviderError as exc:
             if not _access_revoked(exc):
                 raise
@@ -256,6 +276,24 @@ async def _move_refund(db: AsyncSession, request_id: str, refunded: int, status:
     return [event]
 
 
+async def prefetch_intent(
+    database: async_sessionmaker[AsyncSession], event: WebhookEvent, context: EventContext
+) -> None:
+    """Read the event's PaymentIntent from Stripe before the webhook's transaction opens (see apply_current)."""
+    intent_id = event.object.get("payment_intent") if event.type.startswith("charge.") else event.object.get("id")
+    async with database() as db:
+        pr = await _request_for_intent(db, intent_id)
+        if pr is None or pr.stripe_account_id is None or pr.stripe_payment_intent_id is None:
+            return
+        account_id, intent_id = pr.stripe_account_id, pr.stripe_payment_intent_id
+    try:
+        context.intents[intent_id] = await context.gateway.retrieve_payment_intent(
+            account_id=account_id, intent_id=intent_id
+        )
+    except PaymentProviderError:
+        return  # the handler asks again and decides: a 500 for Stripe to retry, or the payload after revocation
+
+
 HANDLERS = {
     "payment_intent.succeeded": on_payment_intent,
     "payment_intent.processing": on_payment_intent,
@@ -263,3 +301,5 @@ HANDLERS = {
     "payment_intent.canceled": on_payment_intent,
     "charge.refunded": on_charge_refunded,
 }
+
+PREPARERS = {event_type: prefetch_intent for event_type in HANDLERS}

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from addon.gateway import StripeGateway, WebhookEvent
+from addon.gateway import PaymentIntentInfo, StripeGateway, WebhookEvent
 from addon.models import ProcessedStripeEvent
 from addon.outbound import Outbound
 from addon.services import connect, payments
@@ -27,9 +27,12 @@ log = logging.getLogger("callpay.webhooks")
 class EventContext:
     gateway: StripeGateway
     public_url: str
+    # Read from Stripe by a preparer before the transaction opened, so handlers don't call Stripe while holding it.
+    intents: dict[str, PaymentIntentInfo] = field(default_factory=dict)
 
 
 EventHandler = Callable[[AsyncSession, WebhookEvent, EventContext], Awaitable[list[Outbound]]]
+Preparer = Callable[[async_sessionmaker[AsyncSession], WebhookEvent, EventContext], Awaitable[None]]
 
 
 def handlers() -> Mapping[str, EventHandler]:
@@ -38,6 +41,22 @@ def handlers() -> Mapping[str, EventHandler]:
     table.update(connect.ACCOUNT_EVENT_HANDLERS)
     table.update(payments.HANDLERS)
     return table
+
+
+def preparers() -> Mapping[str, Preparer]:
+    """Network reads an event type needs, done before its transaction opens."""
+    return dict(payments.PREPARERS)
+
+
+async def prepare(database: async_sessionmaker[AsyncSession], event: WebhookEvent, context: EventContext) -> None:
+    """Run the event type's preparer, unless the event was handled already (a redelivery needs no Stripe call)."""
+    preparer = preparers().get(event.type)
+    if preparer is None:
+        return
+    async with database() as db:
+        if await db.get(ProcessedStripeEvent, event.id) is not None:
+            return
+    await preparer(database, event, context)
 
 
 async def handle(db: AsyncSession, event: WebhookEvent, context: EventContext) -> list[Outbound]:

@@ -1,0 +1,63 @@
+"""While Callpay waits on Stripe, the database stays free for everyone else.
+
+SQLite has one write lock, taken when a transaction begins; a Stripe call made inside a transaction would hold
+it for the call's whole length and stall every other request in the clinic. Stripe is made slow here (the
+sandbox's latency fault on reading PaymentIntents) and an unrelated write must finish while the webhook, or the
+browser's report, is still waiting on Stripe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+from tests.conftest import launch_token
+from tests.payments.test_webhooks import paid_intent, status_of
+from tests.support.payflow import PayStack
+
+STRIPE_DELAY_MS = 1500
+
+
+async def slow_stripe_reads(stack: PayStack) -> None:
+    fault = {
+        "route_prefix": "/v1/payment_intents",
+        "method": "GET",
+        "kind": "latency",
+        "rate": 1,
+        "latency_ms": STRIPE_DELAY_MS,
+    }
+    async with stack.http.post(f"{stack.sandbox.url}/_sandbox/faults", json=fault) as answer:
+        assert answer.status == 201, await answer.text()
+
+
+async def a_write_finishes_while(stack: PayStack, waiting_on_stripe: Awaitable[Any]) -> Any:
+    task = asyncio.ensure_future(waiting_on_stripe)
+    await asyncio.sleep(STRIPE_DELAY_MS / 3000)  # well inside the Stripe call
+    # Opening a session writes (the launch's jti, the session row): it must not queue behind the Stripe call.
+    response = await stack.client.post("/api/v1/sessions", json={"launch": launch_token(role="team_member")})
+    assert response.status == 201
+    assert not task.done(), "the write waited for Stripe: a Stripe call held the database"
+    return await task
+
+
+async def test_a_webhook_reads_stripe_outside_its_transaction(connected: PayStack) -> None:
+    stack = connected
+    doctor, _patient, _session, pr, intent = await paid_intent(stack)
+    event = await stack.event(intent["id"], "payment_intent.succeeded")
+    await slow_stripe_reads(stack)
+
+    assert await a_write_finishes_while(stack, stack.deliver(event)) == 200
+    assert (await status_of(stack, pr["id"])).status == "paid"
+    assert len(await doctor.wait_count("payment_received", 1)) == 1
+
+
+async def test_the_browsers_report_reads_stripe_outside_its_transactions(connected: PayStack) -> None:
+    stack = connected
+    doctor, _patient, patient_session, pr, _intent = await paid_intent(stack)
+    await slow_stripe_reads(stack)
+
+    status, body = await a_write_finishes_while(stack, stack.report(pr["id"], patient_session))
+    assert status == 200
+    assert body["status"] == "paid"
+    assert len(await doctor.wait_count("payment_received", 1)) == 1
