@@ -62,6 +62,10 @@ TEXT_LIMITS = {
     "receipt_phone": 50,
     "receipt_footer": 1000,
 }
+# The address and footer are written on several lines of a receipt; the rest also go into an email's From and
+# Subject, where a line break can't be sent.
+MULTILINE_FIELDS = frozenset({"receipt_address", "receipt_footer"})
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 SETTING_FIELDS = frozenset({"default_currency", "preset_amounts", "receipt_abn", *TEXT_LIMITS})
 ABN_WEIGHTS = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
 PHONE = re.compile(r"^[0-9 +()\-]{6,30}$")
@@ -216,7 +220,7 @@ async def config_for(db: AsyncSession, principal: Principal) -> dict[str, Any]:
 async def update_settings(db: AsyncSession, principal: Principal, body: Mapping[str, Any]) -> dict[str, Any]:
     """Apply a partial update of the clinic's payment settings; every field is checked before anything changes."""
     clinic = await clinic_for_admin(db, principal)
-    changes = parse_settings(body, current_currency=clinic.default_currency)
+    changes = parse_settings(body, current_currency=clinic.default_currency, has_presets=bool(clinic.preset_amounts))
     if not changes:
         raise InvalidInput("Nothing to change: send at least one of " + ", ".join(sorted(SETTING_FIELDS)) + ".")
     before = {key: getattr(clinic, key) for key in changes}
@@ -238,7 +242,7 @@ async def update_settings(db: AsyncSession, principal: Principal, body: Mapping[
     return await config_json(db, clinic)
 
 
-def parse_settings(body: Mapping[str, Any], *, current_currency: str) -> dict[str, Any]:
+def parse_settings(body: Mapping[str, Any], *, current_currency: str, has_presets: bool = False) -> dict[str, Any]:
     unknown = sorted(set(body) - SETTING_FIELDS)
     if unknown:
         raise InvalidInput(f"'{unknown[0]}' is not a clinic setting.", field=unknown[0])
@@ -247,6 +251,12 @@ def parse_settings(body: Mapping[str, Any], *, current_currency: str) -> dict[st
     if "default_currency" in body:
         currency = money.normalise_currency(body["default_currency"], field="default_currency")
         changes["default_currency"] = currency
+        if currency != current_currency and has_presets and "preset_amounts" not in body:
+            # Presets are stored in minor units of the old currency: A$80.00 would silently become ¥8,000.
+            raise InvalidInput(
+                "A new currency changes what the preset amounts mean: enter them again in the new currency.",
+                field="preset_amounts",
+            )
     if "preset_amounts" in body:
         changes["preset_amounts"] = parse_presets(body["preset_amounts"], currency)
     if "receipt_abn" in body:
@@ -371,7 +381,6 @@ async def set_addon_enabled(
 # --- Helpers -----------------------------------------------------------------------------------------------
 
 
-
 def _text(value: object, field: str, limit: int) -> str | None:
     if value is None:
         return None
@@ -380,6 +389,12 @@ def _text(value: object, field: str, limit: int) -> str | None:
     text = value.strip()
     if len(text) > limit:
         raise InvalidInput(f"Keep this to {limit} characters or fewer.", field=field)
+    if field in MULTILINE_FIELDS:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if CONTROL.search(text):
+            raise InvalidInput("Remove the invisible control characters from this.", field=field)
+    elif "\n" in text or "\r" in text or CONTROL.search(text):
+        raise InvalidInput("Keep this on one line.", field=field)
     return text or None
 
 

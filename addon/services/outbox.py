@@ -55,7 +55,8 @@ async def _receipt_message(db: AsyncSession, row: Claimed, mail_from: str) -> Em
     receipt = await load_receipt(db, row.payment_request_id) if row.payment_request_id else None
     if receipt is None:
         raise Undeliverable("the payment has no receipt")
-    return build_receipt_email(receipt, to_address=row.to_address, mail_from=mail_from)
+    # Building includes laying out the PDF: off the event loop.
+    return await asyncio.to_thread(build_receipt_email, receipt, to_address=row.to_address, mail_from=mail_from)
 
 
 BUILDERS: Mapping[str, MessageBuilder] = {"receipt": _receipt_message}
@@ -173,7 +174,11 @@ class OutboxWorker:
             if builder is None:
                 raise Undeliverable(f"no builder for {row.kind!r} emails")
             async with self._sessions() as db:
-                message = await builder(db, row, self._mail_from)
+                try:
+                    message = await builder(db, row, self._mail_from)
+                except ValueError as exc:
+                    # e.g. a header that can't be encoded: no retry will change that, so don't make one twelve times.
+                    raise Undeliverable(f"the message can't be built: {exc}") from exc
             await self._transport.send(message)
         except Undeliverable as exc:
             log.error("outbox email can't be sent", extra={"outbox_id": row.id, "reason": str(exc)})

@@ -109,6 +109,10 @@ async def test_an_admin_saves_settings_and_reads_amounts_with_their_currency(
         ({"receipt_footer": "x" * 1001}, "receipt_footer", "Keep this to 1000 characters or fewer."),
         ({"colour": "blue"}, "colour", "'colour' is not a clinic setting."),
         ({"receipt_business_name": 7}, "receipt_business_name", "Enter this as text."),
+        # A line break can't go into the receipt email's From or Subject: it would never be sent.
+        ({"receipt_business_name": "Harbour\nPhysio"}, "receipt_business_name", "Keep this on one line."),
+        ({"receipt_provider_name": "Dr\rAda"}, "receipt_provider_name", "Keep this on one line."),
+        ({"receipt_footer": "Thanks\x07"}, "receipt_footer", "invisible control characters"),
     ],
 )
 async def test_bad_settings_are_refused_with_the_field_and_nothing_changes(
@@ -210,3 +214,36 @@ def test_each_reason_has_words_for_each_audience(code: str) -> None:
     assert "Configure" not in patient and "admin" not in patient
     assert "Ask your organisation admin" not in org_admin  # the org admin is that admin
     assert "hasn't linked a Stripe account yet" not in staff
+
+
+async def test_a_new_currency_asks_for_the_presets_again_rather_than_rescaling_them(
+    client: TestClient[Any, Any],
+) -> None:
+    admin = await open_session(client, role="team_admin", call=None)
+    saved = await client.patch("/api/v1/clinic/settings", json={"preset_amounts": "80.00, 120"}, headers=bearer(admin))
+    assert saved.status == 200
+    # Alone, a currency change would turn A$80.00 into ¥8,000: refused, naming the presets.
+    response = await client.patch("/api/v1/clinic/settings", json={"default_currency": "jpy"}, headers=bearer(admin))
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error["field"] == "preset_amounts"
+    assert "enter them again in the new currency" in error["message"]
+    response = await client.patch(
+        "/api/v1/clinic/settings",
+        json={"default_currency": "jpy", "preset_amounts": "8000, 12000"},
+        headers=bearer(admin),
+    )
+    assert response.status == 200
+    assert (await response.json())["settings"]["preset_amounts_display"] == ["¥8,000", "¥12,000"]
+    # The same currency again, or a change with no presets set, needs nothing more.
+    response = await client.patch("/api/v1/clinic/settings", json={"default_currency": "jpy"}, headers=bearer(admin))
+    assert response.status == 200
+
+
+async def test_an_address_keeps_its_lines(client: TestClient[Any, Any]) -> None:
+    admin = await open_session(client, role="team_admin", call=None)
+    response = await client.patch(
+        "/api/v1/clinic/settings", json={"receipt_address": "1 Harbour St\r\nSydney NSW 2000"}, headers=bearer(admin)
+    )
+    assert response.status == 200
+    assert (await response.json())["settings"]["receipt_address"] == "1 Harbour St\nSydney NSW 2000"

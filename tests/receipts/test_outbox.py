@@ -240,3 +240,21 @@ async def test_two_racing_workers_send_exactly_once_on_postgres(postgres_url: st
         assert row.status == "sent"
     finally:
         await engine.dispose()
+
+
+async def test_a_message_that_cant_be_built_fails_once_instead_of_retrying(
+    sessions: async_sessionmaker[AsyncSession], mailbox: RunningMailbox
+) -> None:
+    """Settings saved before line breaks were refused can still hold one; a header can't carry it, ever."""
+    from addon.models import Clinic
+
+    await queue_receipt(sessions)
+    async with sessions.begin() as db:
+        clinic = (await db.execute(select(Clinic))).scalar_one()
+        clinic.receipt_business_name = "Harbour\nTelehealth"
+    sender = worker(sessions, mailbox)
+    assert await sender.send_due() == 0
+    (row,) = await outbox_rows(sessions)
+    assert row.status == "failed" and row.attempts == 1
+    assert row.last_error is not None and "can't be built" in row.last_error
+    assert mailbox.mailbox.messages == []
