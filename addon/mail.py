@@ -36,7 +36,7 @@ class SmtpAddress:
 
 
 def parse_smtp_url(url: str) -> SmtpAddress:
-    """``smtp://[user:password@]host:port`` (STARTTLS when offered) or ``smtps://`` (TLS from the first byte)."""
+    """``smtp://[user:password@]host:port`` (STARTTLS when offered; required with a password) or ``smtps://``."""
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname or parts.port is None:
         raise ValueError("use smtp://[user:password@]host:port")
@@ -67,7 +67,9 @@ class SmtpTransport:
                 port=address.port,
                 use_tls=address.use_tls,
                 # Upgrade to TLS when the server offers it, but don't insist: local relays often don't.
-                start_tls=None if not address.use_tls else False,
+                # With a password, STARTTLS is required: if it were merely opportunistic, a server (or anyone in
+                # between) that doesn't offer it would get the password in clear.
+                start_tls=False if address.use_tls else (True if address.username else None),
                 username=address.username,
                 password=address.password,
                 timeout=self._timeout,
