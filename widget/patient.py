@@ -32,11 +32,15 @@ def content_security_policy(settings: Settings, host: str) -> str:
     """
     js = _origin(settings.stripe_js_url)
     api = _origin(settings.stripe_api_base)
-    stripe_frames = "https://*.stripe.com" if js.startswith("https://js.stripe.com") else ""
+    # Stripe's own Stripe.js also loads scripts and frames from its subdomains (Stripe's CSP guidance lists
+    # https://*.js.stripe.com and https://hooks.stripe.com for the Payment Element and 3-D Secure).
+    on_stripe = js == "https://js.stripe.com"
+    stripe_scripts = "https://*.js.stripe.com" if on_stripe else ""
+    stripe_frames = "https://*.js.stripe.com https://hooks.stripe.com" if on_stripe else ""
     return "; ".join(
         [
             "default-src 'self'",
-            f"script-src 'self' {js}",
+            f"script-src 'self' {js} {stripe_scripts}".strip(),
             f"frame-src {js} {stripe_frames}".strip(),
             f"connect-src 'self' ws://{host} wss://{host} {api} {js}",
             "img-src 'self' data: blob:",
