@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import logging
 import sys
 
 from aiohttp import web
@@ -17,18 +18,29 @@ from addon.settings import Settings, SettingsError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="callpay", description="In-call payments for telehealth video calls.")
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (
-        ("demo", "everything on this machine, nothing to configure"),
-        ("serve", "production: real settings, no sandbox"),
+    for name, text, description in (
+        (
+            "demo",
+            "everything on this machine, nothing to configure",
+            "Run Callpay with an offline Stripe, a local mail server with an outbox page, and a video-call "
+            "platform simulator, all in this process. Opens nothing to the network unless --host says so.",
+        ),
+        (
+            "serve",
+            "production: real settings, no sandbox",
+            "Serve Callpay with settings from CALLPAY_* environment variables (see the README); a missing one "
+            "stops start-up naming it. Run `callpay db upgrade` first.",
+        ),
     ):
-        command = commands.add_parser(name, help=text)
-        command.add_argument("--host", default="127.0.0.1")
-        command.add_argument("--port", type=int, default=8080)
+        command = commands.add_parser(name, help=text, description=description)
+        command.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+        command.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
     db_parser = commands.add_parser("db", help="database maintenance")
     db_commands = db_parser.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply migrations")
     args = parser.parse_args(argv)
-    logs.configure()
+    # The demo's terminal is for its addresses; its routine logs would push them off screen.
+    logs.configure(logging.WARNING if args.command == "demo" else logging.INFO)
 
     if args.command == "demo":
         # The demo launcher lives beside the sandbox it starts; production paths never import it.

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import secrets
 import signal
+import socket
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,5 +206,24 @@ async def serve(host: str, port: int) -> None:
 
 
 def run(*, host: str = "127.0.0.1", port: int = 8080) -> int:
+    problem = port_problem(host, port)
+    if problem is not None:
+        print(f"callpay: {problem}", file=sys.stderr)
+        return 1
     asyncio.run(serve(host, port))
     return 0
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the demo can't listen on host:port, in one line, before anything else is started."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except PermissionError:
+            return f"port {port} needs special permission; choose one above 1024, such as --port 8080."
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is already in use; choose another with --port {port + 1}."
+            return f"can't listen on {host}:{port} ({exc.strerror}); check --host and --port."
+    return None

@@ -109,3 +109,22 @@ def _wait_for(url: str, seconds: float = 30) -> bytes:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def test_demo_on_a_busy_port_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(["demo", "--port", str(port)], env_with(), tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"callpay: port {port} on 127.0.0.1 is already in use; choose another with --port {port + 1}."
+    )
+
+
+def test_help_says_what_each_option_does(tmp_path: Path) -> None:
+    result = run(["serve", "--help"], env_with(), tmp_path)
+    assert result.returncode == 0
+    assert "port to listen on (default: 8080)" in result.stdout
+    assert "CALLPAY_" in result.stdout
