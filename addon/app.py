@@ -23,6 +23,7 @@ from addon.settings import Settings
 
 log = logging.getLogger("callpay")
 STATIC = Path(__file__).parent / "static"
+FAVICON = STATIC / "icons" / "request-payment.svg"
 MAX_BODY = 1024 * 1024
 
 
@@ -45,6 +46,7 @@ def create_app(settings: Settings, *, require_migrated: bool = True) -> web.Appl
     receipts.setup(app)
     background.setup(app)
     app.router.add_static("/static/", STATIC, append_version=False)
+    app.router.add_get("/favicon.ico", _favicon)
     # Each part of the product registers its own routes and background work.
     for part in _PARTS:
         part(app)
@@ -52,6 +54,13 @@ def create_app(settings: Settings, *, require_migrated: bool = True) -> web.Appl
 
 
 _PARTS: list[Callable[[web.Application], None]] = [clinic_config.setup, widget.setup, realtime.setup]
+
+
+async def _favicon(_request: web.Request) -> web.FileResponse:
+    # Pages name their icon in <head>; this answers browsers and tools that ask for /favicon.ico regardless.
+    return web.FileResponse(
+        FAVICON, headers={"Content-Type": "image/svg+xml", "Cache-Control": "public, max-age=86400"}
+    )
 
 
 def _database(require_migrated: bool) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -31,6 +31,10 @@ class LaunchRejected(Unauthenticated):
     code = "launch_rejected"
 
 
+class LaunchUsed(LaunchRejected):
+    """A launch whose ``jti`` was used before: most often a page reloaded, or its address opened again."""
+
+
 @dataclass(frozen=True)
 class LaunchClaims:
     platform: str
@@ -132,7 +136,7 @@ async def consume(db: AsyncSession, claims: LaunchClaims) -> Launch:
                 )
             )
     except IntegrityError as exc:
-        raise LaunchRejected(f"This launch link has already been used. {REOPEN}") from exc
+        raise LaunchUsed(f"This launch link has already been used. {REOPEN}") from exc
 
     org_id = await _get_or_create(
         db, Organisation, {"platform": claims.platform, "external_id": claims.org}, ["platform", "external_id"]

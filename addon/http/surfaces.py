@@ -14,22 +14,43 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from addon.auth.launch import LaunchUsed
 from addon.auth.roles import Role
 from addon.auth.sessions import IssuedSession
 from addon.errors import Unauthenticated
 from addon.http.sessions import exchange_launch, session_json
 
-NO_LAUNCH = "This page opens from the video-call platform. Close it and open it again from there."
+REFUSED_TITLE = "We couldn't open Callpay"
+AGAIN_TITLE = "Open Callpay again"
+# Pages drop their launch from the address bar once it is used, so a reload, Back, a bookmark or a copied address
+# arrives with no launch (or a used one). Say why, and where this page opens from, so the way back is plain.
+NO_LAUNCH = "For your security, this page can't be reloaded or opened on its own. Open it again from {where}."
+USED_LAUNCH = (
+    "This link has already been used, and for your security each one works only once. Open it again from {where}."
+)
 WRONG_ROLE = "This page isn't for your role. Close it and open the right tool from the video-call platform."
+WHERE = {
+    "/clinic-config": "Configure > Client Payments on the video-call platform",
+    "/widget/clinician": "Apps & Tools in the call",
+    "/widget/patient": "the video call",
+}
+PLATFORM = "the video-call platform"
+
+
+def where_from(request: web.Request) -> str:
+    """Where a person opens this surface again, in the platform's own words."""
+    return WHERE.get(request.path, PLATFORM)
 
 
 async def open_surface(request: web.Request, roles: Collection[Role]) -> IssuedSession | web.Response:
     """The session for this page's launch, or the 401 page to answer with."""
     token = request.query.get("launch", "")
     if not token:
-        return launch_refused(request, NO_LAUNCH)
+        return launch_refused(request, NO_LAUNCH.format(where=where_from(request)), title=AGAIN_TITLE)
     try:
         issued = await exchange_launch(request.app, token)
+    except LaunchUsed:
+        return launch_refused(request, USED_LAUNCH.format(where=where_from(request)), title=AGAIN_TITLE)
     except Unauthenticated as exc:
         return launch_refused(request, exc.message)
     if issued.principal.role not in roles:
@@ -37,10 +58,8 @@ async def open_surface(request: web.Request, roles: Collection[Role]) -> IssuedS
     return issued
 
 
-def launch_refused(request: web.Request, message: str) -> web.Response:
-    response = aiohttp_jinja2.render_template(
-        "message.html", request, {"title": "We couldn't open Callpay", "message": message}, status=401
-    )
+def launch_refused(request: web.Request, message: str, *, title: str = REFUSED_TITLE) -> web.Response:
+    response = aiohttp_jinja2.render_template("message.html", request, {"title": title, "message": message}, status=401)
     response.headers["Cache-Control"] = "no-store"
     return response
 

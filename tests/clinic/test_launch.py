@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import time
 from typing import Any
 
@@ -104,3 +105,41 @@ async def test_a_launch_within_clock_skew_is_accepted(client: TestClient[Any, An
     now = int(time.time())
     token = launch_token(role="team_admin", extra={"iat": now + 20, "exp": now + 200})
     assert (await client.post("/api/v1/sessions", json={"launch": token})).status == 201
+
+
+@pytest.mark.parametrize(
+    ("path", "role", "where"),
+    [
+        ("/clinic-config", "team_admin", "Configure > Client Payments on the video-call platform"),
+        ("/widget/clinician", "team_member", "Apps & Tools in the call"),
+        ("/widget/patient", "patient", "the video call"),
+        ("/org-admin", "org_admin", "the video-call platform"),
+    ],
+)
+async def test_a_reload_or_a_reused_link_says_what_happened_and_where_to_open_it(
+    client: TestClient[Any, Any], path: str, role: str, where: str
+) -> None:
+    # A reload: the page removed its launch from the address bar, so none comes back.
+    reloaded = await client.get(path)
+    assert reloaded.status == 401
+    text = html.unescape(await reloaded.text())
+    assert "can't be reloaded or opened on its own" in text
+    assert f"Open it again from {where}." in text
+    # Back, or the host re-showing an old address: the launch comes back, used.
+    token = launch_token(role=role, call=None if role in ("team_admin", "org_admin") else "call-1")
+    assert (await client.get(path, params={"launch": token})).status == 200
+    reused = await client.get(path, params={"launch": token})
+    assert reused.status == 401
+    text = html.unescape(await reused.text())
+    assert "already been used" in text and "each one works only once" in text
+    assert f"Open it again from {where}." in text
+    assert "<script" not in text
+
+
+async def test_every_page_has_an_icon(client: TestClient[Any, Any]) -> None:
+    page = await client.get("/clinic-config")
+    assert '<link rel="icon" href="/static/icons/request-payment.svg"' in await page.text()
+    icon = await client.get("/favicon.ico")
+    assert icon.status == 200
+    assert icon.content_type == "image/svg+xml"
+    assert (await icon.text()).startswith("<svg")
