@@ -4,6 +4,7 @@ confirmation with the receipt; declines, 3-D Secure, double clicks and reloads."
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -85,6 +86,8 @@ async def test_a_patient_pays_with_4242_and_gets_a_confirmation_and_receipt(
     (paid,) = await requests_in_db(connected)
     assert paid.status == "paid" and paid.receipt_number
     await expect(page.locator("#pw-success-receipt")).to_have_text(paid.receipt_number)
+    # Day, month, year, as the receipt writes it ("22 November 2026"), whatever the browser's own default.
+    await expect(page.locator("#pw-success-date")).to_have_text(re.compile(r"^\d{1,2} [A-Z][a-z]+ \d{4}\b"))
     await save_screenshot(page, "patient-3-payment-success")
     await assert_accessible(page)
 
@@ -195,8 +198,8 @@ async def test_a_request_canceled_mid_checkout_takes_the_patient_back(
     await page.get_by_test_id("pay-now").click()
     ack = await clinician.call("cancel_payment_request", {"id": request["id"]})
     assert ack["ok"], ack
-    await expect(page.locator("#pw-connection")).to_contain_text("canceled that payment request")
-    await expect(page.locator(".pw-request")).to_contain_text("Canceled by your clinician")
+    await expect(page.locator("#pw-connection")).to_contain_text("cancelled that payment request")
+    await expect(page.locator(".pw-request")).to_contain_text("Cancelled by your clinician")
     await expect(page.get_by_test_id("pay-now")).to_have_count(0)
     assert relevant(page_errors) == []
 
@@ -229,4 +232,70 @@ async def test_the_whole_payment_works_from_the_keyboard(
     await page.keyboard.press("Enter")
     await expect(page.get_by_test_id("payment-success")).to_be_visible()
     await expect(page.locator("#pw-success-title")).to_be_focused()
+    assert relevant(page_errors) == []
+
+
+PATIENT_WORDS = "The clinic can't take card payments right now. Your clinician will tell you how to pay."
+
+
+async def test_a_patient_learns_live_when_the_clinic_cant_take_card_payments(
+    connected: PayStack, page: Page, page_errors: list[str]
+) -> None:
+    """Callpay turned off, or the Stripe account removed: no Pay now that can't work, and no staff instructions."""
+    stack = connected
+    clinician = await clinician_socket(stack)
+    await open_patient(stack, page)
+    await stack.request_payment(clinician, amount="80.00", description="Consultation")
+    pay_now = page.get_by_test_id("pay-now")
+    await expect(pay_now).to_be_visible()
+    notice = page.get_by_test_id("payments-unavailable")
+    item = page.locator(".pw-request")
+
+    boss = await stack.session(role="org_admin", sub="boss", clinic=None, call=None)
+    await stack.api("PATCH", "/api/v1/org/clinics/clinic-1", boss, json={"addon_enabled": False})
+    await expect(notice).to_have_text(PATIENT_WORDS)
+    await expect(pay_now).to_have_count(0)
+    await expect(item).to_contain_text("Can't be paid by card right now")
+    await expect(item).to_contain_text("A$80.00")
+    await expect(page.locator("body")).not_to_contain_text("admin")
+    await save_screenshot(page, "patient-8-payments-unavailable")
+    await assert_accessible(page)
+
+    await stack.api("PATCH", "/api/v1/org/clinics/clinic-1", boss, json={"addon_enabled": True})
+    await expect(pay_now).to_be_visible()
+    await expect(notice).to_be_hidden()
+
+    # Mid-checkout, before paying: the Stripe account is removed, and the patient is taken back to the list.
+    await pay_now.click()
+    await expect(page.get_by_test_id("receipt-email")).to_be_focused()
+    admin = await stack.session(role="team_admin", sub="admin-1", call=None)
+    status, _ = await stack.api("POST", "/api/v1/clinic/stripe/disconnect", admin)
+    assert status == 200
+    await expect(notice).to_have_text(PATIENT_WORDS)
+    await expect(page.get_by_test_id("receipt-email")).to_be_hidden()
+    await expect(pay_now).to_have_count(0)
+    await expect(page.locator("body")).not_to_contain_text("Configure")
+    assert relevant(page_errors) == []
+
+
+async def test_continue_says_so_in_patient_words_when_payments_stopped_unheard(
+    connected: PayStack, page: Page, page_errors: list[str]
+) -> None:
+    """If the live notice was missed (say, mid-reconnect), Continue's refusal puts the page in the same state."""
+    stack = connected
+    clinician = await clinician_socket(stack)
+    await open_patient(stack, page)
+    await stack.request_payment(clinician, amount="80.00", description="Consultation")
+    await page.get_by_test_id("pay-now").click()
+    from sqlalchemy import update
+
+    from addon.appkeys import DB
+    from addon.models import Clinic
+
+    async with stack.app[DB].begin() as db:  # changed behind the page's back: no event goes out
+        await db.execute(update(Clinic).values(addon_enabled=False))
+    await page.get_by_test_id("receipt-email").fill("pat@example.com")
+    await page.get_by_test_id("pay-submit").click()
+    await expect(page.get_by_test_id("payments-unavailable")).to_have_text(PATIENT_WORDS)
+    await expect(page.get_by_test_id("pay-now")).to_have_count(0)
     assert relevant(page_errors) == []

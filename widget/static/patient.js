@@ -18,10 +18,13 @@ const STATUS_WORDS = {
   processing: "Processing your payment…",
   paid: "Paid",
   failed: "Not paid yet — the last attempt didn't go through",
-  canceled: "Canceled by your clinician",
+  canceled: "Cancelled by your clinician",
   refunded: "Refunded",
   partially_refunded: "Paid, partly refunded",
 };
+// What an open request says while the clinic can't take card payments; the notice above the list says why.
+const NOT_PAYABLE_NOW = "Can't be paid by card right now";
+const UNAVAILABLE_FALLBACK = "The clinic can't take card payments right now. Your clinician will tell you how to pay.";
 const CARD_BRANDS = {
   visa: "Visa", mastercard: "Mastercard", amex: "American Express", discover: "Discover", diners: "Diners Club",
   jcb: "JCB", unionpay: "UnionPay", eftpos_au: "eftpos",
@@ -40,6 +43,8 @@ const state = {
   lastEmail: "", // kept in memory only, so a second payment in the same call needs no retyping
   receiptEmailFor: new Map(), // request id -> the email this page sent its receipt to
   receipts: new Map(), // request id -> the receipt as the server words it (business name, number)
+  paymentsAvailable: true, // whether the clinic can take card payments now, as the server last said
+  unavailableReason: "", // the server's words for a patient when it can't
 };
 
 // --- Small helpers -----------------------------------------------------------------------------------------------
@@ -73,9 +78,14 @@ function cardOf(pr) {
   return `${brand} ending in ${pr.card_last4}`;
 }
 
+// Day, month, year, as the receipt writes it ("22 November 2026, 2:58 pm"), in the page's language (en-AU).
+const DATE_FORMAT = new Intl.DateTimeFormat(document.documentElement.lang || "en-AU", {
+  day: "numeric", month: "long", year: "numeric", hour: "numeric", minute: "2-digit",
+});
+
 function dateOf(iso) {
   if (!iso) return "";
-  return new Intl.DateTimeFormat(undefined, { dateStyle: "long", timeStyle: "short" }).format(new Date(iso));
+  return DATE_FORMAT.format(new Date(iso));
 }
 
 function sorted() {
@@ -129,6 +139,16 @@ function renderList() {
   }
   empty.hidden = state.loaded && requests.length > 0;
   for (const pr of requests) list.append(requestItem(pr));
+  renderAvailability();
+}
+
+// While the clinic can't take card payments, open requests say so and offer no Pay now that couldn't work.
+function renderAvailability() {
+  const open = [...state.requests.values()].some((pr) => PAYABLE.has(pr.status));
+  const notice = $("pw-unavailable");
+  const text = state.paymentsAvailable ? "" : state.unavailableReason || UNAVAILABLE_FALLBACK;
+  if (notice.textContent !== text) notice.textContent = text;
+  notice.hidden = state.paymentsAvailable || !open || state.view !== "list";
 }
 
 function requestItem(pr) {
@@ -140,7 +160,10 @@ function requestItem(pr) {
     element("p", { className: "pw-state", text: STATUS_WORDS[pr.status] || pr.status }),
   );
   const actions = element("div", { className: "pw-request-actions" });
-  if (PAYABLE.has(pr.status)) {
+  if (PAYABLE.has(pr.status) && !state.paymentsAvailable) {
+    main.lastElementChild.textContent = NOT_PAYABLE_NOW;
+    item.classList.add("pw-not-payable");
+  } else if (PAYABLE.has(pr.status)) {
     const pay = element("button", {
       className: "pw-primary",
       text: "Pay now",
@@ -168,6 +191,7 @@ function setView(view) {
   show("pw-list", view === "list");
   show("pw-checkout", view === "checkout");
   show("pw-success", view === "success");
+  renderAvailability();
 }
 
 function backToList(focusRequestId) {
@@ -185,7 +209,7 @@ function backToList(focusRequestId) {
 
 function startCheckout(requestId) {
   const pr = state.requests.get(requestId);
-  if (!pr || !PAYABLE.has(pr.status) || state.busy) return;
+  if (!pr || !PAYABLE.has(pr.status) || !state.paymentsAvailable || state.busy) return;
   teardownCheckout();
   state.active = requestId;
   $("pw-checkout-amount").textContent = amountOf(pr);
@@ -347,6 +371,21 @@ function focusCardFields() {
 }
 
 function handleApiError(error) {
+  if (error instanceof ApiError && error.code === "payments_unavailable") {
+    // The clinic stopped taking card payments since the page last heard, and nothing was charged: go back to the
+    // list, which says so where Pay now was.
+    state.busy = false;
+    setAvailability({ payments_available: false, reason: error.message });
+    return;
+  }
+  if (error instanceof ApiError && error.code === "request_canceled") {
+    const requestId = state.active;
+    state.busy = false;
+    backToList(requestId);
+    showConnection("Your clinician cancelled that payment request. You haven't been charged.", "");
+    announce("Your clinician cancelled this payment request. You haven't been charged.");
+    return;
+  }
   const message = error instanceof ApiError ? error.message : "Something went wrong. Please try again.";
   if (error instanceof ApiError && error.status === 401) {
     showConnection("Your session has ended. Close this and open it again from the video call.", "bad");
@@ -531,8 +570,8 @@ function reconcile() {
       showSuccess(pr.id);
     } else if (pr.status === "canceled") {
       backToList(pr.id);
-      announce("Your clinician canceled this payment request. You haven't been charged.");
-      showConnection("Your clinician canceled that payment request. You haven't been charged.", "");
+      announce("Your clinician cancelled this payment request. You haven't been charged.");
+      showConnection("Your clinician cancelled that payment request. You haven't been charged.", "");
     }
   } else if (state.view === "success" && pr) {
     fillSuccess(pr);
@@ -558,6 +597,24 @@ function onChange(pr) {
   reconcile();
 }
 
+function setAvailability(status) {
+  const available = Boolean(status && status.payments_available);
+  const changed = available !== state.paymentsAvailable;
+  state.paymentsAvailable = available;
+  state.unavailableReason = (!available && status && status.reason) || "";
+  if (!available && state.view === "checkout" && !state.busy) {
+    // Nothing is being paid yet: go back to the list, which says why the request can't be paid now.
+    const requestId = state.active;
+    backToList(requestId);
+    announce(state.unavailableReason || UNAVAILABLE_FALLBACK);
+    return;
+  }
+  if (state.view === "list") renderList();
+  if (changed && state.loaded && [...state.requests.values()].some((pr) => PAYABLE.has(pr.status))) {
+    announce(available ? "You can pay by card again." : state.unavailableReason || UNAVAILABLE_FALLBACK);
+  }
+}
+
 function connect() {
   const socket = io({ path: "/socket.io", auth: { token: session.token }, transports: ["websocket", "polling"] });
   socket.on("connect", () => showConnection(null));
@@ -575,6 +632,7 @@ function connect() {
       showConnection("Connection lost. Reconnecting…", "");
     }
   });
+  socket.on("payments_available", setAvailability);
   socket.on("payment_requests", onSnapshot);
   socket.on("payment_request", onChange);
   return socket;
