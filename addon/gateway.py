@@ -257,7 +257,7 @@ class StripeGateway:
             )
         except stripe.InvalidRequestError as exc:
             if exc.code == "payment_intent_unexpected_state":
-                raise InvalidInput("This payment can no longer be canceled.", code="not_cancelable") from exc
+                raise InvalidInput("This payment can no longer be cancelled.", code="not_cancelable") from exc
             raise _translate(exc) from exc
         except stripe.StripeError as exc:
             raise _translate(exc) from exc

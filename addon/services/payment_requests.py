@@ -288,7 +288,7 @@ async def _cancel_at_stripe(db: AsyncSession, gateway: StripeGateway, pr: Paymen
     except InvalidInput as exc:
         # Stripe says the intent can't be canceled: it succeeded or is processing; the payment stands.
         raise Conflict(
-            "The patient is paying or has just paid, so this request can't be canceled.",
+            "The patient is paying or has just paid, so this request can't be cancelled.",
             code="not_cancelable",
         ) from exc
     except PaymentProviderError as exc:
@@ -303,10 +303,10 @@ async def _cancel_at_stripe(db: AsyncSession, gateway: StripeGateway, pr: Paymen
 
 def _not_cancelable(status: str) -> str:
     if status in ("paid", "refunded", "partially_refunded"):
-        return "This request has been paid, so it can't be canceled. Refund it instead."
+        return "This request has been paid, so it can't be cancelled. Refund it instead."
     if status == "processing":
-        return "The patient's payment is being processed, so this request can't be canceled."
-    return "This request can't be canceled now."
+        return "The patient's payment is being processed, so this request can't be cancelled."
+    return "This request can't be cancelled now."
 
 
 # --- The clinician's panel ---------------------------------------------------------------------------------

@@ -27,7 +27,8 @@ async def test_request_and_see_the_payment_land_once(stack: PayStack, page: Page
     assert "launch=" not in page.url
     # Not connected to Stripe yet: the form says why and can't be used.
     await expect(page.get_by_test_id("request-submit")).to_be_disabled()
-    await expect(page.locator("#unavailable")).to_contain_text("hasn't linked a Stripe account")
+    await expect(page.locator("#unavailable")).to_contain_text("This clinic has no linked Stripe account.")
+    await expect(page.locator("#unavailable")).not_to_contain_text("yet")
     await save_screenshot(page, "clinician-panel-unavailable")
     await assert_accessible(page)
 
@@ -76,21 +77,59 @@ async def test_request_and_see_the_payment_land_once(stack: PayStack, page: Page
     assert page_errors == []
 
 
-async def test_cancel_and_validation_messages(connected: PayStack, page: Page) -> None:
+async def test_cancel_and_validation_messages(connected: PayStack, page: Page, page_errors: list[str]) -> None:
     stack = connected
     await open_panel(stack, page)
-    await page.get_by_test_id("request-amount").fill("12.345")
-    await page.get_by_test_id("request-description").fill("Script")
+    amount, description = page.get_by_test_id("request-amount"), page.get_by_test_id("request-description")
+    # Every problem shows at once, and the first one takes the focus.
+    await amount.fill("abc")
+    await page.get_by_test_id("request-submit").click()
+    await expect(page.locator("#amount-error")).to_have_text("Enter the amount as a number, such as 80.00.")
+    await expect(page.locator("#description-error")).to_have_text("Say what the payment is for.")
+    await expect(amount).to_be_focused()
+    await expect(amount).to_have_attribute("aria-invalid", "true")
+    await expect(description).to_have_attribute("aria-invalid", "true")
+    assert "description-error" in (await description.get_attribute("aria-describedby") or "")
+    await save_screenshot(page, "clinician-panel-field-errors")
+    await assert_accessible(page)
+    assert stack.published.of("payment_request") == []
+
+    await amount.fill("12.345")
+    await description.fill("Script")
     await page.keyboard.press("Enter")
     await expect(page.locator("#amount-error")).to_contain_text("decimal places")
-    await expect(page.get_by_test_id("request-amount")).to_be_focused()
-    await page.get_by_test_id("request-amount").fill("20")
+    await expect(page.locator("#description-error")).to_be_hidden()
+    await expect(description).not_to_have_attribute("aria-invalid", "true")
+    await expect(amount).to_be_focused()
+    await amount.fill("20")
     await page.keyboard.press("Enter")
     item = page.get_by_test_id("request-list").locator("li").first
     await expect(item).to_contain_text("A$20.00")
+
+    # Cancel asks first: one click only opens "Cancel this request?", and Keep it (or Escape) leaves it be.
     await item.get_by_role("button", name="Cancel the request").click()
-    await expect(item).to_contain_text("Canceled")
+    confirm = item.get_by_role("group", name="Cancel this request?")
+    await expect(confirm).to_be_visible()
+    await expect(confirm.get_by_role("button", name="Keep it")).to_be_focused()
+    await save_screenshot(page, "clinician-panel-confirm-cancel")
+    await assert_accessible(page)
+    await page.keyboard.press("Enter")  # Keep it
+    await expect(confirm).to_have_count(0)
+    await expect(item.get_by_role("button", name="Cancel the request")).to_be_focused()
+    await expect(item).to_contain_text("Waiting for the patient")
+    await page.keyboard.press("Enter")  # Cancel request again, then Escape
+    await expect(confirm).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(confirm).to_have_count(0)
+    assert len(stack.published.of("payment_request")) == 1  # nothing was canceled
+
+    await item.get_by_role("button", name="Cancel the request").click()
+    await confirm.get_by_role("button", name="Yes, cancel").click()
+    await expect(item).to_contain_text("Cancelled")
     await expect(item.get_by_role("button")).to_have_count(0)
+    await expect(page.locator("#announcer")).to_have_text("Request for A$20.00 cancelled.")
+    await save_screenshot(page, "clinician-panel-cancelled")
+    assert [e for e in page_errors if "Failed to load resource" not in e] == []
 
 
 async def test_the_panel_page_answers_with_a_strict_policy_and_refuses_patients(stack: PayStack) -> None:

@@ -19,7 +19,7 @@ const STATUS_WORDS = {
   processing: "Processing",
   paid: "Paid",
   failed: "Payment failed — the patient can try again",
-  canceled: "Canceled",
+  canceled: "Cancelled",
   refunded: "Refunded",
   partially_refunded: "Partly refunded",
 };
@@ -27,12 +27,14 @@ const UNPAID = new Set(["requested", "failed"]);
 const BRANDS = { visa: "Visa", mastercard: "Mastercard", amex: "American Express", discover: "Discover", jcb: "JCB",
   diners: "Diners Club", unionpay: "UnionPay", eftpos_au: "eftpos" };
 const ACK_TIMEOUT_MS = 10000;
+const LANG = document.documentElement.lang || "en-AU";
 
 const requests = new Map(); // id → PaymentRequest, newest copy wins
 const shownReceived = new Set(); // ids whose pop-up has been shown on this page: never twice
 let pendingRef = null; // the client_ref of a request not yet acknowledged: a resend reuses it, so no duplicate
 let paymentsAvailable = Boolean(config.status?.payments_available);
 let sessionEnded = false;
+let confirmingId = null; // the request whose "Cancel this request?" is open
 
 const socket = io({ path: "/socket.io", auth: { token: session?.token ?? "" }, transports: ["websocket", "polling"] });
 
@@ -81,13 +83,33 @@ function isNewer(incoming, current) {
 
 function formatTime(iso) {
   if (!iso) return "";
-  return new Date(iso).toLocaleTimeString(undefined, { hour: "numeric", minute: "2-digit" });
+  return new Date(iso).toLocaleTimeString(LANG, { hour: "numeric", minute: "2-digit" });
 }
 
 function renderList() {
   const items = [...requests.values()].sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
+  if (confirmingId && !UNPAID.has(requests.get(confirmingId)?.status)) confirmingId = null;
+  // The list is rebuilt on every change: put the keyboard back on the same button in the new copy.
+  const focused = list.contains(document.activeElement) ? document.activeElement : null;
+  const refocus = focused && focused.closest("[data-id]") && focused.dataset.action
+    ? { id: focused.closest("[data-id]").dataset.id, action: focused.dataset.action }
+    : null;
   $("empty").hidden = items.length > 0;
   list.replaceChildren(...items.map(renderItem));
+  if (refocus) focusAction(refocus.id, refocus.action);
+}
+
+function focusAction(id, action) {
+  const item = [...list.children].find((node) => node.dataset.id === id);
+  const button = item?.querySelector(`[data-action="${action}"]`);
+  if (button) button.focus();
+  return Boolean(button);
+}
+
+function announce(text) {
+  const box = $("announcer");
+  box.textContent = "";
+  window.setTimeout(() => { box.textContent = text; }, 50);
 }
 
 function renderItem(pr) {
@@ -116,19 +138,62 @@ function renderItem(pr) {
   meta.textContent = parts.join(" · ");
   item.append(meta);
 
-  if (UNPAID.has(pr.status)) {
-    const actions = document.createElement("div");
-    actions.className = "cp-request-actions";
-    const cancel = document.createElement("button");
-    cancel.type = "button";
-    cancel.className = "secondary";
-    cancel.textContent = "Cancel request";
-    cancel.setAttribute("aria-label", `Cancel the request for ${pr.amount_display}, ${pr.description}`);
-    cancel.addEventListener("click", () => cancelRequest(pr, cancel));
-    actions.append(cancel);
-    item.append(actions);
-  }
+  if (UNPAID.has(pr.status)) item.append(pr.id === confirmingId ? renderConfirm(pr) : renderCancel(pr));
   return item;
+}
+
+function actionButton(text, action, className) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = className;
+  button.textContent = text;
+  button.dataset.action = action;
+  return button;
+}
+
+function renderCancel(pr) {
+  const actions = document.createElement("div");
+  actions.className = "cp-request-actions";
+  const cancel = actionButton("Cancel request", "cancel", "secondary");
+  cancel.setAttribute("aria-label", `Cancel the request for ${pr.amount_display}, ${pr.description}`);
+  cancel.addEventListener("click", () => {
+    // One click only asks: a misclick mid-call mustn't take the request away from the patient.
+    confirmingId = pr.id;
+    renderList();
+    focusAction(pr.id, "keep");
+  });
+  actions.append(cancel);
+  return actions;
+}
+
+function renderConfirm(pr) {
+  const group = document.createElement("div");
+  group.className = "cp-confirm";
+  group.setAttribute("role", "group");
+  const question = document.createElement("p");
+  question.id = `confirm-${pr.id}`;
+  question.className = "cp-confirm-question";
+  question.textContent = "Cancel this request?";
+  group.setAttribute("aria-labelledby", question.id);
+  const yes = actionButton("Yes, cancel", "confirm-cancel", "danger");
+  yes.setAttribute("aria-label", `Yes, cancel the request for ${pr.amount_display}, ${pr.description}`);
+  const keep = actionButton("Keep it", "keep", "secondary");
+  keep.setAttribute("aria-label", `Keep it: don't cancel the request for ${pr.amount_display}, ${pr.description}`);
+  const stopAsking = () => {
+    confirmingId = null;
+    renderList();
+    focusAction(pr.id, "cancel");
+  };
+  yes.addEventListener("click", () => cancelRequest(pr, yes, keep));
+  keep.addEventListener("click", stopAsking);
+  group.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.stopPropagation(); // Escape here means "keep it", not "dismiss the pop-up"
+      stopAsking();
+    }
+  });
+  group.append(question, yes, keep);
+  return group;
 }
 
 function upsert(pr) {
@@ -201,15 +266,42 @@ document.addEventListener("keydown", (event) => {
 
 // --- Asking for a payment -------------------------------------------------------------------------------
 
-function showFieldError(field, message) {
+function showFieldError(field, message, { focus = true } = {}) {
   const box = $(`${field}-error`);
-  if (!box) return false;
+  const input = { amount: amountInput, description: descriptionInput }[field];
+  if (!box || !input) return false;
   box.textContent = message;
   box.hidden = false;
-  const input = field === "amount" ? amountInput : descriptionInput;
   input.setAttribute("aria-invalid", "true");
-  input.focus();
+  if (focus) input.focus();
   return true;
+}
+
+// The same rules the server applies to a typed amount, so every problem shows at once; the server checks again
+// (and alone knows the currency's smallest and largest amounts).
+function amountProblem(typed) {
+  let text = typed.trim().replace(/,/g, "");
+  if (!text) return "Enter an amount.";
+  if (text.slice(0, 3).toLowerCase() === config.currency) text = text.slice(3);
+  text = text.replace(/^(?:[A-Za-z]{1,3})?[$€£¥₩₹]/, "").trim();
+  if (/^-\s*(\d|\.\d)/.test(text)) return "Enter an amount greater than zero.";
+  if (!/^(\d+\.?\d*|\.\d+)$/.test(text)) return "Enter the amount as a number, such as 80.00.";
+  const places = (text.split(".")[1] || "").replace(/0+$/, "").length;
+  if (places > config.decimals) {
+    return config.decimals === 0 ? "Enter the amount in whole units." : `Enter the amount in at most ${config.decimals} decimal places.`;
+  }
+  if (!(Number(text) > 0)) return "Enter an amount greater than zero.";
+  return null;
+}
+
+// Every field's problem at once, the first one focused; true when there were none.
+function checkFields() {
+  const problems = [
+    ["amount", amountProblem(amountInput.value)],
+    ["description", descriptionInput.value.trim() ? null : "Say what the payment is for."],
+  ].filter(([, message]) => message);
+  problems.forEach(([field, message], index) => showFieldError(field, message, { focus: index === 0 }));
+  return problems.length === 0;
 }
 
 function clearErrors() {
@@ -247,8 +339,7 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   if (submit.disabled) return;
   clearErrors();
-  if (!amountInput.value.trim()) return void showFieldError("amount", "Enter an amount.");
-  if (!descriptionInput.value.trim()) return void showFieldError("description", "Say what the payment is for.");
+  if (!checkFields()) return;
   pendingRef ??= newRef();
   const body = { amount: amountInput.value.trim(), description: descriptionInput.value, client_ref: pendingRef };
   submit.disabled = true;
@@ -274,14 +365,17 @@ form.addEventListener("submit", (event) => {
   });
 });
 
-function cancelRequest(pr, button) {
-  button.disabled = true;
+function cancelRequest(pr, ...buttons) {
+  for (const button of buttons) button.disabled = true;
   socket.timeout(ACK_TIMEOUT_MS).emit("cancel_payment_request", { id: pr.id }, (err, ack) => {
-    button.disabled = false;
+    for (const button of buttons) button.disabled = false;
     if (err) return void showFormError("No answer from Callpay yet. Check your connection and try again.");
     if (!ack.ok) return void showFormError(ack.error.message);
+    confirmingId = null;
     upsert(ack.payment_request);
     renderList();
+    $("list-title").focus();
+    announce(`Request for ${pr.amount_display} cancelled.`);
   });
 }
 
