@@ -48,7 +48,7 @@ function render(config) {
     $("acct-charges").textContent = stripe.charges_enabled ? "Yes" : "Not yet";
     $("dashboard-link").href = stripe.dashboard_url;
   } else {
-    $("stripe-status").textContent = "No Stripe account is linked, so clinicians can't request payments yet.";
+    $("stripe-status").textContent = "No Stripe account is linked, so clinicians can't request payments.";
   }
   renderSettings(config);
 }
@@ -74,13 +74,68 @@ function clearErrors() {
   }
 }
 
+function markInvalid(name, message) {
+  $(`${name}-error`).textContent = message;
+  $(name).setAttribute("aria-invalid", "true");
+}
+
 function showError(error) {
   if (error.field && $(error.field)) {
-    $(`${error.field}-error`).textContent = error.message;
-    $(error.field).setAttribute("aria-invalid", "true");
+    markInvalid(error.field, error.message);
     $(error.field).focus();
   }
   announce(error.message, "bad");
+}
+
+// The server's rules, checked here too so every field's problem shows at once (the server checks again, and alone
+// knows each currency's decimals and limits). Messages are the server's words.
+const MAX_PRESETS = 8;
+const TEXT_LIMITS = {
+  receipt_business_name: 200, receipt_provider_name: 200, receipt_provider_number: 50, receipt_address: 500,
+  receipt_phone: 50, receipt_footer: 1000,
+};
+const ABN_WEIGHTS = [10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19];
+
+function presetsProblem(value, currency) {
+  const items = value.split(/[;\n]|,\s+/).map((item) => item.trim()).filter(Boolean);
+  if (items.length > MAX_PRESETS) return `Enter at most ${MAX_PRESETS} preset amounts.`;
+  for (const item of items) {
+    let text = item.replace(/,/g, "");
+    if (text.slice(0, 3).toLowerCase() === currency) text = text.slice(3);
+    text = text.replace(/^(?:[A-Za-z]{1,3})?[$€£¥₩₹]/, "").trim();
+    if (!/^(\d+\.?\d*|\.\d+)$/.test(text)) {
+      return `Preset amount '${item}': Enter the amount as a number, such as 80.00.`;
+    }
+    if (!(Number(text) > 0)) return `Preset amount '${item}': Enter an amount greater than zero.`;
+  }
+  return null;
+}
+
+function abnProblem(value) {
+  const digits = value.replace(/[\s-]/g, "");
+  if (!digits) return null;
+  if (!/^\d{11}$/.test(digits)) return "An ABN has 11 digits, such as 51 824 753 556.";
+  const numbers = [...digits].map(Number);
+  numbers[0] -= 1;
+  const sum = numbers.reduce((total, n, i) => total + n * ABN_WEIGHTS[i], 0);
+  return sum % 89 === 0 ? null : "That ABN isn't valid: check the digits against the ABN Lookup.";
+}
+
+function fieldProblems(body) {
+  const problems = [];
+  const presets = presetsProblem(body.preset_amounts, body.default_currency);
+  if (presets) problems.push(["preset_amounts", presets]);
+  const abn = abnProblem(body.receipt_abn);
+  if (abn) problems.push(["receipt_abn", abn]);
+  for (const [name, limit] of Object.entries(TEXT_LIMITS)) {
+    if (body[name].trim().length > limit) problems.push([name, `Keep this to ${limit} characters or fewer.`]);
+  }
+  const phone = body.receipt_phone.trim();
+  if (phone && !problems.some(([name]) => name === "receipt_phone") && !/^[0-9 +()\-]{6,30}$/.test(phone)) {
+    problems.push(["receipt_phone", "Enter the phone number with digits, spaces, + ( ) or - only."]);
+  }
+  // In the form's order, so focus lands on the first one a person meets.
+  return problems.sort(([a], [b]) => FIELDS.indexOf(a) - FIELDS.indexOf(b));
 }
 
 async function load() {
@@ -136,6 +191,14 @@ $("settings").addEventListener("submit", async (event) => {
   event.preventDefault();
   clearErrors();
   const body = Object.fromEntries(FIELDS.map((name) => [name, $(name).value]));
+  const problems = fieldProblems(body);
+  if (problems.length) {
+    for (const [name, message] of problems) markInvalid(name, message);
+    $(problems[0][0]).focus();
+    const count = problems.length === 1 ? "1 field needs" : `${problems.length} fields need`;
+    announce(`Settings not saved: ${count} fixing.`, "bad");
+    return;
+  }
   const button = $("save-settings");
   button.disabled = true;
   try {

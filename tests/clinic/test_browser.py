@@ -40,10 +40,26 @@ async def test_an_admin_links_configures_and_removes_a_stripe_account(
     await expect(page.locator("#acct-currency")).to_have_text("AUD")
     await save_screenshot(page, "clinic-config-3-linked")
 
-    await page.get_by_label("Preset amounts").fill("80.00, 120")
+    # Every field's problem shows at once; the first takes the focus.
+    await page.get_by_label("Preset amounts").fill("80.00, abc")
     await page.get_by_label("ABN").fill("51 824 753 557")
+    await page.get_by_label("Phone").fill("call me")
     await page.get_by_test_id("save-settings").click()
+    await expect(page.locator("#preset_amounts-error")).to_have_text(
+        "Preset amount 'abc': Enter the amount as a number, such as 80.00."
+    )
     await expect(page.locator("#receipt_abn-error")).to_contain_text("That ABN isn't valid")
+    await expect(page.locator("#receipt_phone-error")).to_contain_text("digits, spaces")
+    await expect(page.get_by_label("Preset amounts")).to_be_focused()
+    for name in ("preset_amounts", "receipt_abn", "receipt_phone"):
+        await expect(page.locator(f"#{name}")).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#announcer")).to_have_text("Settings not saved: 3 fields need fixing.")
+    await save_screenshot(page, "clinic-config-4a-field-errors")
+    await page.get_by_label("Preset amounts").fill("80.00, 120")
+    await page.get_by_label("Phone").fill("")
+    await page.get_by_test_id("save-settings").click()
+    await expect(page.locator("#preset_amounts-error")).to_have_text("")
+    await expect(page.locator("#preset_amounts")).not_to_have_attribute("aria-invalid", "true")
     await expect(page.get_by_label("ABN")).to_be_focused()
     await page.get_by_label("ABN").fill("51 824 753 556")
     await page.get_by_test_id("save-settings").click()
@@ -56,7 +72,7 @@ async def test_an_admin_links_configures_and_removes_a_stripe_account(
     await expect(confirm).to_be_visible()
     await save_screenshot(page, "clinic-config-5-confirm-remove")
     await confirm.click()
-    await expect(status).to_contain_text("No Stripe account is linked")
+    await expect(status).to_have_text("No Stripe account is linked, so clinicians can't request payments.")
     await expect(page.get_by_test_id("go-to-stripe")).to_be_focused()
     await save_screenshot(page, "clinic-config-6-removed")
     # Chromium logs the refused ABN (a 400 the page handles) and the sandbox page's missing favicon as resource
@@ -74,6 +90,10 @@ async def test_an_org_admin_turns_callpay_off_for_a_clinic(stack: Stack, page: P
     await switch.click()
     await expect(page.locator("#announcer")).to_have_text("Callpay is now off for city-gp.")
     await expect(switch).not_to_be_checked()
+    # Said to the org admin, who is the one to turn it back on: no "ask your organisation admin".
+    row = page.locator('[data-clinic="city-gp"]')
+    await expect(row).to_contain_text("Callpay is off for this clinic.")
+    await expect(page.locator("body")).not_to_contain_text("organisation admin")
     await save_screenshot(page, "org-admin-clinic-off")
     [event] = stack.published.of("clinic_status")
     assert event.data["clinic"] == "city-gp" and event.data["reason_code"] == "addon_disabled"
