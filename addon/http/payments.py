@@ -28,8 +28,7 @@ async def start_checkout(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = await read_json(request)
     app = request.app
-    async with app[DB].begin() as db:
-        session = await checkout.checkout(db, app[GATEWAY], app[SETTINGS], caller, request.match_info["id"], body)
+    session = await checkout.checkout(app[DB], app[GATEWAY], app[SETTINGS], caller, request.match_info["id"], body)
     return web.json_response(session.to_json())
 
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from addon.auth.access import require_role
 from addon.auth.roles import Role
@@ -76,23 +76,38 @@ def idempotency_scope(pr: PaymentRequest) -> str:
 
 
 async def checkout(
-    db: AsyncSession, gateway: StripeGateway, settings: Settings, principal: Principal, request_id: object, body: Any
+    database: async_sessionmaker[AsyncSession],
+    gateway: StripeGateway,
+    settings: Settings,
+    principal: Principal,
+    request_id: object,
+    body: Any,
 ) -> CheckoutSession:
-    """What the patient's browser needs to pay the request with Stripe.js."""
-    pr = await find_in_call(db, principal, request_id)
-    require_role(principal, {Role.PATIENT}, what="pay payment requests")
-    email = parse_email(body.get("email") if isinstance(body, dict) else None)
-    refuse_unless_payable(pr)
-    clinic = await require_payments_available(db, pr.clinic_id)
+    """What the patient's browser needs to pay the request with Stripe.js.
 
-    if pr.stripe_payment_intent_id is None:
-        intent = await _create_intent(db, gateway, pr, clinic, email)
-        if not await _attach(db, pr, intent, clinic, email):
+    Stripe creates the intent while no transaction is open (a network call inside one would hold SQLite's single
+    write lock, and a pooled connection, for its whole length); the conditional UPDATE that attaches it makes
+    that safe against a second checkout racing this one.
+    """
+    async with database.begin() as db:
+        pr = await find_in_call(db, principal, request_id)
+        require_role(principal, {Role.PATIENT}, what="pay payment requests")
+        email = parse_email(body.get("email") if isinstance(body, dict) else None)
+        refuse_unless_payable(pr)
+        clinic = await require_payments_available(db, pr.clinic_id)
+        new_intent = None if pr.stripe_payment_intent_id else await _intent_to_create(db, pr, clinic, email)
+    if new_intent is not None:
+        intent = await gateway.create_payment_intent(**new_intent)
+        async with database.begin() as db:
+            pr = await db.get_one(PaymentRequest, pr.id, populate_existing=True)
+            attached = await _attach(db, pr, intent, clinic, email)
+        if not attached:
             await _discard(gateway, clinic.stripe_account_id, intent)
-            pr = await find_in_call(db, principal, request_id)
-            refuse_unless_payable(pr)
-    if pr.stripe_payment_intent_id is not None and pr.patient_email != email:
-        await _change_email(db, gateway, pr, email)
+    async with database.begin() as db:
+        pr = await find_in_call(db, principal, request_id)
+        refuse_unless_payable(pr)
+        if pr.stripe_payment_intent_id is not None and pr.patient_email != email:
+            await _change_email(db, gateway, pr, email)
     assert pr.stripe_client_secret is not None and pr.stripe_account_id is not None
     return CheckoutSession(
         client_secret=pr.stripe_client_secret,
@@ -104,14 +119,13 @@ async def checkout(
     )
 
 
-async def _create_intent(
-    db: AsyncSession, gateway: StripeGateway, pr: PaymentRequest, clinic: Clinic, email: str
-) -> PaymentIntentInfo:
+async def _intent_to_create(db: AsyncSession, pr: PaymentRequest, clinic: Clinic, email: str) -> dict[str, Any]:
+    """The gateway's create_payment_intent arguments for this request, read while the transaction is open."""
     call = await db.get_one(Call, pr.call_id)
     clinician = await db.get_one(User, pr.clinician_id)
     assert clinic.stripe_account_id is not None
     fee = clinic.application_fee_amount
-    return await gateway.create_payment_intent(
+    return dict(
         account_id=clinic.stripe_account_id,
         amount=pr.amount,
         currency=pr.currency,

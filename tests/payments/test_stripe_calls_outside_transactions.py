@@ -61,3 +61,23 @@ async def test_the_browsers_report_reads_stripe_outside_its_transactions(connect
     assert status == 200
     assert body["status"] == "paid"
     assert len(await doctor.wait_count("payment_received", 1)) == 1
+
+
+async def test_checkout_creates_the_intent_outside_its_transactions(connected: PayStack) -> None:
+    stack = connected
+    doctor = await stack.socket(await stack.clinician())
+    patient_session = await stack.patient()
+    pr = await stack.request_payment(doctor)
+    fault = {
+        "route_prefix": "/v1/payment_intents",
+        "method": "POST",
+        "kind": "latency",
+        "rate": 1,
+        "latency_ms": STRIPE_DELAY_MS,
+    }
+    async with stack.http.post(f"{stack.sandbox.url}/_sandbox/faults", json=fault) as answer:
+        assert answer.status == 201
+
+    status, body = await a_write_finishes_while(stack, stack.checkout(pr["id"], patient_session))
+    assert status == 200
+    assert body["client_secret"].startswith("pi_")
