@@ -40,6 +40,7 @@ SUPPORTED = (
 )
 # Stripe's published minimum charge per currency, in minor units; other currencies are held to 50 minor units.
 # Checked when a request is made, so a clinician never sends a request that Stripe would refuse at checkout.
+# The Stripe sandbox keeps its own copy on purpose: it stands in for Stripe and shares no code with the product.
 MINIMUM = {
     "usd": 50,
     "aud": 50,
