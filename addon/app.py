@@ -17,7 +17,7 @@ from addon.appkeys import DB, ENGINE, GATEWAY, SETTINGS
 from addon.gateway import StripeGateway
 from addon.http import health, openapi, payments, receipts, sessions, webhooks
 from addon.observability import init_sentry
-from addon.outbound import PUBLISHER, DroppingPublisher
+from addon.outbound import AFTER_COMMIT, PUBLISHER, DroppingPublisher
 from addon.pages import setup_templates
 from addon.settings import Settings
 
@@ -35,6 +35,7 @@ def create_app(settings: Settings, *, require_migrated: bool = True) -> web.Appl
     )
     app[SETTINGS] = settings
     app[PUBLISHER] = DroppingPublisher()
+    app[AFTER_COMMIT] = []
     setup_templates(app)
     app.cleanup_ctx.append(_database(require_migrated))
     app.cleanup_ctx.append(_stripe_gateway)

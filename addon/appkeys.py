@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -17,5 +15,3 @@ DB = web.AppKey("db", async_sessionmaker[AsyncSession])
 GATEWAY = web.AppKey("gateway", StripeGateway)
 # Present only while SMTP is configured; wake it to send a receipt without waiting for the next poll.
 OUTBOX = web.AppKey("outbox", OutboxWorker)
-# Filled by the realtime package; typed loosely so addon/ needs no socketio import.
-SOCKETIO = web.AppKey("socketio", Any)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
 from addon.appkeys import DB, OUTBOX, SETTINGS
 from addon.mail import SmtpTransport
+from addon.outbound import AFTER_COMMIT, Outbound
 from addon.services.outbox import OutboxWorker
 
 log = logging.getLogger("callpay.outbox")
@@ -20,6 +21,14 @@ SHUTDOWN_GRACE = 10.0
 
 def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_outbox_worker)
+    app[AFTER_COMMIT].append(lambda events: _wake_outbox(app, events))
+
+
+def _wake_outbox(app: web.Application, events: Sequence[Outbound]) -> None:
+    """A payment announced means its receipt was queued in the transaction just committed: send it now, not at the
+    outbox's next poll."""
+    if OUTBOX in app and any(event.event == "payment_received" for event in events):
+        app[OUTBOX].wake()
 
 
 async def _outbox_worker(app: web.Application) -> AsyncIterator[None]:

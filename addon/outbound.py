@@ -7,7 +7,7 @@ package delivers it to the named room, and never to anyone outside it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -54,9 +54,16 @@ class DroppingPublisher:
         return None
 
 
+AfterCommit = Callable[[Sequence[Outbound]], None]
+
 PUBLISHER = web.AppKey("publisher", Publisher)
+# Other work a committed change sets off (e.g. waking the receipt outbox), so no handler has to remember it.
+AFTER_COMMIT: web.AppKey[list[AfterCommit]] = web.AppKey("after_commit")
 
 
 async def publish_after_commit(app: web.Application, events: Sequence[Outbound]) -> None:
+    """The one step after a commit: tell the rooms, then run the app's after-commit hooks."""
     if events:
         await app[PUBLISHER].publish(events)
+        for hook in app[AFTER_COMMIT]:
+            hook(events)

@@ -28,7 +28,6 @@ ALLOWED_ROOMS: dict[str, frozenset[str]] = {
     "clinic_status": frozenset({"clinic_staff"}),
     "payments_available": frozenset({"clinic_patients"}),
 }
-STAFF_ONLY_ROOMS = frozenset({"call_staff", "clinic_staff"})
 assert set(ALLOWED_ROOMS) == set(get_args(EventName)), "every event name needs its allowed rooms"
 
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import socketio
 from aiohttp import web
 
-from addon.appkeys import SETTINGS, SOCKETIO
+from addon.appkeys import SETTINGS
 from addon.outbound import PUBLISHER, Outbound
 from addon.settings import Settings
 from realtime.events import check_all
@@ -110,7 +110,6 @@ def lifecycle(server: Any) -> Any:
 def attach(app: web.Application) -> Any:
     server = build_server(app[SETTINGS])
     server.attach(app, socketio_path=PATH)
-    app[SOCKETIO] = server
     app[PUBLISHER] = SocketPublisher(server)
     app.cleanup_ctx.append(lifecycle(server))
     return server

@@ -1,27 +1,18 @@
 """The patient's two payment calls: start checkout, and report what Stripe.js said.
 
-Each handler parses, calls one service inside one transaction, publishes that service's events after the commit,
-and answers. Stripe and SQL stay in the services.
+Each handler parses, calls one service (which keeps its transactions short and Stripe calls outside them),
+publishes that service's events after the commit, and answers. Stripe and SQL stay in the services.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from aiohttp import web
 
-from addon.appkeys import DB, GATEWAY, OUTBOX, SETTINGS
+from addon.appkeys import DB, GATEWAY, SETTINGS
 from addon.http.auth import principal
 from addon.http.json import read_json
-from addon.outbound import Outbound, publish_after_commit
+from addon.outbound import publish_after_commit
 from addon.services import checkout, payments
-
-
-def wake_outbox(app: web.Application, events: Sequence[Outbound]) -> None:
-    """A payment announced means its receipt was queued in the transaction just committed: send it now, not at the
-    outbox's next poll."""
-    if OUTBOX in app and any(event.event == "payment_received" for event in events):
-        app[OUTBOX].wake()
 
 
 async def start_checkout(request: web.Request) -> web.Response:
@@ -37,7 +28,6 @@ async def confirmation(request: web.Request) -> web.Response:
     app = request.app
     body, events = await payments.confirm_from_browser(app[DB], app[GATEWAY], caller, request.match_info["id"])
     await publish_after_commit(app, events)
-    wake_outbox(app, events)
     return web.json_response(body)
 
 

@@ -6,9 +6,8 @@ import logging
 
 from aiohttp import web
 
-from addon.appkeys import DB, GATEWAY, SETTINGS
+from addon.appkeys import DB, GATEWAY
 from addon.gateway import InvalidSignature
-from addon.http import payments
 from addon.outbound import publish_after_commit
 from addon.services import stripe_events
 
@@ -28,12 +27,11 @@ async def receive(request: web.Request) -> web.Response:
         return web.json_response(
             {"error": {"code": "bad_signature", "message": "The Stripe-Signature header does not verify."}}, status=400
         )
-    context = stripe_events.EventContext(gateway=gateway, public_url=request.app[SETTINGS].public_url)
+    context = stripe_events.EventContext(gateway=gateway)
     await stripe_events.prepare(request.app[DB], event, context)
     async with request.app[DB].begin() as db:
         events = await stripe_events.handle(db, event, context)
     await publish_after_commit(request.app, events)
-    payments.wake_outbox(request.app, events)
     return web.json_response({"received": True})
 
 

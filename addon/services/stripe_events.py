@@ -26,7 +26,6 @@ log = logging.getLogger("callpay.webhooks")
 @dataclass(frozen=True)
 class EventContext:
     gateway: StripeGateway
-    public_url: str
     # Read from Stripe by a preparer before the transaction opened, so handlers don't call Stripe while holding it.
     intents: dict[str, PaymentIntentInfo] = field(default_factory=dict)
 
