@@ -16,7 +16,7 @@ from aiohttp import web
 
 from addon import logs
 from addon.errors import CallpayError
-from addon.pages import render_message_page
+from addon.pages import content_security_policy, render_message_page
 
 log = logging.getLogger("callpay.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -100,7 +100,7 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin-allow-popups")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(self)")
     if response.content_type == "text/html" and "Content-Security-Policy" not in headers:
-        headers["Content-Security-Policy"] = "default-src 'self'; frame-ancestors *; base-uri 'none'"
+        headers["Content-Security-Policy"] = content_security_policy(request.host)
     if wants_json(request):
         headers.setdefault("Cache-Control", "no-store")
     return response

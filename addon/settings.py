@@ -149,6 +149,12 @@ class Settings:
         return {f.name: str(getattr(self, f.name)) for f in fields(self)}
 
 
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of an address, as browsers compare origins (CSP sources, the Origin header)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _check_http_url(name: str, value: str, problems: list[str]) -> None:
     if value and urlsplit(value).scheme not in ("http", "https"):
         problems.append(f"{PREFIX}{name} is malformed: it must be an http:// or https:// address.")

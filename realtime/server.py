@@ -13,24 +13,18 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import socketio
 from aiohttp import web
 
 from addon.appkeys import SETTINGS
 from addon.outbound import PUBLISHER, Outbound
-from addon.settings import Settings
+from addon.settings import Settings, origin_of
 from realtime.events import check_all
 
 log = logging.getLogger("callpay.realtime")
 PATH = "socket.io"
 PING_INTERVAL = 20  # seconds: short enough that a dropped call-window connection is noticed within a minute
-
-
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 class OriginPolicy:

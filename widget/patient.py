@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from aiohttp import web
 
+from addon import pages
 from addon.appkeys import DB, SETTINGS
 from addon.auth.roles import Role
 from addon.http.surfaces import open_surface, render_surface
 from addon.services.patients import patient_view
-from addon.settings import Settings
+from addon.settings import Settings, origin_of
 
 
 async def patient_page(request: web.Request) -> web.Response:
@@ -25,36 +24,21 @@ async def patient_page(request: web.Request) -> web.Response:
 
 
 def content_security_policy(settings: Settings, host: str) -> str:
-    """The page's own scripts, plus Stripe.js: its script, its card and 3-D Secure frames, and its API calls.
+    """The pages' policy plus Stripe.js: its script, its card and 3-D Secure frames, and its API calls.
 
     Stripe.js comes from wherever settings say (Stripe, or the sandbox in the demo and tests), so its origins are
     derived from the same settings rather than written here.
     """
-    js = _origin(settings.stripe_js_url)
-    api = _origin(settings.stripe_api_base)
+    js = origin_of(settings.stripe_js_url)
+    api = origin_of(settings.stripe_api_base)
     # Stripe's own Stripe.js also loads scripts and frames from its subdomains (Stripe's CSP guidance lists
     # https://*.js.stripe.com and https://hooks.stripe.com for the Payment Element and 3-D Secure).
     on_stripe = js == "https://js.stripe.com"
-    stripe_scripts = "https://*.js.stripe.com" if on_stripe else ""
-    stripe_frames = "https://*.js.stripe.com https://hooks.stripe.com" if on_stripe else ""
-    return "; ".join(
-        [
-            "default-src 'self'",
-            f"script-src 'self' {js} {stripe_scripts}".strip(),
-            f"frame-src {js} {stripe_frames}".strip(),
-            f"connect-src 'self' ws://{host} wss://{host} {api} {js}",
-            "img-src 'self' data: blob:",
-            "style-src 'self'",
-            "frame-ancestors *",
-            "base-uri 'none'",
-            "form-action 'none'",
-        ]
+    subdomains = ["https://*.js.stripe.com"] if on_stripe else []
+    hooks = ["https://hooks.stripe.com"] if on_stripe else []
+    return pages.content_security_policy(
+        host, scripts=[js, *subdomains], frames=[js, *subdomains, *hooks], connects=[api, js]
     )
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def setup(app: web.Application) -> None:

@@ -19,6 +19,7 @@ from addon.auth.roles import Role
 from addon.auth.sessions import IssuedSession
 from addon.errors import Unauthenticated
 from addon.http.sessions import exchange_launch, session_json
+from addon.pages import render_message_page
 
 REFUSED_TITLE = "We couldn't open Callpay"
 AGAIN_TITLE = "Open Callpay again"
@@ -59,9 +60,7 @@ async def open_surface(request: web.Request, roles: Collection[Role]) -> IssuedS
 
 
 def launch_refused(request: web.Request, message: str, *, title: str = REFUSED_TITLE) -> web.Response:
-    response = aiohttp_jinja2.render_template("message.html", request, {"title": title, "message": message}, status=401)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return render_message_page(request, title=title, message=message, status=401)
 
 
 def script_safe_json(value: object) -> str:
