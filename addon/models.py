@@ -31,6 +31,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_utc(value: datetime | None) -> str | None:
+    """A stored time as the API writes it: ISO 8601 in UTC with a "Z"."""
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC on every backend; SQLite would otherwise hand back naive datetimes."""
 

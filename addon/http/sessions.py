@@ -9,6 +9,7 @@ from addon.auth import launch
 from addon.auth.sessions import IssuedSession, open_session
 from addon.errors import InvalidInput
 from addon.http.json import read_json
+from addon.models import iso_utc
 
 
 async def exchange_launch(app: web.Application, token: str) -> IssuedSession:
@@ -23,7 +24,7 @@ def session_json(issued: IssuedSession) -> dict[str, object]:
     p = issued.principal
     return {
         "token": issued.token,
-        "expires_at": p.expires_at.isoformat().replace("+00:00", "Z"),
+        "expires_at": iso_utc(p.expires_at),
         "role": p.role.value,
         "user": {"id": p.user_external_id, "name": p.user_name},
         "org": p.org_external_id,

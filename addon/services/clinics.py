@@ -21,7 +21,7 @@ from addon.auth.access import clinic_for_admin, require_role
 from addon.auth.roles import STAFF, Role
 from addon.auth.sessions import Principal
 from addon.errors import InvalidInput, NotFound, PaymentsUnavailable
-from addon.models import Clinic, ClinicNotice, Organisation
+from addon.models import Clinic, ClinicNotice, Organisation, iso_utc
 from addon.outbound import Outbound, clinic_patients_room, clinic_staff_room
 
 Audience = Literal["staff", "org_admin", "patient"]
@@ -50,9 +50,6 @@ REASON_WORDS: dict[str, dict[Audience, str]] = {
         "patient": PATIENT_UNAVAILABLE,
     },
 }
-ADDON_OFF = ("addon_disabled", REASON_WORDS["addon_disabled"]["staff"])
-NO_ACCOUNT = ("no_stripe_account", REASON_WORDS["no_stripe_account"]["staff"])
-CHARGES_OFF = ("charges_disabled", REASON_WORDS["charges_disabled"]["staff"])
 MAX_PRESETS = 8
 TEXT_LIMITS = {
     "receipt_business_name": 200,
@@ -79,14 +76,15 @@ def reason_words(code: str, audience: Audience = "staff") -> str:
     return REASON_WORDS[code][audience]
 
 
-def unavailable_reason(clinic: Clinic) -> tuple[str, str] | None:
-    """(code, staff message) saying why the clinic can't take payments, or None when it can. First cause wins."""
+def unavailable_reason(clinic: Clinic) -> str | None:
+    """The reason code (a key of REASON_WORDS) why the clinic can't take payments, or None when it can. First
+    cause wins."""
     if not clinic.addon_enabled:
-        return ADDON_OFF
+        return "addon_disabled"
     if not clinic.stripe_account_id:
-        return NO_ACCOUNT
+        return "no_stripe_account"
     if not clinic.stripe_charges_enabled:
-        return CHARGES_OFF
+        return "charges_disabled"
     return None
 
 
@@ -96,15 +94,15 @@ def clinic_status(clinic: Clinic, audience: Audience = "staff") -> dict[str, Any
     return {
         "clinic": clinic.external_id,
         "payments_available": reason is None,
-        "reason_code": reason[0] if reason else None,
-        "reason": reason_words(reason[0], audience) if reason else None,
+        "reason_code": reason,
+        "reason": reason_words(reason, audience) if reason else None,
     }
 
 
 def patient_status(clinic: Clinic) -> dict[str, Any]:
     """The ``payments_available`` realtime payload: all a patient may know of it, with words meant for them."""
     reason = unavailable_reason(clinic)
-    return {"payments_available": reason is None, "reason": reason_words(reason[0], "patient") if reason else None}
+    return {"payments_available": reason is None, "reason": reason_words(reason, "patient") if reason else None}
 
 
 def status_event(clinic: Clinic) -> Outbound:
@@ -130,8 +128,8 @@ async def require_payments_available(db: AsyncSession, clinic_id: int, *, audien
         raise NotFound("That clinic doesn't exist.")
     reason = unavailable_reason(clinic)
     if reason is not None:
-        code = reason[0] if audience != "patient" else PaymentsUnavailable.code
-        raise PaymentsUnavailable(reason_words(reason[0], audience), code=code)
+        code = reason if audience != "patient" else PaymentsUnavailable.code
+        raise PaymentsUnavailable(reason_words(reason, audience), code=code)
     return clinic
 
 
@@ -186,7 +184,7 @@ def stripe_json(clinic: Clinic) -> dict[str, Any] | None:
         "default_currency": clinic.stripe_default_currency,
         "charges_enabled": clinic.stripe_charges_enabled,
         "livemode": clinic.stripe_livemode,
-        "connected_at": _iso(clinic.stripe_connected_at),
+        "connected_at": iso_utc(clinic.stripe_connected_at),
         "dashboard_url": stripe_dashboard_url(clinic.stripe_account_id, livemode=clinic.stripe_livemode),
     }
 
@@ -207,7 +205,7 @@ async def config_json(db: AsyncSession, clinic: Clinic) -> dict[str, Any]:
         "settings": settings_json(clinic),
         "currencies": sorted(money.SUPPORTED),
         "notices": [
-            {"id": n.id, "kind": n.kind, "message": n.message, "created_at": _iso(n.created_at)} for n in notices
+            {"id": n.id, "kind": n.kind, "message": n.message, "created_at": iso_utc(n.created_at)} for n in notices
         ],
     }
 
@@ -396,7 +394,3 @@ def _text(value: object, field: str, limit: int) -> str | None:
     elif "\n" in text or "\r" in text or CONTROL.search(text):
         raise InvalidInput("Keep this on one line.", field=field)
     return text or None
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None

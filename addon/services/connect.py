@@ -16,7 +16,6 @@ Stripe calls happen outside database transactions, so a slow Stripe never holds 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -57,10 +56,6 @@ class OAuthStateRejected(CallpayError):
     code = "oauth_state_invalid"
 
 
-def _hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
 # --- Go to Stripe ------------------------------------------------------------------------------------------
 
 
@@ -78,7 +73,7 @@ async def begin_oauth(
     state = secrets.token_urlsafe(32)
     db.add(
         OAuthState(
-            state_hash=_hash(state),
+            state_hash=sessions.hash_token(state),
             session_token_hash=principal.token_hash,
             clinic_id=clinic.id,
             created_at=now,
@@ -146,7 +141,8 @@ async def complete_oauth(
             message = "This clinic already has a Stripe account linked. Remove it first if you want to link another."
         if not stored:
             return OAuthResult(issued, "failed", message, [])
-        clinic = await db.get_one(Clinic, clinic_id)
+        # populate_existing: the link was written by an UPDATE, not through this object.
+        clinic = await db.get_one(Clinic, clinic_id, populate_existing=True)
         audit.record(
             db,
             "clinic.stripe_connected",
@@ -165,7 +161,7 @@ async def complete_oauth(
 async def _claim_state(db: AsyncSession, state: str | None, now: datetime) -> tuple[int, IssuedSession]:
     if not state or len(state) > 200:
         raise OAuthStateRejected(f"This return from Stripe can't be matched to a Go to Stripe click. {START_AGAIN}")
-    state_hash = _hash(state)
+    state_hash = sessions.hash_token(state)
     claimed = await db.execute(
         update(OAuthState)
         .where(OAuthState.state_hash == state_hash, OAuthState.used_at.is_(None), OAuthState.expires_at > now)
@@ -219,8 +215,6 @@ async def _store_connection(
         .where(ClinicNotice.clinic_id == clinic_id, ClinicNotice.dismissed_at.is_(None))
         .values(dismissed_at=now)
     )
-    clinic = await db.get_one(Clinic, clinic_id)
-    await db.refresh(clinic)
     return True
 
 
@@ -312,39 +306,31 @@ async def on_account_deauthorized(db: AsyncSession, event: WebhookEvent, _contex
     connected_at = clinic.stripe_connected_at
     if connected_at is not None and event.created < int(connected_at.timestamp()):
         return []  # an old event about an earlier link of the same account; the current link stands
-    if await _removal_requested_here(db, clinic, event.account):
-        # The echo of an admin's own Remove that overtook its local commit: finish the removal, no notice.
-        if not await _forget_account(db, clinic, event.account):
-            return []
-        audit.record(
-            db,
-            "clinic.stripe_disconnected",
-            organisation_id=clinic.organisation_id,
-            clinic_id=clinic.id,
-            subject_type="stripe_account",
-            subject_id=event.account,
-            data={"confirmed_by": event.id},
-        )
-        return clinics.status_events(clinic)
+    # The echo of an admin's own Remove can overtake its local commit: then this finishes the removal, no notice.
+    requested_here = await _removal_requested_here(db, clinic, event.account)
     name = clinic.stripe_account_name or event.account
     if not await _forget_account(db, clinic, event.account):
         return []
-    when = datetime.fromtimestamp(event.created or datetime.now(UTC).timestamp(), UTC)
-    db.add(
-        ClinicNotice(
-            clinic_id=clinic.id,
-            kind="stripe_deauthorized",
-            message=DEAUTHORIZED_NOTICE.format(name=name, when=when.strftime("%d %b %Y at %H:%M UTC")),
+    if requested_here:
+        action, data = "clinic.stripe_disconnected", {"confirmed_by": event.id}
+    else:
+        action, data = "clinic.stripe_deauthorized_by_stripe", {"stripe_event": event.id}
+        when = datetime.fromtimestamp(event.created or datetime.now(UTC).timestamp(), UTC)
+        db.add(
+            ClinicNotice(
+                clinic_id=clinic.id,
+                kind="stripe_deauthorized",
+                message=DEAUTHORIZED_NOTICE.format(name=name, when=when.strftime("%d %b %Y at %H:%M UTC")),
+            )
         )
-    )
     audit.record(
         db,
-        "clinic.stripe_deauthorized_by_stripe",
+        action,
         organisation_id=clinic.organisation_id,
         clinic_id=clinic.id,
         subject_type="stripe_account",
         subject_id=event.account,
-        data={"stripe_event": event.id},
+        data=data,
     )
     return clinics.status_events(clinic)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -27,7 +26,7 @@ from addon.auth.sessions import Principal
 from addon.dbutil import insert_ignoring_conflict
 from addon.errors import Conflict, InvalidInput, NotFound, PaymentProviderError
 from addon.gateway import StripeGateway
-from addon.models import Call, Clinic, PaymentRequest, User, utcnow
+from addon.models import Call, Clinic, PaymentRequest, User, iso_utc, utcnow
 from addon.outbound import Outbound, call_room
 from addon.services.clinics import clinic_status, require_payments_available
 
@@ -41,10 +40,6 @@ NOT_FOUND = "That payment request doesn't exist in this call."
 def new_id() -> str:
     # 96 random bits: unguessable, so an id seen in one call is no help in another (access is checked anyway).
     return "pr_" + secrets.token_hex(12)
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 # --- The JSON ----------------------------------------------------------------------------------------------
@@ -75,15 +70,15 @@ def payment_request_json(view: RequestView) -> dict[str, Any]:
         "status": pr.status,
         "amount_refunded": pr.amount_refunded,
         "receipt_number": pr.receipt_number,
-        "created_at": iso(pr.created_at),
-        "paid_at": iso(pr.paid_at),
+        "created_at": iso_utc(pr.created_at),
+        "paid_at": iso_utc(pr.paid_at),
         "failure_message": pr.failure_message,
         # Optional additions: what screens show, so no page formats money or guesses card details itself.
         "amount_display": money.format_amount(pr.amount, pr.currency),
         "card_brand": pr.card_brand,
         "card_last4": pr.card_last4,
-        "canceled_at": iso(pr.canceled_at),
-        "updated_at": iso(pr.updated_at),
+        "canceled_at": iso_utc(pr.canceled_at),
+        "updated_at": iso_utc(pr.updated_at),
     }
 
 
@@ -310,7 +305,6 @@ def _not_cancelable(status: str) -> str:
 
 
 # --- The clinician's panel ---------------------------------------------------------------------------------
-
 
 
 async def panel_context(db: AsyncSession, principal: Principal) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from addon.auth.roles import Role
 from addon.auth.sessions import Principal
 from addon.dbutil import insert_ignoring_conflict
 from addon.errors import NotFound
-from addon.models import Clinic, OutboxEmail, PaymentRequest, User
+from addon.models import Clinic, OutboxEmail, PaymentRequest, User, iso_utc
 from addon.money import format_amount
 from addon.receipts_pdf import format_date, render_receipt_pdf
 
@@ -124,7 +124,7 @@ class Receipt:
             "address": self.address,
             "phone": self.phone,
             "service_date": self.service_date.isoformat(),
-            "paid_at": self.paid_at.isoformat().replace("+00:00", "Z") if self.paid_at else None,
+            "paid_at": iso_utc(self.paid_at),
             "description": self.description,
             "amount": self.amount,
             "amount_refunded": self.amount_refunded,

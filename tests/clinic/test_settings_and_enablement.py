@@ -165,7 +165,7 @@ async def test_the_org_switch_is_audited_tells_clinicians_live_and_stops_payment
         "clinic": "clinic-a",
         "payments_available": False,
         "reason_code": "addon_disabled",
-        "reason": clinics.ADDON_OFF[1],
+        "reason": clinics.reason_words("addon_disabled"),
     }
     status = await (await client.get("/api/v1/clinic/status", headers=bearer(clinician))).json()
     assert status == event.data
