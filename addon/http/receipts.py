@@ -15,12 +15,13 @@ from addon.services import receipts
 async def receipt_pdf(request: web.Request) -> web.Response:
     caller = await principal(request)
     async with request.app[DB]() as db:
-        file_name, pdf = await receipts.receipt_pdf_for(db, caller, request.match_info["id"])
+        receipt = await receipts.receipt_for(db, caller, request.match_info["id"])
+    pdf = await receipts.render_pdf(receipt)  # after the session closes: layout needs no database
     return web.Response(
         body=pdf,
         content_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="{file_name}"',
+            "Content-Disposition": f'attachment; filename="{receipt.file_name}"',
             # A receipt names a patient's payment: never kept by shared caches or the browser's disk cache.
             "Cache-Control": "no-store",
         },

@@ -48,11 +48,13 @@ class Claimed:
     lease_until: datetime
 
 
-MessageBuilder = Callable[[AsyncSession, Claimed, str], Awaitable[EmailMessage]]
+# A builder reads what it needs in a session of its own and lays the message out after closing it.
+MessageBuilder = Callable[[async_sessionmaker[AsyncSession], Claimed, str], Awaitable[EmailMessage]]
 
 
-async def _receipt_message(db: AsyncSession, row: Claimed, mail_from: str) -> EmailMessage:
-    receipt = await load_receipt(db, row.payment_request_id) if row.payment_request_id else None
+async def _receipt_message(sessions: async_sessionmaker[AsyncSession], row: Claimed, mail_from: str) -> EmailMessage:
+    async with sessions() as db:
+        receipt = await load_receipt(db, row.payment_request_id) if row.payment_request_id else None
     if receipt is None:
         raise Undeliverable("the payment has no receipt")
     # Building includes laying out the PDF: off the event loop.
@@ -173,12 +175,11 @@ class OutboxWorker:
             builder = BUILDERS.get(row.kind)
             if builder is None:
                 raise Undeliverable(f"no builder for {row.kind!r} emails")
-            async with self._sessions() as db:
-                try:
-                    message = await builder(db, row, self._mail_from)
-                except ValueError as exc:
-                    # e.g. a header that can't be encoded: no retry will change that, so don't make one twelve times.
-                    raise Undeliverable(f"the message can't be built: {exc}") from exc
+            try:
+                message = await builder(self._sessions, row, self._mail_from)
+            except ValueError as exc:
+                # e.g. a header that can't be encoded: no retry will change that, so don't make one twelve times.
+                raise Undeliverable(f"the message can't be built: {exc}") from exc
             await self._transport.send(message)
         except Undeliverable as exc:
             log.error("outbox email can't be sent", extra={"outbox_id": row.id, "reason": str(exc)})

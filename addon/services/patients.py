@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from addon.auth.sessions import Principal
 from addon.errors import NotFound
 from addon.models import Clinic
+from addon.services.receipts import name_on_receipt
 
 
 @dataclass(frozen=True)
@@ -21,5 +22,4 @@ async def patient_view(db: AsyncSession, principal: Principal) -> PatientView:
     if clinic is None:
         raise NotFound("This call's clinic doesn't exist.")
     # The name on the receipt is the one the patient will see on their statement and claim with.
-    name = clinic.receipt_business_name or clinic.name or clinic.stripe_account_name or "Your clinic"
-    return PatientView(clinic_name=name)
+    return PatientView(clinic_name=name_on_receipt(clinic))

@@ -133,21 +133,16 @@ async def mark_paid(db: AsyncSession, request_id: str, intent: PaymentIntentInfo
             .returning(Clinic.receipt_counter)
         )
     ).scalar_one()
+    # Only the caller that won the conditional UPDATE above gets here, so the announcement happens exactly once.
     await db.execute(
-        update(PaymentRequest).where(PaymentRequest.id == request_id).values(receipt_number=receipt_number(counter))
+        update(PaymentRequest)
+        .where(PaymentRequest.id == request_id)
+        .values(receipt_number=receipt_number(counter), received_announced_at=now)
     )
     pr = await db.get_one(PaymentRequest, request_id, populate_existing=True)
     await receipts.enqueue_receipt(db, pr)
     body, changed = await changed_event(db, request_id)
-    events = [changed]
-    announced = await db.execute(
-        update(PaymentRequest)
-        .where(PaymentRequest.id == request_id, PaymentRequest.received_announced_at.is_(None))
-        .values(received_announced_at=now)
-    )
-    if announced.rowcount:  # type: ignore[attr-defined]
-        events.append(Outbound(event="payment_received", room=call_staff_room(pr.call_id), data=body))
-    return events
+    return [changed, Outbound(event="payment_received", room=call_staff_room(pr.call_id), data=body)]
 
 
 async def apply_current(

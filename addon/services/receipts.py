@@ -142,8 +142,7 @@ class Receipt:
         return f"receipt-{safe}.pdf"
 
 
-async def load_receipt(db: AsyncSession, request_id: str) -> Receipt | None:
-    """The receipt for a receipted request, or None (unknown, or not paid)."""
+async def _load(db: AsyncSession, request_id: str) -> tuple[PaymentRequest, Clinic, User] | None:
     found = (
         await db.execute(
             select(PaymentRequest, Clinic, User)
@@ -152,50 +151,51 @@ async def load_receipt(db: AsyncSession, request_id: str) -> Receipt | None:
             .where(PaymentRequest.id == request_id)
         )
     ).one_or_none()
-    if found is None:
+    return None if found is None else (found[0], found[1], found[2])
+
+
+async def load_receipt(db: AsyncSession, request_id: str) -> Receipt | None:
+    """The receipt for a receipted request, or None (unknown, or not paid)."""
+    found = await _load(db, request_id)
+    if found is None or found[0].status not in RECEIPTED:
         return None
-    request, clinic, clinician = found
-    if request.status not in RECEIPTED:
-        return None
-    return _build(request, clinic, clinician)
+    return _build(*found)
 
 
 async def receipt_for(db: AsyncSession, principal: Principal, request_id: str) -> Receipt:
     """The receipt the caller may download: the call's patient, or staff of the clinic. Others get "not found"."""
-    request = await db.get(PaymentRequest, request_id)
-    if request is None or not await _may_see(db, principal, request):
+    found = await _load(db, request_id)
+    if found is None or not _may_see(principal, found[0], found[1]) or found[0].status not in RECEIPTED:
         raise NotFound(NO_RECEIPT)
-    receipt = await load_receipt(db, request_id)
-    if receipt is None:
-        raise NotFound(NO_RECEIPT)
-    return receipt
+    return _build(*found)
 
 
-async def receipt_pdf_for(db: AsyncSession, principal: Principal, request_id: str) -> tuple[str, bytes]:
-    """The file name and PDF bytes of the caller's receipt."""
-    receipt = await receipt_for(db, principal, request_id)
+async def render_pdf(receipt: Receipt) -> bytes:
     # Laying out a PDF is tens of milliseconds of CPU: off the event loop, so calls and sockets keep flowing.
-    return receipt.file_name, await asyncio.to_thread(render_receipt_pdf, receipt)
+    return await asyncio.to_thread(render_receipt_pdf, receipt)
 
 
-async def _may_see(db: AsyncSession, principal: Principal, request: PaymentRequest) -> bool:
+def _may_see(principal: Principal, request: PaymentRequest, clinic: Clinic) -> bool:
     if principal.role is Role.PATIENT:
         return principal.call_id is not None and principal.call_id == request.call_id
     if principal.role is Role.ORG_ADMIN:
-        clinic = await db.get(Clinic, request.clinic_id)
-        return clinic is not None and clinic.organisation_id == principal.organisation_id
+        return clinic.organisation_id == principal.organisation_id
     return principal.clinic_id == request.clinic_id
 
 
+def name_on_receipt(clinic: Clinic) -> str:
+    """The clinic's name as a receipt (and so the patient's statement) shows it."""
+    return clinic.receipt_business_name or clinic.name or clinic.stripe_account_name or "Your clinic"
+
+
 def _build(request: PaymentRequest, clinic: Clinic, clinician: User) -> Receipt:
-    clinic_name = clinic.name or clinic.stripe_account_name or "Your clinic"
     return Receipt(
         request_id=request.id,
         # A paid request always gets a number when it is marked paid; the id is only a fallback for old rows.
         receipt_number=request.receipt_number or request.id,
         status=request.status,
-        clinic_name=clinic.receipt_business_name or clinic_name,
-        business_name=clinic.receipt_business_name or clinic_name,
+        clinic_name=name_on_receipt(clinic),
+        business_name=name_on_receipt(clinic),
         abn=clinic.receipt_abn,
         provider_name=clinic.receipt_provider_name or clinician.name,
         provider_number=clinic.receipt_provider_number,
