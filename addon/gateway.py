@@ -59,7 +59,6 @@ class PaymentIntentInfo:
     currency: str
     client_secret: str | None
     receipt_email: str | None
-    latest_charge_id: str | None
     # From the expanded latest charge; a webhook payload carries the charge as an id only, and then this reads 0.
     amount_refunded: int = 0
     card_brand: str | None = None
@@ -67,15 +66,6 @@ class PaymentIntentInfo:
     failure_code: str | None = None
     failure_message: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RefundInfo:
-    id: str
-    amount: int
-    status: str
-    payment_intent_id: str | None
-    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -101,14 +91,20 @@ class StripeGateway:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._client: stripe.StripeClient | None = None
+        # The SDK's OAuth calls are synchronous only: they get a client of their own, run on a worker thread.
+        self._oauth_client: stripe.StripeClient | None = None
 
     async def open(self) -> None:
-        self._client = stripe.StripeClient(
+        self._client = self._new_client(http_client=stripe.AIOHTTPClient())
+        self._oauth_client = self._new_client(http_client=None)
+
+    def _new_client(self, *, http_client: stripe.HTTPClient | None) -> stripe.StripeClient:
+        return stripe.StripeClient(
             self._settings.stripe_secret_key.reveal(),
             stripe_version=API_VERSION,
             base_addresses={"api": self._settings.stripe_api_base, "connect": self._settings.stripe_connect_base},
             client_id=self._settings.stripe_connect_client_id,
-            http_client=stripe.AIOHTTPClient(),
+            http_client=http_client,
             max_network_retries=NETWORK_RETRIES,
         )
 
@@ -139,7 +135,8 @@ class StripeGateway:
 
     async def exchange_oauth_code(self, code: str) -> OAuthConnection:
         # The SDK's OAuth calls are synchronous; run them on a thread so the event loop keeps serving calls.
-        sync_client = self._sync_client()
+        sync_client = self._oauth_client
+        assert sync_client is not None, "StripeGateway used before open()"
         try:
             token = await asyncio.to_thread(
                 sync_client.oauth.token, {"grant_type": "authorization_code", "code": code}
@@ -161,7 +158,8 @@ class StripeGateway:
         )
 
     async def deauthorize(self, account_id: str) -> None:
-        sync_client = self._sync_client()
+        sync_client = self._oauth_client
+        assert sync_client is not None, "StripeGateway used before open()"
         try:
             await asyncio.to_thread(
                 sync_client.oauth.deauthorize,
@@ -172,15 +170,6 @@ class StripeGateway:
             log.info("deauthorize: account already disconnected", extra={"stripe_code": exc.code})
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
-
-    def _sync_client(self) -> stripe.StripeClient:
-        return stripe.StripeClient(
-            self._settings.stripe_secret_key.reveal(),
-            stripe_version=API_VERSION,
-            base_addresses={"api": self._settings.stripe_api_base, "connect": self._settings.stripe_connect_base},
-            client_id=self._settings.stripe_connect_client_id,
-            max_network_retries=NETWORK_RETRIES,
-        )
 
     # --- Accounts ------------------------------------------------------------------------------------------
 
@@ -204,7 +193,6 @@ class StripeGateway:
         metadata: Mapping[str, str],
         idempotency_scope: str,
         application_fee_amount: int | None = None,
-        statement_descriptor_suffix: str | None = None,
     ) -> PaymentIntentInfo:
         """A PaymentIntent on the connected account. ``idempotency_scope`` names the attempt (one per payment
         request); the key sent is that scope plus a digest of exactly the parameters sent, see :func:`keyed`."""
@@ -222,8 +210,6 @@ class StripeGateway:
             params["receipt_email"] = receipt_email
         if application_fee_amount:
             params["application_fee_amount"] = application_fee_amount
-        if statement_descriptor_suffix:
-            params["statement_descriptor_suffix"] = statement_descriptor_suffix
         try:
             intent = await self.client.v1.payment_intents.create_async(
                 params,  # type: ignore[arg-type]
@@ -261,32 +247,6 @@ class StripeGateway:
             raise _translate(exc) from exc
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
-
-    # --- Refunds -------------------------------------------------------------------------------------------
-
-    async def create_refund(
-        self,
-        *,
-        account_id: str,
-        intent_id: str,
-        amount: int | None,
-        reason: str | None,
-        metadata: Mapping[str, str],
-        idempotency_key: str,
-    ) -> RefundInfo:
-        params: dict[str, Any] = {"payment_intent": intent_id, "metadata": dict(metadata)}
-        if amount is not None:
-            params["amount"] = amount
-        if reason:
-            params["reason"] = reason
-        try:
-            refund = await self.client.v1.refunds.create_async(
-                params,  # type: ignore[arg-type]
-                options={"stripe_account": account_id, "idempotency_key": idempotency_key},
-            )
-        except stripe.StripeError as exc:
-            raise _translate(exc) from exc
-        return refund_from_object(refund.to_dict())
 
     # --- Webhooks ------------------------------------------------------------------------------------------
 
@@ -353,7 +313,6 @@ def account_from_object(data: Mapping[str, Any]) -> ConnectedAccount:
 
 def intent_from_object(data: Mapping[str, Any]) -> PaymentIntentInfo:
     charge = data.get("latest_charge")
-    charge_id = charge.get("id") if isinstance(charge, Mapping) else charge
     brand = last4 = None
     refunded = 0
     if isinstance(charge, Mapping):
@@ -369,23 +328,12 @@ def intent_from_object(data: Mapping[str, Any]) -> PaymentIntentInfo:
         currency=data["currency"],
         client_secret=data.get("client_secret"),
         receipt_email=data.get("receipt_email"),
-        latest_charge_id=charge_id,
         amount_refunded=refunded,
         card_brand=brand,
         card_last4=last4,
         failure_code=error.get("decline_code") or error.get("code"),
         failure_message=error.get("message"),
         metadata=dict(data.get("metadata") or {}),
-    )
-
-
-def refund_from_object(data: Mapping[str, Any]) -> RefundInfo:
-    return RefundInfo(
-        id=data["id"],
-        amount=int(data["amount"]),
-        status=data.get("status") or "pending",
-        payment_intent_id=data.get("payment_intent"),
-        reason=data.get("reason"),
     )
 
 
