@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
@@ -19,5 +20,9 @@ async def insert_ignoring_conflict(
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
-    result = await session.execute(statement)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return rows_changed(await session.execute(statement)) > 0
+
+
+def rows_changed(result: object) -> int:
+    """How many rows an INSERT, UPDATE or DELETE touched: how a conditional statement says whether it won."""
+    return result.rowcount if isinstance(result, CursorResult) else 0

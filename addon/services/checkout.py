@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from addon.auth.access import require_role
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
+from addon.dbutil import rows_changed
 from addon.errors import CallpayError, Conflict, InvalidInput
 from addon.gateway import PaymentIntentInfo, StripeGateway
 from addon.models import Call, Clinic, PaymentRequest, User, utcnow
@@ -162,7 +163,7 @@ async def _attach(db: AsyncSession, pr: PaymentRequest, intent: PaymentIntentInf
         )
     )
     await db.refresh(pr)
-    return bool(result.rowcount) or pr.stripe_payment_intent_id == intent.id  # type: ignore[attr-defined]
+    return rows_changed(result) > 0 or pr.stripe_payment_intent_id == intent.id
 
 
 async def _discard(gateway: StripeGateway, account_id: str | None, intent: PaymentIntentInfo) -> None:
@@ -194,7 +195,7 @@ async def _change_email(db: AsyncSession, gateway: StripeGateway, pr: PaymentReq
         )
         .values(patient_email=email, updated_at=utcnow())
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not rows_changed(result):
         refuse_unless_payable(await db.get_one(PaymentRequest, pr.id, populate_existing=True))
         raise Conflict("This payment request changed while you were paying. Please try again.", code="not_payable")
     await gateway.update_receipt_email(

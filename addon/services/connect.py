@@ -30,6 +30,7 @@ from addon import audit
 from addon.auth import sessions
 from addon.auth.access import clinic_for_admin
 from addon.auth.sessions import IssuedSession, Principal
+from addon.dbutil import rows_changed
 from addon.errors import CallpayError, Conflict, Unauthenticated
 from addon.gateway import ConnectedAccount, StripeGateway, WebhookEvent, account_from_object
 from addon.models import AuditEvent, Clinic, ClinicNotice, OAuthState
@@ -207,7 +208,7 @@ async def _store_connection(
         )
         .execution_options(synchronize_session=False)
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not rows_changed(result):
         return False
     # The "access was removed from Stripe" notice is answered by linking again.
     await db.execute(
@@ -290,7 +291,7 @@ async def _forget_account(db: AsyncSession, clinic: Clinic, account_id: str) -> 
         .execution_options(synchronize_session=False)
     )
     await db.refresh(clinic)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return rows_changed(result) > 0
 
 
 # --- From Stripe's side ------------------------------------------------------------------------------------

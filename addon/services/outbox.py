@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from addon.dbutil import rows_changed
 from addon.mail import MailError, MailTransport
 from addon.models import OutboxEmail
 from addon.services.receipts import build_receipt_email, load_receipt
@@ -132,11 +132,7 @@ class OutboxWorker:
         async with self._sessions() as db:
             result = await db.execute(
                 select(OutboxEmail.id)
-                .where(
-                    OutboxEmail.status == "pending",
-                    OutboxEmail.next_attempt_at <= now,
-                    or_(OutboxEmail.locked_until.is_(None), OutboxEmail.locked_until < now),
-                )
+                .where(*_due(now))
                 .order_by(OutboxEmail.next_attempt_at, OutboxEmail.id)
                 .limit(self._batch)
             )
@@ -149,15 +145,10 @@ class OutboxWorker:
         async with self._sessions.begin() as db:
             result = await db.execute(
                 update(OutboxEmail)
-                .where(
-                    OutboxEmail.id == row_id,
-                    OutboxEmail.status == "pending",
-                    OutboxEmail.next_attempt_at <= now,
-                    or_(OutboxEmail.locked_until.is_(None), OutboxEmail.locked_until < now),
-                )
+                .where(OutboxEmail.id == row_id, *_due(now))
                 .values(locked_until=lease_until)
             )
-            if _rowcount(result) != 1:
+            if rows_changed(result) != 1:
                 return None
             row = await db.get_one(OutboxEmail, row_id)
             return Claimed(
@@ -236,5 +227,10 @@ class OutboxWorker:
             )
 
 
-def _rowcount(result: object) -> int:
-    return result.rowcount if isinstance(result, CursorResult) else 0
+def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Pending, its time come, and no live lease: what a worker may take (and re-checks as it takes it)."""
+    return (
+        OutboxEmail.status == "pending",
+        OutboxEmail.next_attempt_at <= now,
+        or_(OutboxEmail.locked_until.is_(None), OutboxEmail.locked_until < now),
+    )

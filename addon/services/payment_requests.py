@@ -23,7 +23,7 @@ from addon import audit, money
 from addon.auth.access import require_role
 from addon.auth.roles import CLINICIANS
 from addon.auth.sessions import Principal
-from addon.dbutil import insert_ignoring_conflict
+from addon.dbutil import insert_ignoring_conflict, rows_changed
 from addon.errors import Conflict, InvalidInput, NotFound, PaymentProviderError
 from addon.gateway import StripeGateway
 from addon.models import Call, Clinic, PaymentRequest, User, iso_utc, utcnow
@@ -249,7 +249,7 @@ async def cancel(db: AsyncSession, gateway: StripeGateway, principal: Principal,
             .where(PaymentRequest.id == pr.id, PaymentRequest.status.in_(UNPAID), intent_unchanged)
             .values(status="canceled", canceled_at=now, updated_at=now)
         )
-        if result.rowcount:  # type: ignore[attr-defined]
+        if rows_changed(result):
             audit.record(
                 db,
                 "payment_request.canceled",

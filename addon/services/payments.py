@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from addon.auth.access import require_role
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
+from addon.dbutil import rows_changed
 from addon.errors import Conflict, PaymentProviderError
 from addon.gateway import PaymentIntentInfo, StripeGateway, WebhookEvent, intent_from_object
 from addon.models import Clinic, PaymentRequest, utcnow
@@ -93,7 +94,7 @@ async def _move(db: AsyncSession, request_id: str, allowed_from: tuple[str, ...]
         .where(PaymentRequest.id == request_id, PaymentRequest.status.in_(allowed_from))
         .values(updated_at=utcnow(), **values)
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not rows_changed(result):
         return []
     _, event = await changed_event(db, request_id)
     return [event]
@@ -265,7 +266,7 @@ async def _move_refund(db: AsyncSession, request_id: str, refunded: int, status:
         )
         .values(amount_refunded=refunded, status=status, updated_at=utcnow())
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not rows_changed(result):
         return []
     _, event = await changed_event(db, request_id)
     return [event]
