@@ -66,9 +66,9 @@ class SmtpTransport:
                 hostname=address.host,
                 port=address.port,
                 use_tls=address.use_tls,
-                # Upgrade to TLS when the server offers it, but don't insist: local relays often don't.
-                # With a password, STARTTLS is required: if it were merely opportunistic, a server (or anyone in
-                # between) that doesn't offer it would get the password in clear.
+                # Without a password, upgrade to TLS when offered (local relays often don't offer it). With one,
+                # STARTTLS is required: merely opportunistic, a server (or anyone in between) that doesn't offer
+                # it would get the password in clear.
                 start_tls=False if address.use_tls else (True if address.username else None),
                 username=address.username,
                 password=address.password,

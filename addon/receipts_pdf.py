@@ -23,6 +23,7 @@ ENCODING = "cp1252"
 INK = (26, 31, 54)
 MUTED = (79, 86, 107)
 LINE = (213, 219, 227)
+TITLES = {"paid": "Receipt", "refunded": "Receipt (refunded)", "partially_refunded": "Receipt (partly refunded)"}
 
 
 def render_receipt_pdf(receipt: Receipt) -> bytes:
@@ -47,14 +48,7 @@ def render_receipt_pdf(receipt: Receipt) -> bytes:
     pdf.ln(6)
     pdf.set_text_color(*INK)
     pdf.set_font("Helvetica", "B", 15)
-    title = (
-        "Receipt"
-        if receipt.status == "paid"
-        else "Receipt (refunded)"
-        if receipt.status == "refunded"
-        else ("Receipt (partly refunded)")
-    )
-    pdf.cell(width / 2, 8, title)
+    pdf.cell(width / 2, 8, TITLES.get(receipt.status, "Receipt"))
     pdf.set_font("Helvetica", "", 11)
     pdf.cell(
         width / 2, 8, _text(f"Receipt number {receipt.receipt_number}"), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT
