@@ -102,8 +102,7 @@ function renderList() {
 function focusAction(id, action) {
   const item = [...list.children].find((node) => node.dataset.id === id);
   const button = item?.querySelector(`[data-action="${action}"]`);
-  if (button) button.focus();
-  return Boolean(button);
+  button?.focus();
 }
 
 function announce(text) {
@@ -224,7 +223,6 @@ function showReceived(pr) {
   const card = document.createElement("div");
   card.className = "cp-received";
   card.dataset.testid = "payment-received";
-  card.setAttribute("data-testid", "payment-received");
   card.dataset.id = pr.id;
   const title = document.createElement("h2");
   title.textContent = "Payment received";
