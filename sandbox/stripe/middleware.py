@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 from .api import error_response
 from .appkeys import FAULTS, REQUEST_ID
 from .errors import StripeError, api_error, rate_limited
-from .ids import random_token
+from .ids import new_id
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def _is_api(path: str) -> bool:
 @web.middleware
 async def stripe_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give every response a Request-Id and turn failures into Stripe's error bodies."""
-    request_id = "req_" + random_token(14)
+    request_id = new_id("req", 14)
     request[REQUEST_ID] = request_id
     try:
         response = await handler(request)
@@ -65,7 +65,7 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not _is_api(request.path):
         return await handler(request)
     if request.method == "OPTIONS":
-        return web.Response(status=204, headers={**_CORS, "Request-Id": "req_" + random_token(14)})
+        return web.Response(status=204, headers={**_CORS, "Request-Id": new_id("req", 14)})
     try:
         response = await handler(request)
     except web.HTTPException as exc:

@@ -18,7 +18,7 @@ from .auth import bearer_key, resolve_key
 from .errors import StripeError
 from .events import emit
 from .forms import Form, decode, decode_pairs
-from .ids import random_token
+from .ids import new_id, random_token
 from .state import Account, OAuthCode, SandboxState
 
 JSON = dict[str, Any]
@@ -107,7 +107,7 @@ async def authorize_submit(request: web.Request) -> web.Response:
             return web.Response(text=oauth_page.error_page(DENIED), content_type="text/html")
         raise web.HTTPFound(_with_query(redirect_uri, {"error": "access_denied", "error_description": DENIED, **extra}))
     account = _chosen_account(state, platform, form)
-    code = "ac_" + random_token(32)
+    code = new_id("ac", 32)
     state.oauth_codes[code] = OAuthCode(
         platform.id, account.id, scope, time.monotonic() + request.app[CONFIG].oauth_code_ttl
     )
@@ -170,7 +170,7 @@ async def token(request: web.Request) -> web.Response:
                 _application(platform),
                 platform_ids=[platform.id],
             )
-            refresh = "rt_" + random_token(32)
+            refresh = new_id("rt", 32)
             state.refresh_tokens[refresh] = (platform.id, account_id)
         elif grant == "refresh_token":
             refresh = str(form.get("refresh_token") or "")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .cards import TestCard
-from .ids import new_id
+from .ids import new_id, random_token
 from .state import Account, now
 
 JSON = dict[str, Any]
@@ -174,7 +174,7 @@ def payment_intent(
         "canceled_at": None,
         "cancellation_reason": None,
         "capture_method": capture_method,
-        "client_secret": f"{pi_id}_secret_{new_id('x', 25)[2:]}",
+        "client_secret": f"{pi_id}_secret_{random_token(25)}",
         "confirmation_method": confirmation_method,
         "created": now(),
         "currency": currency,
