@@ -19,10 +19,14 @@ export class ApiError extends Error {
   }
 }
 
-// Calls the JSON API with the session token. Errors arrive in the contract's shape and become ApiError,
-// whose message is written for people and safe to show as is.
-export async function api(path, { method = "GET", body } = {}) {
-  const headers = { Accept: "application/json", Authorization: `Bearer ${session?.token ?? ""}` };
+// Calls the API with the session token and answers the Response. A failure arrives in the contract's shape and
+// becomes ApiError, whose message is written for people and safe to show as is; `fallback` is said instead when the
+// answer carries no message.
+export async function request(
+  path,
+  { method = "GET", body, accept = "application/json", fallback = "Something went wrong. Please try again." } = {},
+) {
+  const headers = { Accept: accept, Authorization: `Bearer ${session?.token ?? ""}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
@@ -30,10 +34,15 @@ export async function api(path, { method = "GET", body } = {}) {
   } catch {
     throw new ApiError(0, { code: "network", message: "We couldn't reach Callpay. Check your connection and try again." });
   }
-  const text = await response.text();
-  const data = text ? JSON.parse(text) : {};
   if (!response.ok) {
-    throw new ApiError(response.status, data.error ?? { code: "error", message: "Something went wrong. Please try again." });
+    const data = await response.json().catch(() => null);
+    throw new ApiError(response.status, data?.error ?? { code: "error", message: fallback });
   }
-  return data;
+  return response;
+}
+
+// Calls the JSON API and answers the parsed body.
+export async function api(path, options) {
+  const text = await (await request(path, options)).text();
+  return text ? JSON.parse(text) : {};
 }

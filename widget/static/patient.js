@@ -4,7 +4,7 @@
 //
 // Everything shown is built with textContent: request descriptions come from clinicians and are never HTML.
 
-import { session, api, ApiError } from "/static/session.js";
+import { session, api, request, ApiError } from "/static/session.js";
 import { io } from "/widget/static/vendor/socket.io-client/socket.io.esm.min.js";
 
 const $ = (id) => document.getElementById(id);
@@ -25,6 +25,7 @@ const STATUS_WORDS = {
 // What an open request says while the clinic can't take card payments; the notice above the list says why.
 const NOT_PAYABLE_NOW = "Can't be paid by card right now";
 const UNAVAILABLE_FALLBACK = "The clinic can't take card payments right now. Your clinician will tell you how to pay.";
+const SESSION_ENDED = "Your session has ended. Close this and open it again from the video call.";
 const CARD_BRANDS = {
   visa: "Visa", mastercard: "Mastercard", amex: "American Express", discover: "Discover", diners: "Diners Club",
   jcb: "JCB", unionpay: "UnionPay", eftpos_au: "eftpos",
@@ -68,13 +69,9 @@ function element(tag, { className, text, attrs } = {}) {
   return node;
 }
 
-function amountOf(pr) {
-  return pr.amount_display || `${(pr.amount / 100).toFixed(2)} ${pr.currency.toUpperCase()}`;
-}
-
 function cardOf(pr) {
   if (!pr.card_last4) return null;
-  const brand = CARD_BRANDS[(pr.card_brand || "").toLowerCase()] || (pr.card_brand ? pr.card_brand : "Card");
+  const brand = CARD_BRANDS[(pr.card_brand || "").toLowerCase()] || pr.card_brand || "Card";
   return `${brand} ending in ${pr.card_last4}`;
 }
 
@@ -155,7 +152,7 @@ function requestItem(pr) {
   const item = element("li", { className: `pw-request pw-status-${pr.status}`, attrs: { "data-request-id": pr.id } });
   const main = element("div", { className: "pw-request-main" });
   main.append(
-    element("p", { className: "pw-amount", text: amountOf(pr) }),
+    element("p", { className: "pw-amount", text: pr.amount_display }),
     element("p", { className: "pw-description", text: pr.description }),
     element("p", { className: "pw-state", text: STATUS_WORDS[pr.status] || pr.status }),
   );
@@ -167,7 +164,7 @@ function requestItem(pr) {
     const pay = element("button", {
       className: "pw-primary",
       text: "Pay now",
-      attrs: { type: "button", "data-testid": "pay-now", "aria-label": `Pay now: ${amountOf(pr)} for ${pr.description}` },
+      attrs: { type: "button", "data-testid": "pay-now", "aria-label": `Pay now: ${pr.amount_display} for ${pr.description}` },
     });
     pay.addEventListener("click", () => startCheckout(pr.id));
     actions.append(pay);
@@ -175,7 +172,7 @@ function requestItem(pr) {
     const view = element("button", {
       className: "secondary",
       text: "View receipt",
-      attrs: { type: "button", "data-testid": "view-payment", "aria-label": `View receipt: ${amountOf(pr)} for ${pr.description}` },
+      attrs: { type: "button", "data-testid": "view-payment", "aria-label": `View receipt: ${pr.amount_display} for ${pr.description}` },
     });
     view.addEventListener("click", () => showSuccess(pr.id, { announceIt: false }));
     actions.append(view);
@@ -212,7 +209,7 @@ function startCheckout(requestId) {
   if (!pr || !PAYABLE.has(pr.status) || !state.paymentsAvailable || state.busy) return;
   teardownCheckout();
   state.active = requestId;
-  $("pw-checkout-amount").textContent = amountOf(pr);
+  $("pw-checkout-amount").textContent = pr.amount_display;
   $("pw-checkout-description").textContent = pr.description;
   $("pw-email").value = state.lastEmail;
   $("pw-email").disabled = false;
@@ -225,7 +222,7 @@ function startCheckout(requestId) {
   $("pw-back").disabled = false;
   setView("checkout");
   $("pw-email").focus();
-  announce(`Pay ${amountOf(pr)} for ${pr.description}. Enter your email address for the receipt.`);
+  announce(`Pay ${pr.amount_display} for ${pr.description}. Enter your email address for the receipt.`);
   if (EMAIL.test(state.lastEmail)) prepareCard({ focusCard: false });
 }
 
@@ -334,7 +331,7 @@ function prepareCard({ focusCard }) {
       paymentElement.mount($("pw-payment-element"));
       show("pw-card", true);
       show("pw-card-loading", false);
-      $("pw-submit").textContent = `Pay ${amountOf(state.requests.get(requestId))}`;
+      $("pw-submit").textContent = `Pay ${state.requests.get(requestId).amount_display}`;
       paymentElement.once("ready", () => {
         if (state.focusCardWhenReady && state.checkout === checkout) {
           state.focusCardWhenReady = false;
@@ -379,16 +376,13 @@ function handleApiError(error) {
     return;
   }
   if (error instanceof ApiError && error.code === "request_canceled") {
-    const requestId = state.active;
     state.busy = false;
-    backToList(requestId);
-    showConnection("Your clinician cancelled that payment request. You haven't been charged.", "");
-    announce("Your clinician cancelled this payment request. You haven't been charged.");
+    leaveCanceled(state.active);
     return;
   }
   const message = error instanceof ApiError ? error.message : "Something went wrong. Please try again.";
   if (error instanceof ApiError && error.status === 401) {
-    showConnection("Your session has ended. Close this and open it again from the video call.", "bad");
+    showConnection(SESSION_ENDED, "bad");
   }
   setPaymentError(message);
 }
@@ -461,7 +455,7 @@ async function pay() {
   } finally {
     if (state.view === "checkout" && state.active === requestId) {
       const waiting = paid && !RECEIPTED.has((state.requests.get(requestId) || pr).status);
-      setBusy(waiting, waiting ? "Processing…" : `Pay ${amountOf(pr)}`);
+      setBusy(waiting, waiting ? "Processing…" : `Pay ${pr.amount_display}`);
       if (!waiting && !$("pw-error").hidden) focusCardFields();
     }
   }
@@ -486,13 +480,15 @@ function showSuccess(requestId, { announceIt = true } = {}) {
   fillSuccess(pr);
   setView("success");
   $("pw-success-title").focus();
-  if (announceIt) announce(`Payment successful. ${amountOf(pr)} paid to ${$("clinic-name").textContent}.`);
+  if (announceIt) announce(`Payment successful. ${pr.amount_display} paid to ${$("clinic-name").textContent}.`);
   loadReceipt(pr.id);
 }
 
 // The receipt's own details (the clinic's business name and the receipt number), so the screen says what the
-// PDF and the email say. Until it arrives, the page's clinic name and the request's fields stand in.
+// PDF and the email say. Until it arrives, the page's clinic name and the request's fields stand in. Read once:
+// neither changes after payment.
 async function loadReceipt(requestId) {
+  if (state.receipts.has(requestId)) return;
   try {
     const receipt = await api(`/api/v1/payment-requests/${encodeURIComponent(requestId)}/receipt`);
     state.receipts.set(requestId, receipt);
@@ -509,7 +505,7 @@ function fillSuccess(pr) {
   $("pw-success-clinic").textContent = clinic;
   $("pw-success-lead").textContent =
     pr.status === "paid" ? `Your payment to ${clinic} is complete.` : `${STATUS_WORDS[pr.status] || pr.status}.`;
-  $("pw-success-amount").textContent = amountOf(pr);
+  $("pw-success-amount").textContent = pr.amount_display;
   $("pw-success-description").textContent = pr.description;
   $("pw-success-date").textContent = dateOf(pr.paid_at);
   $("pw-success-receipt").textContent = (receipt && receipt.receipt_number) || pr.receipt_number || "On its way";
@@ -521,19 +517,18 @@ function fillSuccess(pr) {
   show("pw-download-error", false);
 }
 
+const DOWNLOAD_FAILED = "The receipt couldn't be downloaded. Try again.";
+
 async function downloadReceipt() {
   const requestId = state.active;
   const button = $("pw-download");
   button.disabled = true;
   show("pw-download-error", false);
   try {
-    const response = await fetch(`/api/v1/payment-requests/${encodeURIComponent(requestId)}/receipt.pdf`, {
-      headers: { Authorization: `Bearer ${session.token}` },
+    const response = await request(`/api/v1/payment-requests/${encodeURIComponent(requestId)}/receipt.pdf`, {
+      accept: "application/pdf",
+      fallback: DOWNLOAD_FAILED,
     });
-    if (!response.ok) {
-      const body = await response.json().catch(() => null);
-      throw new Error((body && body.error && body.error.message) || "The receipt couldn't be downloaded. Try again.");
-    }
     const blob = await response.blob();
     const disposition = response.headers.get("Content-Disposition") || "";
     const name = (/filename="([^"]+)"/.exec(disposition) || [])[1] || "receipt.pdf";
@@ -545,8 +540,7 @@ async function downloadReceipt() {
     window.setTimeout(() => URL.revokeObjectURL(url), 60_000);
     announce("Receipt downloaded.");
   } catch (error) {
-    $("pw-download-error").textContent =
-      error instanceof TypeError ? "We couldn't reach Callpay. Check your connection and try again." : error.message;
+    $("pw-download-error").textContent = error instanceof ApiError ? error.message : DOWNLOAD_FAILED;
     show("pw-download-error", true);
   } finally {
     button.disabled = false;
@@ -562,6 +556,13 @@ function showConnection(text, kind) {
   notice.hidden = !text;
 }
 
+// The clinician cancelled the request being paid, and nothing was charged: back to the list, saying so.
+function leaveCanceled(requestId) {
+  backToList(requestId);
+  announce("Your clinician cancelled this payment request. You haven't been charged.");
+  showConnection("Your clinician cancelled that payment request. You haven't been charged.", "");
+}
+
 // Bring the open step in line with what the server now says about the active request.
 function reconcile() {
   const pr = state.active ? state.requests.get(state.active) : null;
@@ -569,13 +570,11 @@ function reconcile() {
     if (RECEIPTED.has(pr.status)) {
       showSuccess(pr.id);
     } else if (pr.status === "canceled") {
-      backToList(pr.id);
-      announce("Your clinician cancelled this payment request. You haven't been charged.");
-      showConnection("Your clinician cancelled that payment request. You haven't been charged.", "");
+      leaveCanceled(pr.id);
     }
   } else if (state.view === "success" && pr) {
     fillSuccess(pr);
-    if (!state.receipts.has(pr.id) && RECEIPTED.has(pr.status)) loadReceipt(pr.id);
+    if (RECEIPTED.has(pr.status)) loadReceipt(pr.id);
   }
 }
 
@@ -591,7 +590,7 @@ function onChange(pr) {
   const known = state.requests.has(pr.id);
   state.requests.set(pr.id, pr);
   if (!known && PAYABLE.has(pr.status)) {
-    announce(`Your clinician has asked for a payment of ${amountOf(pr)} for ${pr.description}.`);
+    announce(`Your clinician has asked for a payment of ${pr.amount_display} for ${pr.description}.`);
   }
   if (state.view === "list") renderList();
   reconcile();
@@ -618,20 +617,10 @@ function setAvailability(status) {
 function connect() {
   const socket = io({ path: "/socket.io", auth: { token: session.token }, transports: ["websocket", "polling"] });
   socket.on("connect", () => showConnection(null));
-  socket.on("disconnect", (reason) => {
-    if (reason === "io server disconnect") {
-      showConnection("Your session has ended. Close this and open it again from the video call.", "bad");
-    } else {
-      showConnection("Connection lost. Reconnecting…", "");
-    }
-  });
-  socket.on("connect_error", () => {
-    if (!socket.active) {
-      showConnection("Your session has ended. Close this and open it again from the video call.", "bad");
-    } else {
-      showConnection("Connection lost. Reconnecting…", "");
-    }
-  });
+  // The server ending the connection, or refusing it for good, means the session is over; anything else retries.
+  const lost = (ended) => (ended ? showConnection(SESSION_ENDED, "bad") : showConnection("Connection lost. Reconnecting…", ""));
+  socket.on("disconnect", (reason) => lost(reason === "io server disconnect"));
+  socket.on("connect_error", () => lost(!socket.active));
   socket.on("payments_available", setAvailability);
   socket.on("payment_requests", onSnapshot);
   socket.on("payment_request", onChange);
