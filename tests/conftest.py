@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -34,6 +35,14 @@ BASE_ENV: dict[str, str] = {
     "CALLPAY_STRIPE_WEBHOOK_SECRET": "whsec_test_secret",
     "CALLPAY_PUBLIC_URL": "http://127.0.0.1:8080",
 }
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for servers whose address must be known before they start."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def make_settings(database_url: str, **overrides: str) -> Settings:

@@ -11,7 +11,6 @@ import html
 import json
 import re
 import secrets
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,16 +25,9 @@ from addon.app import create_app
 from addon.outbound import PUBLISHER, Outbound
 from addon.settings import Settings
 from sandbox.stripe import RunningSandbox, start_sandbox
-from tests.conftest import bearer, launch_token, make_settings
+from tests.conftest import bearer, free_port, launch_token, make_settings
 
 SESSION_BLOCK = re.compile(r'<script type="application/json" id="callpay-session">(.*?)</script>', re.S)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def session_from_page(text: str) -> dict[str, Any]:

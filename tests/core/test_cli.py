@@ -11,17 +11,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import BASE_ENV
+from tests.conftest import BASE_ENV, free_port
 
 CALLPAY = [sys.executable, "-m", "addon.cli"]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def env_with(**values: str) -> dict[str, str]:

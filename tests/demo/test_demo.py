@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import launch_token
-from tests.core.test_cli import env_with, free_port
+from tests.conftest import free_port, launch_token
+from tests.core.test_cli import env_with
 
 CALLPAY = [sys.executable, "-m", "addon.cli"]
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from playwright.async_api import BrowserContext, FrameLocator, Page, expect
 
 from sandbox.demo import RunningDemo, running_demo
 from tests.browser_support import complete_three_d_secure, fill_card, payment_frame, save_screenshot
-from tests.core.test_cli import free_port
+from tests.conftest import free_port
 from tests.receipts.conftest import pdf_text
 
 pytestmark = pytest.mark.browser

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from email.message import EmailMessage
 from typing import Any
 
@@ -12,6 +11,7 @@ from aiosmtpd.smtp import AuthResult
 
 from addon.mail import MailError, SmtpTransport
 from sandbox.mailbox import start_mailbox
+from tests.conftest import free_port
 
 
 def message() -> EmailMessage:
@@ -56,10 +56,3 @@ async def test_a_password_is_never_sent_without_tls() -> None:
 class Sink:
     async def handle_DATA(self, _server: Any, _session: Any, _envelope: Any) -> str:
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port

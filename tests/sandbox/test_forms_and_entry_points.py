@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import sys
 from urllib.parse import urlencode
 
@@ -14,6 +13,7 @@ import pytest
 from sandbox.stripe import RunningSandbox, start_sandbox
 from sandbox.stripe.errors import StripeError
 from sandbox.stripe.forms import decode
+from tests.conftest import free_port
 
 
 def test_nested_hashes_and_arrays() -> None:
@@ -70,15 +70,8 @@ async def test_stripe_js_stand_in_is_mounted(sandbox: RunningSandbox, http: aioh
         assert answer.status == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_python_dash_m_serves_the_api() -> None:
-    port = _free_port()
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

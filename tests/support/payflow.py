@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -33,14 +32,7 @@ from addon.outbound import PUBLISHER, Outbound, Publisher, publish_after_commit
 from addon.services import connect
 from addon.settings import Settings
 from sandbox.stripe import RunningSandbox, start_sandbox
-from tests.conftest import bearer, launch_token, make_settings
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from tests.conftest import bearer, free_port, launch_token, make_settings
 
 
 class RecordingPublisher:
