@@ -1,6 +1,7 @@
 // Configure > Client Payments: the clinic's Stripe account and payment settings.
 // Signs in only with the in-memory Bearer token from session.js (no cookies, no form posts), which is what keeps
 // other sites from making these changes on an admin's behalf.
+import { AMOUNT_NUMBER, amountText } from "/static/amount.js";
 import { session, api } from "/static/session.js";
 
 const $ = (id) => document.getElementById(id);
@@ -100,10 +101,8 @@ function presetsProblem(value, currency) {
   const items = value.split(/[;\n]|,\s+/).map((item) => item.trim()).filter(Boolean);
   if (items.length > MAX_PRESETS) return `Enter at most ${MAX_PRESETS} preset amounts.`;
   for (const item of items) {
-    let text = item.replace(/,/g, "");
-    if (text.slice(0, 3).toLowerCase() === currency) text = text.slice(3);
-    text = text.replace(/^(?:[A-Za-z]{1,3})?[$€£¥₩₹]/, "").trim();
-    if (!/^(\d+\.?\d*|\.\d+)$/.test(text)) {
+    const text = amountText(item, currency);
+    if (!AMOUNT_NUMBER.test(text)) {
       return `Preset amount '${item}': Enter the amount as a number, such as 80.00.`;
     }
     if (!(Number(text) > 0)) return `Preset amount '${item}': Enter an amount greater than zero.`;

@@ -1,6 +1,7 @@
 // The Request payment panel: ask the patient in the call for a payment and see it land.
 // Everything goes over one Socket.IO connection authenticated with the page's in-memory session token.
 
+import { AMOUNT_NUMBER, amountText } from "/static/amount.js";
 import { session } from "/static/session.js";
 import { io } from "/widget/static/vendor/socket.io-client/socket.io.esm.min.js";
 
@@ -278,12 +279,10 @@ function showFieldError(field, message, { focus = true } = {}) {
 // The same rules the server applies to a typed amount, so every problem shows at once; the server checks again
 // (and alone knows the currency's smallest and largest amounts).
 function amountProblem(typed) {
-  let text = typed.trim().replace(/,/g, "");
-  if (!text) return "Enter an amount.";
-  if (text.slice(0, 3).toLowerCase() === config.currency) text = text.slice(3);
-  text = text.replace(/^(?:[A-Za-z]{1,3})?[$€£¥₩₹]/, "").trim();
+  if (!typed.trim().replace(/,/g, "")) return "Enter an amount.";
+  const text = amountText(typed, config.currency);
   if (/^-\s*(\d|\.\d)/.test(text)) return "Enter an amount greater than zero.";
-  if (!/^(\d+\.?\d*|\.\d+)$/.test(text)) return "Enter the amount as a number, such as 80.00.";
+  if (!AMOUNT_NUMBER.test(text)) return "Enter the amount as a number, such as 80.00.";
   const places = (text.split(".")[1] || "").replace(/0+$/, "").length;
   if (places > config.decimals) {
     return config.decimals === 0 ? "Enter the amount in whole units." : `Enter the amount in at most ${config.decimals} decimal places.`;
