@@ -115,37 +115,27 @@ def decline(
         outcome=objects.outcome(paid=False, decline_code=reason.decline_code),
     )
     account.charges[charge["id"]] = charge
-    error: JSON = {
-        "type": "card_error",
-        "charge": charge["id"],
-        "code": reason.code,
-        "doc_url": "https://docs.stripe.com/error-codes/" + reason.code.replace("_", "-"),
-        "message": reason.message,
-        "payment_method": pm,
-    }
-    if reason.decline_code is not None:
-        error["decline_code"] = reason.decline_code
-    if reason.param is not None:
-        error["param"] = reason.param
+    error = StripeError(
+        402,
+        reason.message,
+        type="card_error",
+        code=reason.code,
+        decline_code=reason.decline_code,
+        param=reason.param,
+        extra={"charge": charge["id"], "payment_method": pm},
+    )
     pi.update(
         status="requires_payment_method",
         latest_charge=charge["id"],
-        last_payment_error=error,
+        last_payment_error=error.body()["error"],  # the same body the 402 answers with, less the intent itself
         next_action=None,
         payment_method=None,
     )
     emit(state, account, "charge.failed", charge, call=call)
     emit(state, account, "payment_intent.payment_failed", pi, call=call)
     if raise_error:
-        raise StripeError(
-            402,
-            reason.message,
-            type="card_error",
-            code=reason.code,
-            decline_code=reason.decline_code,
-            param=reason.param,
-            extra={"charge": charge["id"], "payment_intent": pi, "payment_method": pm},
-        )
+        error.extra["payment_intent"] = pi
+        raise error
 
 
 def complete_authentication(call: Call, pi: JSON) -> None:
@@ -165,13 +155,12 @@ def fail_authentication(call: Call, pi: JSON) -> None:
         status="requires_payment_method",
         next_action=None,
         payment_method=None,
-        last_payment_error={
-            "type": "invalid_request_error",
-            "code": "payment_intent_authentication_failure",
-            "doc_url": "https://docs.stripe.com/error-codes/payment-intent-authentication-failure",
-            "message": AUTHENTICATION_FAILED_MESSAGE,
-            "payment_method": pm,
-        },
+        last_payment_error=StripeError(
+            400,
+            AUTHENTICATION_FAILED_MESSAGE,
+            code="payment_intent_authentication_failure",
+            extra={"payment_method": pm},
+        ).body()["error"],
     )
     emit(call.state, call.account, "payment_intent.payment_failed", pi, call=call)
 
