@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from . import objects, params
 from .api import Call
-from .errors import invalid, no_such
+from .errors import invalid, no_such, unknown_parameter
 from .forms import Form
 
 JSON = dict[str, Any]
@@ -38,6 +39,9 @@ def paginate(call: Call, newest_first: list[JSON], url: str, kind: str) -> JSON:
     return objects.list_object(items[:limit], url, has_more=len(items) > limit)
 
 
+_CREATED_BOUNDS = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+
+
 def _created_filter(form: Form, items: list[JSON]) -> list[JSON]:
     value = form.get("created")
     if value is None:
@@ -47,20 +51,12 @@ def _created_filter(form: Form, items: list[JSON]) -> list[JSON]:
         return [item for item in items if item["created"] == exact]
     if not isinstance(value, dict):
         raise invalid("Invalid created", param="created")
-    bounds = {op: params.integer(value, op) for op in ("gt", "gte", "lt", "lte") if op in value}
+    bounds = {op: params.integer(value, op) for op in _CREATED_BOUNDS if op in value}
     for op in value:
-        if op not in ("gt", "gte", "lt", "lte"):
-            raise invalid(
-                f"Received unknown parameter: created[{op}]", param=f"created[{op}]", code="parameter_unknown"
-            )
-    checks = {
-        "gt": lambda created, bound: created > bound,
-        "gte": lambda created, bound: created >= bound,
-        "lt": lambda created, bound: created < bound,
-        "lte": lambda created, bound: created <= bound,
-    }
+        if op not in _CREATED_BOUNDS:
+            raise unknown_parameter(f"created[{op}]")
     return [
         item
         for item in items
-        if all(bound is None or checks[op](item["created"], bound) for op, bound in bounds.items())
+        if all(bound is None or _CREATED_BOUNDS[op](item["created"], bound) for op, bound in bounds.items())
     ]
