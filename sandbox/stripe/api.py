@@ -112,11 +112,9 @@ def endpoint(allowed: frozenset[str], *, browser: bool = False) -> Callable[[Ope
                 response = _run(call, operation, allowed)
             except StripeError as error:
                 if error.replayable:  # Stripe keeps no result for requests that failed validation
-                    body = json.dumps(error.body(), indent=2).encode()
-                    store(state, scope, print_, call.request_id, error.status, body)
+                    store(state, scope, print_, call.request_id, error_response(error))
                 raise
-            assert isinstance(response.body, bytes)
-            store(state, scope, print_, call.request_id, response.status, response.body)
+            store(state, scope, print_, call.request_id, response)
             return response
 
         return handler

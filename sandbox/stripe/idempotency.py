@@ -53,5 +53,6 @@ def replay(state: SandboxState, scope: Scope, print_: Fingerprint) -> web.Respon
     return response
 
 
-def store(state: SandboxState, scope: Scope, print_: Fingerprint, request_id: str, status: int, body: bytes) -> None:
-    state.idempotency[scope] = IdempotentResult(print_, status, body, request_id)
+def store(state: SandboxState, scope: Scope, print_: Fingerprint, request_id: str, response: web.Response) -> None:
+    assert isinstance(response.body, bytes)
+    state.idempotency[scope] = IdempotentResult(print_, response.status, response.body, request_id)
