@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -15,7 +15,7 @@ from . import params
 from .appkeys import CONFIG, REQUEST_ID, STATE, TASKS
 from .auth import Caller, authenticate
 from .config import SandboxConfig
-from .errors import StripeError, invalid
+from .errors import StripeError, invalid, no_such
 from .forms import Form, decode, decode_pairs
 from .idempotency import fingerprint, replay, store
 from .state import Account, SandboxState
@@ -129,6 +129,17 @@ def _run(call: Call, operation: Operation, allowed: frozenset[str]) -> web.Respo
     if paths:
         result = expand(call.account, result, paths)
     return json_response(result)
+
+
+T = TypeVar("T")
+
+
+def lookup(collection: Mapping[str, T], object_id: str, kind: str, *, param: str = "id") -> T:
+    """``collection[object_id]``, or Stripe's 404 for a ``kind`` with that id."""
+    found = collection.get(object_id)
+    if found is None:
+        raise no_such(kind, object_id, param=param)
+    return found
 
 
 _COLLECTIONS = {"pi": "payment_intents", "ch": "charges", "re": "refunds", "pm": "payment_methods"}

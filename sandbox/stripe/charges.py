@@ -7,23 +7,15 @@ from typing import Any
 from aiohttp import web
 
 from . import params
-from .api import Call, endpoint
-from .errors import no_such
+from .api import Call, endpoint, lookup
 from .pagination import paginate
 
 JSON = dict[str, Any]
 
 
-def find(call: Call, charge_id: str, *, param: str = "id") -> JSON:
-    charge = call.account.charges.get(charge_id)
-    if charge is None:
-        raise no_such("charge", charge_id, param=param)
-    return charge
-
-
 @endpoint(params.CHARGE_RETRIEVE)
 def retrieve(call: Call) -> JSON:
-    return find(call, call.request.match_info["id"])
+    return lookup(call.account.charges, call.request.match_info["id"], "charge")
 
 
 @endpoint(params.CHARGE_LIST)

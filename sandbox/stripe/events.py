@@ -8,8 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from . import objects, params
-from .api import Call, endpoint
-from .errors import no_such
+from .api import Call, endpoint, lookup
 from .pagination import paginate
 from .state import Account, SandboxState
 
@@ -67,11 +66,7 @@ def _type_matches(pattern: str, event_type: str) -> bool:
 
 @endpoint(params.EVENT_RETRIEVE)
 def retrieve_event(call: Call) -> JSON:
-    event_id = call.request.match_info["id"]
-    event = call.account.events.get(event_id)
-    if event is None:
-        raise no_such("event", event_id)
-    return event
+    return lookup(call.account.events, call.request.match_info["id"], "event")
 
 
 def add_routes(app: web.Application) -> None:

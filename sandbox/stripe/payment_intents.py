@@ -8,9 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from . import objects, params, payment_flow, payment_methods
-from .api import Call, endpoint
+from .api import Call, endpoint, lookup
 from .currencies import validate_amount, validate_currency
-from .errors import StripeError, invalid, missing_parameter, no_such, unexpected_state
+from .errors import StripeError, invalid, missing_parameter, unexpected_state
 from .events import emit
 from .pagination import paginate
 
@@ -22,10 +22,7 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def _find(call: Call) -> JSON:
-    pi_id = call.request.match_info["id"]
-    pi = call.account.payment_intents.get(pi_id)
-    if pi is None:
-        raise no_such("payment_intent", pi_id, param="intent")
+    pi = lookup(call.account.payment_intents, call.request.match_info["id"], "payment_intent", param="intent")
     client_secret = params.string(call.form, "client_secret")
     if call.caller.publishable and not client_secret:
         raise missing_parameter("client_secret")

@@ -10,9 +10,9 @@ from typing import Any
 from aiohttp import web
 
 from . import objects, params
-from .api import Call, endpoint
+from .api import Call, endpoint, lookup
 from .cards import TestCard, card_for_number, card_for_test_payment_method, luhn_ok
-from .errors import StripeError, invalid, missing_parameter, no_such
+from .errors import StripeError, invalid, missing_parameter
 
 JSON = dict[str, Any]
 
@@ -79,10 +79,7 @@ def from_params(call: Call) -> JSON | None:
     test_card = card_for_test_payment_method(name)
     if test_card is not None:
         return _store(call, test_card, None)
-    existing = call.account.payment_methods.get(name)
-    if existing is None:
-        raise no_such("PaymentMethod", name, param="payment_method")
-    return existing
+    return lookup(call.account.payment_methods, name, "PaymentMethod", param="payment_method")
 
 
 @endpoint(params.PM_CREATE, browser=True)
@@ -99,11 +96,7 @@ def create(call: Call) -> JSON:
 
 @endpoint(params.PM_RETRIEVE, browser=True)
 def retrieve(call: Call) -> JSON:
-    pm_id = call.request.match_info["id"]
-    found = call.account.payment_methods.get(pm_id)
-    if found is None:
-        raise no_such("PaymentMethod", pm_id, param="payment_method")
-    return found
+    return lookup(call.account.payment_methods, call.request.match_info["id"], "PaymentMethod", param="payment_method")
 
 
 def add_routes(app: web.Application) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
-from . import charges, objects, params
-from .api import Call, endpoint
+from . import objects, params
+from .api import Call, endpoint, lookup
 from .currencies import format_amount
-from .errors import StripeError, invalid, no_such
+from .errors import StripeError, invalid
 from .events import emit
 from .pagination import paginate
 
@@ -29,18 +29,16 @@ def _charge_to_refund(call: Call) -> JSON:
             code="parameter_missing",
         )
     if pi_id:
-        pi = call.account.payment_intents.get(pi_id)
-        if pi is None:
-            raise no_such("payment_intent", pi_id, param="payment_intent")
+        pi = lookup(call.account.payment_intents, pi_id, "payment_intent", param="payment_intent")
         if pi["status"] != "succeeded" or not pi["latest_charge"]:
             raise invalid(
                 f"This PaymentIntent ({pi_id}) does not have a successful charge to refund.", param="payment_intent"
             )
         if charge_id and charge_id != pi["latest_charge"]:
             raise invalid(f"The charge {charge_id} does not belong to the PaymentIntent {pi_id}.", param="charge")
-        return charges.find(call, pi["latest_charge"], param="payment_intent")
+        return lookup(call.account.charges, pi["latest_charge"], "charge", param="payment_intent")
     assert charge_id is not None
-    charge = charges.find(call, charge_id, param="charge")
+    charge = lookup(call.account.charges, charge_id, "charge", param="charge")
     if charge["status"] != "succeeded" or not charge["captured"]:
         raise invalid(f"Charge {charge_id} has not been captured and cannot be refunded.", param="charge")
     return charge
@@ -83,11 +81,7 @@ def create(call: Call) -> JSON:
 
 
 def _find(call: Call) -> JSON:
-    refund_id = call.request.match_info["id"]
-    refund = call.account.refunds.get(refund_id)
-    if refund is None:
-        raise no_such("refund", refund_id)
-    return refund
+    return lookup(call.account.refunds, call.request.match_info["id"], "refund")
 
 
 @endpoint(params.REFUND_RETRIEVE)

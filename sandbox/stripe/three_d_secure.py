@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from . import payment_flow
-from .api import Call, endpoint
+from .api import Call, endpoint, lookup
 from .errors import missing_parameter, no_such, unexpected_state
 
 JSON = dict[str, Any]
@@ -21,9 +21,7 @@ _ACCEPTED = frozenset({"client_secret", "key", "_stripe_account", "expand"})
 
 def _intent_awaiting_challenge(call: Call) -> JSON:
     pi_id = call.request.match_info["id"]
-    pi = call.account.payment_intents.get(pi_id)
-    if pi is None:
-        raise no_such("payment_intent", pi_id, param="intent")
+    pi = lookup(call.account.payment_intents, pi_id, "payment_intent", param="intent")
     client_secret = call.form.get("client_secret")
     if not client_secret:
         raise missing_parameter("client_secret")

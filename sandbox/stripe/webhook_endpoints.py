@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from . import objects, params
-from .api import Call, endpoint
-from .errors import invalid, missing_parameter, no_such
+from .api import Call, endpoint, lookup
+from .errors import invalid, missing_parameter
 from .ids import new_id
 from .pagination import paginate
 from .state import WebhookEndpoint
@@ -45,11 +45,7 @@ def _enabled_events(call: Call, required: bool) -> list[str] | None:
 
 
 def _find(call: Call) -> WebhookEndpoint:
-    endpoint_id = call.request.match_info["id"]
-    found = call.account.webhook_endpoints.get(endpoint_id)
-    if found is None:
-        raise no_such("webhook endpoint", endpoint_id)
-    return found
+    return lookup(call.account.webhook_endpoints, call.request.match_info["id"], "webhook endpoint")
 
 
 @endpoint(params.WE_CREATE)
