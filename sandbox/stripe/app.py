@@ -1,12 +1,9 @@
 """The sandbox's app factory: Stripe's API at ``/v1``, Connect OAuth at ``/oauth``, the Stripe.js stand-in at
-``/v3`` (when present) and test controls at ``/_sandbox``."""
+``/v3`` and test controls at ``/_sandbox``."""
 
 from __future__ import annotations
 
-import importlib
-import logging
 from collections.abc import AsyncIterator, Callable
-from types import ModuleType
 
 from aiohttp import web
 
@@ -26,11 +23,10 @@ from .appkeys import CONFIG, DISPATCHER, FAULTS, STATE, TASKS
 from .config import SandboxConfig
 from .delivery import WebhookDispatcher
 from .faults import FaultInjector
+from .js import add_js_routes
 from .middleware import cors, faults, stripe_errors
 from .state import SandboxState
 from .tasks import BackgroundTasks
-
-log = logging.getLogger(__name__)
 
 _ROUTES: tuple[Callable[[web.Application], None], ...] = (
     accounts.add_routes,
@@ -43,6 +39,7 @@ _ROUTES: tuple[Callable[[web.Application], None], ...] = (
     oauth.add_routes,
     three_d_secure.add_routes,
     controls.add_routes,
+    add_js_routes,
 )
 
 
@@ -70,9 +67,6 @@ def create_sandbox_app(
     app.cleanup_ctx.append(_background)
     for add_routes in _ROUTES:
         add_routes(app)
-    js = _stripe_js()
-    if js is not None:
-        js.add_js_routes(app)
     return app
 
 
@@ -81,13 +75,3 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[TASKS].close()
     await app[DISPATCHER].close()
-
-
-def _stripe_js() -> ModuleType | None:
-    """The Stripe.js stand-in, built separately; the API works without it."""
-    try:
-        module = importlib.import_module("sandbox.stripe.js")
-    except ImportError:
-        log.info("sandbox.stripe.js is not available; /v3/ is not served")
-        return None
-    return module if hasattr(module, "add_js_routes") else None
