@@ -4,7 +4,9 @@ and Redis (started if stopped), and the Stripe sandbox over HTTP."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -13,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import jwt
 import pytest
 from aiohttp import web
@@ -21,6 +24,8 @@ from aiohttp.test_utils import TestClient
 from addon import db
 from addon.app import create_app
 from addon.settings import Settings
+from sandbox.stripe import RunningSandbox, start_sandbox
+from sandbox.stripe.signing import signature_header
 from scripts import services
 
 pytest_plugins = ["tests.browser_support"] if (Path(__file__).parent / "browser_support.py").exists() else []
@@ -104,6 +109,28 @@ def redis_server() -> str:
     return "redis://127.0.0.1:6379/0"
 
 
+# --- The Stripe sandbox ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[RunningSandbox]:
+    """A fresh sandbox per test, retrying webhooks quickly so a failed delivery settles within the test."""
+    running = await start_sandbox(webhook_retry_base=0.02, webhook_max_attempts=3)
+    yield running
+    await running.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def stripe_signature(payload: bytes, secret: str) -> str:
+    """The ``Stripe-Signature`` header Stripe (and the sandbox) would send with this payload now."""
+    return signature_header(secret, payload, int(time.time()))
+
+
 # --- The app ------------------------------------------------------------------------------------------------
 
 
@@ -177,6 +204,17 @@ async def open_session(client: TestClient[Any, Any], **launch_claims: Any) -> di
 
 def bearer(session: Mapping[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {session['token']}"}
+
+
+SESSION_BLOCK = re.compile(r'<script type="application/json" id="callpay-session">(.*?)</script>', re.S)
+
+
+def session_from_page(text: str) -> dict[str, Any]:
+    """The session a surface page handed over in its inert JSON block."""
+    found = SESSION_BLOCK.search(text)
+    assert found, "the page carries no session block"
+    body: dict[str, Any] = json.loads(found.group(1))
+    return body
 
 
 @pytest.fixture

@@ -1,101 +1,49 @@
-"""Clinic setup tests run the real app against the real Stripe sandbox, over HTTP, on real ports.
-
-The app listens on a port chosen up front because two things must know its address before it starts: Stripe's
-``redirect_uri`` (``CALLPAY_PUBLIC_URL``) and the sandbox's webhook endpoint, whose signing secret the app's
-settings then carry.
+"""Clinic setup tests run the real app against the real Stripe sandbox, over HTTP, on real ports: the payment
+flow's stack (tests.support.payflow), with the sandbox delivering its webhooks by itself and the admin's side of
+Connect OAuth driven as a browser drives it.
 """
 
 from __future__ import annotations
 
 import html
-import json
-import re
-import secrets
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from addon.app import create_app
-from addon.outbound import PUBLISHER, Outbound
+from addon.outbound import PUBLISHER
 from addon.settings import Settings
-from sandbox.stripe import RunningSandbox, start_sandbox
-from tests.conftest import bearer, free_port, launch_token, make_settings
-
-SESSION_BLOCK = re.compile(r'<script type="application/json" id="callpay-session">(.*?)</script>', re.S)
-
-
-def session_from_page(text: str) -> dict[str, Any]:
-    """The session a surface page handed over in its inert JSON block."""
-    found = SESSION_BLOCK.search(text)
-    assert found, "the page carries no session block"
-    body: dict[str, Any] = json.loads(found.group(1))
-    return body
-
-
-class CapturingPublisher:
-    """Records what would go out over Socket.IO, so tests can assert exact events and counts."""
-
-    def __init__(self) -> None:
-        self.events: list[Outbound] = []
-
-    async def publish(self, events: Any) -> None:
-        self.events.extend(events)
-
-    def of(self, name: str) -> list[Outbound]:
-        return [e for e in self.events if e.event == name]
+from sandbox.stripe import RunningSandbox
+from tests.conftest import session_from_page
+from tests.support.payflow import PayStack, RecordingPublisher, build_stack
 
 
 @pytest.fixture
-def published() -> CapturingPublisher:
-    return CapturingPublisher()
-
-
-@pytest.fixture
-def app(settings: Settings, published: CapturingPublisher) -> web.Application:
-    """The suite's app, with realtime events captured instead of sent."""
+def app(settings: Settings) -> web.Application:
+    """The suite's app, with the realtime events it publishes recorded."""
     made = create_app(settings)
-    made[PUBLISHER] = published
+    made[PUBLISHER] = RecordingPublisher(made[PUBLISHER])
     return made
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    running = await start_sandbox(webhook_retry_base=0.02, webhook_max_attempts=3)
-    yield running
-    await running.close()
+def published(app: web.Application) -> RecordingPublisher:
+    recorder = app[PUBLISHER]
+    assert isinstance(recorder, RecordingPublisher)
+    return recorder
 
 
-@dataclass
-class Stack:
-    """The app, wired to a sandbox platform account whose connected accounts' events reach the app's webhook."""
-
-    client: TestClient[Any, Any]
-    app: web.Application
-    settings: Settings
-    sandbox: RunningSandbox
-    platform_key: str
-    base: str
-    http: aiohttp.ClientSession
-    published: CapturingPublisher
+class Stack(PayStack):
+    """The stack as a clinic admin meets it: sessions default to an admin outside any call."""
 
     async def session(self, **claims: Any) -> dict[str, Any]:
         claims.setdefault("role", "team_admin")
         claims.setdefault("call", None)
-        response = await self.client.post("/api/v1/sessions", json={"launch": launch_token(**claims)})
-        assert response.status == 201, await response.text()
-        body: dict[str, Any] = await response.json()
-        return body
-
-    async def api(self, method: str, path: str, session: dict[str, Any] | None = None, **kw: Any) -> Any:
-        headers = bearer(session) if session else {}
-        response = await self.client.request(method, path, headers=headers, **kw)
-        return response.status, await response.json()
+        return await super().session(**claims)
 
     async def start_oauth(self, session: dict[str, Any]) -> str:
         status, body = await self.api("POST", "/api/v1/clinic/stripe/connect", session)
@@ -135,35 +83,10 @@ class Stack:
         await self.sandbox_post("/_sandbox/webhooks/flush", {"timeout": 10})
 
 
-StackFactory = Callable[..., Any]
-
-
 @pytest.fixture
-async def stack(sandbox: RunningSandbox, database_url: str, aiohttp_client: Callable[..., Any]) -> AsyncIterator[Stack]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    token = secrets.token_hex(8)
-    key = f"sk_test_{token}"
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            f"{sandbox.url}/v1/webhook_endpoints",
-            data={"url": f"{base}/stripe/webhook", "enabled_events[]": "*", "connect": "true"},
-            headers={"Authorization": f"Bearer {key}"},
-        ) as answer:
-            assert answer.status == 200, await answer.text()
-            secret = (await answer.json())["secret"]
-        settings = make_settings(
-            database_url,
-            stripe_secret_key=key,
-            stripe_publishable_key=f"pk_test_{token}",
-            stripe_connect_client_id=f"ca_{token}",
-            stripe_webhook_secret=secret,
-            stripe_api_base=sandbox.url,
-            stripe_connect_base=sandbox.url,
-            public_url=base,
-        )
-        app = create_app(settings)
-        published = CapturingPublisher()
-        app[PUBLISHER] = published
-        client = await aiohttp_client(app, server_kwargs={"port": port})
-        yield Stack(client, app, settings, sandbox, key, base, http, published)
+async def stack(
+    sandbox: RunningSandbox, database_url: str, aiohttp_client: Callable[..., Any], http: aiohttp.ClientSession
+) -> Stack:
+    built = await build_stack(sandbox, database_url, aiohttp_client, http, kind=Stack, sandbox_delivers=True)
+    assert isinstance(built, Stack)
+    return built

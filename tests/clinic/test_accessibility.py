@@ -13,7 +13,7 @@ pytestmark = pytest.mark.browser
 
 
 async def test_client_payments_page_is_accessible_before_and_after_linking(stack: Stack, page: Page) -> None:
-    await page.goto(f"{stack.base}/clinic-config?launch={launch_token(role='team_admin', call=None)}")
+    await page.goto(f"{stack.url}/clinic-config?launch={launch_token(role='team_admin', call=None)}")
     await expect(page.get_by_test_id("go-to-stripe")).to_be_visible()
     await assert_accessible(page)
 
@@ -31,6 +31,6 @@ async def test_client_payments_page_is_accessible_before_and_after_linking(stack
 
 async def test_org_admin_page_is_accessible(stack: Stack, page: Page) -> None:
     await stack.session(role="team_admin", clinic="harbour-physio", sub="grace")
-    await page.goto(f"{stack.base}/org-admin?launch={launch_token(role='org_admin', clinic=None, call=None)}")
+    await page.goto(f"{stack.url}/org-admin?launch={launch_token(role='org_admin', clinic=None, call=None)}")
     await expect(page.get_by_test_id("addon-switch-harbour-physio")).to_be_visible()
     await assert_accessible(page)

@@ -4,7 +4,6 @@ on and off, each delivered as Stripe delivers them (signed webhooks from the san
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -27,11 +26,11 @@ async def _wait_for(check: Any, seconds: float = 5.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _processed(stack: Stack, event_type: str) -> int:
+async def _processed(stack: Stack, event_type: str, count: int = 1) -> bool:
+    """Whether the app has processed at least ``count`` events of this type."""
     async with stack.app[DB]() as db:
-        return len(
-            (await db.scalars(select(ProcessedStripeEvent).where(ProcessedStripeEvent.type == event_type))).all()
-        )
+        rows = (await db.scalars(select(ProcessedStripeEvent).where(ProcessedStripeEvent.type == event_type))).all()
+    return len(rows) >= count
 
 
 async def test_remove_stripe_account_deauthorizes_on_stripe_and_disconnects_here(stack: Stack) -> None:
@@ -56,7 +55,7 @@ async def test_remove_stripe_account_deauthorizes_on_stripe_and_disconnects_here
     assert event.data["payments_available"] is False
     # The echo from Stripe (our own removal) arrives signed, is accepted, and changes nothing more: no notice.
     await stack.flush_webhooks()
-    await _wait_for(lambda: _count_ok(stack, "account.application.deauthorized"))
+    await _wait_for(lambda: _processed(stack, "account.application.deauthorized"))
     async with stack.app[DB]() as db:
         assert (await db.scalars(select(ClinicNotice))).all() == []
         actions = (await db.scalars(select(AuditEvent.action))).all()
@@ -66,10 +65,6 @@ async def test_remove_stripe_account_deauthorizes_on_stripe_and_disconnects_here
     status, body = await stack.api("POST", "/api/v1/clinic/stripe/disconnect", admin)
     assert status == 409
     assert body["error"]["message"] == "No Stripe account is linked to this clinic."
-
-
-async def _count_ok(stack: Stack, event_type: str) -> bool:
-    return await _processed(stack, event_type) >= 1
 
 
 async def test_revoked_from_stripes_side_disconnects_and_tells_the_admins(stack: Stack) -> None:
@@ -84,7 +79,7 @@ async def test_revoked_from_stripes_side_disconnects_and_tells_the_admins(stack:
     ) as answer:
         assert answer.status == 200
     await stack.flush_webhooks()
-    await _wait_for(lambda: _count_ok(stack, "account.application.deauthorized"))
+    await _wait_for(lambda: _processed(stack, "account.application.deauthorized"))
 
     assert await _account(stack) is None
     status, config = await stack.api("GET", "/api/v1/clinic", admin)
@@ -110,7 +105,7 @@ async def test_account_updated_switches_payments_off_and_on_live(stack: Stack) -
 
     await stack.sandbox_post(f"/_sandbox/accounts/{account}/charges_enabled", {"enabled": False})
     await stack.flush_webhooks()
-    await _wait_for(lambda: _count_ok(stack, "account.updated"))
+    await _wait_for(lambda: _processed(stack, "account.updated"))
     status, body = await stack.api("GET", "/api/v1/clinic/status", admin)
     assert body == {
         "clinic": "clinic-1",
@@ -124,15 +119,11 @@ async def test_account_updated_switches_payments_off_and_on_live(stack: Stack) -
 
     await stack.sandbox_post(f"/_sandbox/accounts/{account}/charges_enabled", {"enabled": True})
     await stack.flush_webhooks()
-    await _wait_for(lambda: _processed_at_least(stack, "account.updated", 2))
+    await _wait_for(lambda: _processed(stack, "account.updated", 2))
     status, body = await stack.api("GET", "/api/v1/clinic/status", admin)
     assert status == 200
     assert body["payments_available"] is True
     assert [e.data["payments_available"] for e in stack.published.of("clinic_status")] == [False, True]
-
-
-async def _processed_at_least(stack: Stack, event_type: str, count: int) -> bool:
-    return await _processed(stack, event_type) >= count
 
 
 async def test_a_signed_event_delivered_twice_acts_once(stack: Stack) -> None:
@@ -147,14 +138,8 @@ async def test_a_signed_event_delivered_twice_acts_once(stack: Stack) -> None:
         "created": int(time.time()) + 1,
         "data": {"object": {"id": "ca_x", "object": "application"}},
     }
-    payload = json.dumps(event).encode()
     for _ in range(2):
-        response = await stack.client.post(
-            "/stripe/webhook",
-            data=payload,
-            headers={"Stripe-Signature": _sign(payload, stack.settings.stripe_webhook_secret.reveal())},
-        )
-        assert response.status == 200
+        assert await stack.deliver(event) == 200
     async with stack.app[DB]() as db:
         notices = (await db.scalars(select(ClinicNotice))).all()
     assert len(notices) == 1
@@ -171,42 +156,22 @@ async def test_an_old_deauthorization_doesnt_undo_a_newer_link(stack: Stack) -> 
         "created": int(time.time()) - 3600,
         "data": {"object": {"id": "ca_x", "object": "application"}},
     }
-    payload = json.dumps(event).encode()
-    response = await stack.client.post(
-        "/stripe/webhook",
-        data=payload,
-        headers={"Stripe-Signature": _sign(payload, stack.settings.stripe_webhook_secret.reveal())},
-    )
-    assert response.status == 200
+    assert await stack.deliver(event) == 200
     assert await _account(stack) == account
 
 
 async def test_an_unsigned_event_changes_nothing(stack: Stack) -> None:
     await stack.connect(await stack.session())
     account = await _account(stack)
-    payload = json.dumps(
-        {
-            "id": "evt_forged",
-            "type": "account.application.deauthorized",
-            "account": account,
-            "created": 1,
-            "data": {"object": {}},
-        }
-    ).encode()
-    response = await stack.client.post(
-        "/stripe/webhook", data=payload, headers={"Stripe-Signature": _sign(payload, "whsec_wrong")}
-    )
-    assert response.status == 400
+    forged: dict[str, Any] = {
+        "id": "evt_forged",
+        "type": "account.application.deauthorized",
+        "account": account,
+        "created": 1,
+        "data": {"object": {}},
+    }
+    assert await stack.deliver(forged, secret="whsec_wrong") == 400
     assert await _account(stack) == account
-
-
-def _sign(payload: bytes, secret: str) -> str:
-    import hashlib
-    import hmac
-
-    timestamp = int(time.time())
-    signed = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={signed}"
 
 
 async def test_stripes_echo_overtaking_our_own_removal_is_not_reported_as_revoked(
@@ -226,7 +191,7 @@ async def test_stripes_echo_overtaking_our_own_removal_is_not_reported_as_revoke
     async def deauthorize_then_let_the_echo_overtake(account_id: str) -> None:
         await real_deauthorize(account_id)
         await stack.flush_webhooks()
-        await _wait_for(lambda: _count_ok(stack, "account.application.deauthorized"))
+        await _wait_for(lambda: _processed(stack, "account.application.deauthorized"))
 
     monkeypatch.setattr(gateway, "deauthorize", deauthorize_then_let_the_echo_overtake)
     status, config = await stack.api("POST", "/api/v1/clinic/stripe/disconnect", admin)

@@ -17,7 +17,7 @@ async def test_an_admin_links_configures_and_removes_a_stripe_account(
     stack: Stack, page: Page, page_errors: list[str]
 ) -> None:
     launch = launch_token(role="team_admin", name="Grace Hopper", clinic="harbour-physio", call=None)
-    await page.goto(f"{stack.base}/clinic-config?launch={launch}")
+    await page.goto(f"{stack.url}/clinic-config?launch={launch}")
     status = page.get_by_test_id("stripe-status")
     await expect(status).to_contain_text("No Stripe account is linked")
     assert "launch=" not in page.url  # the launch leaves the address bar at once
@@ -35,7 +35,7 @@ async def test_an_admin_links_configures_and_removes_a_stripe_account(
     await expect(page.get_by_test_id("flash")).to_have_text(
         "Your Stripe account Harbour Physio is linked to this clinic."
     )
-    assert page.url == f"{stack.base}/clinic-config"  # the single-use code and state are out of history
+    assert page.url == f"{stack.url}/clinic-config"  # the single-use code and state are out of history
     await expect(page.locator("#acct-country")).to_have_text("AU")
     await expect(page.locator("#acct-currency")).to_have_text("AUD")
     await save_screenshot(page, "clinic-config-3-linked")
@@ -84,7 +84,7 @@ async def test_an_org_admin_turns_callpay_off_for_a_clinic(stack: Stack, page: P
     await stack.session(role="team_admin", clinic="harbour-physio", sub="grace")
     await stack.session(role="team_admin", clinic="city-gp", sub="ada")
     launch = launch_token(role="org_admin", clinic=None, call=None, name="Org Boss")
-    await page.goto(f"{stack.base}/org-admin?launch={launch}")
+    await page.goto(f"{stack.url}/org-admin?launch={launch}")
     switch = page.get_by_test_id("addon-switch-city-gp")
     await expect(switch).to_be_checked()
     await switch.click()

@@ -14,7 +14,8 @@ from addon.appkeys import DB
 from addon.auth.sessions import hash_token, revoke
 from addon.models import AuditEvent, Clinic, OAuthState
 from addon.models import Session as SessionRow
-from tests.clinic.conftest import Stack, session_from_page
+from tests.clinic.conftest import Stack
+from tests.conftest import session_from_page
 
 
 async def test_the_whole_dance_links_the_account_and_signs_the_admin_back_in(stack: Stack) -> None:
@@ -24,11 +25,11 @@ async def test_the_whole_dance_links_the_account_and_signs_the_admin_back_in(sta
     assert authorize_url.startswith(f"{stack.sandbox.url}/oauth/authorize?")
     assert query["client_id"] == [stack.settings.stripe_connect_client_id]
     assert query["scope"] == ["read_write"]
-    assert query["redirect_uri"] == [f"{stack.base}/clinic-config/oauth/callback"]
+    assert query["redirect_uri"] == [f"{stack.url}/clinic-config/oauth/callback"]
     assert len(query["state"][0]) >= 22  # at least 128 bits, URL-safe
 
     back = await stack.consent(authorize_url, name="Harbour Physio")
-    assert back.startswith(f"{stack.base}/clinic-config/oauth/callback?")
+    assert back.startswith(f"{stack.url}/clinic-config/oauth/callback?")
     status, text = await stack.follow(back)  # a real browser-like GET on the app's port
     assert status == 200
     assert "Your Stripe account Harbour Physio is linked to this clinic." in html.unescape(text)
@@ -94,11 +95,11 @@ async def test_a_tampered_or_missing_state_is_refused(stack: Stack) -> None:
     query = {k: v[0] for k, v in parse_qs(urlsplit(back).query).items()}
     for state in (query["state"] + "x", query["state"][:-1] + ("A" if query["state"][-1] != "A" else "B"), ""):
         status, text = await stack.follow(
-            f"{stack.base}/clinic-config/oauth/callback?" + urlencode({**query, "state": state})
+            f"{stack.url}/clinic-config/oauth/callback?" + urlencode({**query, "state": state})
         )
         assert status == 400, state
         assert "can't be matched to a Go to Stripe click" in html.unescape(text)
-    status, text = await stack.follow(f"{stack.base}/clinic-config/oauth/callback?code={query['code']}")
+    status, text = await stack.follow(f"{stack.url}/clinic-config/oauth/callback?code={query['code']}")
     assert status == 400
     await _assert_not_linked(stack)
     # The genuine state still works once: tampering didn't burn it.
@@ -133,7 +134,7 @@ async def test_a_failed_exchange_stores_nothing_and_says_what_to_do(stack: Stack
     admin = await stack.session()
     back = await stack.consent(await stack.start_oauth(admin))
     query = {k: v[0] for k, v in parse_qs(urlsplit(back).query).items()}
-    forged = f"{stack.base}/clinic-config/oauth/callback?" + urlencode({**query, "code": "ac_not_a_real_code"})
+    forged = f"{stack.url}/clinic-config/oauth/callback?" + urlencode({**query, "code": "ac_not_a_real_code"})
     status, text = await stack.follow(forged)
     assert status == 200
     assert "Stripe did not accept this authorisation" in html.unescape(text)

@@ -13,8 +13,8 @@ from addon.appkeys import DB
 from addon.errors import InvalidInput, PaymentsUnavailable
 from addon.models import AuditEvent, Clinic
 from addon.services import clinics
-from tests.clinic.conftest import CapturingPublisher
 from tests.conftest import bearer, open_session
+from tests.support.payflow import RecordingPublisher
 
 
 @pytest.mark.parametrize(
@@ -138,7 +138,7 @@ async def test_an_empty_update_says_what_can_be_sent(client: TestClient[Any, Any
 
 
 async def test_the_org_switch_is_audited_tells_clinicians_live_and_stops_payments(
-    client: TestClient[Any, Any], app: web.Application, published: CapturingPublisher
+    client: TestClient[Any, Any], app: web.Application, published: RecordingPublisher
 ) -> None:
     clinician = await open_session(client, role="team_member", clinic="clinic-a")
     boss = await open_session(client, role="org_admin", clinic=None, call=None, sub="boss")

@@ -1,4 +1,5 @@
-"""Fixtures for the Stripe sandbox's tests: a fresh sandbox per test, SDK clients, a webhook receiver."""
+"""Fixtures for the Stripe sandbox's tests: a fresh sandbox per test (``http`` comes from tests/conftest.py), SDK
+clients, a webhook receiver."""
 
 from __future__ import annotations
 
@@ -23,15 +24,10 @@ REAL_KEY = os.environ.get("STRIPE_TEST_SECRET_KEY")
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[RunningSandbox]:
+    """The suite's sandbox, allowing one more delivery attempt: the retry tests count four."""
     running = await start_sandbox(webhook_retry_base=0.02, webhook_max_attempts=4)
     yield running
     await running.close()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def new_platform_key() -> str:

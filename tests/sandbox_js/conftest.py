@@ -14,7 +14,7 @@ import stripe
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from sandbox.stripe import start_sandbox
+from sandbox.stripe import RunningSandbox
 
 # The suite-wide registration (pytest_plugins in tests/conftest.py) makes these available everywhere; importing them
 # here keeps this directory runnable on its own as well.
@@ -31,12 +31,8 @@ PUBLISHABLE_KEY = "pk_test_js"
 
 
 @pytest_asyncio.fixture
-async def sandbox_url() -> AsyncIterator[str]:
-    running = await start_sandbox("127.0.0.1", 0)
-    try:
-        yield running.url
-    finally:
-        await running.close()
+async def sandbox_url(sandbox: RunningSandbox) -> str:
+    return sandbox.url
 
 
 @pytest_asyncio.fixture

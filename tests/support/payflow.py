@@ -9,11 +9,8 @@ exactly as the sandbox would send them; ``enable_webhooks()`` lets the sandbox d
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import secrets
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +28,8 @@ from addon.http.sessions import exchange_launch
 from addon.outbound import PUBLISHER, Outbound, Publisher, publish_after_commit
 from addon.services import connect
 from addon.settings import Settings
-from sandbox.stripe import RunningSandbox, start_sandbox
-from tests.conftest import bearer, free_port, launch_token, make_settings
+from sandbox.stripe import RunningSandbox
+from tests.conftest import bearer, free_port, launch_token, make_settings, open_session, stripe_signature
 
 
 class RecordingPublisher:
@@ -113,10 +110,7 @@ class PayStack:
     # --- Sessions and sockets ------------------------------------------------------------------------------
 
     async def session(self, **claims: Any) -> dict[str, Any]:
-        response = await self.client.post("/api/v1/sessions", json={"launch": launch_token(**claims)})
-        assert response.status == 201, await response.text()
-        body: dict[str, Any] = await response.json()
-        return body
+        return await open_session(self.client, **claims)
 
     async def clinician(self, **claims: Any) -> dict[str, Any]:
         return await self.session(**{"role": "team_member", "sub": "dr-ada", "name": "Dr Ada Lovelace", **claims})
@@ -202,18 +196,14 @@ class PayStack:
         assert matching, f"no {type} event for {intent_id}"
         return matching[-1]
 
-    def sign(self, payload: bytes, *, secret: str | None = None) -> str:
-        stamp = int(time.time())
-        mac = hmac.new((secret or self.webhook_secret).encode(), f"{stamp}.".encode() + payload, hashlib.sha256)
-        return f"t={stamp},v1={mac.hexdigest()}"
-
-    async def deliver(self, event: dict[str, Any]) -> int:
-        """POST one Stripe event to the app's webhook, signed as the sandbox signs it."""
+    async def deliver(self, event: dict[str, Any], *, secret: str | None = None) -> int:
+        """POST one Stripe event to the app's webhook, signed as the sandbox signs it (or with another secret)."""
         payload = json.dumps(event).encode()
+        signature = stripe_signature(payload, secret or self.webhook_secret)
         response = await self.client.post(
             "/stripe/webhook",
             data=payload,
-            headers={"Stripe-Signature": self.sign(payload), "Content-Type": "application/json"},
+            headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
         )
         await response.read()
         return response.status
@@ -261,8 +251,13 @@ async def build_stack(
     database_url: str,
     aiohttp_client: Callable[..., Any],
     http: aiohttp.ClientSession,
+    *,
+    kind: type[PayStack] = PayStack,
+    sandbox_delivers: bool = False,
     **overrides: str,
 ) -> PayStack:
+    """The app on a port of its own, wired to a fresh platform account on the sandbox. Its webhook endpoint starts
+    disabled (tests ``deliver()`` events themselves) unless ``sandbox_delivers``."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     token = secrets.token_hex(8)
@@ -274,12 +269,13 @@ async def build_stack(
     ) as answer:
         assert answer.status == 200, await answer.text()
         endpoint = await answer.json()
-    async with http.post(
-        f"{sandbox.url}/v1/webhook_endpoints/{endpoint['id']}",
-        data={"disabled": "true"},
-        headers={"Authorization": f"Bearer {key}"},
-    ) as answer:
-        assert answer.status == 200, await answer.text()
+    if not sandbox_delivers:
+        async with http.post(
+            f"{sandbox.url}/v1/webhook_endpoints/{endpoint['id']}",
+            data={"disabled": "true"},
+            headers={"Authorization": f"Bearer {key}"},
+        ) as answer:
+            assert answer.status == 200, await answer.text()
     settings = make_settings(
         database_url,
         stripe_secret_key=key,
@@ -296,20 +292,7 @@ async def build_stack(
     published = RecordingPublisher(app[PUBLISHER])
     app[PUBLISHER] = published
     client = await aiohttp_client(app, server_kwargs={"port": port})
-    return PayStack(client, app, settings, sandbox, key, url, http, published, endpoint["id"], endpoint["secret"])
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    running = await start_sandbox(webhook_retry_base=0.02, webhook_max_attempts=3)
-    yield running
-    await running.close()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+    return kind(client, app, settings, sandbox, key, url, http, published, endpoint["id"], endpoint["secret"])
 
 
 @pytest.fixture
