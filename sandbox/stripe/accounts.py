@@ -25,8 +25,8 @@ def retrieve(call: Call) -> JSON:
     account_id = call.request.match_info["id"]
     if account_id == call.account.id:
         return objects.account(call.account)
-    target = call.state.accounts.get(account_id)
-    if target is None or not call.state.is_connected(call.account.id, account_id):
+    target = call.state.connected_account(call.account.id, account_id)
+    if target is None:
         raise no_access(call.caller.key, account_id)
     return objects.account(target)
 

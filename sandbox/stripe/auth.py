@@ -96,8 +96,8 @@ def authenticate(request: web.Request, state: SandboxState, form: Form, *, brows
     if header is None and browser and isinstance(form.get("_stripe_account"), str):
         header = form["_stripe_account"]
     if header and header != owner.id:
-        target = state.accounts.get(header)
-        if target is None or not state.is_connected(owner.id, header):
+        target = state.connected_account(owner.id, header)
+        if target is None:
             raise no_access(key, header)
         return Caller(key, publishable, owner, target, owner, header)
     return Caller(key, publishable, owner, owner, oauth_platform, header or None)

@@ -98,20 +98,28 @@ class SandboxState:
         account_id = self.by_token.get(token)
         if account_id is not None:
             return self.accounts[account_id]
-        account = Account(
-            id=platform_account_id(token),
-            token=token,
-            created=now(),
-            business_name=f"Sandbox platform {token}",
-            country="AU",
-            default_currency="aud",
-        )
-        self.accounts[account.id] = account
-        self.by_token[token] = account.id
-        return account
+        return self._add_account(token, business_name=f"Sandbox platform {token}", country="AU", currency="aud")
 
     def create_account(self, *, business_name: str, country: str, currency: str, email: str | None) -> Account:
-        token = "acct" + random_token(20)
+        return self._add_account(
+            "acct" + random_token(20),
+            business_name=business_name,
+            country=country,
+            currency=currency,
+            email=email,
+            made_on_oauth_page=True,
+        )
+
+    def _add_account(
+        self,
+        token: str,
+        *,
+        business_name: str,
+        country: str,
+        currency: str,
+        email: str | None = None,
+        made_on_oauth_page: bool = False,
+    ) -> Account:
         account = Account(
             id=platform_account_id(token),
             token=token,
@@ -120,7 +128,7 @@ class SandboxState:
             country=country,
             default_currency=currency,
             email=email,
-            made_on_oauth_page=True,
+            made_on_oauth_page=made_on_oauth_page,
         )
         self.accounts[account.id] = account
         self.by_token[token] = account.id
@@ -128,6 +136,10 @@ class SandboxState:
 
     def is_connected(self, platform_id: str, account_id: str) -> bool:
         return account_id in self.connections.get(platform_id, set())
+
+    def connected_account(self, platform_id: str, account_id: str) -> Account | None:
+        """``account_id``'s account when it is connected to ``platform_id``; else None."""
+        return self.accounts.get(account_id) if self.is_connected(platform_id, account_id) else None
 
     def platforms_of(self, account_id: str) -> list[str]:
         return [platform for platform, accounts in self.connections.items() if account_id in accounts]
