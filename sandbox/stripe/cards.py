@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Outcome = Literal["succeed", "decline", "authenticate", "authenticate_then_decline"]
@@ -118,11 +118,8 @@ def luhn_ok(number: str) -> bool:
 
 def card_for_number(number: str, exp_month: int, exp_year: int) -> TestCard:
     """The behaviour of a typed card: a known test card, else any valid number succeeds as on Stripe."""
-    known = CARDS_BY_NUMBER.get(number)
-    base = known or TestCard(number, brand_of(number))
-    return TestCard(
-        base.number, base.brand, base.outcome, base.decline, base.funding, base.country, exp_month, exp_year
-    )
+    base = CARDS_BY_NUMBER.get(number) or TestCard(number, brand_of(number))
+    return replace(base, exp_month=exp_month, exp_year=exp_year)
 
 
 def card_for_test_payment_method(name: str) -> TestCard | None:
