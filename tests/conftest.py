@@ -103,6 +103,12 @@ async def postgres_url(postgres_server: str) -> AsyncIterator[str]:
         await _admin(postgres_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+async def migrated_postgres_url(postgres_url: str) -> str:
+    await db.upgrade(postgres_url)
+    return postgres_url
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> str:
     assert services.ensure_redis(), "Redis is not reachable on 127.0.0.1:6379 and could not be started"

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from addon.http.surfaces import script_safe_json
-from tests.conftest import launch_token
+from tests.conftest import launch_token, session_from_page
 
 HOSTILE = 'Dr </script><!--<script>alert("x")</script> & Co'
 
@@ -24,8 +23,6 @@ async def test_a_hostile_name_stays_inside_the_session_block(client: TestClient[
     response = await client.get(f"/widget/clinician?launch={launch_token(role='team_member', name=HOSTILE)}")
     assert response.status == 200
     html = await response.text()
-    block = re.search(r'<script type="application/json" id="callpay-session">(.*?)</script>', html, re.S)
-    assert block is not None
-    assert json.loads(block.group(1))["user"]["name"] == HOSTILE
+    assert session_from_page(html)["user"]["name"] == HOSTILE
     assert "<!--" not in html
     assert "</html>" in html

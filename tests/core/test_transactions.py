@@ -7,10 +7,7 @@ handler failure would leave the event marked processed and Stripe's retry would 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,13 +20,7 @@ from addon.gateway import WebhookEvent
 from addon.models import ProcessedStripeEvent
 from addon.outbound import Outbound
 from addon.services import stripe_events
-from tests.conftest import make_settings
-
-
-@pytest.fixture
-async def migrated_postgres_url(postgres_url: str) -> str:
-    await db.upgrade(postgres_url)
-    return postgres_url
+from tests.conftest import make_settings, stripe_signature
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -52,13 +43,6 @@ async def test_a_savepoint_that_opens_a_transaction_rolls_back_with_it(any_datab
             assert await session.get(ProcessedStripeEvent, "evt_savepoint") is None
     finally:
         await engine.dispose()
-
-
-def signed(payload: dict[str, Any], secret: str) -> tuple[bytes, str]:
-    body = json.dumps(payload).encode()
-    timestamp = int(time.time())
-    signature = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return body, f"t={timestamp},v1={signature}"
 
 
 async def test_a_webhook_whose_handler_fails_is_handled_again_on_stripes_retry(
@@ -84,7 +68,8 @@ async def test_a_webhook_whose_handler_fails_is_handled_again_on_stripes_retry(
         "account": "acct_1",
         "data": {"object": {"id": "pi_1", "object": "payment_intent"}},
     }
-    body, signature = signed(event, "whsec_test_secret")
+    body = json.dumps(event).encode()
+    signature = stripe_signature(body, "whsec_test_secret")
 
     first = await client.post("/stripe/webhook", data=body, headers={"Stripe-Signature": signature})
     assert first.status == 500  # Stripe will retry

@@ -10,7 +10,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from addon.mail import MailError, SmtpTransport
-from sandbox.mailbox import start_mailbox
+from sandbox.mailbox import RunningMailbox
 from tests.conftest import free_port
 
 
@@ -23,13 +23,9 @@ def message() -> EmailMessage:
     return mail
 
 
-async def test_without_a_password_mail_goes_over_a_plain_local_connection() -> None:
-    mailbox = await start_mailbox(http_port=None)
-    try:
-        await SmtpTransport(mailbox.smtp_url).send(message())
-        assert [m.recipients for m in mailbox.mailbox.messages] == [("pat@example.com",)]
-    finally:
-        await mailbox.close()
+async def test_without_a_password_mail_goes_over_a_plain_local_connection(mailbox: RunningMailbox) -> None:
+    await SmtpTransport(mailbox.smtp_url).send(message())
+    assert [m.recipients for m in mailbox.mailbox.messages] == [("pat@example.com",)]
 
 
 async def test_a_password_is_never_sent_without_tls() -> None:

@@ -220,11 +220,12 @@ async def test_without_smtp_the_app_says_so_once_at_start(
 
 
 @pytest.mark.postgres
-async def test_two_racing_workers_send_exactly_once_on_postgres(postgres_url: str, mailbox: RunningMailbox) -> None:
+async def test_two_racing_workers_send_exactly_once_on_postgres(
+    migrated_postgres_url: str, mailbox: RunningMailbox
+) -> None:
     from addon import db as dbmod
 
-    await dbmod.upgrade(postgres_url)
-    engine = dbmod.create_engine(postgres_url)
+    engine = dbmod.create_engine(migrated_postgres_url)
     try:
         pg_sessions = dbmod.session_factory(engine)
         await queue_receipt(pg_sessions)
