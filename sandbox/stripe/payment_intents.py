@@ -18,6 +18,7 @@ JSON = dict[str, Any]
 
 _CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 _CANCELABLE = ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing")
+_CAPTURE_METHODS = ("automatic", "automatic_async", "manual")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -105,8 +106,7 @@ def create(call: Call) -> JSON:
     pi = objects.payment_intent(
         amount=amount,
         currency=currency,
-        capture_method=params.choice(form, "capture_method", ("automatic", "automatic_async", "manual"))
-        or "automatic_async",
+        capture_method=params.choice(form, "capture_method", _CAPTURE_METHODS) or "automatic_async",
         confirmation_method=params.choice(form, "confirmation_method", ("automatic", "manual")) or "automatic",
         description=params.nullable_string(form, "description"),
         metadata=params.metadata(form) or {},
@@ -161,7 +161,7 @@ def update(call: Call) -> JSON:
         changes["description"] = params.nullable_string(form, "description")
     if "receipt_email" in form:
         changes["receipt_email"] = _receipt_email(call)
-    capture_method = params.choice(form, "capture_method", ("automatic", "automatic_async", "manual"))
+    capture_method = params.choice(form, "capture_method", _CAPTURE_METHODS)
     if capture_method is not None:
         changes["capture_method"] = capture_method
     new_metadata = params.metadata(form, pi["metadata"])
@@ -185,7 +185,7 @@ def confirm(call: Call) -> JSON:
         )
     if "receipt_email" in call.form:
         pi["receipt_email"] = _receipt_email(call)
-    capture_method = params.choice(call.form, "capture_method", ("automatic", "automatic_async", "manual"))
+    capture_method = params.choice(call.form, "capture_method", _CAPTURE_METHODS)
     if capture_method is not None:
         pi["capture_method"] = capture_method
     _confirm_with_params(call, pi)
