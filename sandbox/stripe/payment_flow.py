@@ -76,7 +76,7 @@ def authorize(call: Call, pi: JSON, pm: JSON) -> None:
 
 
 def succeed(state: SandboxState, account: Account, pi: JSON, pm: JSON, *, call: Call | None, base_url: str) -> None:
-    charge = objects.charge(pi, pm, status="succeeded", receipt_url="")
+    charge = objects.charge(pi, pm, status="succeeded")
     charge["receipt_url"] = f"{base_url}/_sandbox/receipts/{charge['id']}"
     charge.update(paid=True, outcome=objects.outcome(paid=True))
     account.charges[charge["id"]] = charge
@@ -108,7 +108,7 @@ def decline(
     raise_error: bool = True,
 ) -> None:
     """A card decline: failed charge, ``last_payment_error``, back to ``requires_payment_method``, a 402."""
-    charge = objects.charge(pi, pm, status="failed", receipt_url="")
+    charge = objects.charge(pi, pm, status="failed")
     charge.update(
         failure_code=reason.code,
         failure_message=reason.message,
