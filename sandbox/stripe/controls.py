@@ -18,8 +18,8 @@ from .faults import KINDS, Fault
 JSON = dict[str, Any]
 
 
-def _bad(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps({"error": {"message": message}}), content_type="application/json")
+def _bad(message: str, kind: type[web.HTTPClientError] = web.HTTPBadRequest) -> web.HTTPClientError:
+    return kind(text=json.dumps({"error": {"message": message}}), content_type="application/json")
 
 
 async def _body(request: web.Request) -> JSON:
@@ -122,9 +122,7 @@ async def charges_enabled(request: web.Request) -> web.Response:
     state = request.app[STATE]
     account = state.accounts.get(request.match_info["id"])
     if account is None:
-        raise web.HTTPNotFound(
-            text=json.dumps({"error": {"message": "No such account."}}), content_type="application/json"
-        )
+        raise _bad("No such account.", web.HTTPNotFound)
     return web.json_response(accounts.set_charges_enabled(state, account, enabled))
 
 
