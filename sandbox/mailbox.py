@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from typing import Any
+from functools import cached_property
 
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -48,8 +48,9 @@ class CapturedMessage:
         part = self.message.get_body(preferencelist=(subtype,))
         return str(part.get_content()) if part is not None else None
 
-    @property
+    @cached_property
     def attachments(self) -> list[Attachment]:
+        """Decoded on first use and kept: the outbox lists every message's attachments on each page load."""
         found = []
         for part in self.message.iter_attachments():
             data = part.get_payload(decode=True)
@@ -137,8 +138,7 @@ async def start_mailbox(
         await runner.setup()
         site = web.TCPSite(runner, host, http_port)
         await site.start()
-        server: Any = site._server  # the bound socket is the only place the chosen port is known
-        url = f"http://{host}:{server.sockets[0].getsockname()[1]}"
+        url = f"http://{host}:{runner.addresses[0][1]}"  # port 0 picks a free one
     return RunningMailbox(mailbox=mailbox, smtp_url=f"smtp://{host}:{bound_smtp}", url=url, _smtp=smtp, _runner=runner)
 
 
