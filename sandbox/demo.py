@@ -147,6 +147,7 @@ async def running_demo(host: str, port: int, *, var: Path = VAR) -> AsyncIterato
                 extra_webhook_secrets=extra_secrets,
             )
         )
+        smtp_shown = _without_password(settings.smtp_url)
         await db.upgrade(settings.database_url)
         app = create_app(settings)
         host_platform.setup(
@@ -155,15 +156,13 @@ async def running_demo(host: str, port: int, *, var: Path = VAR) -> AsyncIterato
                 launch_secret=settings.launch_secret.reveal(),
                 outbox_url=mailbox.url,
                 sandbox_url=sandbox.url,
-                smtp_url=_without_password(settings.smtp_url),
+                smtp_url=smtp_shown,
             ),
         )
         runner = web.AppRunner(app)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
-        addresses = DemoAddresses(
-            app=app_url, sandbox=sandbox.url, outbox=mailbox.url, smtp=_without_password(settings.smtp_url)
-        )
+        addresses = DemoAddresses(app=app_url, sandbox=sandbox.url, outbox=mailbox.url, smtp=smtp_shown)
         yield RunningDemo(addresses=addresses, app=app, mailbox=mailbox.mailbox, sandbox=sandbox)
     finally:
         if runner is not None:
