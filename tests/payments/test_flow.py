@@ -6,26 +6,13 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from addon.appkeys import DB, GATEWAY
 from addon.errors import Conflict
-from addon.models import AuditEvent, Clinic, OutboxEmail, PaymentRequest
+from addon.models import AuditEvent, Clinic, PaymentRequest
 from addon.services import checkout
-from tests.support.payflow import PayStack
-
-
-async def receipts_queued(stack: PayStack, pr_id: str) -> int:
-    async with stack.app[DB]() as db:
-        count = await db.scalar(
-            select(func.count()).select_from(OutboxEmail).where(OutboxEmail.payment_request_id == pr_id)
-        )
-    return int(count or 0)
-
-
-async def row(stack: PayStack, pr_id: str) -> PaymentRequest:
-    async with stack.app[DB]() as db:
-        return await db.get_one(PaymentRequest, pr_id)
+from tests.support.payflow import PayStack, receipts_queued, request_row
 
 
 async def test_request_pay_and_the_clinician_sees_it_land(connected: PayStack) -> None:
@@ -88,7 +75,7 @@ async def test_checkout_twice_returns_the_same_intent_and_updates_the_email(conn
     intent_id = first[1]["client_secret"].split("_secret_")[0]
     stored = await stack.stripe("GET", f"/v1/payment_intents/{intent_id}")
     assert stored["receipt_email"] == "two@example.com"
-    assert (await row(stack, pr["id"])).patient_email == "two@example.com"
+    assert (await request_row(stack, pr["id"])).patient_email == "two@example.com"
 
 
 async def test_concurrent_checkouts_make_one_intent(connected: PayStack) -> None:
@@ -124,7 +111,7 @@ async def test_decline_then_success(connected: PayStack) -> None:
     await doctor.wait_count("payment_received", 1)
     # The late payment_failed webhook for the first attempt can't undo the payment.
     assert await stack.deliver(await stack.event(intent["id"], "payment_intent.payment_failed")) == 200
-    assert (await row(stack, pr["id"])).status == "paid"
+    assert (await request_row(stack, pr["id"])).status == "paid"
 
 
 async def test_three_d_secure(connected: PayStack) -> None:
@@ -269,7 +256,7 @@ async def test_a_checkout_retried_after_the_clinic_fee_changed(connected: PaySta
     again = await stack.checkout(pr["id"], patient)
     assert again == (200, body)
     intent_id = body["client_secret"].split("_secret_")[0]
-    assert (await row(stack, pr["id"])).stripe_payment_intent_id == intent_id
+    assert (await request_row(stack, pr["id"])).stripe_payment_intent_id == intent_id
     assert (await stack.stripe("GET", f"/v1/payment_intents/{intent_id}"))["application_fee_amount"] == 300
     made = await stack.stripe("GET", "/v1/payment_intents?limit=100")
     assert len(made["data"]) == 2  # the lost one, never given to anyone, and the request's own
@@ -292,7 +279,7 @@ async def test_a_receipt_address_change_that_loses_to_the_payment_changes_nothin
         with pytest.raises(Conflict) as raised:
             await checkout._change_email(db, stack.app[GATEWAY], stale, "second@example.com")
     assert raised.value.code == "already_paid"
-    assert (await row(stack, pr["id"])).patient_email == "first@example.com"
+    assert (await request_row(stack, pr["id"])).patient_email == "first@example.com"
     assert (await stack.stripe("GET", f"/v1/payment_intents/{intent_id}"))["receipt_email"] == "first@example.com"
 
 

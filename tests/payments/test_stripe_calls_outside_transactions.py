@@ -13,16 +13,16 @@ from collections.abc import Awaitable
 from typing import Any
 
 from tests.conftest import launch_token
-from tests.payments.test_webhooks import paid_intent, status_of
-from tests.support.payflow import PayStack
+from tests.support.payflow import PayStack, paid_intent, request_row
 
 STRIPE_DELAY_MS = 1500
 
 
-async def slow_stripe_reads(stack: PayStack) -> None:
+async def slow_stripe(stack: PayStack, method: str) -> None:
+    """Every PaymentIntent call with this method takes STRIPE_DELAY_MS to answer."""
     fault = {
         "route_prefix": "/v1/payment_intents",
-        "method": "GET",
+        "method": method,
         "kind": "latency",
         "rate": 1,
         "latency_ms": STRIPE_DELAY_MS,
@@ -45,17 +45,17 @@ async def test_a_webhook_reads_stripe_outside_its_transaction(connected: PayStac
     stack = connected
     doctor, _patient, _session, pr, intent = await paid_intent(stack)
     event = await stack.event(intent["id"], "payment_intent.succeeded")
-    await slow_stripe_reads(stack)
+    await slow_stripe(stack, "GET")
 
     assert await a_write_finishes_while(stack, stack.deliver(event)) == 200
-    assert (await status_of(stack, pr["id"])).status == "paid"
+    assert (await request_row(stack, pr["id"])).status == "paid"
     assert len(await doctor.wait_count("payment_received", 1)) == 1
 
 
 async def test_the_browsers_report_reads_stripe_outside_its_transactions(connected: PayStack) -> None:
     stack = connected
     doctor, _patient, patient_session, pr, _intent = await paid_intent(stack)
-    await slow_stripe_reads(stack)
+    await slow_stripe(stack, "GET")
 
     status, body = await a_write_finishes_while(stack, stack.report(pr["id"], patient_session))
     assert status == 200
@@ -68,15 +68,7 @@ async def test_checkout_creates_the_intent_outside_its_transactions(connected: P
     doctor = await stack.socket(await stack.clinician())
     patient_session = await stack.patient()
     pr = await stack.request_payment(doctor)
-    fault = {
-        "route_prefix": "/v1/payment_intents",
-        "method": "POST",
-        "kind": "latency",
-        "rate": 1,
-        "latency_ms": STRIPE_DELAY_MS,
-    }
-    async with stack.http.post(f"{stack.sandbox.url}/_sandbox/faults", json=fault) as answer:
-        assert answer.status == 201
+    await slow_stripe(stack, "POST")
 
     status, body = await a_write_finishes_while(stack, stack.checkout(pr["id"], patient_session))
     assert status == 200

@@ -8,34 +8,12 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from addon.appkeys import DB, OUTBOX
-from addon.models import Clinic, OutboxEmail, PaymentRequest
+from addon.models import Clinic, PaymentRequest
 from addon.services import payments
-from tests.support.payflow import PayStack, SocketUser
-
-
-async def receipts_queued(stack: PayStack, pr_id: str) -> int:
-    async with stack.app[DB]() as db:
-        query = select(func.count()).select_from(OutboxEmail).where(OutboxEmail.payment_request_id == pr_id)
-        return int(await db.scalar(query) or 0)
-
-
-async def status_of(stack: PayStack, pr_id: str) -> PaymentRequest:
-    async with stack.app[DB]() as db:
-        return await db.get_one(PaymentRequest, pr_id)
-
-
-async def paid_intent(stack: PayStack) -> tuple[SocketUser, SocketUser, dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """A request paid at Stripe whose news hasn't reached Callpay yet."""
-    doctor = await stack.socket(await stack.clinician())
-    patient_session = await stack.patient()
-    patient = await stack.socket(patient_session)
-    pr = await stack.request_payment(doctor)
-    intent, _ = await stack.pay(pr["id"], patient_session)
-    assert intent["status"] == "succeeded"
-    return doctor, patient, patient_session, pr, intent
+from tests.support.payflow import PayStack, paid_intent, receipts_queued, request_row
 
 
 def redelivered(event: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +67,7 @@ async def test_a_webhook_delivered_ten_times_at_once_pops_up_once(connected: Pay
     assert len(stack.published.of("payment_received")) == 1
     assert patient.of("payment_received") == []
     assert await receipts_queued(stack, pr["id"]) == 1
-    row = await status_of(stack, pr["id"])
+    row = await request_row(stack, pr["id"])
     assert row.status == "paid" and row.receipt_number == "000001" and row.received_announced_at is not None
 
 
@@ -112,7 +90,7 @@ async def test_failed_after_succeeded_changes_nothing(connected: PayStack) -> No
     assert await stack.deliver(failed) == 200
     assert await stack.deliver(canceled) == 200
     assert len(stack.published.events) == before
-    row = await status_of(stack, pr["id"])
+    row = await request_row(stack, pr["id"])
     assert row.status == "paid" and row.failure_message is None
 
 
@@ -154,7 +132,7 @@ async def test_refunds_reported_by_stripe(connected: PayStack) -> None:
     full = events[-1]
     assert await stack.deliver(full) == 200
     assert await stack.deliver(partial) == 200  # older news, arriving late: ignored
-    row = await status_of(stack, pr["id"])
+    row = await request_row(stack, pr["id"])
     assert row.status == "refunded" and row.amount_refunded == 8000
     await patient.wait_for(lambda u: any(p["status"] == "refunded" for p in u.of("payment_request")))
 
@@ -212,7 +190,7 @@ async def test_the_sandbox_delivering_by_itself(connected: PayStack) -> None:
     assert intent["status"] == "succeeded"
     received = await doctor.wait_count("payment_received", 1)
     assert received[0]["id"] == pr["id"]
-    assert (await status_of(stack, pr["id"])).status == "paid"
+    assert (await request_row(stack, pr["id"])).status == "paid"
 
 
 class WakeCounter:
@@ -247,14 +225,14 @@ async def test_a_refund_reported_before_the_payment_is_not_lost(
     params = {"payment_intent": intent["id"], **({"amount": refund} if refund else {})}
     await stack.stripe("POST", "/v1/refunds", params)
     assert await stack.deliver(await stack.event(intent["id"], "charge.refunded")) == 200
-    row = await status_of(stack, pr["id"])
+    row = await request_row(stack, pr["id"])
     assert (row.status, row.amount_refunded, row.receipt_number) == (status, refunded, "000001")
     received = await doctor.wait_count("payment_received", 1)
     assert received[0]["status"] == status and received[0]["amount_refunded"] == refunded
     # The succeeded event arriving last changes nothing: the payment was already recorded, with its refund.
     assert await stack.deliver(await stack.event(intent["id"], "payment_intent.succeeded")) == 200
     await asyncio.sleep(0.2)
-    row = await status_of(stack, pr["id"])
+    row = await request_row(stack, pr["id"])
     assert (row.status, row.amount_refunded) == (status, refunded)
     assert len(stack.published.of("payment_received")) == 1
     assert await receipts_queued(stack, pr["id"]) == 1
@@ -266,7 +244,7 @@ async def test_a_succeeded_event_after_a_dashboard_refund_lands_refunded(connect
     _, _, _, pr, intent = await paid_intent(stack)
     await stack.stripe("POST", "/v1/refunds", {"payment_intent": intent["id"], "amount": "2500"})
     assert await stack.deliver(await stack.event(intent["id"], "payment_intent.succeeded")) == 200
-    row = await status_of(stack, pr["id"])
+    row = await request_row(stack, pr["id"])
     assert (row.status, row.amount_refunded) == ("partially_refunded", 2500)
 
 
@@ -286,9 +264,9 @@ async def test_a_late_decline_does_not_undo_the_attempt_now_processing(connected
         assert answer.status == 200
     assert (await stack.confirm_intent(intent_id, "pm_card_visa"))["status"] == "processing"
     assert await stack.deliver(await stack.event(intent_id, "payment_intent.processing")) == 200
-    assert (await status_of(stack, pr["id"])).status == "processing"
+    assert (await request_row(stack, pr["id"])).status == "processing"
     before = len(stack.published.events)
     assert await stack.deliver(declined) == 200
-    row = await status_of(stack, pr["id"])
+    row = await request_row(stack, pr["id"])
     assert row.status == "processing" and row.failure_message is None
     assert len(stack.published.events) == before

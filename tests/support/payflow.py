@@ -21,10 +21,12 @@ import pytest
 import socketio
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
 
 from addon.app import create_app
 from addon.appkeys import DB, GATEWAY
 from addon.http.sessions import exchange_launch
+from addon.models import OutboxEmail, PaymentRequest
 from addon.outbound import PUBLISHER, Outbound, Publisher, publish_after_commit
 from addon.services import connect
 from addon.settings import Settings
@@ -310,3 +312,28 @@ async def connected(stack: PayStack) -> PayStack:
     """The stack with clinic-1's Stripe account connected."""
     await stack.connect_clinic()
     return stack
+
+
+# --- What a payment left behind ----------------------------------------------------------------------------
+
+
+async def request_row(stack: PayStack, pr_id: str) -> PaymentRequest:
+    async with stack.app[DB]() as db:
+        return await db.get_one(PaymentRequest, pr_id)
+
+
+async def receipts_queued(stack: PayStack, pr_id: str) -> int:
+    async with stack.app[DB]() as db:
+        query = select(func.count()).select_from(OutboxEmail).where(OutboxEmail.payment_request_id == pr_id)
+        return int(await db.scalar(query) or 0)
+
+
+async def paid_intent(stack: PayStack) -> tuple[SocketUser, SocketUser, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A request paid at Stripe whose news hasn't reached Callpay yet."""
+    doctor = await stack.socket(await stack.clinician())
+    patient_session = await stack.patient()
+    patient = await stack.socket(patient_session)
+    pr = await stack.request_payment(doctor)
+    intent, _ = await stack.pay(pr["id"], patient_session)
+    assert intent["status"] == "succeeded"
+    return doctor, patient, patient_session, pr, intent
