@@ -32,6 +32,7 @@ __all__ = [
     "page_errors",
     "payment_frame",
     "save_screenshot",
+    "script_errors",
     "three_d_secure_frame",
 ]
 
@@ -98,6 +99,12 @@ async def page(context: BrowserContext, page_errors: list[str], request: pytest.
     yield opened
     if request.node.stash.get(_FAILED, False):
         await save_screenshot(opened, f"FAILED-{request.node.name}")
+
+
+def script_errors(errors: list[str]) -> list[str]:
+    """The page errors that count: Chromium also logs HTTP errors a page handles (a declined card's 402, a refused
+    form's 400, a missing favicon) as resource errors, which are not failures of the page's scripts."""
+    return [e for e in errors if "Failed to load resource" not in e]
 
 
 def _file_name(name: str) -> str:

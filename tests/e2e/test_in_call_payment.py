@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import BrowserContext, FrameLocator, Page, expect
 
 from sandbox.demo import RunningDemo, running_demo
-from tests.browser_support import complete_three_d_secure, fill_card, payment_frame, save_screenshot
+from tests.browser_support import complete_three_d_secure, fill_card, payment_frame, save_screenshot, script_errors
 from tests.conftest import free_port
 from tests.receipts.conftest import pdf_text
 
@@ -33,12 +33,6 @@ def panes(page: Page) -> tuple[FrameLocator, FrameLocator]:
         page.frame_locator('[data-testid="host-clinician-pane"]'),
         page.frame_locator('[data-testid="host-patient-pane"]'),
     )
-
-
-def relevant(errors: list[str]) -> list[str]:
-    # Chromium logs HTTP errors the pages handle (a declined card's 402, the sandbox page's favicon) as resource
-    # errors; any uncaught script error fails the test.
-    return [e for e in errors if "Failed to load resource" not in e]
 
 
 async def link_stripe(demo: RunningDemo, context: BrowserContext, page: Page) -> None:
@@ -122,7 +116,7 @@ async def test_a_newcomer_links_stripe_requests_pays_and_gets_the_receipt(
     await page.get_by_role("link", name=message.subject).click()
     await expect(page.get_by_role("link", name=attachment.filename)).to_be_visible()
     await save_screenshot(page, "e2e-09-receipt-email")
-    assert relevant(page_errors) == []
+    assert script_errors(page_errors) == []
 
 
 async def test_a_decline_then_another_card_and_3d_secure_through_the_platform(
@@ -169,4 +163,4 @@ async def test_a_decline_then_another_card_and_3d_secure_through_the_platform(
         "Your receipt from Harbour Physio — A$35.00",
         "Your receipt from Harbour Physio — A$80.00",
     ]
-    assert relevant(page_errors) == []
+    assert script_errors(page_errors) == []

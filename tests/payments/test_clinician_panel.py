@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.accessibility import assert_accessible
-from tests.browser_support import save_screenshot
+from tests.browser_support import save_screenshot, script_errors
 from tests.conftest import launch_token
 from tests.support.payflow import PayStack
 
@@ -129,7 +129,7 @@ async def test_cancel_and_validation_messages(connected: PayStack, page: Page, p
     await expect(item.get_by_role("button")).to_have_count(0)
     await expect(page.locator("#announcer")).to_have_text("Request for A$20.00 cancelled.")
     await save_screenshot(page, "clinician-panel-cancelled")
-    assert [e for e in page_errors if "Failed to load resource" not in e] == []
+    assert script_errors(page_errors) == []
 
 
 async def test_the_panel_page_answers_with_a_strict_policy_and_refuses_patients(stack: PayStack) -> None:

@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.accessibility import assert_accessible
-from tests.browser_support import complete_three_d_secure, fill_card, payment_frame, save_screenshot
+from tests.browser_support import complete_three_d_secure, fill_card, payment_frame, save_screenshot, script_errors
 from tests.conftest import launch_token
 from tests.support.payflow import PayStack, SocketUser
 
@@ -36,11 +36,6 @@ async def requests_in_db(stack: PayStack) -> list[Any]:
 
     async with stack.app[DB]() as db:
         return list((await db.execute(select(PaymentRequest))).scalars())
-
-
-def relevant(errors: list[str]) -> list[str]:
-    # Chromium logs HTTP errors the page handles (a declined card's 402) as resource errors; scripts must not fail.
-    return [e for e in errors if "Failed to load resource" not in e]
 
 
 async def test_a_patient_pays_with_4242_and_gets_a_confirmation_and_receipt(
@@ -99,7 +94,7 @@ async def test_a_patient_pays_with_4242_and_gets_a_confirmation_and_receipt(
     assert path is not None and path.read_bytes().startswith(b"%PDF-")
 
     await clinician.wait_count("payment_received", 1)
-    assert relevant(page_errors) == []
+    assert script_errors(page_errors) == []
 
 
 async def test_a_declined_card_says_so_plainly_and_another_card_pays(
@@ -125,7 +120,7 @@ async def test_a_declined_card_says_so_plainly_and_another_card_pays(
     await clinician.wait_count("payment_received", 1)
     (paid,) = await requests_in_db(connected)
     assert paid.status == "paid"
-    assert relevant(page_errors) == []
+    assert script_errors(page_errors) == []
 
 
 async def test_3d_secure_failed_then_completed(connected: PayStack, page: Page, page_errors: list[str]) -> None:
@@ -147,7 +142,7 @@ async def test_3d_secure_failed_then_completed(connected: PayStack, page: Page, 
     await expect(success).to_contain_text("A$120.50")
     await save_screenshot(page, "patient-6-3ds-success")
     await clinician.wait_count("payment_received", 1)
-    assert relevant(page_errors) == []
+    assert script_errors(page_errors) == []
 
 
 async def test_a_double_click_pays_once(connected: PayStack, page: Page, page_errors: list[str]) -> None:
@@ -164,7 +159,7 @@ async def test_a_double_click_pays_once(connected: PayStack, page: Page, page_er
     assert len(clinician.of("payment_received")) == 1
     intents = await connected.stripe("GET", "/v1/payment_intents?limit=100")
     assert [i["status"] for i in intents["data"]] == ["succeeded"]
-    assert relevant(page_errors) == []
+    assert script_errors(page_errors) == []
 
 
 async def test_a_reload_shows_what_was_paid_and_what_is_still_open(
@@ -186,7 +181,7 @@ async def test_a_reload_shows_what_was_paid_and_what_is_still_open(
     await items.filter(has_text="Consultation").get_by_test_id("view-payment").click()
     await expect(page.get_by_test_id("payment-success")).to_contain_text("A$80.00")
     await save_screenshot(page, "patient-7-after-reload")
-    assert relevant(page_errors) == []
+    assert script_errors(page_errors) == []
 
 
 async def test_a_request_canceled_mid_checkout_takes_the_patient_back(
@@ -201,7 +196,7 @@ async def test_a_request_canceled_mid_checkout_takes_the_patient_back(
     await expect(page.locator("#pw-connection")).to_contain_text("cancelled that payment request")
     await expect(page.locator(".pw-request")).to_contain_text("Cancelled by your clinician")
     await expect(page.get_by_test_id("pay-now")).to_have_count(0)
-    assert relevant(page_errors) == []
+    assert script_errors(page_errors) == []
 
 
 async def test_the_whole_payment_works_from_the_keyboard(
@@ -232,7 +227,7 @@ async def test_the_whole_payment_works_from_the_keyboard(
     await page.keyboard.press("Enter")
     await expect(page.get_by_test_id("payment-success")).to_be_visible()
     await expect(page.locator("#pw-success-title")).to_be_focused()
-    assert relevant(page_errors) == []
+    assert script_errors(page_errors) == []
 
 
 PATIENT_WORDS = "The clinic can't take card payments right now. Your clinician will tell you how to pay."
@@ -275,7 +270,7 @@ async def test_a_patient_learns_live_when_the_clinic_cant_take_card_payments(
     await expect(page.get_by_test_id("receipt-email")).to_be_hidden()
     await expect(pay_now).to_have_count(0)
     await expect(page.locator("body")).not_to_contain_text("Configure")
-    assert relevant(page_errors) == []
+    assert script_errors(page_errors) == []
 
 
 async def test_continue_says_so_in_patient_words_when_payments_stopped_unheard(
@@ -298,4 +293,4 @@ async def test_continue_says_so_in_patient_words_when_payments_stopped_unheard(
     await page.get_by_test_id("pay-submit").click()
     await expect(page.get_by_test_id("payments-unavailable")).to_have_text(PATIENT_WORDS)
     await expect(page.get_by_test_id("pay-now")).to_have_count(0)
-    assert relevant(page_errors) == []
+    assert script_errors(page_errors) == []
