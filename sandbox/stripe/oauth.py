@@ -47,6 +47,11 @@ def _platform_for_client_id(state: SandboxState, client_id: object) -> Account |
     return state.account_for_token(token)
 
 
+def _bad_link(message: str) -> web.HTTPBadRequest:
+    """A consent link that can't be honoured: a page for the person who followed it, not JSON."""
+    return web.HTTPBadRequest(text=oauth_page.error_page(message), content_type="text/html")
+
+
 def _with_query(url: str, values: dict[str, str]) -> str:
     parts = urlsplit(url)
     query = "&".join(filter(None, [parts.query, urlencode(values)]))
@@ -57,22 +62,15 @@ def _checked_request(state: SandboxState, form: Form) -> tuple[Account, str, str
     """(platform, scope, redirect_uri, state) of an authorize request, or an error page."""
     platform = _platform_for_client_id(state, form.get("client_id"))
     if platform is None:
-        raise web.HTTPBadRequest(
-            text=oauth_page.error_page("Invalid client_id: the link you followed names no Connect platform."),
-            content_type="text/html",
-        )
+        raise _bad_link("Invalid client_id: the link you followed names no Connect platform.")
     if form.get("response_type", "code") != "code":
-        raise web.HTTPBadRequest(
-            text=oauth_page.error_page("Invalid response_type: only 'code' is supported."), content_type="text/html"
-        )
+        raise _bad_link("Invalid response_type: only 'code' is supported.")
     scope = form.get("scope") or "read_only"
     if scope not in ("read_only", "read_write"):
-        raise web.HTTPBadRequest(text=oauth_page.error_page(f"Invalid scope: {scope}"), content_type="text/html")
+        raise _bad_link(f"Invalid scope: {scope}")
     redirect_uri = form.get("redirect_uri") or None
     if redirect_uri is not None and urlsplit(str(redirect_uri)).scheme not in ("http", "https"):
-        raise web.HTTPBadRequest(
-            text=oauth_page.error_page("Invalid redirect_uri: it must be an http(s) URL."), content_type="text/html"
-        )
+        raise _bad_link("Invalid redirect_uri: it must be an http(s) URL.")
     oauth_state = form.get("state")
     return platform, str(scope), redirect_uri, oauth_state if isinstance(oauth_state, str) else None
 
@@ -121,9 +119,7 @@ def _chosen_account(state: SandboxState, platform: Account, form: Form) -> Accou
     if isinstance(choice, str) and choice != "new":
         chosen = state.accounts.get(choice)
         if chosen is None or chosen is platform:
-            raise web.HTTPBadRequest(
-                text=oauth_page.error_page("That account does not exist."), content_type="text/html"
-            )
+            raise _bad_link("That account does not exist.")
         return chosen
     name = str(form.get("business_name") or "").strip() or "Sandbox Clinic"
     country = str(form.get("country") or "AU").strip().upper()[:2] or "AU"
