@@ -20,7 +20,6 @@ _KEY = re.compile(r"(sk|pk)_test_([A-Za-z0-9_]+)")
 class Caller:
     key: str
     publishable: bool
-    owner: Account  # the account the key belongs to
     account: Account  # the account the call acts on
     platform: Account | None  # the platform acting for ``account`` (Stripe-Account header or OAuth token)
     stripe_account_header: str | None
@@ -99,5 +98,5 @@ def authenticate(request: web.Request, state: SandboxState, form: Form, *, brows
         target = state.connected_account(owner.id, header)
         if target is None:
             raise no_access(key, header)
-        return Caller(key, publishable, owner, target, owner, header)
-    return Caller(key, publishable, owner, owner, oauth_platform, header or None)
+        return Caller(key, publishable, target, owner, header)
+    return Caller(key, publishable, owner, oauth_platform, header or None)
