@@ -41,22 +41,13 @@ class Call:
 
     @property
     def base_url(self) -> str:
-        return base_url(self.request)
+        """Where browsers reach the sandbox: the configured public address, else this request's own."""
+        if self.config.public_url:
+            return self.config.public_url.rstrip("/")
+        return f"{self.request.scheme}://{self.request.host}"
 
     def spawn_later(self, delay: float, action: Callable[[], None]) -> None:
         self.request.app[TASKS].call_later(delay, action)
-
-
-def base_url(request: web.Request) -> str:
-    configured = request.app[CONFIG].public_url
-    if configured:
-        return configured.rstrip("/")
-    return f"{request.scheme}://{request.host}"
-
-
-def request_id(request: web.Request) -> str:
-    value: str = request.get(REQUEST_ID, "")
-    return value
 
 
 async def read_form(request: web.Request) -> Form:
@@ -100,7 +91,7 @@ def endpoint(allowed: frozenset[str], *, browser: bool = False) -> Callable[[Ope
             form = await read_form(request)
             caller = authenticate(request, state, form, browser=browser)
             key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
-            call = Call(request, state, request.app[CONFIG], caller, form, request_id(request), key)
+            call = Call(request, state, request.app[CONFIG], caller, form, request.get(REQUEST_ID, ""), key)
             if key is None:
                 return _run(call, operation, allowed)
             scope = (caller.key, caller.stripe_account_header or "", key)
