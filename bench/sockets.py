@@ -315,6 +315,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="launches in flight at once (default 16)")
     parser.add_argument("--clients", type=int, default=2, help="client processes (default 2)")
     parser.add_argument("--profile", help="run the server under cProfile and write its stats here")
+    parser.add_argument("--py-spy", dest="py_spy", help="sample the server with py-spy during the wave (raw stacks)")
     args = parser.parse_args()
     count = args.sockets or (10_000 if args.full else 1_000)
     hold = args.hold if args.hold is not None else (600.0 if args.full else 60.0)
@@ -390,6 +391,13 @@ async def drive(
         pipes.append(mine)
         procs.append(proc)
 
+    spy = None
+    if args.py_spy:
+        spy = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measured wave
+            ["py-spy", "record", "-p", str(pid), "-o", args.py_spy, "-f", "raw", "-r", "200"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     wave_started = time.time()
     reports: list[dict[str, Any]] = []
     loop = asyncio.get_running_loop()
@@ -399,7 +407,14 @@ async def drive(
         reports.append(report)
     wave_ended = time.time()
     cpu1, rss1 = cpu_seconds(pid), rss_mb(pid)
-    os.kill(pid, signal.SIGUSR1)  # the server logs the wave's longest stall and starts a new window
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+    watched = any(
+        line.get("message") == "garbage collector tuned for a long-lived server" for line in log_lines(log_path)
+    )
+    if watched:
+        os.kill(pid, signal.SIGUSR1)  # the server logs the wave's longest stall and starts a new window
     opened = sum(r["opened"] for r in reports)
     failed = sum(r["failed"] for r in reports)
     print(f"wave: {opened} opened, {failed} failed in {wave_ended - wave_started:.1f} s; load average {load_average()}")
@@ -411,7 +426,8 @@ async def drive(
         print(f"  holding: {time.time() - hold_started:.0f} s, server RSS {rss_mb(pid):.0f} MB, load {load_average()}")
     hold_ended = time.time()
     cpu2 = cpu_seconds(pid)
-    os.kill(pid, signal.SIGUSR1)
+    if watched:
+        os.kill(pid, signal.SIGUSR1)
     await asyncio.sleep(0.5)
     for pipe in pipes:
         pipe.send("stop")
@@ -434,6 +450,8 @@ async def drive(
     stalls = [line for line in health_lines(log_path) if line.get("message") == "event loop stalled"]
     wave_stall = health[-2]["window_longest_stall_ms"] if len(health) >= 2 else None
     hold_stall = health[-1]["window_longest_stall_ms"] if health else None
+    wave_busy = health[-2].get("window_longest_busy_stall_ms") if len(health) >= 2 else None
+    hold_busy = health[-1].get("window_longest_busy_stall_ms") if health else None
     dropped = sum(r["dropped"] for r in finals)
     held = sum(r["held"] for r in finals)
     open_lat = [lat for r in reports for lat in r["open_latencies"]]
@@ -459,6 +477,8 @@ async def drive(
         "server_rss_mb": round(rss1, 0),
         "longest_stall_ms_wave": wave_stall,
         "longest_stall_ms_hold": hold_stall,
+        "longest_busy_stall_ms_wave": wave_busy,
+        "longest_busy_stall_ms_hold": hold_busy,
         "stalls_over_100ms": len(stalls),
         "gc": {k: v for k, v in (health[-1] if health else {}).items() if k.startswith("gc_")},
         "open_latency": percentiles(open_lat),
@@ -479,7 +499,11 @@ async def drive(
         f"{results['server_cpu_percent_holding']}% of a core while holding"
     )
     print(f"server RSS              {results['server_rss_mb']:.0f} MB, {results['rss_kb_per_socket']} KB per socket")
-    print(f"longest loop stall      wave {wave_stall} ms, hold {hold_stall} ms; stalls over 100 ms: {len(stalls)}")
+    print(
+        f"longest loop stall      wave {wave_stall} ms, hold {hold_stall} ms (wall clock); "
+        f"stalls over 100 ms: {len(stalls)}"
+    )
+    print(f"  of it the loop busy   wave {wave_busy} ms, hold {hold_busy} ms (the rest: waiting for a CPU)")
     print(f"garbage collector       {results['gc']}")
     print(f"open latency            {fmt(results['open_latency'])}")
     print(f"/healthz during wave    {fmt(results['healthz_wave'])}")
