@@ -23,6 +23,7 @@ from addon import audit, money
 from addon.auth.access import require_role
 from addon.auth.roles import CLINICIANS
 from addon.auth.sessions import Principal
+from addon.cards import card_display
 from addon.dbutil import insert_ignoring_conflict, rows_changed
 from addon.errors import Conflict, InvalidInput, NotFound, PaymentProviderError
 from addon.gateway import StripeGateway
@@ -77,6 +78,7 @@ def payment_request_json(view: RequestView) -> dict[str, Any]:
         "amount_display": money.format_amount(pr.amount, pr.currency),
         "card_brand": pr.card_brand,
         "card_last4": pr.card_last4,
+        "card_display": card_display(pr.card_brand, pr.card_last4),
         "canceled_at": iso_utc(pr.canceled_at),
         "updated_at": iso_utc(pr.updated_at),
     }
