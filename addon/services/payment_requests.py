@@ -144,10 +144,11 @@ class Outcome:
 def parse_description(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput("Say what the payment is for, such as 'Consultation'.", field="description")
-    text = " ".join(value.split())
-    if len(text) > MAX_DESCRIPTION:
+    # Counted as typed (the panel's counter counts the same), then runs of spaces and line breaks made one space.
+    typed = value.strip()
+    if len(typed) > MAX_DESCRIPTION:
         raise InvalidInput(f"Keep the description to {MAX_DESCRIPTION} characters or fewer.", field="description")
-    return text
+    return " ".join(typed.split())
 
 
 def parse_client_ref(value: object) -> str | None:
@@ -327,4 +328,5 @@ async def panel_context(db: AsyncSession, principal: Principal) -> dict[str, Any
             for amount in clinic.preset_amounts
         ],
         "status": clinic_status(clinic),
+        "description_max": MAX_DESCRIPTION,
     }
