@@ -14,7 +14,7 @@ import payment_centre
 import realtime
 import widget
 from addon import __version__, background, db, middleware
-from addon.appkeys import DB, ENGINE, GATEWAY, SETTINGS
+from addon.appkeys import DB, DB_READ, ENGINE, GATEWAY, SETTINGS
 from addon.gateway import StripeGateway
 from addon.http import health, openapi, payments, receipts, sessions, webhooks
 from addon.observability import init_sentry
@@ -78,6 +78,7 @@ def _database(require_migrated: bool) -> Callable[[web.Application], AsyncIterat
                 await db.require_current(engine)
             app[ENGINE] = engine
             app[DB] = db.session_factory(engine)
+            app[DB_READ] = db.read_session_factory(engine)
             yield
         finally:
             await engine.dispose()
