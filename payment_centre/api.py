@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from addon.appkeys import DB
+from addon.appkeys import DB_READ
 from addon.errors import InvalidInput
 from addon.http.auth import principal
 from addon.services import payment_listing
@@ -26,7 +26,7 @@ async def list_payments(request: web.Request) -> web.StreamResponse:
     query = _query(request)
     if query.get("format", ["json"]) != ["json"]:
         return await _export(request, query)
-    async with request.app[DB]() as db:
+    async with request.app[DB_READ]() as db:
         body = await payment_listing.list_payments(db, caller, query)
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 
@@ -35,7 +35,7 @@ async def _export(request: web.Request, query: dict[str, list[str]]) -> web.Stre
     caller = await principal(request)
     if query.pop("format") != ["csv"]:
         raise InvalidInput("'format' is json (the default) or csv.", field="format")
-    async with request.app[DB]() as db:
+    async with request.app[DB_READ]() as db:
         scope, filters = await payment_listing.prepare_export(db, caller, query)
     day = datetime.now(UTC).date().isoformat()
     response = web.StreamResponse(
@@ -46,7 +46,7 @@ async def _export(request: web.Request, query: dict[str, list[str]]) -> web.Stre
         }
     )
     await response.prepare(request)
-    async for chunk in payment_listing.export_csv(request.app[DB], scope, filters):
+    async for chunk in payment_listing.export_csv(request.app[DB_READ], scope, filters):
         await response.write(chunk)
     await response.write_eof()
     return response

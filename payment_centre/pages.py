@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from addon.appkeys import DB
+from addon.appkeys import DB_READ
 from addon.auth.roles import STAFF
 from addon.http.surfaces import open_surface, render_surface
 from addon.services import payment_listing
@@ -15,7 +15,7 @@ async def payment_centre_page(request: web.Request) -> web.Response:
     opened = await open_surface(request, STAFF)
     if isinstance(opened, web.Response):
         return opened
-    async with request.app[DB]() as db:
+    async with request.app[DB_READ]() as db:
         context = await payment_listing.page_context(db, opened.principal)
     return render_surface(request, "payment_centre.html", opened, {"centre": context})
 
