@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from addon.gateway import PaymentIntentInfo, StripeGateway, WebhookEvent
+from addon.gateway import ChargeFees, PaymentIntentInfo, RefundInfo, StripeGateway, WebhookEvent
 from addon.models import ProcessedStripeEvent
 from addon.outbound import Outbound
-from addon.services import connect, payments
+from addon.services import charge_fees, connect, payments, refunds
 
 log = logging.getLogger("callpay.webhooks")
 
@@ -28,6 +28,11 @@ class EventContext:
     gateway: StripeGateway
     # Read from Stripe by a preparer before the transaction opened, so handlers don't call Stripe while holding it.
     intents: dict[str, PaymentIntentInfo] = field(default_factory=dict)
+    # Refunds re-read from Stripe by id, and each PaymentIntent's refunds as Stripe lists them.
+    refunds: dict[str, RefundInfo] = field(default_factory=dict)
+    refund_lists: dict[str, list[RefundInfo]] = field(default_factory=dict)
+    # Stripe's fee and net per charge, from its balance transaction.
+    fees: dict[str, ChargeFees] = field(default_factory=dict)
 
 
 EventHandler = Callable[[AsyncSession, WebhookEvent, EventContext], Awaitable[list[Outbound]]]
@@ -39,12 +44,14 @@ def handlers() -> Mapping[str, EventHandler]:
     table: dict[str, EventHandler] = {}
     table.update(connect.ACCOUNT_EVENT_HANDLERS)
     table.update(payments.HANDLERS)
+    table.update(refunds.HANDLERS)
+    table.update(charge_fees.HANDLERS)
     return table
 
 
 def preparers() -> Mapping[str, Preparer]:
     """Network reads an event type needs, done before its transaction opens."""
-    return dict(payments.PREPARERS)
+    return {**payments.PREPARERS, **refunds.PREPARERS, **charge_fees.PREPARERS}
 
 
 async def prepare(database: async_sessionmaker[AsyncSession], event: WebhookEvent, context: EventContext) -> None:
