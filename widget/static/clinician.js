@@ -24,7 +24,8 @@ const STATUS_WORDS = {
   refunded: "Refunded",
   partially_refunded: "Partly refunded",
 };
-const UNPAID = new Set(["requested", "failed"]);
+// Whether a request may be cancelled is the server's lifecycle's to say (its `cancelable` flag).
+const cancelable = (pr) => Boolean(pr && pr.cancelable);
 const BRANDS = { visa: "Visa", mastercard: "Mastercard", amex: "American Express", discover: "Discover", jcb: "JCB",
   diners: "Diners Club", unionpay: "UnionPay", eftpos_au: "eftpos" };
 const ACK_TIMEOUT_MS = 10000;
@@ -89,7 +90,7 @@ function formatTime(iso) {
 
 function renderList() {
   const items = [...requests.values()].sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
-  if (confirmingId && !UNPAID.has(requests.get(confirmingId)?.status)) confirmingId = null;
+  if (confirmingId && !cancelable(requests.get(confirmingId))) confirmingId = null;
   // The list is rebuilt on every change: put the keyboard back on the same button in the new copy.
   const focused = list.contains(document.activeElement) ? document.activeElement : null;
   const refocus = focused && focused.closest("[data-id]") && focused.dataset.action
@@ -138,7 +139,7 @@ function renderItem(pr) {
   meta.textContent = parts.join(" · ");
   item.append(meta);
 
-  if (UNPAID.has(pr.status)) item.append(pr.id === confirmingId ? renderConfirm(pr) : renderCancel(pr));
+  if (cancelable(pr)) item.append(pr.id === confirmingId ? renderConfirm(pr) : renderCancel(pr));
   return item;
 }
 
@@ -206,7 +207,7 @@ socket.on("payment_requests", (all) => {
   for (const pr of all) {
     const before = requests.get(pr.id);
     upsert(pr);
-    if (before && before.status !== "paid" && pr.status === "paid") showReceived(pr);
+    if (before && !before.receipt_available && pr.receipt_available) showReceived(pr);
   }
   renderList();
 });

@@ -8,8 +8,9 @@ import { session, api, request, ApiError } from "/static/session.js";
 import { io } from "/widget/static/vendor/socket.io-client/socket.io.esm.min.js";
 
 const $ = (id) => document.getElementById(id);
-const PAYABLE = new Set(["requested", "failed"]);
-const RECEIPTED = new Set(["paid", "refunded", "partially_refunded"]);
+// What may be done with a request is the server's lifecycle's to say (the request's flags), never derived here.
+const payable = (pr) => Boolean(pr && pr.payable);
+const receipted = (pr) => Boolean(pr && pr.receipt_available);
 // The same rule the server applies; the server checks again, this only saves a round trip.
 const EMAIL = /^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$/;
 const EMAIL_IDLE_MS = 600;
@@ -141,7 +142,7 @@ function renderList() {
 
 // While the clinic can't take card payments, open requests say so and offer no Pay now that couldn't work.
 function renderAvailability() {
-  const open = [...state.requests.values()].some((pr) => PAYABLE.has(pr.status));
+  const open = [...state.requests.values()].some((pr) => payable(pr));
   const notice = $("pw-unavailable");
   const text = state.paymentsAvailable ? "" : state.unavailableReason || UNAVAILABLE_FALLBACK;
   if (notice.textContent !== text) notice.textContent = text;
@@ -157,10 +158,10 @@ function requestItem(pr) {
     element("p", { className: "pw-state", text: STATUS_WORDS[pr.status] || pr.status }),
   );
   const actions = element("div", { className: "pw-request-actions" });
-  if (PAYABLE.has(pr.status) && !state.paymentsAvailable) {
+  if (payable(pr) && !state.paymentsAvailable) {
     main.lastElementChild.textContent = NOT_PAYABLE_NOW;
     item.classList.add("pw-not-payable");
-  } else if (PAYABLE.has(pr.status)) {
+  } else if (payable(pr)) {
     const pay = element("button", {
       className: "pw-primary",
       text: "Pay now",
@@ -168,7 +169,7 @@ function requestItem(pr) {
     });
     pay.addEventListener("click", () => startCheckout(pr.id));
     actions.append(pay);
-  } else if (RECEIPTED.has(pr.status)) {
+  } else if (receipted(pr)) {
     const view = element("button", {
       className: "secondary",
       text: "View receipt",
@@ -206,7 +207,7 @@ function backToList(focusRequestId) {
 
 function startCheckout(requestId) {
   const pr = state.requests.get(requestId);
-  if (!pr || !PAYABLE.has(pr.status) || !state.paymentsAvailable || state.busy) return;
+  if (!payable(pr) || !state.paymentsAvailable || state.busy) return;
   teardownCheckout();
   state.active = requestId;
   $("pw-checkout-amount").textContent = pr.amount_display;
@@ -439,7 +440,7 @@ async function pay() {
     paid = true;
     state.receiptEmailFor.set(requestId, email);
     const confirmed = await reportConfirmation(requestId);
-    if (confirmed && RECEIPTED.has(confirmed.status)) {
+    if (confirmed && receipted(confirmed)) {
       showSuccess(requestId);
     } else {
       announce("Your payment is being processed. This page updates when it's done.");
@@ -454,7 +455,7 @@ async function pay() {
     }
   } finally {
     if (state.view === "checkout" && state.active === requestId) {
-      const waiting = paid && !RECEIPTED.has((state.requests.get(requestId) || pr).status);
+      const waiting = paid && !receipted(state.requests.get(requestId) || pr);
       setBusy(waiting, waiting ? "Processing…" : `Pay ${pr.amount_display}`);
       if (!waiting && !$("pw-error").hidden) focusCardFields();
     }
@@ -567,14 +568,14 @@ function leaveCanceled(requestId) {
 function reconcile() {
   const pr = state.active ? state.requests.get(state.active) : null;
   if (state.view === "checkout" && pr) {
-    if (RECEIPTED.has(pr.status)) {
+    if (receipted(pr)) {
       showSuccess(pr.id);
     } else if (pr.status === "canceled") {
       leaveCanceled(pr.id);
     }
   } else if (state.view === "success" && pr) {
     fillSuccess(pr);
-    if (RECEIPTED.has(pr.status)) loadReceipt(pr.id);
+    if (receipted(pr)) loadReceipt(pr.id);
   }
 }
 
@@ -589,7 +590,7 @@ function onChange(pr) {
   if (!pr || !pr.id) return;
   const known = state.requests.has(pr.id);
   state.requests.set(pr.id, pr);
-  if (!known && PAYABLE.has(pr.status)) {
+  if (!known && payable(pr)) {
     announce(`Your clinician has asked for a payment of ${pr.amount_display} for ${pr.description}.`);
   }
   if (state.view === "list") renderList();
@@ -609,7 +610,7 @@ function setAvailability(status) {
     return;
   }
   if (state.view === "list") renderList();
-  if (changed && state.loaded && [...state.requests.values()].some((pr) => PAYABLE.has(pr.status))) {
+  if (changed && state.loaded && [...state.requests.values()].some((pr) => payable(pr))) {
     announce(available ? "You can pay by card again." : state.unavailableReason || UNAVAILABLE_FALLBACK);
   }
 }
