@@ -18,7 +18,7 @@ from addon.models import PaymentRequest
 from addon.outbound import Outbound
 
 if TYPE_CHECKING:
-    from addon.services.stripe_events import EventContext
+    from addon.services.event_context import EventContext
 
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from addon import audit, dates, money
@@ -33,15 +33,17 @@ from addon.auth.roles import Role
 from addon.auth.sessions import Principal
 from addon.dbutil import insert_ignoring_conflict, rows_changed
 from addon.errors import Conflict, Forbidden, InvalidInput, NotFound, PaymentProviderError
-from addon.gateway import PaymentIntentInfo, RefundInfo, RefundRefused, StripeGateway, WebhookEvent
+from addon.gateway import RefundInfo, RefundRefused, StripeGateway, WebhookEvent
+from addon.lifecycle import refund_trigger
 from addon.models import Clinic, OutboxEmail, PaymentRequest, Refund, iso_utc, utcnow
 from addon.outbound import Outbound
 from addon.services import payments
 from addon.services.payment_access import visible_request
 from addon.services.payment_requests import changed_event
+from addon.services.transitions import transition
 
 if TYPE_CHECKING:
-    from addon.services.stripe_events import EventContext
+    from addon.services.event_context import EventContext
 
 log = logging.getLogger("callpay.refunds")
 
@@ -406,17 +408,9 @@ async def refund(
         # Unknown whether Stripe made it: the ask stays pending with its reservation, and asking again with the
         # same client reference replays Stripe's answer.
         raise PaymentProviderError(UNREACHABLE_RETRY, code=exc.code) from exc
-    intent = await _read_intent(gateway, ask.account_id, ask.intent_id)
     async with database.begin() as db:
-        events = await record_refund(db, made, intent, ask.request_id, refund_id=ask.refund_id)
+        events = await record_refund(db, made, ask.request_id, refund_id=ask.refund_id)
         return await _outcome(db, ask.refund_id, events, created=ask.created)
-
-
-async def _read_intent(gateway: StripeGateway, account_id: str, intent_id: str) -> PaymentIntentInfo | None:
-    try:
-        return await gateway.retrieve_payment_intent(account_id=account_id, intent_id=intent_id)
-    except PaymentProviderError:
-        return None  # the refund is recorded now; the refunded total follows with Stripe's charge.refunded
 
 
 async def _give_up(
@@ -482,12 +476,7 @@ async def _find_row(db: AsyncSession, made: RefundInfo, refund_id: str | None) -
 
 
 async def record_refund(
-    db: AsyncSession,
-    made: RefundInfo,
-    intent: PaymentIntentInfo | None,
-    request_id: str,
-    *,
-    refund_id: str | None = None,
+    db: AsyncSession, made: RefundInfo, request_id: str, *, refund_id: str | None = None
 ) -> list[Outbound]:
     """Record one of Stripe's refunds (as re-read from Stripe) and the payment's refunded total; the events to
     publish. A refund Callpay didn't ask for (the Stripe dashboard) is recorded as one the clinic made there."""
@@ -545,32 +534,39 @@ async def record_refund(
             db, f"refund.{status}", clinic_id=pr.clinic_id, subject_type="payment_request", subject_id=pr.id,
             data={"refund": row.id, "amount": row.amount, "failure_reason": made.failure_reason},
         )  # fmt: skip
-    if intent is not None and intent.id == pr.stripe_payment_intent_id:
-        changed = await record_refunded_total(db, pr.id, intent.amount_refunded) or changed
-    if not changed:
-        return []
+    moved = await record_refunded_total(db, pr.id)
+    if moved or not changed:
+        return moved
     _, event = await changed_event(db, pr.id)
     return [event]
 
 
-async def record_refunded_total(db: AsyncSession, request_id: str, refunded: int) -> bool:
-    """The charge's refunded total as Stripe has it now, and the status that follows from it.
+async def record_refunded_total(db: AsyncSession, request_id: str) -> list[Outbound]:
+    """The request's refunded total: every refund Stripe says succeeded (asked for here or in the dashboard).
 
-    Stripe counts a pending refund in the total and takes a failed one back out, so the total may fall; the value
-    is always Stripe's latest (re-read), never a payload's, so a late event can't undo a newer one.
+    Pending refunds aren't in it (they may yet fail, and a payment never moves back to paid); the total only grows,
+    so a late event can't undo a newer one.
     """
     pr = await db.get_one(PaymentRequest, request_id, populate_existing=True)
-    if pr.status not in TAKEN:
-        return False
-    status = "paid" if refunded <= 0 else ("refunded" if refunded >= pr.amount else "partially_refunded")
-    if (pr.amount_refunded, pr.status) == (refunded, status):
-        return False
-    result = await db.execute(
-        update(PaymentRequest)
-        .where(PaymentRequest.id == request_id, PaymentRequest.status.in_(TAKEN))
-        .values(amount_refunded=refunded, status=status, updated_at=utcnow())
+    total = int(
+        await db.scalar(
+            select(func.coalesce(func.sum(Refund.amount), 0)).where(
+                Refund.payment_request_id == request_id, Refund.status == "succeeded"
+            )
+        )
+        or 0
     )
-    return rows_changed(result) == 1
+    total = min(total, pr.amount)
+    if pr.status not in TAKEN or total <= pr.amount_refunded:
+        return []
+    moved = await transition(
+        db,
+        request_id,
+        refund_trigger(pr.amount, total),
+        where=[PaymentRequest.amount_refunded < total],
+        values={"amount_refunded": total},
+    )
+    return moved.events
 
 
 async def sync_from_stripe(
@@ -583,14 +579,10 @@ async def sync_from_stripe(
             return []
         account_id, intent_id = pr.stripe_account_id, pr.stripe_payment_intent_id
     found = await gateway.list_refunds(account_id=account_id, intent_id=intent_id)
-    intent = await _read_intent(gateway, account_id, intent_id)
     events: list[Outbound] = []
     async with database.begin() as db:
         for made in reversed(found):
-            events += await record_refund(db, made, None, request_id)
-        if intent is not None and await record_refunded_total(db, request_id, intent.amount_refunded):
-            _, event = await changed_event(db, request_id)
-            events.append(event)
+            events += await record_refund(db, made, request_id)
     return events
 
 
@@ -632,9 +624,6 @@ async def prefetch_refund(
         account_id = pr.stripe_account_id
     try:
         context.refunds[refund_id] = await context.gateway.retrieve_refund(account_id=account_id, refund_id=refund_id)
-        context.intents[intent_id] = await context.gateway.retrieve_payment_intent(
-            account_id=account_id, intent_id=intent_id
-        )
     except PaymentProviderError:
         return  # the handler asks again, and a failure there answers 500 so Stripe delivers again
 
@@ -655,10 +644,12 @@ async def on_refund_event(db: AsyncSession, event: WebhookEvent, context: EventC
     made = context.refunds.get(refund_id)
     if made is None:
         made = await context.gateway.retrieve_refund(account_id=pr.stripe_account_id, refund_id=refund_id)
-    intent = context.intents.get(intent_id)
-    if intent is None:
-        intent = await context.gateway.retrieve_payment_intent(account_id=pr.stripe_account_id, intent_id=intent_id)
-    return await record_refund(db, made, intent, pr.id)
+    if pr.status not in TAKEN:
+        # A refund of a payment we haven't heard was paid (a dashboard refund racing the succeeded webhook):
+        # record the payment first, as Stripe has it now.
+        events = await payments.apply_current(db, context.gateway, pr, context.intents)
+        return events + await record_refund(db, made, pr.id)
+    return await record_refund(db, made, pr.id)
 
 
 async def prefetch_charge_refunds(
@@ -681,21 +672,30 @@ async def prefetch_charge_refunds(
 
 
 async def on_charge_refunded(db: AsyncSession, event: WebhookEvent, context: EventContext) -> list[Outbound]:
-    """charge.refunded: the payment's refunded total (payments records it), and each refund Stripe lists for it,
-    so a refund made in the Stripe dashboard is in the payment centre too."""
-    events = await payments.on_charge_refunded(db, event, context)
+    """charge.refunded: "look at this payment's refunds". Each refund Stripe lists for it is recorded (so one made
+    in the Stripe dashboard is in the payment centre too), and the refunded total follows from those that
+    succeeded. Only when Stripe can no longer be read (access revoked) does the payload's total stand in."""
     intent_id = event.object.get("payment_intent")
-    if not isinstance(intent_id, str):
-        return events
-    pr = await db.scalar(select(PaymentRequest).where(PaymentRequest.stripe_payment_intent_id == intent_id))
-    if pr is None:
-        return events
-    for made in reversed(context.refund_lists.get(intent_id, [])):
-        events += await record_refund(db, made, None, pr.id)
-    intent = context.intents.get(intent_id)
-    if intent is not None and await record_refunded_total(db, pr.id, intent.amount_refunded):
-        _, event_out = await changed_event(db, pr.id)
-        events.append(event_out)
+    pr = await db.scalar(
+        select(PaymentRequest)
+        .where(PaymentRequest.stripe_payment_intent_id == intent_id)
+        .execution_options(populate_existing=True)
+    )
+    if pr is None or pr.stripe_account_id is None or not isinstance(intent_id, str):
+        return []
+    listed = context.refund_lists.get(intent_id)
+    if listed is None:
+        try:
+            listed = await context.gateway.list_refunds(account_id=pr.stripe_account_id, intent_id=intent_id)
+        except PaymentProviderError as exc:
+            if exc.code != "account_access_revoked":
+                raise
+            return await payments.on_charge_refunded(db, event, context)
+    events: list[Outbound] = []
+    if pr.status not in TAKEN:
+        events = await payments.apply_current(db, context.gateway, pr, context.intents)
+    for made in reversed(listed):
+        events += await record_refund(db, made, pr.id)
     return events
 
 
