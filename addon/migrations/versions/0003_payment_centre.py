@@ -1,7 +1,7 @@
 """payment centre: refunds, claimable receipts, clinic time zone
 
-Revision ID: 0004_payment_centre
-Revises: 0003_payment_status_check
+Revision ID: 0003_payment_centre
+Revises: 0002_stripe_event_inbox
 Create Date: 2026-12-02 03:50:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_payment_centre"
-down_revision: str | None = "0003_payment_status_check"
+revision: str = "0003_payment_centre"
+down_revision: str | None = "0002_stripe_event_inbox"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
