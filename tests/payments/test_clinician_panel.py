@@ -198,8 +198,10 @@ async def test_the_pop_up_covers_no_field_comes_first_in_focus_order_and_moves_n
     for _ in range(40):
         await page.keyboard.press("Tab")
         focused = await page.evaluate(
-            """() => { const r = document.activeElement.getBoundingClientRect();
-                       return {x: r.x, y: r.y, width: r.width, height: r.height, tag: document.activeElement.tagName}; }"""
+            """() => {
+              const r = document.activeElement.getBoundingClientRect();
+              return {x: r.x, y: r.y, width: r.width, height: r.height, tag: document.activeElement.tagName};
+            }"""
         )
         if focused["tag"] == "BODY":
             break
