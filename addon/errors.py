@@ -79,7 +79,8 @@ class InvalidFields(InvalidInput):
     def __init__(self, problems: list[InvalidInput], *, summary: str | None = None) -> None:
         first = problems[0]
         message = summary or (first.message if len(problems) == 1 else f"{len(problems)} entries need fixing.")
-        super().__init__(message, field=first.field)
+        # One problem is that problem (its own code); several are "invalid", each keeping its code in ``errors``.
+        super().__init__(message, field=first.field, code=first.code if len(problems) == 1 else None)
         self.problems = problems
 
     def to_dict(self) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from addon.auth.access import require_role
 from addon.auth.roles import CLINICIANS
 from addon.auth.sessions import Principal
 from addon.dbutil import insert_ignoring_conflict, rows_changed
-from addon.errors import Conflict, InvalidInput, NotFound, PaymentProviderError
+from addon.errors import Conflict, InvalidFields, InvalidInput, NotFound, PaymentProviderError
 from addon.gateway import StripeGateway
 from addon.models import Call, Clinic, PaymentRequest, User, iso_utc, utcnow
 from addon.outbound import Outbound, call_room
@@ -157,15 +157,33 @@ def parse_client_ref(value: object) -> str | None:
     return value.strip()
 
 
+def _read_amount_and_description(clinic: Clinic, body: Mapping[str, Any]) -> tuple[amounts.Amount, str]:
+    """Both fields read, and both problems reported together (the panel marks each field at once)."""
+    problems: list[InvalidInput] = []
+    typed: amounts.Amount | None = None
+    description: str | None = None
+    try:
+        typed = amounts.read_amount(clinic, body.get("amount"), currency=body.get("currency"))
+    except InvalidInput as exc:
+        problems.append(exc)
+    try:
+        description = parse_description(body.get("description"))
+    except InvalidInput as exc:
+        problems.append(exc)
+    if problems:
+        raise InvalidFields(problems)
+    assert typed is not None and description is not None
+    return typed, description
+
+
 async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]) -> Outcome:
     """Ask the call's patient for a payment. The same ``client_ref`` again returns the first request, unchanged."""
     require_role(principal, CLINICIANS, what="request payments")
     if principal.call_id is None or principal.clinic_id is None:
         raise InvalidInput("Open Request payment from inside a call.", code="no_call")
     clinic = await require_payments_available(db, principal.clinic_id, audience="staff")
-    typed = amounts.read_amount(clinic, body.get("amount"), currency=body.get("currency"))
+    typed, description = _read_amount_and_description(clinic, body)
     amount, currency = typed.minor, typed.currency
-    description = parse_description(body.get("description"))
     client_ref = parse_client_ref(body.get("client_ref"))
     # Last, so the clinician is asked to confirm only a request that is otherwise ready to send.
     amounts.require_confirmed(clinic, typed, body.get("confirm"))

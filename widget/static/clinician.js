@@ -1,7 +1,7 @@
 // The Request payment panel: ask the patient in the call for a payment and see it land.
 // Everything goes over one Socket.IO connection authenticated with the page's in-memory session token.
 
-import { AMOUNT_NUMBER, amountText } from "/static/amount.js";
+import { askToConfirm } from "/widget/static/confirm_amount.js";
 import { session } from "/static/session.js";
 import { io } from "/widget/static/vendor/socket.io-client/socket.io.esm.min.js";
 
@@ -276,32 +276,9 @@ function showFieldError(field, message, { focus = true } = {}) {
   return true;
 }
 
-// The same rules the server applies to a typed amount, so every problem shows at once; the server checks again
-// (and alone knows the currency's smallest and largest amounts).
-function amountProblem(typed) {
-  if (!typed.trim().replace(/,/g, "")) return "Enter an amount.";
-  const text = amountText(typed, config.currency);
-  if (/^-\s*(\d|\.\d)/.test(text)) return "Enter an amount greater than zero.";
-  if (!AMOUNT_NUMBER.test(text)) return "Enter the amount as a number, such as 80.00.";
-  const places = (text.split(".")[1] || "").replace(/0+$/, "").length;
-  if (places > config.decimals) {
-    return config.decimals === 0 ? "Enter the amount in whole units." : `Enter the amount in at most ${config.decimals} decimal places.`;
-  }
-  if (!(Number(text) > 0)) return "Enter an amount greater than zero.";
-  return null;
-}
-
-// Every field's problem at once, the first one focused; true when there were none.
-function checkFields() {
-  const problems = [
-    ["amount", amountProblem(amountInput.value)],
-    ["description", descriptionInput.value.trim() ? null : "Say what the payment is for."],
-  ].filter(([, message]) => message);
-  problems.forEach(([field, message], index) => showFieldError(field, message, { focus: index === 0 }));
-  return problems.length === 0;
-}
-
 function clearErrors() {
+  $("amount-confirm").hidden = true;
+  $("amount-confirm").replaceChildren();
   for (const id of ["amount-error", "description-error", "form-error"]) {
     $(id).hidden = true;
     $(id).textContent = "";
@@ -336,9 +313,14 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   if (submit.disabled) return;
   clearErrors();
-  if (!checkFields()) return;
+  sendRequest(false);
+});
+
+// `confirm`: the clinician has said yes to the server's "Request A$800.00? That is more than A$500.00."
+function sendRequest(confirm) {
   pendingRef ??= newRef();
   const body = { amount: amountInput.value.trim(), description: descriptionInput.value, client_ref: pendingRef };
+  if (confirm) body.confirm = true;
   submit.disabled = true;
   submit.textContent = "Sending…";
   socket.timeout(ACK_TIMEOUT_MS).emit("request_payment", body, (err, ack) => {
@@ -349,9 +331,23 @@ form.addEventListener("submit", (event) => {
       showFormError("No answer from Callpay yet. Check your connection, then press Request payment again.");
       return;
     }
+    if (!ack.ok && ack.error.code === "confirm_required") {
+      askToConfirm($("amount-confirm"), ack.error.message, {
+        onConfirm: () => sendRequest(true),
+        onChange: () => amountInput.select(),
+      });
+      return;
+    }
     if (!ack.ok) {
+      // The server reads the amount in the clinic's locale and checks both fields, answering every problem at
+      // once (`errors`); each goes beside its field, the first one focused.
       pendingRef = null;
-      if (!(ack.error.field && showFieldError(ack.error.field, ack.error.message))) showFormError(ack.error.message);
+      const problems = ack.error.errors ?? [ack.error];
+      problems.forEach((problem, index) => {
+        if (!(problem.field && showFieldError(problem.field, problem.message, { focus: index === 0 }))) {
+          showFormError(problem.message);
+        }
+      });
       return;
     }
     pendingRef = null;
@@ -360,7 +356,7 @@ form.addEventListener("submit", (event) => {
     form.reset();
     amountInput.focus();
   });
-});
+}
 
 function cancelRequest(pr, ...buttons) {
   for (const button of buttons) button.disabled = true;
