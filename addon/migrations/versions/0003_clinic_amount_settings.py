@@ -1,7 +1,7 @@
 """clinic locale and the amount above which a clinician confirms a request
 
-Revision ID: 0002_amount_settings
-Revises: 0001_initial
+Revision ID: 0003_amount_settings
+Revises: 0002_stripe_event_inbox
 Create Date: 2026-12-02 03:55:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002_amount_settings"
-down_revision: str | None = "0001_initial"
+revision: str = "0003_amount_settings"
+down_revision: str | None = "0002_stripe_event_inbox"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
