@@ -23,6 +23,7 @@ from addon import audit, money
 from addon.auth.access import require_role
 from addon.auth.roles import CLINICIANS
 from addon.auth.sessions import Principal
+from addon.cards import card_display
 from addon.dbutil import insert_ignoring_conflict, rows_changed
 from addon.errors import Conflict, InvalidFields, InvalidInput, NotFound, PaymentProviderError
 from addon.gateway import StripeGateway
@@ -78,6 +79,7 @@ def payment_request_json(view: RequestView) -> dict[str, Any]:
         "amount_display": money.format_amount(pr.amount, pr.currency),
         "card_brand": pr.card_brand,
         "card_last4": pr.card_last4,
+        "card_display": card_display(pr.card_brand, pr.card_last4),
         "canceled_at": iso_utc(pr.canceled_at),
         "updated_at": iso_utc(pr.updated_at),
     }
@@ -143,10 +145,11 @@ class Outcome:
 def parse_description(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput("Say what the payment is for, such as 'Consultation'.", field="description")
-    text = " ".join(value.split())
-    if len(text) > MAX_DESCRIPTION:
+    # Counted as typed (the panel's counter counts the same), then runs of spaces and line breaks made one space.
+    typed = value.strip()
+    if len(typed) > MAX_DESCRIPTION:
         raise InvalidInput(f"Keep the description to {MAX_DESCRIPTION} characters or fewer.", field="description")
-    return text
+    return " ".join(typed.split())
 
 
 def parse_client_ref(value: object) -> str | None:
@@ -348,4 +351,5 @@ async def panel_context(db: AsyncSession, principal: Principal) -> dict[str, Any
             for amount in clinic.preset_amounts
         ],
         "status": clinic_status(clinic),
+        "description_max": MAX_DESCRIPTION,
     }
