@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from addon.lifecycle import INITIAL, status_check
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -205,6 +207,8 @@ class PaymentRequest(Base):
         UniqueConstraint("clinician_id", "client_ref"),
         UniqueConstraint("clinic_id", "receipt_number"),
         Index("ix_payment_requests_clinic_created", "clinic_id", "created_at"),
+        # The lifecycle's statuses and nothing else; the transitions keep to them, this says so to the database.
+        CheckConstraint(status_check("status"), name="status"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -215,7 +219,7 @@ class PaymentRequest(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     description: Mapped[str] = mapped_column(String(500))
-    status: Mapped[str] = mapped_column(String(30), default="requested")
+    status: Mapped[str] = mapped_column(String(30), default=INITIAL.value)
     amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
     receipt_number: Mapped[str | None] = mapped_column(String(40))
     stripe_account_id: Mapped[str | None] = mapped_column(String(100))

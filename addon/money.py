@@ -231,10 +231,20 @@ def _split(text: str) -> tuple[str, str, bool]:
     return before or after, number, negative
 
 
-def parse_amount(value: object, currency: str, *, field: str = "amount", locale: str = DEFAULT_LOCALE) -> int:
+def parse_amount(
+    value: object,
+    currency: str,
+    *,
+    field: str = "amount",
+    locale: str = DEFAULT_LOCALE,
+    minimum: int | None = None,
+) -> int:
     """An amount typed by a person ("80", "80.00", "1,234.50", "A$80") in the clinic's locale, or sent as minor
     units (an int) → minor units. Ambiguous text, another currency's symbol, no amount, too many decimals, too
-    small or too large an amount → :class:`InvalidInput` saying what to write instead."""
+    small or too large an amount → :class:`InvalidInput` saying what to write instead.
+
+    ``minimum`` is the least accepted, in minor units; by default Stripe's smallest charge in the currency (a
+    refund, which has no such floor, passes 1)."""
     hint = example(currency, locale)
     if isinstance(value, bool) or value is None or not isinstance(value, int | str):
         if isinstance(value, float):
@@ -249,14 +259,18 @@ def parse_amount(value: object, currency: str, *, field: str = "amount", locale:
             raise InvalidInput(f"Enter an amount, such as {hint}.", field=field)
         raise InvalidInput(f"Enter the amount as a number, such as {hint}.", field=field)
     minor = value if isinstance(value, int) else _parse_text(value, currency, field=field, locale=locale)
-    return check_amount(minor, currency, field=field, locale=locale)
+    return check_amount(minor, currency, field=field, locale=locale, minimum=minimum)
 
 
-def check_amount(minor: int, currency: str, *, field: str = "amount", locale: str = DEFAULT_LOCALE) -> int:
-    """Minor units Stripe would take for a charge: positive, at least Stripe's minimum, at most its maximum."""
+def check_amount(
+    minor: int, currency: str, *, field: str = "amount", locale: str = DEFAULT_LOCALE, minimum: int | None = None
+) -> int:
+    """Minor units Stripe would take for a charge: positive, at least ``minimum`` (Stripe's smallest charge unless
+    given), at most Stripe's maximum."""
     if minor <= 0:
         raise InvalidInput("Enter an amount greater than zero.", field=field, code="amount_not_positive")
-    minimum = MINIMUM.get(currency, 50)
+    if minimum is None:
+        minimum = MINIMUM.get(currency, 50)
     if minor < minimum:
         raise InvalidInput(
             f"That amount is too small for a card payment; the least is {format_amount(minimum, currency, locale)}.",

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from addon import __version__
+from addon.lifecycle import FLAG_NAMES, Status
 
 JSON = "application/json"
 
@@ -141,14 +142,14 @@ SCHEMAS: dict[str, Any] = {
             "amount": {"type": "integer", "description": "Minor units of the currency"},
             "currency": {"type": "string", "pattern": "^[a-z]{3}$"},
             "description": {"type": "string"},
-            "status": {
-                "enum": ["requested", "processing", "paid", "failed", "canceled", "refunded", "partially_refunded"]
-            },
+            "status": {"enum": [str(status) for status in Status]},
             "amount_refunded": {"type": "integer"},
             "receipt_number": {"type": ["string", "null"]},
             "created_at": {"type": "string", "format": "date-time"},
             "paid_at": {"type": ["string", "null"], "format": "date-time"},
             "failure_message": {"type": ["string", "null"]},
+            # What may be done with the request now, from the lifecycle: pages read these, not the status.
+            **{flag: {"type": "boolean"} for flag in FLAG_NAMES},
         },
         "additionalProperties": True,
     },

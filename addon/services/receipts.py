@@ -24,12 +24,13 @@ from addon.auth.sessions import Principal
 from addon.cards import card_display
 from addon.dbutil import insert_ignoring_conflict
 from addon.errors import NotFound
+from addon.lifecycle import MONEY_TAKEN
 from addon.models import Clinic, OutboxEmail, PaymentRequest, User, iso_utc
 from addon.money import format_amount
 from addon.receipts_pdf import format_date, render_receipt_pdf
 
 # A receipt exists once money has moved; refunds keep it (it then shows what was refunded).
-RECEIPTED = frozenset({"paid", "refunded", "partially_refunded"})
+RECEIPTED = MONEY_TAKEN
 NO_RECEIPT = "There is no receipt for this payment yet."
 _EMAIL_TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(Path(__file__).parent.parent / "templates" / "email")),

@@ -1,11 +1,12 @@
 // What may be done with a payment request now, as the server decides it: pages read these flags and never work a
 // rule out from the status name.
 
-// TEMPORARY until the flags are served: the old status rule.
-const flag = (pr, name, statuses) => Boolean(pr && (name in pr ? pr[name] : statuses.includes(pr.status)));
-export const isPayable = (pr) => flag(pr, "payable", ["requested", "failed"]);
-export const isCancelable = (pr) => flag(pr, "cancelable", ["requested", "failed"]);
-export const hasReceipt = (pr) => flag(pr, "receipt_available", ["paid", "refunded", "partially_refunded"]);
+// The server's lifecycle (addon/lifecycle.py) computes them and every PaymentRequest it sends carries them.
+const flag = (pr, name) => Boolean(pr && pr[name]);
+export const isPayable = (pr) => flag(pr, "payable");
+export const isCancelable = (pr) => flag(pr, "cancelable");
+export const isRefundable = (pr) => flag(pr, "refundable");
+export const hasReceipt = (pr) => flag(pr, "receipt_available");
 
 // Newest first.
 export function newestFirst(requests) {

@@ -1,7 +1,7 @@
 """clinic locale and the amount above which a clinician confirms a request
 
-Revision ID: 0004_amount_settings
-Revises: 0003_payment_centre
+Revision ID: 0005_amount_settings
+Revises: 0004_payment_status_check
 Create Date: 2026-12-02 03:55:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_amount_settings"
-down_revision: str | None = "0003_payment_centre"
+revision: str = "0005_amount_settings"
+down_revision: str | None = "0004_payment_status_check"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
