@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page, expect
 
+from tests.accessibility import assert_accessible
 from tests.browser_support import save_screenshot, script_errors
 from tests.clinic.conftest import Stack
 from tests.conftest import launch_token
@@ -94,7 +95,27 @@ async def test_an_org_admin_turns_callpay_off_for_a_clinic(stack: Stack, page: P
     await page.goto(f"{stack.url}/org-admin?launch={launch}")
     switch = page.get_by_test_id("addon-switch-city-gp")
     await expect(switch).to_be_checked()
+    # Turning it off stops the clinic's clinicians mid-call, so the page asks first and says so.
     await switch.click()
+    confirm = page.get_by_role("group", name="Turn Callpay off for city-gp?")
+    await expect(confirm).to_contain_text("can't request payments from then on, including in calls under way")
+    keep = confirm.get_by_role("button", name="Keep it on")
+    await expect(keep).to_be_focused()
+    await expect(switch).to_be_checked()
+    await save_screenshot(page, "org-admin-confirm-off")
+    await assert_accessible(page)
+    await page.keyboard.press("Enter")  # Keep it on
+    await expect(confirm).to_have_count(0)
+    await expect(switch).to_be_checked()
+    await expect(switch).to_be_focused()
+    await switch.press("Space")
+    await expect(confirm).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(confirm).to_have_count(0)
+    assert stack.published.of("clinic_status") == []  # nothing was changed
+
+    await switch.click()
+    await confirm.get_by_role("button", name="Turn off").click()
     await expect(page.locator("#announcer")).to_have_text("Callpay is now off for city-gp.")
     await expect(switch).not_to_be_checked()
     # Said to the org admin, who is the one to turn it back on: no "ask your organisation admin".
@@ -104,4 +125,8 @@ async def test_an_org_admin_turns_callpay_off_for_a_clinic(stack: Stack, page: P
     await save_screenshot(page, "org-admin-clinic-off")
     [event] = stack.published.of("clinic_status")
     assert event.data["clinic"] == "city-gp" and event.data["reason_code"] == "addon_disabled"
+    # Turning it back on stops nobody: no question.
+    await switch.click()
+    await expect(page.locator("#announcer")).to_have_text("Callpay is now on for city-gp.")
+    await expect(switch).to_be_checked()
     assert page_errors == []

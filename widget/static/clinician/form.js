@@ -77,8 +77,7 @@ function updateCounter() {
   counter.classList.toggle("cp-count-over", over > 0);
   const now = over > 0 ? "over" : count === DESCRIPTION_MAX ? "at" : "under";
   if (now !== lastSaid && now !== "under") {
-    speak(now === "over" ? `Description too long: ${over} characters over the limit of ${DESCRIPTION_MAX}.`
-      : `Description at the limit of ${DESCRIPTION_MAX} characters.`);
+    speak(`The description is ${now === "over" ? "over" : "at"} the limit of ${DESCRIPTION_MAX} characters.`);
   }
   lastSaid = now;
 }
