@@ -101,7 +101,16 @@ async def test_cancel_and_validation_messages(connected: PayStack, page: Page, p
     await expect(page.locator("#description-error")).to_be_hidden()
     await expect(description).not_to_have_attribute("aria-invalid", "true")
     await expect(amount).to_be_focused()
+    # The server reads what was typed in the clinic's locale (en-AU) and says what to write instead.
+    await amount.fill("80,00")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#amount-error")).to_contain_text("write 80.00")
+    await amount.fill("US$80")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#amount-error")).to_contain_text("isn't in Australian dollars")
+
     await amount.fill("20")
+    await description.fill("Script")
     await page.keyboard.press("Enter")
     item = page.get_by_test_id("request-list").locator("li").first
     await expect(item).to_contain_text("A$20.00")
@@ -129,6 +138,27 @@ async def test_cancel_and_validation_messages(connected: PayStack, page: Page, p
     await expect(item.get_by_role("button")).to_have_count(0)
     await expect(page.locator("#announcer")).to_have_text("Request for A$20.00 cancelled.")
     await save_screenshot(page, "clinician-panel-cancelled")
+
+    # Above the clinic's "confirm requests above" (A$500.00) the panel asks first; Change goes back to the amount.
+    await description.fill("Surgery")
+    await amount.fill("800")
+    await page.keyboard.press("Enter")
+    ask = page.get_by_role("group", name="Request A$800.00? That is more than A$500.00.")
+    await expect(ask).to_be_visible()
+    await expect(ask.get_by_role("button", name="Confirm")).to_be_focused()
+    await save_screenshot(page, "clinician-panel-confirm-large")
+    await assert_accessible(page)
+    await ask.get_by_role("button", name="Change").click()
+    await expect(ask).to_be_hidden()
+    await expect(amount).to_be_focused()
+    assert len(stack.published.of("payment_request")) == 2  # the A$20.00 request and its cancellation
+    await page.keyboard.press("Enter")
+    await ask.get_by_role("button", name="Confirm").click()
+    large = page.get_by_test_id("request-list").locator("li").first
+    await expect(large).to_contain_text("A$800.00")
+    await expect(amount).to_have_value("")
+    assert [e.data["amount"] for e in stack.published.of("payment_request")] == [2000, 2000, 80000]
+
     assert script_errors(page_errors) == []
 
 
