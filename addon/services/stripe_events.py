@@ -9,29 +9,20 @@ Stripe only needs a 2xx.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from addon.gateway import PaymentIntentInfo, StripeGateway, WebhookEvent
+from addon.gateway import WebhookEvent
 from addon.models import ProcessedStripeEvent
 from addon.outbound import Outbound
-from addon.services import connect, payments
+from addon.services import charge_fees, connect, payments, refunds
+from addon.services.event_context import EventContext, EventHandler, Preparer
+
+__all__ = ["EventContext", "EventHandler", "Preparer", "handle", "handlers", "prepare", "preparers"]
 
 log = logging.getLogger("callpay.webhooks")
-
-
-@dataclass(frozen=True)
-class EventContext:
-    gateway: StripeGateway
-    # Read from Stripe by a preparer before the transaction opened, so handlers don't call Stripe while holding it.
-    intents: dict[str, PaymentIntentInfo] = field(default_factory=dict)
-
-
-EventHandler = Callable[[AsyncSession, WebhookEvent, EventContext], Awaitable[list[Outbound]]]
-Preparer = Callable[[async_sessionmaker[AsyncSession], WebhookEvent, EventContext], Awaitable[None]]
 
 
 def handlers() -> Mapping[str, EventHandler]:
@@ -39,12 +30,14 @@ def handlers() -> Mapping[str, EventHandler]:
     table: dict[str, EventHandler] = {}
     table.update(connect.ACCOUNT_EVENT_HANDLERS)
     table.update(payments.HANDLERS)
+    table.update(refunds.HANDLERS)
+    table.update(charge_fees.HANDLERS)
     return table
 
 
 def preparers() -> Mapping[str, Preparer]:
     """Network reads an event type needs, done before its transaction opens."""
-    return dict(payments.PREPARERS)
+    return {**payments.PREPARERS, **refunds.PREPARERS, **charge_fees.PREPARERS}
 
 
 async def prepare(database: async_sessionmaker[AsyncSession], event: WebhookEvent, context: EventContext) -> None:
