@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import objects, params
+from . import objects, params, spec
 from .api import Call, endpoint, lookup
 from .cards import TestCard, card_for_number, card_for_test_payment_method, luhn_ok
 from .errors import StripeError, invalid, missing_parameter
@@ -82,7 +82,7 @@ def from_params(call: Call) -> JSON | None:
     return lookup(call.account.payment_methods, name, "PaymentMethod", param="payment_method")
 
 
-@endpoint(params.PM_CREATE, browser=True)
+@endpoint(spec.PM_CREATE, browser=True)
 def create(call: Call) -> JSON:
     kind = params.string(call.form, "type", required=True)
     data = {key: value for key, value in call.form.items() if key in ("type", "card", "billing_details")}
@@ -94,7 +94,7 @@ def create(call: Call) -> JSON:
     return _store(call, card, email)
 
 
-@endpoint(params.PM_RETRIEVE, browser=True)
+@endpoint(spec.PM_RETRIEVE, browser=True)
 def retrieve(call: Call) -> JSON:
     return lookup(call.account.payment_methods, call.request.match_info["id"], "PaymentMethod", param="payment_method")
 

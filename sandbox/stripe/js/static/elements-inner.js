@@ -440,6 +440,8 @@
     appendNested(body, '', confirmParams || {});
     const v = values();
     body.set('client_secret', clientSecret);
+    // As Stripe.js does: it runs any next action (3-D Secure) itself, so it wants use_stripe_sdk, not a redirect.
+    body.set('use_stripe_sdk', 'true');
     body.set('payment_method_data[type]', 'card');
     body.set('payment_method_data[card][number]', v.number);
     body.set('payment_method_data[card][exp_month]', String(Number(v.expiry.slice(0, 2))));
