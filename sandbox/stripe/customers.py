@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import params, spec
+from . import params, payment_methods, spec
 from .api import Call, endpoint, lookup
 from .cards import TestCard
 from .errors import StripeError, invalid, missing_parameter, no_such
@@ -96,7 +96,7 @@ def _new_customer() -> JSON:
 def create(call: Call) -> JSON:
     customer = _new_customer()
     pm_id = params.string(call.form, "payment_method")
-    pm = lookup(call.account.payment_methods, pm_id, "PaymentMethod", param="payment_method") if pm_id else None
+    pm = payment_methods.resolve(call, pm_id, param="payment_method") if pm_id else None
     call.account.customers[customer["id"]] = customer
     if pm is not None:
         attach(call, pm, customer)
@@ -185,7 +185,7 @@ def save_for_later(
 
 
 def _find_pm(call: Call) -> JSON:
-    return lookup(call.account.payment_methods, call.request.match_info["id"], "PaymentMethod", param="payment_method")
+    return payment_methods.resolve(call, call.request.match_info["id"], param="payment_method")
 
 
 @endpoint(spec.PM_ATTACH)

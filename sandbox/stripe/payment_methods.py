@@ -76,10 +76,16 @@ def from_params(call: Call) -> JSON | None:
     name = params.string(form, "payment_method")
     if not name:
         return None
+    return resolve(call, name, param="payment_method")
+
+
+def resolve(call: Call, name: str, *, param: str) -> JSON:
+    """A payment method of this account by id, or a new one made from one of Stripe's test ids (``pm_card_visa``),
+    which Stripe accepts wherever a payment method id goes."""
     test_card = card_for_test_payment_method(name)
     if test_card is not None:
         return _store(call, test_card, None)
-    return lookup(call.account.payment_methods, name, "PaymentMethod", param="payment_method")
+    return lookup(call.account.payment_methods, name, "PaymentMethod", param=param)
 
 
 @endpoint(spec.PM_CREATE, browser=True)
