@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from addon import audit, money
+from addon import audit, dates, money
 from addon.auth.access import clinic_for_admin, require_role
 from addon.auth.roles import STAFF, Role
 from addon.auth.sessions import Principal
@@ -58,12 +58,16 @@ TEXT_LIMITS = {
     "receipt_address": 500,
     "receipt_phone": 50,
     "receipt_footer": 1000,
+    "receipt_gst_line": 200,
 }
 # The address and footer are written on several lines of a receipt; the rest also go into an email's From and
 # Subject, where a line break can't be sent.
 MULTILINE_FIELDS = frozenset({"receipt_address", "receipt_footer"})
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-SETTING_FIELDS = frozenset({"default_currency", "preset_amounts", "receipt_abn", *TEXT_LIMITS})
+# The payment centre's: the clinic's time zone, and whether (and for how long) clinicians may refund their own.
+CENTRE_FIELDS = frozenset({"timezone", "clinician_refunds", "clinician_refund_window_hours"})
+MAX_REFUND_WINDOW_HOURS = 24 * 30
+SETTING_FIELDS = frozenset({"default_currency", "preset_amounts", "receipt_abn", *TEXT_LIMITS, *CENTRE_FIELDS})
 ABN_WEIGHTS = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
 PHONE = re.compile(r"^[0-9 +()\-]{6,30}$")
 
@@ -171,6 +175,10 @@ def settings_json(clinic: Clinic) -> dict[str, Any]:
         "receipt_address": clinic.receipt_address,
         "receipt_phone": clinic.receipt_phone,
         "receipt_footer": clinic.receipt_footer,
+        "receipt_gst_line": clinic.receipt_gst_line,
+        "timezone": clinic.timezone,
+        "clinician_refunds": clinic.clinician_refunds,
+        "clinician_refund_window_hours": clinic.clinician_refund_window_hours,
     }
 
 
@@ -262,8 +270,30 @@ def parse_settings(body: Mapping[str, Any], *, current_currency: str, has_preset
     for key, limit in TEXT_LIMITS.items():
         if key in body:
             changes[key] = _text(body[key], key, limit)
+    changes.update(parse_centre_settings(body))
     if changes.get("receipt_phone") and not PHONE.match(changes["receipt_phone"]):
         raise InvalidInput("Enter the phone number with digits, spaces, + ( ) or - only.", field="receipt_phone")
+    return changes
+
+
+def parse_centre_settings(body: Mapping[str, Any]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if "timezone" in body:
+        changes["timezone"] = dates.parse_timezone(body["timezone"])
+    if "clinician_refunds" in body:
+        if not isinstance(body["clinician_refunds"], bool):
+            raise InvalidInput(
+                "Say true or false: may clinicians refund their own payments?", field="clinician_refunds"
+            )
+        changes["clinician_refunds"] = body["clinician_refunds"]
+    if "clinician_refund_window_hours" in body:
+        hours = body["clinician_refund_window_hours"]
+        if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= MAX_REFUND_WINDOW_HOURS:
+            raise InvalidInput(
+                f"Give the window in whole hours, from 1 to {MAX_REFUND_WINDOW_HOURS} (30 days).",
+                field="clinician_refund_window_hours",
+            )
+        changes["clinician_refund_window_hours"] = hours
     return changes
 
 
