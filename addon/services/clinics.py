@@ -228,7 +228,8 @@ async def update_settings(db: AsyncSession, principal: Principal, body: Mapping[
     clinic = await clinic_for_admin(db, principal)
     changes = parse_settings(body, current_currency=clinic.default_currency, has_presets=bool(clinic.preset_amounts))
     if not changes:
-        raise InvalidInput("Nothing to change: send at least one of " + ", ".join(sorted(SETTING_FIELDS)) + ".")
+        names = [*sorted(SETTING_FIELDS - CENTRE_FIELDS), *sorted(CENTRE_FIELDS)]
+        raise InvalidInput("Nothing to change: send at least one of " + ", ".join(names) + ".")
     before = {key: getattr(clinic, key) for key in changes}
     for key, value in changes.items():
         setattr(clinic, key, value)
