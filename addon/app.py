@@ -13,11 +13,11 @@ import clinic_config
 import realtime
 import widget
 from addon import __version__, background, db, middleware
-from addon.appkeys import DB, ENGINE, GATEWAY, SETTINGS
+from addon.appkeys import AFTER_COMMIT, DB, ENGINE, GATEWAY, PUBLISHER, SETTINGS
 from addon.gateway import StripeGateway
 from addon.http import health, openapi, payments, receipts, sessions, webhooks
 from addon.observability import init_sentry
-from addon.outbound import AFTER_COMMIT, PUBLISHER, DroppingPublisher
+from addon.outbound import DroppingPublisher
 from addon.pages import setup_templates
 from addon.settings import Settings
 
@@ -51,6 +51,7 @@ def create_app(settings: Settings, *, require_migrated: bool = True) -> web.Appl
     # Each part of the product registers its own routes and background work.
     for part in _PARTS:
         part(app)
+    openapi.check_described(app)
     return app
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from addon.gateway import StripeGateway
+from addon.outbound import Outbound, Publisher
 from addon.services.outbox import OutboxWorker
 from addon.settings import Settings
 
@@ -15,3 +18,8 @@ DB = web.AppKey("db", async_sessionmaker[AsyncSession])
 GATEWAY = web.AppKey("gateway", StripeGateway)
 # Present only while SMTP is configured; wake it to send a receipt without waiting for the next poll.
 OUTBOX = web.AppKey("outbox", OutboxWorker)
+# Where services' events go after commit (the realtime package installs its own), and other work a committed
+# change sets off (e.g. waking the receipt outbox), so no handler has to remember it.
+PUBLISHER = web.AppKey("publisher", Publisher)
+AfterCommit = Callable[[Sequence[Outbound]], None]
+AFTER_COMMIT: web.AppKey[list[AfterCommit]] = web.AppKey("after_commit")

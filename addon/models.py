@@ -7,7 +7,7 @@ Callpay's own. Money is stored as integers in the currency's minor unit, times a
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import (
     JSON,
@@ -29,6 +29,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@overload
+def iso_utc(value: datetime) -> str: ...
+
+
+@overload
+def iso_utc(value: datetime | None) -> str | None: ...
 
 
 def iso_utc(value: datetime | None) -> str | None:

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from addon.money import exponent, format_amount
-
-if TYPE_CHECKING:
-    from addon.services.receipts import Receipt
+from addon.receipt import Receipt
 
 ENCODING = "cp1252"
 INK = (26, 31, 54)

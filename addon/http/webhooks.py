@@ -8,7 +8,7 @@ from aiohttp import web
 
 from addon.appkeys import DB, GATEWAY
 from addon.gateway import InvalidSignature
-from addon.outbound import publish_after_commit
+from addon.publish import publish_after_commit
 from addon.services import stripe_events
 
 log = logging.getLogger("callpay.webhooks")

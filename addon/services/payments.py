@@ -29,6 +29,7 @@ from addon.models import Clinic, PaymentRequest, utcnow
 from addon.outbound import Outbound, call_staff_room
 from addon.services import receipts
 from addon.services.payment_requests import changed_event, find_in_call
+from addon.wire import payments as wire
 
 if TYPE_CHECKING:
     # Only for types: stripe_events imports this module to build its dispatch table.
@@ -172,7 +173,7 @@ async def apply_current(
 
 async def confirm_from_browser(
     database: async_sessionmaker[AsyncSession], gateway: StripeGateway, principal: Principal, request_id: object
-) -> tuple[dict[str, Any], list[Outbound]]:
+) -> tuple[wire.PaymentRequest, list[Outbound]]:
     """The patient's browser says it confirmed: ask Stripe what really happened and apply that.
 
     Stripe is asked between two short transactions, never inside one: a network call inside a transaction would

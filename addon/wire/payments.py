@@ -1,0 +1,163 @@
+"""Payment requests, their refunds, checkout, and the payments list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, RootModel
+
+from addon.wire.base import Currency, Incoming, MinorUnits, Outgoing, Timestamp
+from addon.wire.common import Person
+
+PaymentStatus = Literal[
+    "requested", "processing", "authorized", "paid", "failed", "canceled", "refunded", "partially_refunded"
+]
+RefundStatus = Literal["pending", "succeeded", "failed", "canceled"]
+Capture = Literal["now", "hold"]
+Email = Annotated[str, Field(max_length=254)]
+
+
+class Refund(Outgoing):
+    id: str
+    amount: MinorUnits
+    currency: Currency
+    reason: str | None
+    status: RefundStatus
+    created_at: Timestamp
+
+
+class PaymentRequest(Outgoing):
+    """The contract's PaymentRequest, wherever it is sent: API answers and Socket.IO payloads alike.
+
+    The patient's email is never in it: everyone in the call receives it.
+    """
+
+    id: str
+    call: str
+    clinic: str
+    clinician: Person
+    amount: MinorUnits = Field(description="Minor units; after a smaller capture of a hold, what was charged")
+    currency: Currency
+    description: str
+    status: PaymentStatus
+    amount_refunded: MinorUnits
+    receipt_number: str | None
+    created_at: Timestamp
+    paid_at: Timestamp | None
+    failure_message: str | None
+    # What the pages decide with, the same for every viewer, so no page re-derives a rule.
+    payable: bool = Field(description="A patient may pay it now")
+    cancelable: bool = Field(description="Its clinician may cancel it now")
+    refundable: bool = Field(description="Staff may refund it now")
+    receipt_available: bool
+    item_code: str | None = None
+    capture: Capture = "now"
+    amount_authorized: MinorUnits | None = Field(default=None, description="A hold's authorised amount")
+    payer: Person | None = Field(default=None, description="null: anyone in the call may pay")
+    refunds: list[Refund] = []
+    # What screens show, so no page formats money or guesses card details itself.
+    amount_display: str = Field(description='The amount as people read it, with its currency ("A$80.00")')
+    card_brand: str | None
+    card_last4: str | None
+    canceled_at: Timestamp | None
+    updated_at: Timestamp
+
+
+class PaymentRequestList(RootModel[list[PaymentRequest]]):
+    """A call's payment requests, oldest first (the ``payment_requests`` snapshot)."""
+
+    def to_json(self) -> object:
+        return self.model_dump(mode="json")
+
+
+class TimelineEntry(Outgoing):
+    at: Timestamp
+    what: str
+
+
+class PaymentRequestDetail(PaymentRequest):
+    """``GET /api/v1/payment-requests/{id}``: the request with its refunds and what happened when."""
+
+    timeline: list[TimelineEntry]
+
+
+# --- Checkout ----------------------------------------------------------------------------------------------
+
+
+class CheckoutBody(Incoming):
+    messages = {"email": "Enter your email address for the receipt."}
+
+    email: str
+
+
+class CallCheckoutBody(Incoming):
+    """Pay several open requests of the call at once: one PaymentIntent for their sum."""
+
+    messages = {
+        "email": "Enter your email address for the receipt.",
+        "payment_requests": "Choose the payment requests to pay.",
+    }
+
+    email: str
+    payment_requests: Annotated[list[str], Field(min_length=1, max_length=50)]
+
+
+class Checkout(Outgoing):
+    """What Stripe.js needs to take the payment on the clinic's account."""
+
+    client_secret: str
+    publishable_key: str
+    stripe_account: str
+    stripe_js_url: str = Field(json_schema_extra={"format": "uri"})
+    amount: MinorUnits
+    currency: Currency
+
+
+# --- Refunds -----------------------------------------------------------------------------------------------
+
+
+class RefundBody(Incoming):
+    messages = {
+        "amount": "Enter the amount to refund in the currency's minor unit, such as 8000 for A$80.00.",
+        "reason": "Say why in text of at most 500 characters.",
+        "client_ref": "client_ref must be text of at most 100 characters.",
+    }
+
+    amount: Annotated[int, Field(gt=0)] | None = Field(default=None, description="Absent: refund what is left")
+    reason: Annotated[str, Field(max_length=500)] | None = None
+    client_ref: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+
+
+class RefundCreated(Outgoing):
+    refund: Refund
+    payment_request: PaymentRequest
+
+
+# --- The payments list -------------------------------------------------------------------------------------
+
+
+class PaymentsQuery(Incoming):
+    """``GET /api/v1/payments`` query parameters (``status`` may repeat or be comma-separated)."""
+
+    status: str | None = None
+    from_: str | None = Field(default=None, alias="from", description="YYYY-MM-DD (clinic time) or an ISO time")
+    to: str | None = Field(default=None, description="YYYY-MM-DD (clinic time) or an ISO time")
+    clinician: str | None = None
+    q: str | None = None
+    limit: str | None = Field(default=None, description="1-100")
+    cursor: str | None = None
+    format: Literal["json", "csv"] | None = None
+
+
+class Totals(Outgoing):
+    currency: Currency
+    count: int
+    gross: MinorUnits = Field(description="Money taken: paid, partially refunded and refunded requests")
+    refunded: MinorUnits
+    net: int = Field(description="gross - refunded")
+
+
+class PaymentsPage(Outgoing):
+    data: list[PaymentRequest]
+    totals: list[Totals] = Field(description="Over the whole filtered set, not the page")
+    next_cursor: str | None
