@@ -13,7 +13,7 @@ import clinic_config
 import realtime
 import widget
 from addon import __version__, background, db, middleware
-from addon.appkeys import AFTER_COMMIT, DB, ENGINE, GATEWAY, PUBLISHER, SETTINGS
+from addon.appkeys import AFTER_COMMIT, DB, DB_READ, ENGINE, GATEWAY, PUBLISHER, SETTINGS
 from addon.gateway import StripeGateway
 from addon.http import health, openapi, payments, receipts, sessions, webhooks
 from addon.observability import init_sentry
@@ -73,6 +73,7 @@ def _database(require_migrated: bool) -> Callable[[web.Application], AsyncIterat
                 await db.require_current(engine)
             app[ENGINE] = engine
             app[DB] = db.session_factory(engine)
+            app[DB_READ] = db.read_session_factory(engine)
             yield
         finally:
             await engine.dispose()

@@ -286,3 +286,26 @@ class ClinicNotice(Base):
     message: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     dismissed_at: Mapped[datetime | None]
+
+
+class StripeEventInbox(Base):
+    """Every verified Stripe event as it arrived, kept so its work can happen after the 2xx and be replayed.
+
+    The webhook stores the raw body and answers; a processor claims due rows with a lease (a conditional UPDATE,
+    so several workers never run one at once), runs the dispatch, and marks the row processed in the dispatch's
+    own transaction. A failure keeps the error and retries with backoff; ``callpay events replay`` runs it again.
+    """
+
+    __tablename__ = "stripe_event_inbox"
+    __table_args__ = (Index("ix_stripe_event_inbox_due", "processed_at", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    account: Mapped[str | None] = mapped_column(String(100))
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -15,7 +15,7 @@ from aiohttp import web
 from socketio.exceptions import ConnectionRefusedError as Refused
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from addon.appkeys import DB, GATEWAY
+from addon.appkeys import DB, DB_READ, GATEWAY
 from addon.auth import sessions
 from addon.auth.roles import CLINICIANS, Role
 from addon.auth.sessions import Principal
@@ -54,8 +54,7 @@ def rooms_for(principal: Principal) -> list[str]:
 
 def register(server: Any, app: web.Application) -> None:
     async def resolve(token: str) -> Principal:
-        async with app[DB].begin() as db:
-            return await sessions.resolve(db, token)
+        return await sessions.authenticate(app[DB_READ], app[DB], token)
 
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
@@ -71,7 +70,7 @@ def register(server: Any, app: web.Application) -> None:
         # Join before reading the snapshot, so nothing that changes in between is missed; pages keep the newer copy.
         for room in rooms_for(principal):
             await server.enter_room(sid, room)
-        async with app[DB]() as db:
+        async with app[DB_READ]() as db:
             snapshot = (
                 PaymentRequestList(await payment_requests.list_for_call(db, principal.call_id))
                 if principal.call_id

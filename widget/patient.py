@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from addon import pages
-from addon.appkeys import DB, SETTINGS
+from addon.appkeys import DB_READ, SETTINGS
 from addon.auth.roles import Role
 from addon.http.surfaces import open_surface, render_surface
 from addon.services.patients import patient_view
@@ -16,7 +16,7 @@ async def patient_page(request: web.Request) -> web.Response:
     opened = await open_surface(request, {Role.PATIENT})
     if isinstance(opened, web.Response):
         return opened
-    async with request.app[DB]() as db:
+    async with request.app[DB_READ]() as db:
         view = await patient_view(db, opened.principal)
     response = render_surface(request, "patient.html", opened, {"clinic_name": view.clinic_name})
     response.headers["Content-Security-Policy"] = content_security_policy(request.app[SETTINGS], request.host)
