@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 import clinic_config
+import payment_centre
 import realtime
 import widget
 from addon import __version__, background, db, middleware
@@ -55,7 +56,12 @@ def create_app(settings: Settings, *, require_migrated: bool = True) -> web.Appl
     return app
 
 
-_PARTS: list[Callable[[web.Application], None]] = [clinic_config.setup, widget.setup, realtime.setup]
+_PARTS: list[Callable[[web.Application], None]] = [
+    clinic_config.setup,
+    widget.setup,
+    realtime.setup,
+    payment_centre.setup,
+]
 
 
 async def _favicon(_request: web.Request) -> web.FileResponse:

@@ -5,20 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from addon.cards import card_display
+from addon.lifecycle import Status
 from addon.models import iso_utc
 from addon.money import format_amount
 from addon.wire import receipts as wire
 
-CARD_BRANDS = {
-    "visa": "Visa",
-    "mastercard": "Mastercard",
-    "amex": "American Express",
-    "discover": "Discover",
-    "diners": "Diners Club",
-    "jcb": "JCB",
-    "unionpay": "UnionPay",
-    "eftpos_au": "eftpos",
-}
 
 @dataclass(frozen=True)
 class Receipt:
@@ -61,17 +53,14 @@ class Receipt:
 
     @property
     def card_display(self) -> str | None:
-        if not self.card_last4:
-            return None
-        brand = CARD_BRANDS.get((self.card_brand or "").lower(), (self.card_brand or "Card").title())
-        return f"{brand} ending in {self.card_last4}"
+        return card_display(self.card_brand, self.card_last4)
 
     def to_wire(self) -> wire.Receipt:
         """What the patient's confirmation shows: the receipt's own words, so screen and PDF agree."""
         return wire.Receipt(
             payment_request=self.request_id,
             receipt_number=self.receipt_number,
-            status=self.status,  # type: ignore[arg-type]  # only receipted requests get a Receipt
+            status=Status(self.status),
             business_name=self.business_name,
             abn=self.abn,
             provider_name=self.provider_name,

@@ -22,7 +22,7 @@ from addon.auth.sessions import Principal
 from addon.errors import CallpayError, Unauthenticated
 from addon.outbound import call_room, call_staff_room, clinic_patients_room, clinic_staff_room
 from addon.publish import publish_after_commit
-from addon.services import clinics, payment_requests
+from addon.services import cancellation, clinics, payment_requests
 from addon.services.payment_requests import Outcome
 from addon.wire.base import parse
 from addon.wire.clinic import ClinicStatus, PaymentsAvailable
@@ -36,6 +36,8 @@ NO_CALL = "This session isn't in a call. Open Callpay again from the call."
 INTERNAL = ErrorDetail(code="internal_error", message="Something went wrong on our side. Please try again.")
 
 Action = Callable[[AsyncSession, Principal], Awaitable[Outcome]]
+# A service that opens its own short transactions, because it calls Stripe between them.
+OwnAction = Callable[[Principal], Awaitable[Outcome]]
 
 
 def rooms_for(principal: Principal) -> list[str]:
@@ -97,12 +99,18 @@ def register(server: Any, app: web.Application) -> None:
             await server.emit("clinic_status", status.to_json(), to=sid, ignore_queue=True)
 
     async def act(sid: str, action: Action) -> Any:
-        """Run one clinician action in one transaction; the ack is the contract's Ack, success or not."""
+        async def in_one_transaction(principal: Principal) -> Outcome:
+            async with app[DB].begin() as db:
+                return await action(db, principal)
+
+        return await act_alone(sid, in_one_transaction)
+
+    async def act_alone(sid: str, action: OwnAction) -> Any:
+        """Run one clinician action; the ack is the contract's Ack, success or not."""
         try:
             token = (await server.get_session(sid)).get("token", "")
             principal = await resolve(token)
-            async with app[DB].begin() as db:
-                outcome = await action(db, principal)
+            outcome = await action(principal)
         except CallpayError as exc:
             return AckError(ok=False, error=ErrorDetail(**exc.to_dict())).to_json()
         except Exception:
@@ -119,13 +127,13 @@ def register(server: Any, app: web.Application) -> None:
         return await act(sid, create)
 
     async def cancel_payment_request(sid: str, data: Any = None) -> Any:
-        gateway = app[GATEWAY]
+        database, gateway = app[DB], app[GATEWAY]
 
-        async def cancel(db: AsyncSession, principal: Principal) -> Outcome:
+        async def cancel(principal: Principal) -> Outcome:
             body = parse(CancelPaymentRequest, data)
-            return await payment_requests.cancel(db, gateway, principal, body.id)
+            return await cancellation.cancel(database, gateway, principal, body.id)
 
-        return await act(sid, cancel)
+        return await act_alone(sid, cancel)
 
     server.on("connect", connect)
     server.on("request_payment", request_payment)

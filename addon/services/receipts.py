@@ -20,12 +20,13 @@ from addon.auth.roles import Role
 from addon.auth.sessions import Principal
 from addon.dbutil import insert_ignoring_conflict
 from addon.errors import NotFound
+from addon.lifecycle import MONEY_TAKEN
 from addon.models import Clinic, OutboxEmail, PaymentRequest, User
 from addon.receipt import Receipt
 from addon.receipts_pdf import format_date, render_receipt_pdf
 
 # A receipt exists once money has moved; refunds keep it (it then shows what was refunded).
-RECEIPTED = frozenset({"paid", "refunded", "partially_refunded"})
+RECEIPTED = MONEY_TAKEN
 NO_RECEIPT = "There is no receipt for this payment yet."
 _EMAIL_TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(Path(__file__).parent.parent / "templates" / "email")),

@@ -6,12 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field, RootModel
 
+from addon.lifecycle import Status
 from addon.wire.base import Currency, Incoming, MinorUnits, Outgoing, Timestamp
 from addon.wire.common import Person
 
-PaymentStatus = Literal[
-    "requested", "processing", "authorized", "paid", "failed", "canceled", "refunded", "partially_refunded"
-]
+# The lifecycle's own enum, so the schema's status list is the one the CHECK constraint and the transitions use.
+PaymentStatus = Status
 RefundStatus = Literal["pending", "succeeded", "failed", "canceled"]
 Capture = Literal["now", "hold"]
 Email = Annotated[str, Field(max_length=254)]
@@ -59,6 +59,7 @@ class PaymentRequest(Outgoing):
     amount_display: str = Field(description='The amount as people read it, with its currency ("A$80.00")')
     card_brand: str | None
     card_last4: str | None
+    card_display: str | None = Field(description='The card as people read it ("Visa ending in 4242")')
     canceled_at: Timestamp | None
     updated_at: Timestamp
 
@@ -137,16 +138,51 @@ class RefundCreated(Outgoing):
 
 
 class PaymentsQuery(Incoming):
-    """``GET /api/v1/payments`` query parameters (``status`` may repeat or be comma-separated)."""
+    """``GET /api/v1/payments`` query parameters, all text as sent in the address."""
 
-    status: str | None = None
+    status: str | None = Field(
+        default=None, description="May repeat or be comma-separated; 'unpaid' is requested or failed"
+    )
     from_: str | None = Field(default=None, alias="from", description="YYYY-MM-DD (clinic time) or an ISO time")
-    to: str | None = Field(default=None, description="YYYY-MM-DD (clinic time) or an ISO time")
-    clinician: str | None = None
-    q: str | None = None
-    limit: str | None = Field(default=None, description="1-100")
-    cursor: str | None = None
+    to: str | None = Field(default=None, description="YYYY-MM-DD (clinic time, the whole day) or an ISO time")
+    clinician: str | None = Field(default=None, description="The clinician's platform user id")
+    clinic: str | None = Field(default=None, description="The clinic's platform id (org admins)")
+    currency: str | None = Field(default=None, description="ISO 4217, e.g. aud")
+    amount_min: str | None = Field(default=None, description="As people write it (80.00), in each payment's currency")
+    amount_max: str | None = Field(default=None, description="As people write it (80.00), in each payment's currency")
+    q: str | None = Field(
+        default=None, description="Text in the description, receipt number, patient email or name"
+    )
+    sort: str | None = Field(default=None, description="created_at or amount; a leading '-' for newest or largest first")
+    limit: str | None = Field(default=None, description="1 to 200 (default 50)")
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page")
     format: Literal["json", "csv"] | None = None
+
+
+class PaymentRow(PaymentRequest):
+    """A PaymentRequest as the payment centre lists it to staff: the contract's object plus what staff see of it.
+
+    Only staff of the request's clinic receive it (the patient's email and name are in it), never a call's room.
+    """
+
+    clinic_name: str
+    patient_name: str | None
+    patient_email: str | None
+    amount_refundable: MinorUnits = Field(description="What is left to refund")
+    amount_refundable_display: str
+    amount_refunded_display: str
+    stripe_fee: MinorUnits | None
+    created_at_display: str = Field(description="In the clinic's time zone, as people read it")
+    paid_at_display: str | None
+    timezone: str = Field(description="The clinic's IANA time zone, e.g. Australia/Sydney")
+
+
+class TotalsDisplay(Outgoing):
+    gross: str
+    refunded: str
+    net: str
+    fees: str | None
+    net_to_clinic: str | None
 
 
 class Totals(Outgoing):
@@ -155,9 +191,13 @@ class Totals(Outgoing):
     gross: MinorUnits = Field(description="Money taken: paid, partially refunded and refunded requests")
     refunded: MinorUnits
     net: int = Field(description="gross - refunded")
+    fees: int | None = Field(description="Stripe's fees, when reported for every payment taken")
+    net_to_clinic: int | None
+    display: TotalsDisplay
 
 
 class PaymentsPage(Outgoing):
-    data: list[PaymentRequest]
+    data: list[PaymentRow]
     totals: list[Totals] = Field(description="Over the whole filtered set, not the page")
-    next_cursor: str | None
+    next_cursor: str | None = Field(description="null on the last page")
+    timezone: str
