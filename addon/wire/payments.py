@@ -153,7 +153,9 @@ class PaymentsQuery(Incoming):
     q: str | None = Field(
         default=None, description="Text in the description, receipt number, patient email or name"
     )
-    sort: str | None = Field(default=None, description="created_at or amount; a leading '-' for newest or largest first")
+    sort: str | None = Field(
+        default=None, description="created_at or amount; a leading '-' for newest or largest first"
+    )
     limit: str | None = Field(default=None, description="1 to 200 (default 50)")
     cursor: str | None = Field(default=None, description="next_cursor of the previous page")
     format: Literal["json", "csv"] | None = None

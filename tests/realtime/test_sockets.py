@@ -159,6 +159,7 @@ def _request() -> PaymentRequest:
         amount_display="A$80.00",
         card_brand=None,
         card_last4=None,
+        card_display=None,
         canceled_at=None,
         updated_at="2026-01-01T00:00:00Z",
     )
