@@ -72,7 +72,8 @@ def payment_request_json(view: RequestView) -> wire.PaymentRequest:
         created_at=iso_utc(pr.created_at),
         paid_at=iso_utc(pr.paid_at),
         failure_message=pr.failure_message,
-        **lifecycle.flags(pr.status, pr.amount, pr.amount_refunded),
+        # Refunds asked for and not failed count too: a payment whose rest is being refunded has nothing left.
+        **lifecycle.flags(pr.status, pr.amount, max(pr.amount_refunded, pr.refund_reserved)),
         item_code=pr.item_code,
         # What screens show, so no page formats money or guesses card details itself.
         amount_display=money.format_amount(pr.amount, pr.currency),

@@ -24,6 +24,14 @@ class Refund(Outgoing):
     reason: str | None
     status: RefundStatus
     created_at: Timestamp
+    # What screens show.
+    amount_display: str
+    created_at_display: str
+    settled_at: Timestamp | None
+    status_words: str
+    failure_reason: str | None
+    failure_message: str | None
+    source: Literal["callpay", "stripe"] = Field(description="stripe: made in the clinic's Stripe dashboard")
 
 
 class PaymentRequest(Outgoing):
@@ -73,13 +81,40 @@ class PaymentRequestList(RootModel[list[PaymentRequest]]):
 
 class TimelineEntry(Outgoing):
     at: Timestamp
+    at_display: str = Field(description="In the clinic's time zone")
     what: str
 
 
 class PaymentRequestDetail(PaymentRequest):
-    """``GET /api/v1/payment-requests/{id}``: the request with its refunds and what happened when."""
+    """``GET /api/v1/payment-requests/{id}`` as the call's patient sees it: refunds and what happened when."""
 
     timeline: list[TimelineEntry]
+    clinic_name: str
+    patient_name: str | None
+    created_at_display: str
+    paid_at_display: str | None
+    amount_refunded_display: str
+    timezone: str
+
+
+class StaffPaymentRequestDetail(PaymentRequestDetail):
+    """The same for the clinic's staff, with what only they see and may do."""
+
+    patient_email: str | None
+    amount_refundable: MinorUnits
+    amount_refundable_display: str
+    amount_refundable_text: str = Field(description="What is left to refund, as people type it")
+    stripe_fee: MinorUnits | None
+    stripe_fee_display: str | None
+    next_step: str | None = Field(description="What can still be done about an unpaid request, for staff")
+    actions: list[Literal["refund", "resend_receipt"]] = Field(description="What this viewer may do now")
+
+
+class PaymentRequestView(RootModel[StaffPaymentRequestDetail | PaymentRequestDetail]):
+    """One PaymentRequest with its refunds and timeline: the staff view, or the patient's."""
+
+    def to_json(self) -> object:
+        return self.model_dump(mode="json")
 
 
 # --- Checkout ----------------------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ ROUTES: tuple[Route, ...] = (
         "get",
         "/api/v1/payment-requests/{id}",
         "One PaymentRequest with its refunds and timeline (the call's patient, or the clinic's staff)",
-        payments.PaymentRequestDetail,
+        payments.PaymentRequestView,
         errors=NOT_FOUND,
     ),
     Route(
