@@ -10,11 +10,14 @@ from aiohttp import web
 
 from addon.appkeys import DB, GATEWAY, SETTINGS
 from addon.http.auth import principal
-from addon.http.json import read_body, respond
+from addon.http.json import read_body, read_json, respond
 from addon.publish import publish_after_commit
 from addon.services import clinics, connect
+from addon.wire.base import parse
 from addon.wire.clinic import AddonSwitch, AuthorizeUrl, ClinicSettingsPatch
 from clinic_config.pages import CALLBACK_PATH
+
+SETTINGS_FIELDS = frozenset(ClinicSettingsPatch.model_fields)
 
 
 async def get_status(request: web.Request) -> web.Response:
@@ -33,10 +36,13 @@ async def get_config(request: web.Request) -> web.Response:
 
 async def patch_settings(request: web.Request) -> web.Response:
     caller = await principal(request)
-    changes = await read_body(request, ClinicSettingsPatch)
+    body = await read_json(request)
+    # The types are the model's to check; an unknown field is reported by the service together with every other
+    # problem of the form, so the page marks them all at once.
+    known = parse(ClinicSettingsPatch, {key: value for key, value in body.items() if key in SETTINGS_FIELDS})
     async with request.app[DB].begin() as db:
-        body = await clinics.update_settings(db, caller, changes.model_dump(exclude_unset=True))
-    return respond(body)
+        config = await clinics.update_settings(db, caller, {**body, **known.model_dump(exclude_unset=True)})
+    return respond(config)
 
 
 async def start_connect(request: web.Request) -> web.Response:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
-from addon.errors import InvalidInput
+from addon.errors import InvalidFields, InvalidInput
 
 
 class Incoming(BaseModel):
@@ -57,7 +57,12 @@ def parse(model: type[In], data: object) -> In:
 
 
 def invalid_input(model: type[Incoming], exc: ValidationError) -> InvalidInput:
-    error = exc.errors(include_url=False, include_input=False)[0]
+    """Every problem the model found, in the contract's error shape (one: that problem; several: all of them)."""
+    problems = [_problem(model, error) for error in exc.errors(include_url=False, include_input=False)]
+    return problems[0] if len(problems) == 1 else InvalidFields(problems)
+
+
+def _problem(model: type[Incoming], error: ErrorDetails) -> InvalidInput:
     location = [str(part) for part in error["loc"]]
     field = location[0] if location else None
     if field is None:
@@ -69,8 +74,3 @@ def invalid_input(model: type[Incoming], exc: ValidationError) -> InvalidInput:
     if words is None:
         words = f"Add '{field}'." if error["type"] == "missing" else f"Check '{field}': {error['msg'].lower()}."
     return InvalidInput(words, field=field)
-
-
-def utc_text(value: datetime) -> str:
-    """A client's time as the API writes times back."""
-    return value.isoformat().replace("+00:00", "Z")

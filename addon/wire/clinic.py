@@ -28,10 +28,14 @@ class PaymentsAvailable(Outgoing):
 
 
 class ClinicSettings(Outgoing):
+    locale: str = Field(description="BCP 47; amounts are read and written in it (en-AU)")
     default_currency: Currency
     preset_amounts: list[MinorUnits]
     preset_amounts_text: str = Field(description='The presets as people type them ("80.00, 120.00")')
     preset_amounts_display: list[str] = Field(description='The presets as people read them ("A$80.00")')
+    confirm_above: MinorUnits = Field(description="Requests above this ask the clinician to confirm first")
+    confirm_above_text: str
+    confirm_above_display: str
     receipt_business_name: str | None
     receipt_abn: str | None = Field(description="Australian Business Number, checksum checked")
     receipt_provider_name: str | None
@@ -46,7 +50,9 @@ class ClinicSettingsPatch(Incoming):
 
     unknown_field = "'{field}' is not a clinic setting."
     messages = {
+        "locale": "Choose a locale such as en-AU.",
         "default_currency": "Choose a currency such as aud.",
+        "confirm_above": "Enter an amount, such as 500.00.",
         "preset_amounts": 'Enter preset amounts separated by commas, such as "80.00, 120".',
         "receipt_abn": "Enter the ABN as 11 digits, such as 51 824 753 556.",
         **{
@@ -62,7 +68,9 @@ class ClinicSettingsPatch(Incoming):
         },
     }
 
+    locale: str | None = None
     default_currency: str | None = None
+    confirm_above: int | str | None = Field(default=None, description="Minor units or text; empty: the default")
     preset_amounts: list[int | str] | str | None = Field(
         default=None, description='Minor units, or text such as "80.00, 120" read in the clinic\'s locale'
     )
@@ -107,6 +115,7 @@ class ClinicConfig(Outgoing):
     stripe: StripeAccount | None = Field(description="The linked Stripe account, or null")
     settings: ClinicSettings
     currencies: list[str]
+    locales: list[str]
     notices: list[Notice]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from addon.wire.base import Outgoing
 
@@ -21,6 +21,9 @@ class ErrorDetail(Outgoing):
     code: str
     message: str
     field: str | None = None
+    errors: list[ErrorDetail] | None = Field(
+        default=None, description="When several fields (or items of one) are wrong: every problem, in the form's order"
+    )
 
     def to_json(self) -> dict[str, str]:
         body: dict[str, str] = self.model_dump(mode="json", exclude_none=True)
