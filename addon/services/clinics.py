@@ -336,7 +336,7 @@ def parse_settings(
             InvalidInput("Enter the phone number with digits, spaces, + ( ) or - only.", field="receipt_phone")
         )
     if problems:
-        raise InvalidFields(_in_form_order(problems))
+        raise InvalidFields.of(_in_form_order(problems))
     return changes
 
 
@@ -369,7 +369,7 @@ def parse_presets(value: object, currency: str, *, locale: str = money.DEFAULT_L
         except InvalidInput as exc:
             problems.append(InvalidInput(f"Preset amount '{item}': {exc.message}", field=field, code=exc.code))
     if problems:
-        raise InvalidFields(problems)
+        raise InvalidFields.of(problems)
     return sorted(amounts)
 
 
