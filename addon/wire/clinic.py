@@ -43,6 +43,10 @@ class ClinicSettings(Outgoing):
     receipt_address: str | None
     receipt_phone: str | None
     receipt_footer: str | None
+    receipt_gst_line: str | None
+    timezone: str = Field(description="IANA time zone the clinic's dates are shown in")
+    clinician_refunds: bool = Field(description="Clinicians may refund their own payments")
+    clinician_refund_window_hours: int = Field(description="For how long after a payment they may")
 
 
 class ClinicSettingsPatch(Incoming):
@@ -64,8 +68,12 @@ class ClinicSettingsPatch(Incoming):
                 "receipt_address",
                 "receipt_phone",
                 "receipt_footer",
+                "receipt_gst_line",
+                "timezone",
             )
         },
+        "clinician_refunds": "Say true or false: may clinicians refund their own payments?",
+        "clinician_refund_window_hours": "Give the window in whole hours, from 1 to 720 (30 days).",
     }
 
     locale: str | None = None
@@ -81,6 +89,10 @@ class ClinicSettingsPatch(Incoming):
     receipt_address: str | None = None
     receipt_phone: str | None = None
     receipt_footer: str | None = None
+    receipt_gst_line: str | None = None
+    timezone: str | None = None
+    clinician_refunds: bool | None = None
+    clinician_refund_window_hours: int | None = None
 
 
 class StripeAccount(Outgoing):

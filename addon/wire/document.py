@@ -76,6 +76,8 @@ def _operation(route: Route, refs: Refs) -> dict[str, Any]:
     for alternative in route.alternatives:
         success["content"].update(_binary(alternative))
     responses[str(route.status)] = success
+    for status, description in route.also.items():
+        responses[str(status)] = {**success, "description": description}
     responses["400"] = _error("Invalid input; `field` names what to fix")
     if route.auth != "none":
         responses["401"] = _error("Missing, expired or revoked credentials")

@@ -159,14 +159,27 @@ class RefundBody(Incoming):
         "client_ref": "client_ref must be text of at most 100 characters.",
     }
 
-    amount: Annotated[int, Field(gt=0)] | None = Field(default=None, description="Absent: refund what is left")
+    amount: Annotated[int, Field(gt=0)] | str | None = Field(
+        default=None, description="Minor units, or text such as 40.00 in the payment's currency; absent: what is left"
+    )
     reason: Annotated[str, Field(max_length=500)] | None = None
     client_ref: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
 
 class RefundCreated(Outgoing):
     refund: Refund
-    payment_request: PaymentRequest
+    payment_request: StaffPaymentRequestDetail | PaymentRequestDetail
+
+
+class ResendReceiptBody(Incoming):
+    messages = {"email": "Enter an email address like name@example.com."}
+
+    email: str | None = Field(default=None, description="A corrected address, which becomes the receipt address")
+
+
+class ReceiptResent(Outgoing):
+    email: str = Field(description="Where the receipt is going")
+    payment_request: StaffPaymentRequestDetail | PaymentRequestDetail
 
 
 # --- The payments list -------------------------------------------------------------------------------------

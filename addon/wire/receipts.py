@@ -10,6 +10,12 @@ from addon.wire.base import Currency, MinorUnits, Outgoing, Timestamp
 from addon.wire.payments import PaymentStatus
 
 
+class ReceiptRefund(Outgoing):
+    amount: MinorUnits
+    date: Annotated[str, Field(json_schema_extra={"format": "date"})]
+    display: str = Field(description='"A$40.00 on 2 December 2026"')
+
+
 class Receipt(Outgoing):
     """The receipt's own words, so screen and PDF agree."""
 
@@ -23,13 +29,19 @@ class Receipt(Outgoing):
     address: str | None
     phone: str | None
     service_date: Annotated[str, Field(json_schema_extra={"format": "date"})]
+    service_date_display: str
     paid_at: Timestamp | None
+    paid_on_display: str | None = Field(description="In the clinic's time zone")
     description: str
+    item_code: str | None
+    patient_name: str | None
+    gst_line: str | None
     amount: MinorUnits
     amount_refunded: MinorUnits
     currency: Currency
     amount_display: str
     outstanding_display: str
+    refunds: list[ReceiptRefund]
     card_brand: str | None
     card_last4: str | None
     card_display: str | None

@@ -37,6 +37,8 @@ class Route:
     status: int = 200
     body: type[Incoming] | None = None
     query: type[Incoming] | None = None
+    # Other successes answered with the same model (a repeat answered 200 where the first was 201).
+    also: Mapping[int, str] = field(default_factory=dict)
     # Other ways a success can be answered, by content type (``format=csv``).
     alternatives: tuple[Binary, ...] = ()
     errors: Mapping[int, str] = field(default_factory=dict)
@@ -118,8 +120,18 @@ ROUTES: tuple[Route, ...] = (
         "Refund a paid request, in full (no amount) or in part (the clinic's admins; clinicians when allowed)",
         payments.RefundCreated,
         status=201,
+        also={200: "The same client_ref again: the refund it made"},
         body=payments.RefundBody,
         errors={**NOT_FOUND, **STAFF_ONLY, 409: "More than what is left (refund_too_large), or not refundable"},
+    ),
+    Route(
+        "post",
+        "/api/v1/payment-requests/{id}/receipt/resend",
+        "Send the receipt again, to the patient's address or a corrected one (team admins; its clinician)",
+        payments.ReceiptResent,
+        status=202,
+        body=payments.ResendReceiptBody,
+        errors={**NOT_FOUND, **STAFF_ONLY, 409: "No receipt yet, or just sent"},
     ),
     Route(
         "get",
