@@ -69,7 +69,7 @@ def payment_request_json(view: RequestView) -> dict[str, Any]:
         "created_at": iso_utc(pr.created_at),
         "paid_at": iso_utc(pr.paid_at),
         "failure_message": pr.failure_message,
-        **lifecycle.flags(pr.status, pr.amount, pr.amount_refunded),
+        **lifecycle.flags(pr.status, pr.amount, pr.amount_refunded, pr.refund_reserved or 0),
         # Optional additions: what screens show, so no page formats money or guesses card details itself.
         "amount_display": money.format_amount(pr.amount, pr.currency),
         "card_brand": pr.card_brand,
