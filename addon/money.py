@@ -87,8 +87,11 @@ def normalise_currency(value: object, *, field: str = "currency") -> str:
     return currency
 
 
-def parse_amount(value: object, currency: str, *, field: str = "amount") -> int:
-    """An amount typed by a person ("80", "80.00", "1,250.50") or sent as minor units (an int) → minor units."""
+def parse_amount(value: object, currency: str, *, field: str = "amount", minimum: int | None = None) -> int:
+    """An amount typed by a person ("80", "80.00", "1,250.50") or sent as minor units (an int) → minor units.
+
+    ``minimum`` is the least accepted, in minor units; by default Stripe's smallest charge in the currency (a
+    refund, which has no such floor, passes 1)."""
     if isinstance(value, bool):
         raise InvalidInput("Enter the amount as a number, such as 80.00.", field=field)
     if isinstance(value, float):
@@ -128,7 +131,8 @@ def parse_amount(value: object, currency: str, *, field: str = "amount") -> int:
         minor = int(scaled)
     if minor <= 0:
         raise InvalidInput("Enter an amount greater than zero.", field=field)
-    minimum = MINIMUM.get(currency, 50)
+    if minimum is None:
+        minimum = MINIMUM.get(currency, 50)
     if minor < minimum:
         raise InvalidInput(
             f"That amount is too small for a card payment; the least is {format_amount(minimum, currency)}.",
