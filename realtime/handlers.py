@@ -20,9 +20,11 @@ from addon.auth import sessions
 from addon.auth.roles import CLINICIANS, Role
 from addon.auth.sessions import Principal
 from addon.errors import CallpayError, InvalidInput, Unauthenticated
+from addon.gateway import StripeFailure
 from addon.outbound import call_room, call_staff_room, clinic_patients_room, clinic_staff_room, publish_after_commit
 from addon.services import cancellation, clinics, payment_requests
 from addon.services.payment_requests import Outcome
+from addon.services.stripe_errors import for_people
 
 log = logging.getLogger("callpay.realtime")
 MISSING_SIGN_IN = 'Sign-in is missing: connect with auth {"token": <session token>}.'
@@ -102,6 +104,8 @@ def register(server: Any, app: web.Application) -> None:
             outcome = await action(principal)
         except CallpayError as exc:
             return {"ok": False, "error": exc.to_dict()}
+        except StripeFailure as exc:
+            return {"ok": False, "error": for_people(exc).to_dict()}
         except Exception:
             log.exception("socket action failed", extra={"sid": sid})
             return {"ok": False, "error": INTERNAL}
