@@ -34,7 +34,7 @@ from addon.auth.sessions import Principal
 from addon.dbutil import insert_ignoring_conflict, rows_changed
 from addon.errors import Conflict, Forbidden, InvalidInput, NotFound, PaymentProviderError
 from addon.gateway import AccessRevoked, RefundInfo, RefundRefused, StripeFailure, StripeGateway, WebhookEvent
-from addon.lifecycle import refund_trigger
+from addon.lifecycle import MONEY_TAKEN, refund_trigger
 from addon.models import Clinic, OutboxEmail, PaymentRequest, Refund, iso_utc, utcnow
 from addon.outbound import Outbound
 from addon.services import payments
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("callpay.refunds")
 
-TAKEN = ("paid", "partially_refunded", "refunded")
+TAKEN = tuple(str(status) for status in MONEY_TAKEN)  # the lifecycle's set, not a copy of it
 MAX_REASON = 500
 MAX_CLIENT_REF = 100
 # Stripe's refund statuses as Callpay keeps them: "requires_action" is still waiting, like "pending".
