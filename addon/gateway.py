@@ -224,9 +224,7 @@ class StripeGateway:
         sync_client = self._oauth_client
         assert sync_client is not None, "StripeGateway used before open()"
         try:
-            token = await asyncio.to_thread(
-                sync_client.oauth.token, {"grant_type": "authorization_code", "code": code}
-            )
+            token = await asyncio.to_thread(sync_client.oauth.token, {"grant_type": "authorization_code", "code": code})
         except stripe.oauth_error.OAuthError as exc:
             log.warning("oauth exchange refused", extra={"stripe_code": exc.code})
             raise OAuthRefused(exc.code) from exc

@@ -93,9 +93,7 @@ class Settings:
 
         launch_secret = get("LAUNCH_SECRET", required=True)
         if launch_secret is not None and len(launch_secret.encode()) < MIN_LAUNCH_SECRET_BYTES:
-            problems.append(
-                f"{PREFIX}LAUNCH_SECRET is too short: it must be at least {MIN_LAUNCH_SECRET_BYTES} bytes."
-            )
+            problems.append(f"{PREFIX}LAUNCH_SECRET is too short: it must be at least {MIN_LAUNCH_SECRET_BYTES} bytes.")
         secret_key = get("STRIPE_SECRET_KEY", required=True)
         if secret_key is not None and not secret_key.startswith(("sk_", "rk_")):
             problems.append(f"{PREFIX}STRIPE_SECRET_KEY is malformed: it must start with sk_ or rk_.")
