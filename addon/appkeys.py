@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from addon.clock import Clock
 from addon.gateway import StripeGateway
+from addon.ratelimit import RateLimits
 from addon.services.inbox import InboxProcessor
 from addon.services.outbox import OutboxWorker
 from addon.settings import Settings
@@ -20,3 +22,7 @@ GATEWAY = web.AppKey("gateway", StripeGateway)
 OUTBOX = web.AppKey("outbox", OutboxWorker)
 # Works on the Stripe events the webhook stored; wake it when one was just stored.
 INBOX = web.AppKey("inbox", InboxProcessor)
+# The time pay-later expiry and reminders read (addon/clock.py); tests put a ManualClock here.
+CLOCK = web.AppKey("clock", Clock)
+# Budgets for what anyone may reach without a session (a pay-later link's page and checkout).
+RATE_LIMITS = web.AppKey("rate_limits", RateLimits)

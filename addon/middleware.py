@@ -73,7 +73,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except CallpayError as exc:
-        return error_response(request, exc.status, exc.to_dict())
+        response = error_response(request, exc.status, exc.to_dict())
+        response.headers.update(exc.headers)
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

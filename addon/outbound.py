@@ -13,7 +13,9 @@ from typing import Any, Literal, Protocol
 
 from aiohttp import web
 
-EventName = Literal["payment_requests", "payment_request", "payment_received", "clinic_status", "payments_available"]
+EventName = Literal[
+    "payment_requests", "payment_request", "payment_received", "clinic_status", "payments_available", "payment_link"
+]
 
 
 def call_room(call_id: int) -> str:
