@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from addon.clock import Clock
 from addon.gateway import StripeGateway
+from addon.outbound import Outbound, Publisher
 from addon.ratelimit import RateLimits
 from addon.services.inbox import InboxProcessor
 from addon.services.outbox import OutboxWorker
@@ -26,3 +29,8 @@ INBOX = web.AppKey("inbox", InboxProcessor)
 CLOCK = web.AppKey("clock", Clock)
 # Budgets for what anyone may reach without a session (a pay-later link's page and checkout).
 RATE_LIMITS = web.AppKey("rate_limits", RateLimits)
+# Where services' events go after commit (the realtime package installs its own), and other work a committed
+# change sets off (e.g. waking the receipt outbox), so no handler has to remember it.
+PUBLISHER = web.AppKey("publisher", Publisher)
+AfterCommit = Callable[[Sequence[Outbound]], None]
+AFTER_COMMIT: web.AppKey[list[AfterCommit]] = web.AppKey("after_commit")

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from addon.appkeys import CLOCK, DB, GATEWAY, OUTBOX, SETTINGS
+from addon.appkeys import AFTER_COMMIT, CLOCK, DB, GATEWAY, OUTBOX, SETTINGS
 from addon.mail import SmtpTransport
-from addon.outbound import AFTER_COMMIT, Outbound, publish_after_commit
+from addon.outbound import Outbound
+from addon.publish import publish_after_commit
 from addon.services import payment_links
 from addon.services.outbox import OutboxWorker
 

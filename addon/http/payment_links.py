@@ -17,10 +17,12 @@ from addon.appkeys import CLOCK, DB, DB_READ, GATEWAY, RATE_LIMITS, SETTINGS
 from addon.auth import platform
 from addon.errors import RateLimited, Unauthenticated
 from addon.http.auth import bearer_token, principal
-from addon.http.json import read_json
-from addon.outbound import publish_after_commit
+from addon.http.json import read_body, respond
+from addon.publish import publish_after_commit
 from addon.services import payment_links, receipts
 from addon.services.link_state import L
+from addon.wire.links import PayLinkCheckoutBody, PaymentLinkBody, PaymentLinkRemindBody
+from addon.wire.payments import Checkout
 from widget.patient import content_security_policy
 
 PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
@@ -53,19 +55,19 @@ def _base_url(request: web.Request) -> str:
 
 async def create_link(request: web.Request) -> web.Response:
     caller = await principal(request)
-    body = await read_json(request)
+    body = (await read_body(request, PaymentLinkBody)).model_dump(exclude_none=True)
     app = request.app
     async with app[DB].begin() as db:
         made = await payment_links.create(db, caller, body, clock=app[CLOCK], base_url=_base_url(request))
     await publish_after_commit(app, made.events)
-    return web.json_response(made.body, status=201 if made.created else 200)
+    return respond(made.body, status=201 if made.created else 200)
 
 
 async def list_links(request: web.Request) -> web.Response:
     caller = await principal(request)
     async with request.app[DB_READ]() as db:
-        body = await payment_links.list_links(db, caller, request.query, clock=request.app[CLOCK])
-    return web.json_response(body)
+        page = await payment_links.list_links(db, caller, request.query, clock=request.app[CLOCK])
+    return respond(page)
 
 
 async def cancel_link(request: web.Request) -> web.Response:
@@ -73,17 +75,17 @@ async def cancel_link(request: web.Request) -> web.Response:
     app = request.app
     closed = await payment_links.cancel(app[DB], app[GATEWAY], caller, request.match_info["id"], clock=app[CLOCK])
     await publish_after_commit(app, closed.events)
-    return web.json_response(closed.body)
+    return respond(closed.body)
 
 
 async def remind_link(request: web.Request) -> web.Response:
     caller = await principal(request)
-    body = await read_json(request)
+    body = (await read_body(request, PaymentLinkRemindBody)).model_dump(exclude_none=True)
     app = request.app
     async with app[DB].begin() as db:
         made = await payment_links.remind(db, caller, request.match_info["id"], body, clock=app[CLOCK])
     await publish_after_commit(app, made.events)
-    return web.json_response(made.body)
+    return respond(made.body)
 
 
 def qr_svg(url: str) -> str:
@@ -117,7 +119,7 @@ async def call_ended(request: web.Request) -> web.Response:
         ended = await payment_links.call_ended(db, claims, clock=app[CLOCK], base_url=_base_url(request))
     await payment_links.cancel_intents(app[GATEWAY], ended.intents_to_cancel)
     await publish_after_commit(app, ended.events)
-    return web.json_response(ended.body)
+    return respond(ended.body)
 
 
 # --- The patient: the public API ---------------------------------------------------------------------------
@@ -128,17 +130,18 @@ async def public_view(request: web.Request) -> web.StreamResponse:
     async with request.app[DB_READ]() as db:
         found = await payment_links.public(db, request.match_info["token"], clock=request.app[CLOCK])
     payment_links.refuse_unless_active(found)
-    return _private(web.json_response(found.body))
+    assert found.body is not None
+    return _private(respond(found.body))
 
 
 async def public_checkout(request: web.Request) -> web.StreamResponse:
     await _limit(request, CHECKOUT_LIMITS)
-    body = await read_json(request)
+    body = (await read_body(request, PayLinkCheckoutBody)).model_dump(exclude_none=True)
     app = request.app
     session = await payment_links.checkout(
         app[DB], app[GATEWAY], app[SETTINGS], request.match_info["token"], body, clock=app[CLOCK]
     )
-    return _private(web.json_response(session.to_json()))
+    return _private(respond(Checkout(**session.to_json())))
 
 
 async def public_confirmation(request: web.Request) -> web.StreamResponse:
@@ -148,7 +151,7 @@ async def public_confirmation(request: web.Request) -> web.StreamResponse:
         app[DB], app[GATEWAY], request.match_info["token"], clock=app[CLOCK]
     )
     await publish_after_commit(app, events)
-    return _private(web.json_response(body))
+    return _private(respond(body))
 
 
 async def public_receipt(request: web.Request) -> web.StreamResponse:
@@ -183,7 +186,8 @@ async def pay_page(request: web.Request) -> web.StreamResponse:
         return _page(
             request, {"state": "unavailable", "clinic_name": found.clinic_name, "why": found.status.value}, status=410
         )
-    return _page(request, {"state": found.status.value, "clinic_name": found.clinic_name, "link": found.body})
+    link = found.body.to_json() if found.body is not None else None
+    return _page(request, {"state": found.status.value, "clinic_name": found.clinic_name, "link": link})
 
 
 def _page(

@@ -24,6 +24,7 @@ from addon.dbutil import insert_ignoring_conflict
 from addon.models import Clinic, OutboxEmail, PaymentLink, User, iso_utc, utcnow
 from addon.outbound import Outbound, clinic_staff_room
 from addon.services.receipts import name_on_receipt
+from addon.wire import links as wire
 
 
 class LinkStatus(StrEnum):
@@ -94,11 +95,11 @@ def range_words(link: PaymentLink, locale: str) -> str:
 
 def link_json(
     link: PaymentLink, clinic: Clinic, clinician: User, *, now: datetime | None = None, notice: str | None = None
-) -> dict[str, Any]:
+) -> wire.PaymentLink:
     """The contract's PaymentLink, with what screens show (amounts and dates in words) so no page formats them."""
     status = effective_status(link, now or utcnow())
     shown = amount_words(link, clinic.locale)
-    return {
+    return wire.PaymentLink.model_validate({
         "id": link.id,
         "clinic": clinic.external_id,
         "clinician": {"id": clinician.external_id, "name": clinician.name},
@@ -119,14 +120,14 @@ def link_json(
         "last_reminded_at": iso_utc(link.last_reminded_at),
         # Optional additions.
         "amount_display": shown or range_words(link, clinic.locale),
-        "expires_display": dates.format_datetime(link.expires_at, clinic.timezone),
+        "expires_display": dates.format_datetime(link.expires_at, clinic.timezone) or "",
         "last_reminded_display": dates.format_datetime(link.last_reminded_at, clinic.timezone),
         "canceled_at": iso_utc(link.canceled_at),
         "expired_at": iso_utc(link.expired_at),
         "reminders_sent": link.reminders_sent,
         "origin": link.origin,
         "notice": notice,
-    }
+    })
 
 
 async def load(db: AsyncSession, link_id: str) -> tuple[PaymentLink, Clinic, User]:

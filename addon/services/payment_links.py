@@ -22,7 +22,7 @@ import logging
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -48,13 +48,24 @@ from addon.models import (
     PaymentRequest,
     Session,
     User,
+    iso_utc,
     utcnow,
 )
 from addon.outbound import Outbound
 from addon.services import amounts, payments, receipts
 from addon.services.checkout import CheckoutSession, _change_email, _discard, refuse_unless_payable
 from addon.services.clinics import require_payments_available
-from addon.services.link_state import L, LinkStatus, changed, effective_status, link_json, load, move
+from addon.services.link_state import (
+    L,
+    LinkStatus,
+    amount_words,
+    changed,
+    effective_status,
+    link_json,
+    load,
+    move,
+    range_words,
+)
 from addon.services.payment_requests import (
     changed_event,
     list_for_call,
@@ -66,6 +77,8 @@ from addon.services.payment_requests import (
 )
 from addon.services.transitions import transition
 from addon.settings import Settings
+from addon.wire import links as wire
+from addon.wire.payments import PaymentRequest as PaymentRequestJson
 
 log = logging.getLogger("callpay.links")
 
@@ -101,6 +114,11 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def _link_of(event: Outbound) -> wire.PaymentLink:
+    assert isinstance(event.data, wire.PaymentLink)
+    return event.data
+
+
 def pay_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/pay/{token}"
 
@@ -110,7 +128,7 @@ def pay_url(base_url: str, token: str) -> str:
 
 @dataclass(frozen=True)
 class Made:
-    body: dict[str, Any]
+    body: wire.PaymentLink
     events: list[Outbound]
     created: bool
 
@@ -128,9 +146,14 @@ def parse_expiry(value: object, clinic: Clinic, now: datetime) -> datetime:
     minute and 30 days from now; absent → 7 days."""
     if value is None or value == "":
         return now + DEFAULT_LIFETIME
-    if not isinstance(value, str):
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC)
+    elif isinstance(value, date):
+        moment = dates.parse_bound(value.isoformat(), clinic.timezone, field="expires_at", end=True)
+    elif isinstance(value, str):
+        moment = dates.parse_bound(value, clinic.timezone, field="expires_at", end=True)
+    else:
         raise InvalidInput("Give the expiry as a date (YYYY-MM-DD) or an ISO time.", field="expires_at")
-    moment = dates.parse_bound(value, clinic.timezone, field="expires_at", end=True)
     if moment < now + SHORTEST:
         raise InvalidInput("Let the link last at least a minute from now.", field="expires_at")
     if moment > now + LONGEST:
@@ -281,7 +304,7 @@ async def link_from_request(
     existing = await _active_link_for(db, pr.id, now)
     if existing is not None:
         event = await changed(db, existing.id, now=now)
-        return Made(event.data, [], False)
+        return Made(_link_of(event), [], False)
     email = email or pr.patient_email or await patient_email_for_call(db, pr.call_id)
     link_id, created = await _insert(
         db,
@@ -321,7 +344,7 @@ async def _made(
             data={"origin": link.origin, "emailed": bool(email)},
         )
     event = await changed(db, link_id, now=now)
-    return Made(event.data, [event] if created else [], created)
+    return Made(_link_of(event), [event] if created else [], created)
 
 
 def _staff_clinic(principal: Principal) -> int:
@@ -405,7 +428,7 @@ async def create(
 
 @dataclass
 class CallEnded:
-    body: dict[str, Any]
+    body: wire.CallEnded
     events: list[Outbound] = field(default_factory=list)
     # (account, intent) of requests canceled here whose intent must be canceled at Stripe too.
     intents_to_cancel: list[tuple[str, str]] = field(default_factory=list)
@@ -440,8 +463,8 @@ async def call_ended(db: AsyncSession, claims: PlatformClaims, *, clock: Clock, 
         if elsewhere is not None:
             raise Forbidden("That call belongs to another clinic or organisation.", code="wrong_clinic")
         # A call Callpay never saw (nobody opened it there): nothing was asked for, so nothing to do.
-        return CallEnded({"payment_requests": [], "payment_links": []})
-    result = CallEnded({})
+        return CallEnded(wire.CallEnded(payment_requests=[], payment_links=[]))
+    result = CallEnded(wire.CallEnded(payment_requests=[], payment_links=[]))
     await db.execute(update(Call).where(Call.id == call.id, Call.ended_at.is_(None)).values(ended_at=now))
     requests = (
         await db.scalars(
@@ -478,10 +501,10 @@ async def call_ended(db: AsyncSession, claims: PlatformClaims, *, clock: Clock, 
             .order_by(PaymentLink.created_at, PaymentLink.id)
         )
     ).all()
-    result.body = {
-        "payment_requests": await list_for_call(db, call.id),
-        "payment_links": [(await changed(db, link_id, now=now)).data for link_id in links],
-    }
+    result.body = wire.CallEnded(
+        payment_requests=await list_for_call(db, call.id),
+        payment_links=[_link_of(await changed(db, link_id, now=now)) for link_id in links],
+    )
     return result
 
 
@@ -522,7 +545,7 @@ def _status_clause(status: LinkStatus, now: datetime) -> Any:
 
 async def list_links(
     db: AsyncSession, principal: Principal, query: Mapping[str, str], *, clock: Clock
-) -> dict[str, Any]:
+) -> wire.PaymentLinksPage:
     """``GET /api/v1/payment-links``: newest first, filtered by status and text, with a count per status."""
     clinic_id = _staff_clinic(principal)
     now = clock.now()
@@ -568,18 +591,18 @@ async def list_links(
         )
     ).all()
     page = rows[:limit]
-    counts = {}
+    counts: dict[wire.LinkStatus, int] = {}
     for status in LinkStatus:
         counts[status.value] = int(
             await db.scalar(select(func.count()).select_from(PaymentLink).where(*scope, _status_clause(status, now)))
             or 0
         )
     last_row = page[-1][0] if page and len(rows) > limit else None
-    return {
-        "data": [link_json(link, clinic, user, now=now) for link, clinic, user in page],
-        "next_cursor": _encode_cursor(last_row.created_at, last_row.id) if last_row is not None else None,
-        "counts": counts,
-    }
+    return wire.PaymentLinksPage(
+        data=[link_json(link, clinic, user, now=now) for link, clinic, user in page],
+        next_cursor=_encode_cursor(last_row.created_at, last_row.id) if last_row is not None else None,
+        counts=counts,
+    )
 
 
 async def _link_for_staff(db: AsyncSession, principal: Principal, link_id: object) -> PaymentLink:
@@ -594,7 +617,7 @@ async def _link_for_staff(db: AsyncSession, principal: Principal, link_id: objec
 
 @dataclass
 class Closed:
-    body: dict[str, Any]
+    body: wire.PaymentLink
     events: list[Outbound]
 
 
@@ -645,7 +668,7 @@ async def cancel(
         request_id = link.payment_request_id
         event = await changed(db, link.id, now=now)
     events = [event, *await _close_request(database, gateway, request_id, Trigger.LINK_CANCELED)]
-    return Closed(event.data, events)
+    return Closed(_link_of(event), events)
 
 
 async def remind(
@@ -685,7 +708,7 @@ async def remind(
     audit.record(db, "payment_link.reminded", actor=principal, clinic_id=link.clinic_id,
                  subject_type="payment_link", subject_id=link.id)  # fmt: skip
     event = await changed(db, link.id, now=now)
-    return Made(event.data, [event], False)
+    return Made(_link_of(event), [event], False)
 
 
 # --- The patient's page ------------------------------------------------------------------------------------
@@ -706,7 +729,7 @@ class PublicLink:
 
     status: LinkStatus | None  # None: no such link
     clinic_name: str | None = None
-    body: dict[str, Any] = field(default_factory=dict)
+    body: wire.PublicPaymentLink | None = None
 
 
 async def public(db: AsyncSession, token: object, *, clock: Clock) -> PublicLink:
@@ -717,34 +740,33 @@ async def public(db: AsyncSession, token: object, *, clock: Clock) -> PublicLink
     clinic = await db.get_one(Clinic, link.clinic_id)
     status = effective_status(link, now)
     name = receipts.name_on_receipt(clinic)
-    body: dict[str, Any] = {"clinic_name": name, "status": status.value}
-    if status in (L.ACTIVE, L.PAID):
-        body.update(
-            {
-                "amount": link.amount,
-                "min_amount": link.min_amount,
-                "max_amount": link.max_amount,
-                "currency": link.currency,
-                "description": link.description,
-                "amount_display": link_json(link, clinic, await db.get_one(User, link.clinician_id), now=now)[
-                    "amount_display"
-                ],
-                "min_amount_display": money.format_amount(link.min_amount, link.currency, clinic.locale)
-                if link.min_amount is not None
-                else None,
-                "max_amount_display": money.format_amount(link.max_amount, link.currency, clinic.locale)
-                if link.max_amount is not None
-                else None,
-                "amount_example": money.example(link.currency, clinic.locale),
-                "email": link.email,
-                "name": link.name,
-                "expires_at": link.expires_at.isoformat().replace("+00:00", "Z"),
-                "expires_display": dates.format_datetime(link.expires_at, clinic.timezone),
-                "payment_request": link.payment_request_id,
-            }
-        )
-    if status is L.PAID and link.payment_request_id:
-        _, body["payment_request_json"] = None, (await changed_event(db, link.payment_request_id))[0]
+    if status not in (L.ACTIVE, L.PAID):
+        return PublicLink(status, name)
+    body = wire.PublicPaymentLink.model_validate(
+        {
+            "status": status.value,
+            "clinic_name": name,
+            "paid_at": iso_utc(link.paid_at),
+            "amount": link.amount,
+            "min_amount": link.min_amount,
+            "max_amount": link.max_amount,
+            "currency": link.currency,
+            "description": link.description,
+            "amount_display": amount_words(link, clinic.locale) or range_words(link, clinic.locale),
+            "min_amount_display": money.format_amount(link.min_amount, link.currency, clinic.locale)
+            if link.min_amount is not None
+            else None,
+            "max_amount_display": money.format_amount(link.max_amount, link.currency, clinic.locale)
+            if link.max_amount is not None
+            else None,
+            "amount_example": money.example(link.currency, clinic.locale),
+            "email": link.email,
+            "name": link.name,
+            "expires_at": iso_utc(link.expires_at),
+            "expires_display": dates.format_datetime(link.expires_at, clinic.timezone) or "",
+            "payment_request": link.payment_request_id,
+        }
+    )
     return PublicLink(status, name, body)
 
 
@@ -931,7 +953,7 @@ async def _attach(db: AsyncSession, request_id: str, intent: PaymentIntentInfo, 
 
 async def confirmation(
     database: async_sessionmaker[AsyncSession], gateway: StripeGateway, token: object, *, clock: Clock
-) -> tuple[dict[str, Any], list[Outbound]]:
+) -> tuple[PaymentRequestJson, list[Outbound]]:
     """The page says Stripe.js confirmed: ask Stripe what happened and apply it (the webhook may also)."""
     async with database() as db:
         link = await by_token(db, token)

@@ -33,7 +33,11 @@ def platform_token(call: str = "call-1", *, clinic: str = "clinic-1", org: str =
     return jwt.encode(claims, LAUNCH_SECRET, algorithm="HS256")
 
 
-async def end_call(stack: PayStack, call: str = "call-1", token: str | None = None) -> tuple[int, Any]:
+async def end_call(
+    stack: PayStack,  # noqa: F811
+    call: str = "call-1",
+    token: str | None = None,
+) -> tuple[int, Any]:
     response = await stack.client.post(
         f"/api/v1/platform/calls/{call}/ended", headers={"Authorization": f"Bearer {token or platform_token(call)}"}
     )
@@ -41,7 +45,7 @@ async def end_call(stack: PayStack, call: str = "call-1", token: str | None = No
 
 
 @pytest.fixture
-def clock(stack: PayStack) -> ManualClock:
+def clock(stack: PayStack) -> ManualClock:  # noqa: F811
     """The app's clock, standing still until the test moves it."""
     manual = ManualClock()
     stack.app[CLOCK] = manual
