@@ -395,3 +395,19 @@ async def test_an_ended_session_is_not_resumed(connected: PayStack, page: Page, 
     await page.reload()
     await expect(page.locator("#pw-reopen")).to_be_visible()
     assert script_errors(page_errors) == []
+
+
+async def test_the_patient_hears_when_the_connection_drops_and_when_it_is_back(
+    connected: PayStack, page: Page, page_errors: list[str]
+) -> None:
+    clinician = await clinician_socket(connected)
+    await open_patient(connected, page)
+    await expect(page.locator("#pw-empty")).to_contain_text("Nothing to pay right now")
+    await page.context.set_offline(True)
+    await expect(page.locator("#pw-connection")).to_have_text("Connection lost. Reconnecting…")
+    await connected.request_payment(clinician, amount="80.00", description="Consultation")  # sent meanwhile
+    await page.context.set_offline(False)
+    await expect(page.locator("#pw-status")).to_have_text("Connected again.", timeout=15_000)
+    await expect(page.locator("#pw-connection")).to_be_hidden()
+    await expect(page.get_by_test_id("pay-now")).to_be_visible()  # the list the server sent on reconnecting
+    assert script_errors(page_errors) == []

@@ -59,7 +59,11 @@ function onChange(pr) {
 }
 
 function onLive(live) {
-  if (live === "connected" || live === "back") showConnection(null);
+  if (live === "connected") showConnection(null);
+  else if (live === "back") {
+    showConnection(null);
+    announce("Connected again.");
+  }
   else if (live === "lost") showConnection(CONNECTION_LOST, "");
   else if (live === "ended") {
     forgetTab();
