@@ -37,7 +37,7 @@ from addon.clock import Clock
 from addon.dbutil import insert_ignoring_conflict, rows_changed
 from addon.email_address import parse_email
 from addon.errors import CallpayError, Conflict, Forbidden, InvalidFields, InvalidInput, NotFound, RateLimited
-from addon.gateway import PaymentIntentInfo, StripeGateway
+from addon.gateway import PaymentIntentInfo, StripeFailure, StripeGateway
 from addon.lifecycle import MONEY_TAKEN, UNPAID, Status, Trigger
 from addon.models import (
     Call,
@@ -515,7 +515,7 @@ async def cancel_intents(gateway: StripeGateway, intents: Sequence[tuple[str, st
             await gateway.cancel_payment_intent(
                 account_id=account_id, intent_id=intent_id, idempotency_key=f"callpay-link-close:{intent_id}"
             )
-        except CallpayError:
+        except (CallpayError, StripeFailure):
             log.warning("could not cancel a payment intent at Stripe", extra={"payment_intent": intent_id})
 
 
@@ -640,7 +640,7 @@ async def _close_request(
             await gateway.cancel_payment_intent(
                 account_id=account_id, intent_id=intent_id, idempotency_key=f"callpay-link-close:{intent_id}"
             )
-        except CallpayError:
+        except (CallpayError, StripeFailure):
             # Paid a moment ago, or Stripe unreachable: the payment (if any) still arrives and is recorded.
             log.warning("pay-later intent not canceled", extra={"payment_intent": intent_id})
             return []
