@@ -77,6 +77,13 @@ class Trigger(Enum):
         S.REFUNDED,
     )
     CANCELED = _rule("Cancelled by the clinician", UNPAID, S.CANCELED)
+    # Pay later: the clinic cancels what is still unpaid when a call ends; a patient choosing another amount on a
+    # pay-later link changes an unpaid request's amount (and drops its unconfirmed intent).
+    CALL_ENDED_CANCELED = _rule("Cancelled when the call ended", UNPAID, S.CANCELED)
+    LINK_AMOUNT_CHOSEN = _rule("Amount chosen on the pay-later link", UNPAID)
+    # Its pay-later link closed unpaid (its intent, if any, canceled at Stripe first).
+    LINK_EXPIRED = _rule("Pay-later link expired", UNPAID, S.CANCELED)
+    LINK_CANCELED = _rule("Pay-later link cancelled", UNPAID, S.CANCELED)
     INTENT_CANCELED = _rule("Cancelled at Stripe", UNPAID | {S.PROCESSING, S.AUTHORIZED}, S.CANCELED)
     REFUNDED_PARTLY = _rule("Partly refunded", {S.PAID, S.PARTIALLY_REFUNDED}, S.PARTIALLY_REFUNDED)
     REFUNDED_FULLY = _rule("Refunded", {S.PAID, S.PARTIALLY_REFUNDED}, S.REFUNDED)
@@ -142,12 +149,17 @@ class Flags(TypedDict):
 FLAG_NAMES: tuple[str, ...] = tuple(Flags.__annotations__)
 
 
-def flags(status: str, amount: int, amount_refunded: int) -> Flags:
-    """What may be done with a request now; the same for every viewer (who may do it is the services' business)."""
+def flags(status: str, amount: int, amount_refunded: int, refund_reserved: int = 0) -> Flags:
+    """What may be done with a request now; the same for every viewer (who may do it is the services' business).
+
+    ``refund_reserved`` is what refunds already asked for (and not failed) hold back, so a refund still pending at
+    Stripe leaves only the rest refundable.
+    """
+    left = amount - max(amount_refunded, refund_reserved)
     return {
         "payable": Trigger.CHECKOUT_STARTED.may_start(status),
         "cancelable": Trigger.CANCELED.may_start(status),
-        "refundable": amount_refunded < amount and any(t.may_start(status) for t in REFUNDS),
+        "refundable": left > 0 and any(t.may_start(status) for t in REFUNDS),
         "receipt_available": status in MONEY_TAKEN,
     }
 

@@ -1,9 +1,10 @@
 """The payment flow end to end, as tests drive it: the real app on a real port, the Stripe sandbox over HTTP, a
 clinic connected through the real Connect OAuth, and Socket.IO clients that record every event they receive.
 
-Webhooks: the sandbox knows the app's endpoint (so its signing secret is the app's), but the endpoint starts
-disabled so each test decides when Stripe's events arrive: ``deliver()`` replays the sandbox's own events, signed,
-exactly as the sandbox would send them; ``enable_webhooks()`` lets the sandbox deliver by itself.
+Webhooks: the sandbox delivers every event to the app by itself, as Stripe may (some twice, in any order, a little
+late: see the ``sandbox`` fixture), so each flow meets at-least-once, unordered delivery; ``deliver()`` also posts
+one event, signed as the sandbox signs it, for the orders a test wants to pin down; ``webhooks_settled()`` waits for
+all of it before a test counts what happened.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -24,28 +25,43 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from addon.app import create_app
-from addon.appkeys import DB, DB_READ, GATEWAY
+from addon.appkeys import DB, DB_READ, GATEWAY, PUBLISHER
 from addon.http.sessions import exchange_launch
 from addon.models import OutboxEmail, PaymentRequest, StripeEventInbox
-from addon.outbound import PUBLISHER, Outbound, Publisher, publish_after_commit
+from addon.outbound import Outbound, Publisher
+from addon.publish import publish_after_commit
 from addon.services import connect
 from addon.settings import Settings
 from sandbox.stripe import RunningSandbox
 from tests.conftest import bearer, free_port, launch_token, make_settings, open_session, stripe_signature
+from tests.support import contract
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One published event as it goes on the wire: its payload is the JSON clients receive."""
+
+    event: str
+    room: str
+    data: Any
 
 
 class RecordingPublisher:
-    """Passes events on to the real publisher and keeps a copy, so tests assert exact counts."""
+    """Passes events on to the real publisher and keeps a copy (checked against the contract), so tests assert
+    exact counts."""
 
     def __init__(self, inner: Publisher) -> None:
         self.inner = inner
-        self.events: list[Outbound] = []
+        self.events: list[Sent] = []
 
-    async def publish(self, events: Any) -> None:
-        self.events.extend(events)
+    async def publish(self, events: Sequence[Outbound]) -> None:
+        for event in events:
+            sent = Sent(event.event, event.room, event.data.to_json())
+            contract.current().event(sent.event, sent.data)
+            self.events.append(sent)
         await self.inner.publish(events)
 
-    def of(self, name: str) -> list[Outbound]:
+    def of(self, name: str) -> list[Sent]:
         return [e for e in self.events if e.event == name]
 
 
@@ -73,7 +89,9 @@ class SocketUser:
         return self.of(name)
 
     async def call(self, event: str, data: Any, wait: float = 10.0) -> Any:
-        return await self.client.call(event, data, timeout=wait)
+        ack = await self.client.call(event, data, timeout=wait)
+        contract.current().ack(event, ack)
+        return ack
 
     async def close(self) -> None:
         if self.client.connected:
@@ -85,6 +103,7 @@ async def open_socket(url: str, token: str | None, **kwargs: Any) -> SocketUser:
     user = SocketUser(client)
 
     async def record(event: str, data: Any = None) -> None:
+        contract.current().event(event, data)
         user.received.append((event, data))
         user.changed.set()
 
@@ -228,6 +247,22 @@ class PayStack:
 
         return await asyncio.wait_for(until(), wait)
 
+    async def webhooks_settled(self, wait: float = 10.0) -> None:
+        """Wait until the sandbox has delivered all it means to (duplicates and late arrivals included) and the
+        app has worked through every event it kept: a test that counts what happened counts after this."""
+        async with self.http.post(f"{self.sandbox.url}/_sandbox/webhooks/flush", json={"timeout": wait}) as answer:
+            assert answer.status == 200 and (await answer.json())["done"], await answer.text()
+
+        async def until() -> None:
+            while True:
+                async with self.app[DB_READ]() as db:
+                    rows = (await db.scalars(select(StripeEventInbox))).all()
+                if all(row.processed_at is not None or (row.attempts and row.locked_until is None) for row in rows):
+                    return
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(until(), wait)
+
     async def enable_webhooks(self) -> None:
         async with self.http.post(
             f"{self.sandbox.url}/v1/webhook_endpoints/{self.webhook_endpoint}",
@@ -273,11 +308,12 @@ async def build_stack(
     http: aiohttp.ClientSession,
     *,
     kind: type[PayStack] = PayStack,
-    sandbox_delivers: bool = False,
+    sandbox_delivers: bool = True,
     **overrides: str,
 ) -> PayStack:
-    """The app on a port of its own, wired to a fresh platform account on the sandbox. Its webhook endpoint starts
-    disabled (tests ``deliver()`` events themselves) unless ``sandbox_delivers``."""
+    """The app on a port of its own, wired to a fresh platform account on the sandbox, which delivers Stripe's events
+    to it as Stripe may (see the ``sandbox`` fixture: duplicated, in any order, a little late). Tests may also
+    ``deliver()`` events themselves; with ``sandbox_delivers=False`` only those arrive."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     token = secrets.token_hex(8)
