@@ -30,6 +30,8 @@ class Person:
     sub: str
     name: str
     role: str
+    # Optional launch claims the platform knows about this person (a clinician's provider number).
+    extra: tuple[tuple[str, str], ...] = ()
 
 
 ORG = "harbour-health"
@@ -37,14 +39,23 @@ CLINIC = "harbour-physio"
 PEOPLE = {
     "org-admin": Person("olivia-org", "Olivia Ng (organisation admin)", "org_admin"),
     "clinic-config": Person("grace-admin", "Grace Hopper (clinic admin)", "team_admin"),
-    "clinician": Person("dr-ada", "Dr Ada Lovelace", "team_member"),
+    "clinician": Person("dr-ada", "Dr Ada Lovelace", "team_member", (("provider_number", "2426351K"),)),
     "patient": Person("sam-patient", "Sam Patient", "patient"),
 }
+CLINIC_NAME = "Harbour Physio"
+# The payment centre, as each staff role opens it from the platform.
+PAYMENT_CENTRE = {
+    "payment-centre-admin": "clinic-config",
+    "payment-centre-clinician": "clinician",
+    "payment-centre-org": "org-admin",
+}
+PEOPLE.update({surface: PEOPLE[person] for surface, person in PAYMENT_CENTRE.items()})
 SURFACE_PATHS = {
     "org-admin": "/org-admin",
     "clinic-config": "/clinic-config",
     "clinician": "/widget/clinician",
     "patient": "/widget/patient",
+    **dict.fromkeys(PAYMENT_CENTRE, "/payment-centre"),
 }
 IN_CALL = frozenset({"clinician", "patient"})
 
@@ -80,6 +91,8 @@ def mint_launch(secret: str, person: Person, *, call: str | None) -> str:
     }
     if person.role != "org_admin":
         claims["clinic"] = CLINIC
+        claims["clinic_name"] = CLINIC_NAME
+    claims.update(person.extra)
     if call is not None:
         claims["call"] = call
     return jwt.encode(claims, secret, algorithm="HS256")
