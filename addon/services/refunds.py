@@ -167,6 +167,17 @@ def may_refund(principal: Principal, pr: PaymentRequest, clinic: Clinic, *, now:
     return refund_refusal(principal, pr, clinic, now=now or utcnow()) is None
 
 
+async def panel_refunds(db: AsyncSession, principal: Principal) -> dict[str, Any]:
+    """Whether the clinician's panel offers Refund on this clinic's paid requests (the server checks each again)."""
+    clinic = await db.get(Clinic, principal.clinic_id) if principal.clinic_id is not None else None
+    if clinic is None:
+        return {"allowed": False}
+    if principal.role is Role.TEAM_ADMIN:
+        return {"allowed": True}
+    allowed = principal.role is Role.TEAM_MEMBER and clinic.clinician_refunds
+    return {"allowed": allowed, "window_hours": clinic.clinician_refund_window_hours if allowed else None}
+
+
 # --- Asking for a refund -----------------------------------------------------------------------------------
 
 
