@@ -68,6 +68,19 @@ SCHEMAS: dict[str, Any] = {
                     "code": {"type": "string"},
                     "message": {"type": "string", "description": "Written for people; safe to show as is"},
                     "field": {"type": "string"},
+                    "errors": {
+                        "type": "array",
+                        "description": "Every problem, when there are several (each bad setting and preset at once)",
+                        "items": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                                "field": {"type": "string"},
+                            },
+                        },
+                    },
                 },
             }
         },
@@ -202,12 +215,20 @@ SCHEMAS: dict[str, Any] = {
     },
     "ClinicSettings": {
         "type": "object",
-        "description": 'Payment settings; PATCH any subset. `preset_amounts` also accepts text such as "80.00, 120"',
+        "description": "Payment settings; PATCH any subset. `preset_amounts` also accepts text such as "
+        '"80.00, 120" and `confirm_above` text such as "500.00", both read in the clinic\'s `locale`',
         "properties": {
+            "locale": {"type": "string", "description": "BCP 47; how the clinic writes amounts (default en-AU)"},
             "default_currency": {"type": "string", "pattern": "^[a-z]{3}$"},
             "preset_amounts": {"type": "array", "items": {"type": "integer"}, "description": "Minor units"},
             "preset_amounts_text": {"type": "string", "readOnly": True},
             "preset_amounts_display": {"type": "array", "items": {"type": "string"}, "readOnly": True},
+            "confirm_above": {
+                "type": ["integer", "string", "null"],
+                "description": "Minor units; a request above it is confirmed first (null: 500 of the currency)",
+            },
+            "confirm_above_text": {"type": "string", "readOnly": True},
+            "confirm_above_display": {"type": "string", "readOnly": True},
             "receipt_business_name": {"type": ["string", "null"]},
             "receipt_abn": {"type": ["string", "null"], "description": "Australian Business Number, checksum checked"},
             "receipt_provider_name": {"type": ["string", "null"]},
