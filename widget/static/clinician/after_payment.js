@@ -51,9 +51,10 @@ export function renderAfterPayment(pr) {
   const box = element("div", { className: "cp-request-actions cp-after-payment" });
   if (!pr.receipt_available) return box;
   const what = `${pr.amount_display}, ${pr.description}`;
-  const receipt = button(`Receipt ${pr.receipt_number ?? ""}`.trim(), "receipt", `Download the receipt for ${what}`);
+  const receiptText = `Receipt ${pr.receipt_number ?? ""}`.trim();
+  const receipt = button(receiptText, "receipt", `${receiptText} (download) for ${what}`);
   receipt.addEventListener("click", () => downloadReceipt(pr).catch((err) => say(err.message)));
-  const resend = button("Resend receipt", "resend", `Email the receipt for ${what} to the patient again`);
+  const resend = button("Resend receipt", "resend", `Resend receipt for ${what} to the patient`);
   resend.dataset.testid = "resend-receipt";
   resend.addEventListener("click", async () => {
     resend.disabled = true;
