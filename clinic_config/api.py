@@ -10,32 +10,39 @@ from aiohttp import web
 
 from addon.appkeys import DB, GATEWAY, SETTINGS
 from addon.http.auth import principal
-from addon.http.json import read_json
-from addon.outbound import publish_after_commit
+from addon.http.json import read_body, read_json, respond
+from addon.publish import publish_after_commit
 from addon.services import clinics, connect
+from addon.wire.base import parse
+from addon.wire.clinic import AddonSwitch, AuthorizeUrl, ClinicSettingsPatch
 from clinic_config.pages import CALLBACK_PATH
+
+SETTINGS_FIELDS = frozenset(ClinicSettingsPatch.model_fields)
 
 
 async def get_status(request: web.Request) -> web.Response:
     caller = await principal(request)
     async with request.app[DB].begin() as db:
         body = await clinics.status_for(db, caller)
-    return web.json_response(body)
+    return respond(body)
 
 
 async def get_config(request: web.Request) -> web.Response:
     caller = await principal(request)
     async with request.app[DB].begin() as db:
         body = await clinics.config_for(db, caller)
-    return web.json_response(body)
+    return respond(body)
 
 
 async def patch_settings(request: web.Request) -> web.Response:
     caller = await principal(request)
-    changes = await read_json(request)
+    body = await read_json(request)
+    # The types are the model's to check; an unknown field is reported by the service together with every other
+    # problem of the form, so the page marks them all at once.
+    known = parse(ClinicSettingsPatch, {key: value for key, value in body.items() if key in SETTINGS_FIELDS})
     async with request.app[DB].begin() as db:
-        body = await clinics.update_settings(db, caller, changes)
-    return web.json_response(body)
+        config = await clinics.update_settings(db, caller, {**body, **known.model_dump(exclude_unset=True)})
+    return respond(config)
 
 
 async def start_connect(request: web.Request) -> web.Response:
@@ -43,30 +50,30 @@ async def start_connect(request: web.Request) -> web.Response:
     redirect_uri = request.app[SETTINGS].public_url + CALLBACK_PATH
     async with request.app[DB].begin() as db:
         url = await connect.begin_oauth(db, caller, request.app[GATEWAY], redirect_uri=redirect_uri)
-    return web.json_response({"authorize_url": url}, status=201)
+    return respond(AuthorizeUrl(authorize_url=url), status=201)
 
 
 async def remove_account(request: web.Request) -> web.Response:
     caller = await principal(request)
     changed = await connect.disconnect(request.app[DB], request.app[GATEWAY], caller)
     await publish_after_commit(request.app, changed.events)
-    return web.json_response(changed.body)
+    return respond(changed.body)
 
 
 async def list_org_clinics(request: web.Request) -> web.Response:
     caller = await principal(request)
     async with request.app[DB].begin() as db:
         body = await clinics.org_clinics(db, caller)
-    return web.json_response(body)
+    return respond(body)
 
 
 async def patch_org_clinic(request: web.Request) -> web.Response:
     caller = await principal(request)
-    changes = await read_json(request)
+    switch = await read_body(request, AddonSwitch)
     async with request.app[DB].begin() as db:
-        changed = await clinics.set_addon_enabled(db, caller, request.match_info["clinic"], changes)
+        changed = await clinics.set_addon_enabled(db, caller, request.match_info["clinic"], switch.addon_enabled)
     await publish_after_commit(request.app, changed.events)
-    return web.json_response(changed.body)
+    return respond(changed.body)
 
 
 def setup(app: web.Application) -> None:

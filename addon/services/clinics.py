@@ -24,6 +24,8 @@ from addon.errors import InvalidFields, InvalidInput, NotFound, PaymentsUnavaila
 from addon.models import Clinic, ClinicNotice, Organisation, iso_utc
 from addon.outbound import Outbound, clinic_patients_room, clinic_staff_room
 from addon.services import amounts
+from addon.wire import clinic as wire
+from addon.wire.base import Outgoing
 
 Audience = Literal["staff", "org_admin", "patient"]
 # Why a clinic can't take payments, in the words each audience can act on: staff (clinicians and clinic admins) are
@@ -103,7 +105,7 @@ def reason_words(code: str, audience: Audience = "staff") -> str:
     return REASON_WORDS[code][audience]
 
 
-def unavailable_reason(clinic: Clinic) -> str | None:
+def unavailable_reason(clinic: Clinic) -> wire.ReasonCode | None:
     """The reason code (a key of REASON_WORDS) why the clinic can't take payments, or None when it can. First
     cause wins."""
     if not clinic.addon_enabled:
@@ -115,21 +117,23 @@ def unavailable_reason(clinic: Clinic) -> str | None:
     return None
 
 
-def clinic_status(clinic: Clinic, audience: Audience = "staff") -> dict[str, Any]:
+def clinic_status(clinic: Clinic, audience: Audience = "staff") -> wire.ClinicStatus:
     """The ``clinic_status`` realtime payload (and the body of ``GET /api/v1/clinic/status``)."""
     reason = unavailable_reason(clinic)
-    return {
-        "clinic": clinic.external_id,
-        "payments_available": reason is None,
-        "reason_code": reason,
-        "reason": reason_words(reason, audience) if reason else None,
-    }
+    return wire.ClinicStatus(
+        clinic=clinic.external_id,
+        payments_available=reason is None,
+        reason_code=reason,
+        reason=reason_words(reason, audience) if reason else None,
+    )
 
 
-def patient_status(clinic: Clinic) -> dict[str, Any]:
+def patient_status(clinic: Clinic) -> wire.PaymentsAvailable:
     """The ``payments_available`` realtime payload: all a patient may know of it, with words meant for them."""
     reason = unavailable_reason(clinic)
-    return {"payments_available": reason is None, "reason": reason_words(reason, "patient") if reason else None}
+    return wire.PaymentsAvailable(
+        payments_available=reason is None, reason=reason_words(reason, "patient") if reason else None
+    )
 
 
 def status_event(clinic: Clinic) -> Outbound:
@@ -160,7 +164,7 @@ async def require_payments_available(db: AsyncSession, clinic_id: int, *, audien
     return clinic
 
 
-async def status_for(db: AsyncSession, principal: Principal) -> dict[str, Any]:
+async def status_for(db: AsyncSession, principal: Principal) -> wire.ClinicStatus:
     """What any staff member of the session's clinic may know: can this clinic take payments now?"""
     require_role(principal, STAFF, what="see the clinic's payment status")
     if principal.clinic_id is None:
@@ -169,7 +173,7 @@ async def status_for(db: AsyncSession, principal: Principal) -> dict[str, Any]:
     return clinic_status(clinic)
 
 
-async def patient_status_for(db: AsyncSession, principal: Principal) -> dict[str, Any] | None:
+async def patient_status_for(db: AsyncSession, principal: Principal) -> wire.PaymentsAvailable | None:
     """What a patient in one of the clinic's calls may know: can they pay by card now? None outside a clinic."""
     clinic = await db.get(Clinic, principal.clinic_id) if principal.clinic_id is not None else None
     return patient_status(clinic) if clinic is not None else None
@@ -183,51 +187,49 @@ def stripe_dashboard_url(account_id: str, *, livemode: bool) -> str:
     return f"https://dashboard.stripe.com/{account_id}" + ("" if livemode else "/test") + "/settings/account"
 
 
-def settings_json(clinic: Clinic) -> dict[str, Any]:
+def settings_json(clinic: Clinic) -> wire.ClinicSettings:
     currency, locale = clinic.default_currency, clinic.locale
     threshold = amounts.confirm_above(clinic, currency)
-    return {
-        "locale": locale,
-        "default_currency": currency,
-        "preset_amounts": list(clinic.preset_amounts),
+    return wire.ClinicSettings(
+        locale=locale,
+        default_currency=currency,
+        preset_amounts=list(clinic.preset_amounts),
         # Amounts as people type them, and as they read them, so the page never formats money itself.
-        "preset_amounts_text": ", ".join(
-            money.format_typed(amount, currency, locale) for amount in clinic.preset_amounts
-        ),
-        "preset_amounts_display": [money.format_amount(amount, currency, locale) for amount in clinic.preset_amounts],
-        "confirm_above": threshold,
-        "confirm_above_text": money.format_typed(threshold, currency, locale),
-        "confirm_above_display": money.format_amount(threshold, currency, locale),
-        "receipt_business_name": clinic.receipt_business_name,
-        "receipt_abn": clinic.receipt_abn,
-        "receipt_provider_name": clinic.receipt_provider_name,
-        "receipt_provider_number": clinic.receipt_provider_number,
-        "receipt_address": clinic.receipt_address,
-        "receipt_phone": clinic.receipt_phone,
-        "receipt_footer": clinic.receipt_footer,
-        "receipt_gst_line": clinic.receipt_gst_line,
-        "timezone": clinic.timezone,
-        "clinician_refunds": clinic.clinician_refunds,
-        "clinician_refund_window_hours": clinic.clinician_refund_window_hours,
-    }
+        preset_amounts_text=", ".join(money.format_typed(amount, currency, locale) for amount in clinic.preset_amounts),
+        preset_amounts_display=[money.format_amount(amount, currency, locale) for amount in clinic.preset_amounts],
+        confirm_above=threshold,
+        confirm_above_text=money.format_typed(threshold, currency, locale),
+        confirm_above_display=money.format_amount(threshold, currency, locale),
+        receipt_business_name=clinic.receipt_business_name,
+        receipt_abn=clinic.receipt_abn,
+        receipt_provider_name=clinic.receipt_provider_name,
+        receipt_provider_number=clinic.receipt_provider_number,
+        receipt_address=clinic.receipt_address,
+        receipt_phone=clinic.receipt_phone,
+        receipt_footer=clinic.receipt_footer,
+        receipt_gst_line=clinic.receipt_gst_line,
+        timezone=clinic.timezone,
+        clinician_refunds=clinic.clinician_refunds,
+        clinician_refund_window_hours=clinic.clinician_refund_window_hours,
+    )
 
 
-def stripe_json(clinic: Clinic) -> dict[str, Any] | None:
+def stripe_json(clinic: Clinic) -> wire.StripeAccount | None:
     if not clinic.stripe_account_id:
         return None
-    return {
-        "account_id": clinic.stripe_account_id,
-        "name": clinic.stripe_account_name,
-        "country": clinic.stripe_country,
-        "default_currency": clinic.stripe_default_currency,
-        "charges_enabled": clinic.stripe_charges_enabled,
-        "livemode": clinic.stripe_livemode,
-        "connected_at": iso_utc(clinic.stripe_connected_at),
-        "dashboard_url": stripe_dashboard_url(clinic.stripe_account_id, livemode=clinic.stripe_livemode),
-    }
+    return wire.StripeAccount(
+        account_id=clinic.stripe_account_id,
+        name=clinic.stripe_account_name,
+        country=clinic.stripe_country,
+        default_currency=clinic.stripe_default_currency,
+        charges_enabled=clinic.stripe_charges_enabled,
+        livemode=clinic.stripe_livemode,
+        connected_at=iso_utc(clinic.stripe_connected_at),
+        dashboard_url=stripe_dashboard_url(clinic.stripe_account_id, livemode=clinic.stripe_livemode),
+    )
 
 
-async def config_json(db: AsyncSession, clinic: Clinic) -> dict[str, Any]:
+async def config_json(db: AsyncSession, clinic: Clinic) -> wire.ClinicConfig:
     """Everything Configure > Client Payments shows."""
     notices = (
         await db.scalars(
@@ -236,27 +238,28 @@ async def config_json(db: AsyncSession, clinic: Clinic) -> dict[str, Any]:
             .order_by(ClinicNotice.created_at.desc(), ClinicNotice.id.desc())
         )
     ).all()
-    return {
-        "clinic": {"id": clinic.external_id, "name": clinic.name, "addon_enabled": clinic.addon_enabled},
-        "status": clinic_status(clinic),
-        "stripe": stripe_json(clinic),
-        "settings": settings_json(clinic),
-        "currencies": sorted(money.SUPPORTED),
-        "locales": sorted({*LOCALES, clinic.locale}),
+    return wire.ClinicConfig(
+        clinic=wire.ClinicRef(id=clinic.external_id, name=clinic.name, addon_enabled=clinic.addon_enabled),
+        status=clinic_status(clinic),
+        stripe=stripe_json(clinic),
+        settings=settings_json(clinic),
+        currencies=sorted(money.SUPPORTED),
+        locales=sorted({*LOCALES, clinic.locale}),
         # The payment centre's zone choices: the usual ones, and the clinic's own if it chose another.
-        "timezones": sorted({*dates.COMMON_TIMEZONES, clinic.timezone}),
-        "notices": [
-            {"id": n.id, "kind": n.kind, "message": n.message, "created_at": iso_utc(n.created_at)} for n in notices
+        timezones=sorted({*dates.COMMON_TIMEZONES, clinic.timezone}),
+        notices=[
+            wire.Notice(id=n.id, kind=n.kind, message=n.message, created_at=iso_utc(n.created_at))
+            for n in notices
         ],
-    }
+    )
 
 
-async def config_for(db: AsyncSession, principal: Principal) -> dict[str, Any]:
+async def config_for(db: AsyncSession, principal: Principal) -> wire.ClinicConfig:
     clinic = await clinic_for_admin(db, principal)
     return await config_json(db, clinic)
 
 
-async def update_settings(db: AsyncSession, principal: Principal, body: Mapping[str, Any]) -> dict[str, Any]:
+async def update_settings(db: AsyncSession, principal: Principal, body: Mapping[str, Any]) -> wire.ClinicConfig:
     """Apply a partial update of the clinic's payment settings; every field is checked before anything changes."""
     clinic = await clinic_for_admin(db, principal)
     changes = parse_settings(
@@ -438,18 +441,18 @@ def abn_checksum_ok(digits: str) -> bool:
 # --- Org admin: the add-on on or off per clinic ------------------------------------------------------------
 
 
-def org_clinic_json(clinic: Clinic) -> dict[str, Any]:
-    return {
-        "id": clinic.external_id,
-        "name": clinic.name,
-        "addon_enabled": clinic.addon_enabled,
-        "stripe_connected": bool(clinic.stripe_account_id),
-        "stripe_account_name": clinic.stripe_account_name,
-        "status": clinic_status(clinic, "org_admin"),
-    }
+def org_clinic_json(clinic: Clinic) -> wire.OrgClinic:
+    return wire.OrgClinic(
+        id=clinic.external_id,
+        name=clinic.name,
+        addon_enabled=clinic.addon_enabled,
+        stripe_connected=bool(clinic.stripe_account_id),
+        stripe_account_name=clinic.stripe_account_name,
+        status=clinic_status(clinic, "org_admin"),
+    )
 
 
-async def org_clinics(db: AsyncSession, principal: Principal) -> dict[str, Any]:
+async def org_clinics(db: AsyncSession, principal: Principal) -> wire.OrgClinics:
     require_role(principal, {Role.ORG_ADMIN}, what="manage the organisation's clinics")
     org = await db.get_one(Organisation, principal.organisation_id)
     clinics = (
@@ -457,23 +460,20 @@ async def org_clinics(db: AsyncSession, principal: Principal) -> dict[str, Any]:
             select(Clinic).where(Clinic.organisation_id == principal.organisation_id).order_by(Clinic.external_id)
         )
     ).all()
-    return {"org": {"id": org.external_id, "name": org.name}, "clinics": [org_clinic_json(c) for c in clinics]}
+    return wire.OrgClinics(
+        org=wire.OrgRef(id=org.external_id, name=org.name), clinics=[org_clinic_json(c) for c in clinics]
+    )
 
 
 @dataclass(frozen=True)
 class Changed:
-    body: dict[str, Any]
+    body: Outgoing
     events: list[Outbound]
 
 
-async def set_addon_enabled(
-    db: AsyncSession, principal: Principal, clinic_external_id: str, body: Mapping[str, Any]
-) -> Changed:
+async def set_addon_enabled(db: AsyncSession, principal: Principal, clinic_external_id: str, enabled: bool) -> Changed:
     """Turn the add-on on or off for one of the org admin's clinics, audit-logged, telling its staff live."""
     require_role(principal, {Role.ORG_ADMIN}, what="turn Callpay on or off for a clinic")
-    enabled = body.get("addon_enabled")
-    if not isinstance(enabled, bool):
-        raise InvalidInput('Send {"addon_enabled": true} or {"addon_enabled": false}.', field="addon_enabled")
     clinic = await db.scalar(
         select(Clinic).where(
             Clinic.organisation_id == principal.organisation_id, Clinic.external_id == clinic_external_id
