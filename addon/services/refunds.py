@@ -438,11 +438,17 @@ async def _give_up(
 
 
 async def _settle_failed(db: AsyncSession, refund_id: str, status: str, failure_reason: str | None) -> bool:
-    """Mark a pending refund failed or canceled and give its reservation back, once; True if this call did."""
+    """Mark a refund failed or canceled and give its reservation back, once; True if this call did.
+
+    A refund may fail after it succeeded (the card was closed meanwhile): it is then shown as failed with Stripe's
+    reason, but the request's refunded total and status stay (a payment never moves back), and the money has to
+    reach the patient another way, as the words say.
+    """
     now = utcnow()
+    settles_from = ("pending", "succeeded") if status == "failed" else ("pending",)
     result = await db.execute(
         update(Refund)
-        .where(Refund.id == refund_id, Refund.status == "pending")
+        .where(Refund.id == refund_id, Refund.status.in_(settles_from))
         .values(
             status=status,
             failure_reason=failure_reason,
