@@ -53,7 +53,7 @@ async def test_pay_then_filter_export_and_refund_half_from_the_payment_centre(
 
     # The clinic admin opens Payments from the platform.
     async with context.expect_page() as opened:
-        await page.get_by_test_id("host-payment-centre-admin").click()
+        await page.get_by_test_id("host-payment-centre").click()
     centre = await opened.value
     await centre.wait_for_load_state()
     table = centre.get_by_test_id("payments-table")
