@@ -9,10 +9,13 @@ from aiohttp import web
 
 from . import (
     accounts,
+    accounts_api,
     charges,
     controls,
+    dashboard,
     events,
     oauth,
+    onboarding_page,
     payment_intents,
     payment_methods,
     refunds,
@@ -30,6 +33,9 @@ from .tasks import BackgroundTasks
 
 _ROUTES: tuple[Callable[[web.Application], None], ...] = (
     accounts.add_routes,
+    accounts_api.add_routes,
+    onboarding_page.add_routes,
+    dashboard.add_routes,
     payment_intents.add_routes,
     payment_methods.add_routes,
     charges.add_routes,
