@@ -12,8 +12,13 @@ from addon.appkeys import DB, GATEWAY, SETTINGS
 from addon.http.auth import principal
 from addon.http.json import read_json
 from addon.outbound import publish_after_commit
-from addon.services import clinics, connect
+from addon.services import clinics, connect, onboarding
+from addon.services.clinics import AccountOptions
 from clinic_config.pages import CALLBACK_PATH
+
+
+def _options(request: web.Request) -> AccountOptions:
+    return AccountOptions.from_settings(request.app[SETTINGS])
 
 
 async def get_status(request: web.Request) -> web.Response:
@@ -26,7 +31,7 @@ async def get_status(request: web.Request) -> web.Response:
 async def get_config(request: web.Request) -> web.Response:
     caller = await principal(request)
     async with request.app[DB].begin() as db:
-        body = await clinics.config_for(db, caller)
+        body = await clinics.config_for(db, caller, _options(request))
     return web.json_response(body)
 
 
@@ -34,7 +39,7 @@ async def patch_settings(request: web.Request) -> web.Response:
     caller = await principal(request)
     changes = await read_json(request)
     async with request.app[DB].begin() as db:
-        body = await clinics.update_settings(db, caller, changes)
+        body = await clinics.update_settings(db, caller, changes, _options(request))
     return web.json_response(body)
 
 
@@ -42,13 +47,48 @@ async def start_connect(request: web.Request) -> web.Response:
     caller = await principal(request)
     redirect_uri = request.app[SETTINGS].public_url + CALLBACK_PATH
     async with request.app[DB].begin() as db:
-        url = await connect.begin_oauth(db, caller, request.app[GATEWAY], redirect_uri=redirect_uri)
+        url = await connect.begin_oauth(
+            db, caller, request.app[GATEWAY], redirect_uri=redirect_uri, ways=request.app[SETTINGS].stripe_onboarding
+        )
     return web.json_response({"authorize_url": url}, status=201)
+
+
+async def create_account(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    body = await read_json(request)
+    trip = await onboarding.create_account(
+        request.app[DB],
+        request.app[GATEWAY],
+        caller,
+        country=body.get("country"),
+        public_url=request.app[SETTINGS].public_url,
+        options=_options(request),
+    )
+    await publish_after_commit(request.app, trip.events)
+    return web.json_response({"onboarding_url": trip.url}, status=201)
+
+
+async def finish_on_stripe(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    trip = await onboarding.finish_on_stripe(
+        request.app[DB], request.app[GATEWAY], caller, public_url=request.app[SETTINGS].public_url
+    )
+    return web.json_response({"onboarding_url": trip.url}, status=201)
+
+
+async def relink_account(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    body = await read_json(request)
+    changed = await onboarding.relink(
+        request.app[DB], request.app[GATEWAY], caller, body.get("account_id"), options=_options(request)
+    )
+    await publish_after_commit(request.app, changed.events)
+    return web.json_response(changed.body)
 
 
 async def remove_account(request: web.Request) -> web.Response:
     caller = await principal(request)
-    changed = await connect.disconnect(request.app[DB], request.app[GATEWAY], caller)
+    changed = await connect.disconnect(request.app[DB], request.app[GATEWAY], caller, _options(request))
     await publish_after_commit(request.app, changed.events)
     return web.json_response(changed.body)
 
@@ -75,5 +115,8 @@ def setup(app: web.Application) -> None:
     app.router.add_patch("/api/v1/clinic/settings", patch_settings)
     app.router.add_post("/api/v1/clinic/stripe/connect", start_connect)
     app.router.add_post("/api/v1/clinic/stripe/disconnect", remove_account)
+    app.router.add_post("/api/v1/clinic/stripe/accounts", create_account)
+    app.router.add_post("/api/v1/clinic/stripe/onboarding-link", finish_on_stripe)
+    app.router.add_post("/api/v1/clinic/stripe/relink", relink_account)
     app.router.add_get("/api/v1/org/clinics", list_org_clinics)
     app.router.add_patch("/api/v1/org/clinics/{clinic}", patch_org_clinic)

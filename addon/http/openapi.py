@@ -31,6 +31,13 @@ def _body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": {JSON: {"schema": schema}}}
 
 
+_ONBOARDING_LINK: dict[str, Any] = {
+    "type": "object",
+    "required": ["onboarding_url"],
+    "properties": {"onboarding_url": {"type": "string"}},
+}
+
+
 def _operation(
     summary: str,
     responses: dict[str, Any],
@@ -186,6 +193,33 @@ SCHEMAS: dict[str, Any] = {
                     "livemode": {"type": "boolean"},
                     "connected_at": {"type": ["string", "null"], "format": "date-time"},
                     "dashboard_url": {"type": "string", "format": "uri"},
+                    "kind": {"enum": ["oauth", "hosted"], "description": "Linked through OAuth, or made here"},
+                    "finish_on_stripe": {"type": "boolean", "description": "Hosted onboarding can be reopened"},
+                    "health": {
+                        "type": "object",
+                        "description": "What Stripe says of the account; requirements in plain words, each once",
+                        "properties": {
+                            "charges_enabled": {"type": "boolean"},
+                            "payouts_enabled": {"type": "boolean"},
+                            "details_submitted": {"type": "boolean"},
+                            "past_due": {"type": "array", "items": {"type": "string"}},
+                            "currently_due": {"type": "array", "items": {"type": "string"}},
+                            "eventually_due": {"type": "array", "items": {"type": "string"}},
+                            "pending_verification": {"type": "array", "items": {"type": "string"}},
+                            "current_deadline": {"type": ["string", "null"]},
+                            "disabled_reason": {"type": ["string", "null"]},
+                            "needs_action": {"type": "boolean"},
+                        },
+                    },
+                },
+            },
+            "onboarding": {
+                "type": "object",
+                "description": "The ways the platform offers to link an account, and accounts this clinic had before",
+                "properties": {
+                    "ways": {"type": "array", "items": {"enum": ["oauth", "hosted"]}},
+                    "previous_accounts": {"type": "array", "items": {"type": "object"}},
+                    "countries": {"type": "array", "items": {"type": "object"}},
                 },
             },
             "settings": _ref("ClinicSettings"),
@@ -329,6 +363,47 @@ PATHS: dict[str, dict[str, Any]] = {
                 "409": _error_response("No Stripe account is linked"),
                 "502": _error_response("Stripe could not be reached; nothing changed"),
             },
+        )
+    },
+    "/api/v1/clinic/stripe/accounts": {
+        "post": _operation(
+            "Create one for this clinic: a Stripe account made by the platform, linked at once, and the address of "
+            "Stripe's hosted onboarding to open top-level (clinic admins); audit-logged",
+            {
+                "201": _json_response("Where to send the admin", _ONBOARDING_LINK),
+                "400": _error_response("Unknown country"),
+                "403": _error_response("Role"),
+                "409": _error_response("A Stripe account is already linked, or the platform doesn't offer this"),
+                "502": _error_response("Stripe could not be reached"),
+            },
+            body=_body({"type": "object", "required": ["country"], "properties": {"country": {"type": "string"}}}),
+        )
+    },
+    "/api/v1/clinic/stripe/onboarding-link": {
+        "post": _operation(
+            "Finish on Stripe: a fresh, single-use address of Stripe's hosted onboarding for the linked account that "
+            "the platform made (clinic admins)",
+            {
+                "201": _json_response("Where to send the admin", _ONBOARDING_LINK),
+                "403": _error_response("Role"),
+                "409": _error_response("No account linked, or it is the clinic's own (finished in its dashboard)"),
+                "502": _error_response("Stripe could not be reached"),
+            },
+        )
+    },
+    "/api/v1/clinic/stripe/relink": {
+        "post": _operation(
+            "Link again an account the platform made for this clinic before (clinic admins); audit-logged",
+            {
+                "200": _json_response("The clinic's configuration", _ref("ClinicConfig")),
+                "403": _error_response("Role"),
+                "404": _error_response("Not an account this clinic had"),
+                "409": _error_response("An account is linked, or this one is linked again on Stripe (OAuth)"),
+                "502": _error_response("Stripe could not be reached"),
+            },
+            body=_body(
+                {"type": "object", "required": ["account_id"], "properties": {"account_id": {"type": "string"}}}
+            ),
         )
     },
     "/api/v1/org/clinics": {
