@@ -10,10 +10,11 @@ from pathlib import Path
 from aiohttp import web
 
 import clinic_config
+import payment_centre
 import realtime
 import widget
 from addon import __version__, background, db, middleware
-from addon.appkeys import DB, ENGINE, GATEWAY, SETTINGS
+from addon.appkeys import DB, DB_READ, ENGINE, GATEWAY, SETTINGS
 from addon.gateway import StripeGateway
 from addon.http import health, openapi, payments, receipts, sessions, webhooks
 from addon.observability import init_sentry
@@ -54,7 +55,12 @@ def create_app(settings: Settings, *, require_migrated: bool = True) -> web.Appl
     return app
 
 
-_PARTS: list[Callable[[web.Application], None]] = [clinic_config.setup, widget.setup, realtime.setup]
+_PARTS: list[Callable[[web.Application], None]] = [
+    clinic_config.setup,
+    widget.setup,
+    realtime.setup,
+    payment_centre.setup,
+]
 
 
 async def _favicon(_request: web.Request) -> web.FileResponse:
@@ -72,6 +78,7 @@ def _database(require_migrated: bool) -> Callable[[web.Application], AsyncIterat
                 await db.require_current(engine)
             app[ENGINE] = engine
             app[DB] = db.session_factory(engine)
+            app[DB_READ] = db.read_session_factory(engine)
             yield
         finally:
             await engine.dispose()

@@ -6,12 +6,17 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from addon.gateway import StripeGateway
+from addon.services.inbox import InboxProcessor
 from addon.services.outbox import OutboxWorker
 from addon.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", async_sessionmaker[AsyncSession])
+# Sessions for work that only reads: they never take (or wait for) SQLite's write lock. See addon/db.py.
+DB_READ = web.AppKey("db_read", async_sessionmaker[AsyncSession])
 GATEWAY = web.AppKey("gateway", StripeGateway)
 # Present only while SMTP is configured; wake it to send a receipt without waiting for the next poll.
 OUTBOX = web.AppKey("outbox", OutboxWorker)
+# Works on the Stripe events the webhook stored; wake it when one was just stored.
+INBOX = web.AppKey("inbox", InboxProcessor)

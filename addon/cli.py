@@ -1,4 +1,4 @@
-"""``callpay demo | serve | db upgrade``."""
+"""``callpay demo | serve | db upgrade | events list | events replay``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 from aiohttp import web
 
-from addon import db, logs
+from addon import cli_events, db, logs
 from addon.app import create_app
 from addon.settings import Settings, SettingsError
 
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     db_parser = commands.add_parser("db", help="database maintenance")
     db_commands = db_parser.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply migrations")
+    cli_events.add_commands(commands)
     args = parser.parse_args(argv)
     # The demo's terminal is for its addresses; its routine logs would push them off screen.
     logs.configure(logging.WARNING if args.command == "demo" else logging.INFO)
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(db.upgrade(settings.database_url))
         print(f"Database is up to date (migration {db.head_revision()}).")
         return 0
+    if args.command == "events":
+        return cli_events.run(settings, args)
     return serve(settings, host=args.host, port=args.port)
 
 

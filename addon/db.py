@@ -2,6 +2,10 @@
 
 SQLite gets WAL and foreign keys on every connection; PostgreSQL goes through asyncpg. Migrations are Alembic's,
 run from code so ``callpay db upgrade``, the demo and the tests share one path.
+
+Two kinds of session: :func:`session_factory` for work that writes (on SQLite its transactions take the write lock
+up front), and :func:`read_session_factory` for work that only reads, which never takes the write lock and can't
+write by mistake (SQLite ``query_only``, PostgreSQL ``READ ONLY``).
 """
 
 from __future__ import annotations
@@ -19,12 +23,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_S = 30
+# The execution option that marks an engine's transactions read-only; see read_session_factory.
+READ_ONLY = "callpay_read_only"
 
 
 def create_engine(database_url: str) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         _ensure_sqlite_folder(database_url)
-        engine = create_async_engine(database_url, connect_args={"timeout": 30})
+        engine = create_async_engine(database_url, connect_args={"timeout": BUSY_TIMEOUT_S})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
@@ -44,19 +51,45 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode NORMAL still never corrupts the database; a power cut (not a crashed process) may lose the last
+    # commits, and it saves an fsync on every commit, which is most of a small write's cost.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
     cursor.close()
 
 
 def _sqlite_begin(connection: Connection) -> None:
+    read_only = bool(connection.get_execution_options().get(READ_ONLY))
+    # query_only lasts as long as the connection, so it is switched only when the kind of transaction changes.
+    if connection.info.get(READ_ONLY, False) != read_only:
+        connection.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+        connection.info[READ_ONLY] = read_only
+    if read_only:
+        # A deferred BEGIN reads a snapshot without taking any lock a writer waits on (WAL); query_only makes a
+        # write slipped into a read-only transaction fail loudly instead of reaching for the write lock half-way.
+        connection.exec_driver_sql("BEGIN")
+        return
     # IMMEDIATE takes SQLite's single write lock up front, so writers queue on busy_timeout; a deferred BEGIN that
     # reads and then writes fails at once ("database is locked") if another writer committed in between.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for work that writes, or reads and then writes: on SQLite each transaction holds the write lock."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for work that only reads (a page's data, a socket's snapshot, a session lookup).
+
+    They share the engine's pool. On SQLite their transactions begin DEFERRED, so reads never queue behind the
+    write lock nor hold it; on PostgreSQL they are READ ONLY. Either way a write inside one is refused.
+    """
+    options: dict[str, Any] = {READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True
+    return async_sessionmaker(engine.execution_options(**options), expire_on_commit=False)
 
 
 def alembic_config(database_url: str) -> Config:

@@ -322,14 +322,7 @@ class StripeGateway:
                 continue
             except ValueError as exc:
                 raise InvalidSignature("payload is not JSON") from exc
-            data = event.to_dict()
-            return WebhookEvent(
-                id=data["id"],
-                type=data["type"],
-                account=data.get("account"),
-                created=int(data.get("created", 0)),
-                object=data["data"]["object"],
-            )
+            return webhook_event(event.to_dict())
         raise InvalidSignature("signature does not match")
 
     async def create_webhook_endpoint(self, *, url: str, connect: bool, events: list[str]) -> WebhookEndpoint:
@@ -356,6 +349,17 @@ def keyed(scope: str, params: Mapping[str, Any]) -> str:
 
 
 # --- Translation from Stripe's objects and errors ----------------------------------------------------------
+
+
+def webhook_event(data: Mapping[str, Any]) -> WebhookEvent:
+    """An event as Callpay reads it, from Stripe's JSON: a body just verified, or one kept in the inbox."""
+    return WebhookEvent(
+        id=data["id"],
+        type=data["type"],
+        account=data.get("account"),
+        created=int(data.get("created", 0)),
+        object=data["data"]["object"],
+    )
 
 
 def account_from_object(data: Mapping[str, Any]) -> ConnectedAccount:

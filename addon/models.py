@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -25,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from addon.lifecycle import INITIAL, status_check
 
 
 def utcnow() -> datetime:
@@ -125,6 +128,14 @@ class Clinic(Base):
     # Receipt numbers are per clinic and gap-free; bumped with a conditional UPDATE … RETURNING.
     receipt_counter: Mapped[int] = mapped_column(Integer, default=0)
 
+    # The payment centre: every date on screen, in email and in PDF is in this zone (an IANA name).
+    timezone: Mapped[str] = mapped_column(String(64), default="Australia/Sydney")
+    # The GST line on receipts; None says what Australian health services usually do ("GST-free health service").
+    receipt_gst_line: Mapped[str | None] = mapped_column(String(200))
+    # Whether a clinician may refund their own payments, and for how long after the payment.
+    clinician_refunds: Mapped[bool] = mapped_column(Boolean, default=False)
+    clinician_refund_window_hours: Mapped[int] = mapped_column(Integer, default=24)
+
 
 class User(Base):
     __tablename__ = "users"
@@ -136,6 +147,8 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A clinician's own provider number, for the receipts of the payments they take (launch claim or profile).
+    provider_number: Mapped[str | None] = mapped_column(String(50))
 
 
 class Call(Base):
@@ -198,6 +211,8 @@ class PaymentRequest(Base):
         UniqueConstraint("clinician_id", "client_ref"),
         UniqueConstraint("clinic_id", "receipt_number"),
         Index("ix_payment_requests_clinic_created", "clinic_id", "created_at"),
+        # The lifecycle's statuses and nothing else; the transitions keep to them, this says so to the database.
+        CheckConstraint(status_check("status"), name="status"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -208,7 +223,7 @@ class PaymentRequest(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     description: Mapped[str] = mapped_column(String(500))
-    status: Mapped[str] = mapped_column(String(30), default="requested")
+    status: Mapped[str] = mapped_column(String(30), default=INITIAL.value)
     amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
     receipt_number: Mapped[str | None] = mapped_column(String(40))
     stripe_account_id: Mapped[str | None] = mapped_column(String(100))
@@ -224,6 +239,49 @@ class PaymentRequest(Base):
     canceled_at: Mapped[datetime | None]
     # Set by the one conditional UPDATE that announces the payment, so the pop-up goes out exactly once.
     received_announced_at: Mapped[datetime | None]
+    # What a receipt names: the patient (launch name or typed at checkout) and the item number, if any.
+    patient_name: Mapped[str | None] = mapped_column(String(200))
+    item_code: Mapped[str | None] = mapped_column(String(50))
+    # Refunds asked for and not failed: reserved by one conditional UPDATE, so together they never pass the amount.
+    refund_reserved: Mapped[int] = mapped_column(BigInteger, default=0)
+    # From the charge's balance transaction, once Stripe reports it: its fee and what the clinic keeps.
+    stripe_fee: Mapped[int | None] = mapped_column(BigInteger)
+    stripe_net: Mapped[int | None] = mapped_column(BigInteger)
+
+
+REFUND_STATUSES = ("pending", "succeeded", "failed", "canceled")
+
+
+class Refund(Base):
+    """A refund of a paid request, asked for in Callpay or made in the clinic's Stripe dashboard."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("payment_request_id", "client_ref"),
+        CheckConstraint("status IN ('pending', 'succeeded', 'failed', 'canceled')", name="status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    payment_request_id: Mapped[str] = mapped_column(
+        ForeignKey("payment_requests.id", ondelete="CASCADE"), index=True
+    )
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    # The idempotency of "refund this": the same reference twice is one refund, and one Stripe refund.
+    client_ref: Mapped[str] = mapped_column(String(100))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    # Stripe's failure_reason code when a refund fails, and what it means in words.
+    failure_reason: Mapped[str | None] = mapped_column(String(100))
+    failure_message: Mapped[str | None] = mapped_column(String(300))
+    stripe_refund_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    # "callpay" when asked for here, "stripe" when found at Stripe (the clinic refunded in its dashboard).
+    source: Mapped[str] = mapped_column(String(20), default="callpay")
+    requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    settled_at: Mapped[datetime | None]
 
 
 class AuditEvent(Base):
@@ -287,6 +345,29 @@ class ClinicNotice(Base):
     message: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     dismissed_at: Mapped[datetime | None]
+
+
+class StripeEventInbox(Base):
+    """Every verified Stripe event as it arrived, kept so its work can happen after the 2xx and be replayed.
+
+    The webhook stores the raw body and answers; a processor claims due rows with a lease (a conditional UPDATE,
+    so several workers never run one at once), runs the dispatch, and marks the row processed in the dispatch's
+    own transaction. A failure keeps the error and retries with backoff; ``callpay events replay`` runs it again.
+    """
+
+    __tablename__ = "stripe_event_inbox"
+    __table_args__ = (Index("ix_stripe_event_inbox_due", "processed_at", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    account: Mapped[str | None] = mapped_column(String(100))
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class ClinicStripeAccount(Base):

@@ -13,6 +13,7 @@ TEMPLATE_FOLDERS = [
     Path(__file__).parent / "templates",
     Path(__file__).parent.parent / "clinic_config" / "templates",
     Path(__file__).parent.parent / "widget" / "templates",
+    Path(__file__).parent.parent / "payment_centre" / "templates",
 ]
 
 

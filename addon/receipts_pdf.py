@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from addon.lifecycle import Status
 from addon.money import exponent, format_amount
 
 if TYPE_CHECKING:
@@ -23,7 +24,11 @@ ENCODING = "cp1252"
 INK = (26, 31, 54)
 MUTED = (79, 86, 107)
 LINE = (213, 219, 227)
-TITLES = {"paid": "Receipt", "refunded": "Receipt (refunded)", "partially_refunded": "Receipt (partly refunded)"}
+TITLES: dict[str, str] = {
+    Status.PAID: "Receipt",
+    Status.REFUNDED: "Receipt (refunded)",
+    Status.PARTIALLY_REFUNDED: "Receipt (partly refunded)",
+}
 
 
 def render_receipt_pdf(receipt: Receipt) -> bytes:

@@ -15,13 +15,13 @@ from aiohttp import web
 from socketio.exceptions import ConnectionRefusedError as Refused
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from addon.appkeys import DB, GATEWAY
+from addon.appkeys import DB, DB_READ, GATEWAY
 from addon.auth import sessions
 from addon.auth.roles import CLINICIANS, Role
 from addon.auth.sessions import Principal
 from addon.errors import CallpayError, InvalidInput, Unauthenticated
 from addon.outbound import call_room, call_staff_room, clinic_patients_room, clinic_staff_room, publish_after_commit
-from addon.services import clinics, payment_requests
+from addon.services import cancellation, clinics, payment_requests
 from addon.services.payment_requests import Outcome
 
 log = logging.getLogger("callpay.realtime")
@@ -30,6 +30,8 @@ NO_CALL = "This session isn't in a call. Open Callpay again from the call."
 INTERNAL = {"code": "internal_error", "message": "Something went wrong on our side. Please try again."}
 
 Action = Callable[[AsyncSession, Principal], Awaitable[Outcome]]
+# A service that opens its own short transactions, because it calls Stripe between them.
+OwnAction = Callable[[Principal], Awaitable[Outcome]]
 
 
 def rooms_for(principal: Principal) -> list[str]:
@@ -48,8 +50,7 @@ def rooms_for(principal: Principal) -> list[str]:
 
 def register(server: Any, app: web.Application) -> None:
     async def resolve(token: str) -> Principal:
-        async with app[DB].begin() as db:
-            return await sessions.resolve(db, token)
+        return await sessions.authenticate(app[DB_READ], app[DB], token)
 
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
@@ -65,7 +66,7 @@ def register(server: Any, app: web.Application) -> None:
         # Join before reading the snapshot, so nothing that changes in between is missed; pages keep the newer copy.
         for room in rooms_for(principal):
             await server.enter_room(sid, room)
-        async with app[DB]() as db:
+        async with app[DB_READ]() as db:
             snapshot = await payment_requests.list_for_call(db, principal.call_id) if principal.call_id else None
             status = await clinics.status_for(db, principal) if principal.is_staff and principal.clinic_id else None
             available = await clinics.patient_status_for(db, principal) if principal.role is Role.PATIENT else None
@@ -88,11 +89,17 @@ def register(server: Any, app: web.Application) -> None:
             await server.emit("clinic_status", status, to=sid, ignore_queue=True)
 
     async def act(sid: str, action: Action) -> dict[str, Any]:
+        async def in_one_transaction(principal: Principal) -> Outcome:
+            async with app[DB].begin() as db:
+                return await action(db, principal)
+
+        return await act_alone(sid, in_one_transaction)
+
+    async def act_alone(sid: str, action: OwnAction) -> dict[str, Any]:
         try:
             token = (await server.get_session(sid)).get("token", "")
             principal = await resolve(token)
-            async with app[DB].begin() as db:
-                outcome = await action(db, principal)
+            outcome = await action(principal)
         except CallpayError as exc:
             return {"ok": False, "error": exc.to_dict()}
         except Exception:
@@ -109,8 +116,8 @@ def register(server: Any, app: web.Application) -> None:
 
     async def cancel_payment_request(sid: str, data: Any = None) -> dict[str, Any]:
         request_id = data.get("id") if isinstance(data, dict) else None
-        gateway = app[GATEWAY]
-        return await act(sid, lambda db, principal: payment_requests.cancel(db, gateway, principal, request_id))
+        database, gateway = app[DB], app[GATEWAY]
+        return await act_alone(sid, lambda principal: cancellation.cancel(database, gateway, principal, request_id))
 
     server.on("connect", connect)
     server.on("request_payment", request_payment)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from addon.appkeys import DB
+from addon.appkeys import DB_READ
 from addon.auth.roles import CLINICIANS
 from addon.http.surfaces import open_surface, render_surface
 from addon.services.payment_requests import panel_context
@@ -14,7 +14,7 @@ async def clinician_page(request: web.Request) -> web.Response:
     opened = await open_surface(request, CLINICIANS)
     if isinstance(opened, web.Response):
         return opened
-    async with request.app[DB]() as db:
+    async with request.app[DB_READ]() as db:
         context = await panel_context(db, opened.principal)
     return render_surface(request, "clinician.html", opened, context)
 

@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
+import aiohttp_jinja2
 from aiohttp import web
 
 from addon import pages
-from addon.appkeys import DB, SETTINGS
+from addon.appkeys import DB_READ, SETTINGS
 from addon.auth.roles import Role
-from addon.http.surfaces import open_surface, render_surface
+from addon.http.surfaces import AGAIN_TITLE, NO_LAUNCH, open_surface, render_surface, where_from
 from addon.services.patients import patient_view
 from addon.settings import Settings, origin_of
 
 
 async def patient_page(request: web.Request) -> web.Response:
+    if not request.query.get("launch"):
+        return resumable_page(request)
     opened = await open_surface(request, {Role.PATIENT})
     if isinstance(opened, web.Response):
         return opened
-    async with request.app[DB]() as db:
+    async with request.app[DB_READ]() as db:
         view = await patient_view(db, opened.principal)
-    response = render_surface(request, "patient.html", opened, {"clinic_name": view.clinic_name})
+    response = render_surface(request, "patient.html", opened, {"clinic_name": view.clinic_name, "reopen": None})
+    response.headers["Content-Security-Policy"] = content_security_policy(request.app[SETTINGS], request.host)
+    return response
+
+
+def resumable_page(request: web.Request) -> web.Response:
+    """The widget with no session in it, for a reload of the patient's frame (the page took its launch out of the
+    address). Its script resumes the session this tab kept (in the frame's sessionStorage, never a cookie or the
+    address), or shows how to open the page again. 401: this request carries no session.
+
+    A used launch is still refused by ``open_surface``: a launch opens one session, once.
+    """
+    context = {
+        "clinic_name": "",
+        "session_json": None,
+        "reopen": {"title": AGAIN_TITLE, "message": NO_LAUNCH.format(where=where_from(request))},
+    }
+    response = aiohttp_jinja2.render_template("patient.html", request, context, status=401)
+    response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = content_security_policy(request.app[SETTINGS], request.host)
     return response
 

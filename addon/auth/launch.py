@@ -24,6 +24,7 @@ MAX_LIFETIME = timedelta(seconds=300)
 CLOCK_SKEW = timedelta(seconds=30)
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "role", "org", "iat", "exp", "jti"]
 MAX_CLAIM_LENGTH = 200
+MAX_PROVIDER_NUMBER = 50
 REOPEN = "Close this and open it again from the video-call platform."
 
 
@@ -46,6 +47,9 @@ class LaunchClaims:
     call: str | None
     jti: str
     expires_at: datetime
+    # Optional claims: kept when given; a later launch without one keeps what an earlier one recorded.
+    clinic_name: str | None = None
+    provider_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,8 @@ def verify(token: str, secret: str, *, now: datetime | None = None) -> LaunchCla
         call=call,
         jti=claims["jti"],
         expires_at=expires,
+        clinic_name=_optional_text(claims, "clinic_name", MAX_CLAIM_LENGTH),
+        provider_number=_optional_text(claims, "provider_number", MAX_PROVIDER_NUMBER),
     )
 
 
@@ -151,11 +157,17 @@ async def consume(db: AsyncSession, claims: LaunchClaims) -> Launch:
     if user.name != claims.name:
         user.name = claims.name
     user.last_seen_at = datetime.now(UTC)
+    if claims.provider_number is not None and role_has_provider_number(claims.role):
+        user.provider_number = claims.provider_number
     clinic_id = call_id = None
     if claims.clinic is not None:
         clinic_id = await _get_or_create(
             db, Clinic, {"organisation_id": org_id, "external_id": claims.clinic}, ["organisation_id", "external_id"]
         )
+        if claims.clinic_name is not None and claims.role is not Role.PATIENT:
+            clinic = await db.get_one(Clinic, clinic_id)
+            if clinic.name != claims.clinic_name:
+                clinic.name = claims.clinic_name
         if claims.call is not None:
             call_id = await _get_or_create(
                 db, Call, {"clinic_id": clinic_id, "external_id": claims.call}, ["clinic_id", "external_id"]
@@ -176,6 +188,19 @@ def _timestamp(value: object, claim: str) -> datetime:
     if not isinstance(value, int | float):
         raise LaunchRejected(f"This launch link's '{claim}' is not a time. {REOPEN}")
     return datetime.fromtimestamp(value, UTC)
+
+
+def role_has_provider_number(role: Role) -> bool:
+    return role in (Role.TEAM_ADMIN, Role.TEAM_MEMBER)
+
+
+def _optional_text(claims: dict[str, object], key: str, limit: int) -> str | None:
+    """An optional claim that only adds information: one that is empty, not text or too long is ignored rather than
+    refusing the launch (the platform may send "" for "not set")."""
+    value = claims.get(key)
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > limit:
+        return None
+    return " ".join(value.split())
 
 
 def _optional_str(claims: dict[str, object], key: str) -> str | None:

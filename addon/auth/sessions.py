@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from addon.auth.launch import Launch
 from addon.auth.roles import Role
@@ -109,20 +109,54 @@ async def _issue(db: AsyncSession, row: SessionRow, now: datetime) -> IssuedSess
 
 
 async def resolve(db: AsyncSession, token: str, *, now: datetime | None = None) -> Principal:
-    """The live session for a bearer token, or :class:`Unauthenticated`."""
+    """The live session for a bearer token, or :class:`Unauthenticated`; touches ``last_seen_at`` in ``db``."""
     now = now or datetime.now(UTC)
+    token_hash = _hash_of(token)
+    found = await _load_with_last_seen(db, token_hash, now)
+    if found is None:
+        raise Unauthenticated(EXPIRED, code="session_invalid")
+    await _touch(db, token_hash, now)
+    return found[0]
+
+
+async def authenticate(
+    read: async_sessionmaker[AsyncSession],
+    write: async_sessionmaker[AsyncSession],
+    token: str,
+    *,
+    now: datetime | None = None,
+) -> Principal:
+    """:func:`resolve` for every request and socket: the lookup is a read-only transaction, and the write that
+    keeps the session from going idle is its own short transaction, taken at most once a minute per session.
+
+    So the common case never takes SQLite's write lock, nor waits behind someone else's. (The touch can race
+    another request's; both write the same minute, and the conditional UPDATE makes the second a no-op.)
+    """
+    now = now or datetime.now(UTC)
+    token_hash = _hash_of(token)
+    async with read() as db:
+        found = await _load_with_last_seen(db, token_hash, now)
+    if found is None:
+        raise Unauthenticated(EXPIRED, code="session_invalid")
+    principal, last_seen_at = found
+    if last_seen_at < now - TOUCH_EVERY:
+        async with write.begin() as db:
+            await _touch(db, token_hash, now)
+    return principal
+
+
+def _hash_of(token: str) -> str:
     if not token or len(token) > 200:
         raise Unauthenticated(EXPIRED, code="session_invalid")
-    token_hash = hash_token(token)
-    principal = await _load(db, token_hash, now)
-    if principal is None:
-        raise Unauthenticated(EXPIRED, code="session_invalid")
+    return hash_token(token)
+
+
+async def _touch(db: AsyncSession, token_hash: str, now: datetime) -> None:
     await db.execute(
         update(SessionRow)
         .where(SessionRow.token_hash == token_hash, SessionRow.last_seen_at < now - TOUCH_EVERY)
         .values(last_seen_at=now)
     )
-    return principal
 
 
 async def revoke(db: AsyncSession, token_hash: str, *, now: datetime | None = None) -> None:
@@ -132,8 +166,28 @@ async def revoke(db: AsyncSession, token_hash: str, *, now: datetime | None = No
 
 
 async def _load(db: AsyncSession, token_hash: str, now: datetime) -> Principal | None:
+    found = await _load_with_last_seen(db, token_hash, now)
+    return found[0] if found is not None else None
+
+
+async def _load_with_last_seen(db: AsyncSession, token_hash: str, now: datetime) -> tuple[Principal, datetime] | None:
+    # Columns, not entities: the ORM builds no objects for what is read once and dropped (cheaper per request).
     query = (
-        select(SessionRow, User, Organisation, Clinic, Call)
+        select(
+            SessionRow.role,
+            SessionRow.expires_at,
+            SessionRow.last_seen_at,
+            User.id,
+            User.external_id,
+            User.name,
+            Organisation.id,
+            Organisation.platform,
+            Organisation.external_id,
+            Clinic.id,
+            Clinic.external_id,
+            Call.id,
+            Call.external_id,
+        )
         .join(User, User.id == SessionRow.user_id)
         .join(Organisation, Organisation.id == SessionRow.organisation_id)
         .outerjoin(Clinic, Clinic.id == SessionRow.clinic_id)
@@ -148,19 +202,21 @@ async def _load(db: AsyncSession, token_hash: str, now: datetime) -> Principal |
     found = (await db.execute(query)).one_or_none()
     if found is None:
         return None
-    row, user, org, clinic, call = found
-    return Principal(
+    (role, expires_at, last_seen_at, user_id, user_ext, user_name, org_id, platform, org_ext, clinic_id, clinic_ext,
+     call_id, call_ext) = found  # fmt: skip
+    principal = Principal(
         token_hash=token_hash,
-        user_id=user.id,
-        user_external_id=user.external_id,
-        user_name=user.name,
-        role=Role(row.role),
-        platform=org.platform,
-        organisation_id=org.id,
-        org_external_id=org.external_id,
-        clinic_id=clinic.id if clinic else None,
-        clinic_external_id=clinic.external_id if clinic else None,
-        call_id=call.id if call else None,
-        call_external_id=call.external_id if call else None,
-        expires_at=min(row.expires_at, now + IDLE_TIMEOUT),
+        user_id=user_id,
+        user_external_id=user_ext,
+        user_name=user_name,
+        role=Role(role),
+        platform=platform,
+        organisation_id=org_id,
+        org_external_id=org_ext,
+        clinic_id=clinic_id,
+        clinic_external_id=clinic_ext,
+        call_id=call_id,
+        call_external_id=call_ext,
+        expires_at=min(expires_at, now + IDLE_TIMEOUT),
     )
+    return principal, last_seen_at

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from addon.appkeys import DB
+from addon.appkeys import DB, DB_READ
 from addon.auth import sessions
 from addon.auth.sessions import Principal
 from addon.errors import Unauthenticated
@@ -27,7 +27,6 @@ async def principal(request: web.Request) -> Principal:
     if PRINCIPAL in request:
         return request[PRINCIPAL]
     token = bearer_token(request)
-    async with request.app[DB].begin() as db:
-        found = await sessions.resolve(db, token)
+    found = await sessions.authenticate(request.app[DB_READ], request.app[DB], token)
     request[PRINCIPAL] = found
     return found

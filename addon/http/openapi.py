@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from addon import __version__
+from addon.lifecycle import FLAG_NAMES, Status
 
 JSON = "application/json"
 
@@ -78,6 +79,30 @@ SCHEMAS: dict[str, Any] = {
             }
         },
     },
+    "PaymentTotals": {
+        "type": "object",
+        "required": ["currency", "count", "gross", "refunded", "net"],
+        "properties": {
+            "currency": {"type": "string"},
+            "count": {"type": "integer"},
+            "gross": {"type": "integer", "description": "Money taken (paid, partially refunded, refunded)"},
+            "refunded": {"type": "integer"},
+            "net": {"type": "integer", "description": "gross - refunded"},
+            "fees": {"type": ["integer", "null"], "description": "Stripe's fees, when reported for every payment"},
+            "net_to_clinic": {"type": ["integer", "null"]},
+            "display": {"type": "object"},
+        },
+    },
+    "PaymentList": {
+        "type": "object",
+        "required": ["data", "totals", "next_cursor"],
+        "properties": {
+            "data": {"type": "array", "items": _ref("PaymentRequest")},
+            "totals": {"type": "array", "items": _ref("PaymentTotals")},
+            "next_cursor": {"type": ["string", "null"]},
+            "timezone": {"type": "string"},
+        },
+    },
     "Session": {
         "type": "object",
         "required": ["token", "expires_at", "role", "user", "org", "clinic", "call"],
@@ -124,14 +149,14 @@ SCHEMAS: dict[str, Any] = {
             "amount": {"type": "integer", "description": "Minor units of the currency"},
             "currency": {"type": "string", "pattern": "^[a-z]{3}$"},
             "description": {"type": "string"},
-            "status": {
-                "enum": ["requested", "processing", "paid", "failed", "canceled", "refunded", "partially_refunded"]
-            },
+            "status": {"enum": [str(status) for status in Status]},
             "amount_refunded": {"type": "integer"},
             "receipt_number": {"type": ["string", "null"]},
             "created_at": {"type": "string", "format": "date-time"},
             "paid_at": {"type": ["string", "null"], "format": "date-time"},
             "failure_message": {"type": ["string", "null"]},
+            # What may be done with the request now, from the lifecycle: pages read these, not the status.
+            **{flag: {"type": "boolean"} for flag in FLAG_NAMES},
         },
         "additionalProperties": True,
     },
@@ -316,6 +341,38 @@ PATHS: dict[str, dict[str, Any]] = {
                 **COMMON_ERRORS,
             },
             parameters=[PR_ID],
+        )
+    },
+    "/api/v1/payments": {
+        "get": _operation(
+            "The payments staff may see, filtered, sorted and paged, with totals per currency over the whole "
+            "filtered set (team admins: the clinic; clinicians: their own; org admins: every clinic of the "
+            "organisation). format=csv streams the same rows as CSV.",
+            {
+                "200": {
+                    "description": "One page, the totals and the next page's cursor (null on the last page)",
+                    "content": {JSON: {"schema": _ref("PaymentList")}, "text/csv": {}},
+                },
+                "403": _error_response("Not staff"),
+            },
+            parameters=[
+                {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": text}
+                for name, text in (
+                    ("status", "May repeat or be comma-separated; 'unpaid' means requested or failed"),
+                    ("from", "YYYY-MM-DD (clinic time) or an ISO time, on created_at"),
+                    ("to", "YYYY-MM-DD (clinic time, the whole day) or an ISO time, on created_at"),
+                    ("clinician", "The clinician's platform user id"),
+                    ("clinic", "The clinic's platform id (org admins)"),
+                    ("currency", "ISO 4217, e.g. aud"),
+                    ("amount_min", "As people write it (80.00), in each payment's currency"),
+                    ("amount_max", "As people write it (80.00), in each payment's currency"),
+                    ("q", "Text in the description, receipt number, patient email or name"),
+                    ("sort", "created_at or amount; a leading '-' for newest or largest first (default -created_at)"),
+                    ("limit", "1 to 200 (default 50)"),
+                    ("cursor", "next_cursor of the previous page"),
+                    ("format", "json (default) or csv"),
+                )
+            ],
         )
     },
     "/api/v1/clinic/status": {

@@ -34,6 +34,7 @@ WHERE = {
     "/clinic-config": "Configure > Client Payments on the video-call platform",
     "/widget/clinician": "Apps & Tools in the call",
     "/widget/patient": "the video call",
+    "/payment-centre": "Payments on the video-call platform",
 }
 PLATFORM = "the video-call platform"
 

@@ -1,18 +1,28 @@
-"""``POST /stripe/webhook``: verify the signature on the raw body, then hand the event to the service."""
+"""``POST /stripe/webhook``: verify the signature on the raw body, keep the event in the inbox, answer 2xx.
+
+The work (a Stripe read, a transaction, the pop-up) happens after, in the inbox processor this module runs with
+the app, so Stripe's answer never waits for it: a burst of payments can't push answers past Stripe's timeout and
+get every event sent again. If the event can't be stored the answer is a 500, and Stripe sends it again.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from addon.appkeys import DB, GATEWAY
+from addon.appkeys import DB, DB_READ, GATEWAY, INBOX
 from addon.gateway import InvalidSignature
-from addon.outbound import publish_after_commit
-from addon.services import stripe_events
+from addon.outbound import Outbound, publish_after_commit
+from addon.services import inbox
 
 log = logging.getLogger("callpay.webhooks")
 MAX_EVENT_BYTES = 512 * 1024
+# Longer than one event's Stripe read and transaction normally take, shorter than a platform's stop timeout.
+SHUTDOWN_GRACE = 10.0
 
 
 async def receive(request: web.Request) -> web.Response:
@@ -27,13 +37,34 @@ async def receive(request: web.Request) -> web.Response:
         return web.json_response(
             {"error": {"code": "bad_signature", "message": "The Stripe-Signature header does not verify."}}, status=400
         )
-    context = stripe_events.EventContext(gateway=gateway)
-    await stripe_events.prepare(request.app[DB], event, context)
     async with request.app[DB].begin() as db:
-        events = await stripe_events.handle(db, event, context)
-    await publish_after_commit(request.app, events)
+        stored = await inbox.record(db, event, payload)
+    if stored and INBOX in request.app:
+        request.app[INBOX].wake()
     return web.json_response({"received": True})
 
 
 def setup(app: web.Application) -> None:
     app.router.add_post("/stripe/webhook", receive)
+    app.cleanup_ctx.append(_inbox_processor)
+
+
+async def _inbox_processor(app: web.Application) -> AsyncIterator[None]:
+    async def publish(events: Sequence[Outbound]) -> None:
+        await publish_after_commit(app, events)
+
+    processor = inbox.InboxProcessor(app[DB_READ], app[DB], app[GATEWAY], publish)
+    app[INBOX] = processor
+    # Events stored before a restart (or by a worker that died) are picked up on the first round.
+    task = asyncio.create_task(processor.run(), name="callpay-stripe-inbox")
+    try:
+        yield
+    finally:
+        processor.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), SHUTDOWN_GRACE)
+        except TimeoutError:
+            # Cut off mid-event, its transaction rolls back and its lease lapses: it is processed after a restart.
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

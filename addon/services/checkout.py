@@ -14,18 +14,18 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from addon.auth.access import require_role
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
-from addon.dbutil import rows_changed
 from addon.errors import CallpayError, Conflict, InvalidInput
 from addon.gateway import PaymentIntentInfo, StripeGateway
-from addon.models import Call, Clinic, PaymentRequest, User, utcnow
+from addon.lifecycle import MONEY_TAKEN, Status, Trigger
+from addon.models import Call, Clinic, PaymentRequest, User
 from addon.services.clinics import require_payments_available
-from addon.services.payment_requests import UNPAID, find_in_call
+from addon.services.payment_requests import find_in_call
+from addon.services.transitions import transition
 from addon.settings import Settings
 
 log = logging.getLogger("callpay.checkout")
@@ -58,13 +58,13 @@ def parse_email(value: object) -> str:
 
 
 def refuse_unless_payable(pr: PaymentRequest) -> None:
-    if pr.status in UNPAID:
+    if Trigger.CHECKOUT_STARTED.may_start(pr.status):
         return
-    if pr.status in ("paid", "refunded", "partially_refunded"):
+    if pr.status in MONEY_TAKEN:
         raise Conflict("This payment has already been made. There's nothing more to pay.", code="already_paid")
-    if pr.status == "canceled":
+    if pr.status == Status.CANCELED:
         raise Conflict("The clinician canceled this payment request.", code="request_canceled")
-    if pr.status == "processing":
+    if pr.status == Status.PROCESSING:
         raise Conflict("Your payment is being processed. There's no need to pay again.", code="payment_processing")
     raise Conflict("This payment request can't be paid now.", code="not_payable")
 
@@ -107,8 +107,8 @@ async def checkout(
     async with database.begin() as db:
         pr = await find_in_call(db, principal, request_id)
         refuse_unless_payable(pr)
-        if pr.stripe_payment_intent_id is not None and pr.patient_email != email:
-            await _change_email(db, gateway, pr, email)
+    if pr.stripe_payment_intent_id is not None and pr.patient_email != email:
+        await _change_email(database, gateway, pr, email)
     assert pr.stripe_client_secret is not None and pr.stripe_account_id is not None
     return CheckoutSession(
         client_secret=pr.stripe_client_secret,
@@ -147,23 +147,20 @@ async def _intent_to_create(db: AsyncSession, pr: PaymentRequest, clinic: Clinic
 
 async def _attach(db: AsyncSession, pr: PaymentRequest, intent: PaymentIntentInfo, clinic: Clinic, email: str) -> bool:
     """Store the intent unless another checkout stored one first; True when the request now has this intent."""
-    result = await db.execute(
-        update(PaymentRequest)
-        .where(
-            PaymentRequest.id == pr.id,
-            PaymentRequest.stripe_payment_intent_id.is_(None),
-            PaymentRequest.status.in_(UNPAID),
-        )
-        .values(
-            stripe_payment_intent_id=intent.id,
-            stripe_client_secret=intent.client_secret,
-            stripe_account_id=clinic.stripe_account_id,
-            patient_email=email,
-            updated_at=utcnow(),
-        )
+    moved = await transition(
+        db,
+        pr.id,
+        Trigger.CHECKOUT_STARTED,
+        where=[PaymentRequest.stripe_payment_intent_id.is_(None)],
+        values={
+            "stripe_payment_intent_id": intent.id,
+            "stripe_client_secret": intent.client_secret,
+            "stripe_account_id": clinic.stripe_account_id,
+            "patient_email": email,
+        },
     )
     await db.refresh(pr)
-    return rows_changed(result) > 0 or pr.stripe_payment_intent_id == intent.id
+    return moved.moved or pr.stripe_payment_intent_id == intent.id
 
 
 async def _discard(gateway: StripeGateway, account_id: str | None, intent: PaymentIntentInfo) -> None:
@@ -178,27 +175,37 @@ async def _discard(gateway: StripeGateway, account_id: str | None, intent: Payme
         log.warning("could not cancel a duplicate payment intent", extra={"payment_intent": intent.id})
 
 
-async def _change_email(db: AsyncSession, gateway: StripeGateway, pr: PaymentRequest, email: str) -> None:
-    """A new receipt address, only while the request is unpaid and still on the same intent.
+async def _change_email(
+    database: async_sessionmaker[AsyncSession], gateway: StripeGateway, seen: PaymentRequest, email: str
+) -> None:
+    """A new receipt address, only while the request is unpaid and still on the same intent: read, Stripe, then
+    the conditional transition, each on its own, so Stripe is never waited on inside a transaction.
 
-    What was read a moment ago may be stale: the payment can land between checkout's status check and this. The
-    row is claimed first, so a paid request keeps the address its receipt went to and Stripe is never asked to
-    re-address a finished payment; if Stripe then refuses, the caller's transaction rolls the claim back.
+    What was read a moment ago may be stale: the payment can land between checkout's status check and this. So the
+    row is read again first, and a paid request keeps the address its receipt went to; should the payment land
+    while Stripe is being asked, the transition misses and Stripe is put back to the address the receipt went to.
     """
-    assert pr.stripe_account_id is not None and pr.stripe_payment_intent_id is not None
-    result = await db.execute(
-        update(PaymentRequest)
-        .where(
-            PaymentRequest.id == pr.id,
-            PaymentRequest.status.in_(UNPAID),
-            PaymentRequest.stripe_payment_intent_id == pr.stripe_payment_intent_id,
+    async with database.begin() as db:
+        pr = await db.get_one(PaymentRequest, seen.id, populate_existing=True)
+        refuse_unless_payable(pr)
+        if pr.stripe_payment_intent_id != seen.stripe_payment_intent_id or pr.patient_email == email:
+            return  # a racing checkout already did it, or another intent is now the request's
+        account_id, intent_id = pr.stripe_account_id, pr.stripe_payment_intent_id
+    assert account_id is not None and intent_id is not None
+    await gateway.update_receipt_email(account_id=account_id, intent_id=intent_id, receipt_email=email)
+    async with database.begin() as db:
+        moved = await transition(
+            db,
+            seen.id,
+            Trigger.RECEIPT_EMAIL_CHANGED,
+            where=[PaymentRequest.stripe_payment_intent_id == intent_id],
+            values={"patient_email": email},
         )
-        .values(patient_email=email, updated_at=utcnow())
-    )
-    if not rows_changed(result):
-        refuse_unless_payable(await db.get_one(PaymentRequest, pr.id, populate_existing=True))
-        raise Conflict("This payment request changed while you were paying. Please try again.", code="not_payable")
-    await gateway.update_receipt_email(
-        account_id=pr.stripe_account_id, intent_id=pr.stripe_payment_intent_id, receipt_email=email
-    )
-    pr.patient_email = email
+        now = await db.get_one(PaymentRequest, seen.id, populate_existing=True)
+    if moved.moved:
+        seen.patient_email = email
+        return
+    if now.patient_email and now.stripe_payment_intent_id == intent_id:
+        await gateway.update_receipt_email(account_id=account_id, intent_id=intent_id, receipt_email=now.patient_email)
+    refuse_unless_payable(now)
+    raise Conflict("This payment request changed while you were paying. Please try again.", code="not_payable")

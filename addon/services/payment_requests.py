@@ -1,12 +1,10 @@
 """Payment requests: a clinician asks the patient in the call for an amount.
 
 Creating one is idempotent on the clinician's ``client_ref`` (a unique constraint, not a read-then-write), so a
-double click or a resent socket message makes one request. Canceling is allowed only while unpaid and cancels the
-PaymentIntent at Stripe first, so money can't move after the clinician has said "never mind" — unless Callpay can
-no longer reach that intent (the clinic removed or replaced its Stripe account), when the request is canceled here
-alone and the audit trail says why.
+double click or a resent socket message makes one request. Canceling is :mod:`addon.services.cancellation`'s.
 
-:func:`payment_request_json` is the one place the contract's PaymentRequest JSON is built.
+:func:`payment_request_json` is the one place the contract's PaymentRequest JSON is built; what may be done with
+the request (its flags) comes from :mod:`addon.lifecycle`, so no page re-derives a rule from the status.
 """
 
 from __future__ import annotations
@@ -16,24 +14,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from addon import audit, money
+from addon import audit, lifecycle, money
 from addon.auth.access import require_role
 from addon.auth.roles import CLINICIANS
 from addon.auth.sessions import Principal
-from addon.dbutil import insert_ignoring_conflict, rows_changed
-from addon.errors import Conflict, InvalidInput, NotFound, PaymentProviderError
-from addon.gateway import StripeGateway
+from addon.cards import card_display
+from addon.dbutil import insert_ignoring_conflict
+from addon.errors import Conflict, InvalidInput, NotFound
 from addon.models import Call, Clinic, PaymentRequest, User, iso_utc, utcnow
 from addon.outbound import Outbound, call_room
 from addon.services.clinics import clinic_status, require_payments_available
 
 MAX_DESCRIPTION = 500
 MAX_CLIENT_REF = 100
-# Still waiting for money: the states a clinician may cancel from, and a patient may pay from.
-UNPAID = ("requested", "failed")
 NOT_FOUND = "That payment request doesn't exist in this call."
 
 
@@ -73,10 +69,12 @@ def payment_request_json(view: RequestView) -> dict[str, Any]:
         "created_at": iso_utc(pr.created_at),
         "paid_at": iso_utc(pr.paid_at),
         "failure_message": pr.failure_message,
+        **lifecycle.flags(pr.status, pr.amount, pr.amount_refunded),
         # Optional additions: what screens show, so no page formats money or guesses card details itself.
         "amount_display": money.format_amount(pr.amount, pr.currency),
         "card_brand": pr.card_brand,
         "card_last4": pr.card_last4,
+        "card_display": card_display(pr.card_brand, pr.card_last4),
         "canceled_at": iso_utc(pr.canceled_at),
         "updated_at": iso_utc(pr.updated_at),
     }
@@ -142,10 +140,11 @@ class Outcome:
 def parse_description(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput("Say what the payment is for, such as 'Consultation'.", field="description")
-    text = " ".join(value.split())
-    if len(text) > MAX_DESCRIPTION:
+    # Counted as typed (the panel's counter counts the same), then runs of spaces and line breaks made one space.
+    typed = value.strip()
+    if len(typed) > MAX_DESCRIPTION:
         raise InvalidInput(f"Keep the description to {MAX_DESCRIPTION} characters or fewer.", field="description")
-    return text
+    return " ".join(typed.split())
 
 
 def parse_client_ref(value: object) -> str | None:
@@ -179,7 +178,7 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
         "amount": amount,
         "currency": currency,
         "description": description,
-        "status": "requested",
+        "status": lifecycle.INITIAL.value,
         "amount_refunded": 0,
         "created_at": now,
         "updated_at": now,
@@ -219,91 +218,6 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
     return Outcome(body_json, [event])
 
 
-# --- Cancel ------------------------------------------------------------------------------------------------
-
-
-async def cancel(db: AsyncSession, gateway: StripeGateway, principal: Principal, request_id: object) -> Outcome:
-    """Cancel an unpaid request of the clinician's call; its PaymentIntent, if any, is canceled at Stripe first."""
-    require_role(principal, CLINICIANS, what="cancel payment requests")
-    # Two rounds: a checkout may attach a PaymentIntent between our read and our update; then that one is canceled.
-    for _ in range(2):
-        pr = await find_in_call(db, principal, request_id)
-        if pr.status == "canceled":
-            view = await load_view(db, pr.id)
-            assert view is not None
-            return Outcome(payment_request_json(view), [])
-        if pr.status not in UNPAID:
-            raise Conflict(_not_cancelable(pr.status), code="not_cancelable")
-        intent_id = pr.stripe_payment_intent_id
-        left_at_stripe: str | None = None
-        if intent_id is not None and pr.stripe_account_id is not None:
-            left_at_stripe = await _cancel_at_stripe(db, gateway, pr, intent_id)
-        now = utcnow()
-        intent_unchanged = (
-            PaymentRequest.stripe_payment_intent_id.is_(None)
-            if intent_id is None
-            else PaymentRequest.stripe_payment_intent_id == intent_id
-        )
-        result = await db.execute(
-            update(PaymentRequest)
-            .where(PaymentRequest.id == pr.id, PaymentRequest.status.in_(UNPAID), intent_unchanged)
-            .values(status="canceled", canceled_at=now, updated_at=now)
-        )
-        if rows_changed(result):
-            audit.record(
-                db,
-                "payment_request.canceled",
-                actor=principal,
-                clinic_id=pr.clinic_id,
-                subject_type="payment_request",
-                subject_id=pr.id,
-                data=None
-                if left_at_stripe is None
-                else {"canceled_at_stripe": False, "reason": left_at_stripe, "stripe_account": pr.stripe_account_id},
-            )
-            body_json, event = await changed_event(db, pr.id)
-            return Outcome(body_json, [event])
-    pr = await find_in_call(db, principal, request_id)
-    raise Conflict(_not_cancelable(pr.status), code="not_cancelable")
-
-
-async def _cancel_at_stripe(db: AsyncSession, gateway: StripeGateway, pr: PaymentRequest, intent_id: str) -> str | None:
-    """Cancel the request's intent at Stripe. None when done; otherwise why it was left there.
-
-    When Callpay can no longer act on the intent (the clinic removed the account here, or in its Stripe dashboard
-    before the webhook saying so arrived), the patient can't pay it through Callpay either, and refusing would
-    leave the request waiting in the call for good: the caller cancels it here alone.
-    """
-    assert pr.stripe_account_id is not None
-    linked = await db.scalar(select(Clinic.stripe_account_id).where(Clinic.id == pr.clinic_id))
-    try:
-        await gateway.cancel_payment_intent(
-            account_id=pr.stripe_account_id, intent_id=intent_id, idempotency_key=f"cancel:{pr.id}:{intent_id}"
-        )
-    except InvalidInput as exc:
-        # Stripe says the intent can't be canceled: it succeeded or is processing; the payment stands.
-        raise Conflict(
-            "The patient is paying or has just paid, so this request can't be cancelled.",
-            code="not_cancelable",
-        ) from exc
-    except PaymentProviderError as exc:
-        if linked != pr.stripe_account_id:
-            # Still tried, in case the old account lets us; it didn't, and it is no longer the clinic's.
-            return "stripe_account_disconnected"
-        if exc.code == "account_access_revoked":
-            return "stripe_access_revoked"
-        raise
-    return None
-
-
-def _not_cancelable(status: str) -> str:
-    if status in ("paid", "refunded", "partially_refunded"):
-        return "This request has been paid, so it can't be cancelled. Refund it instead."
-    if status == "processing":
-        return "The patient's payment is being processed, so this request can't be cancelled."
-    return "This request can't be cancelled now."
-
-
 # --- The clinician's panel ---------------------------------------------------------------------------------
 
 
@@ -325,4 +239,5 @@ async def panel_context(db: AsyncSession, principal: Principal) -> dict[str, Any
             for amount in clinic.preset_amounts
         ],
         "status": clinic_status(clinic),
+        "description_max": MAX_DESCRIPTION,
     }

@@ -4,57 +4,38 @@ Two reporters tell us: Stripe's webhooks, and the patient's browser right after 
 lost webhook never delays the clinician's pop-up). Neither report is applied as it stands: the browser's word is
 not trusted, and a webhook's payload is the intent as it was when the event was made, which a late delivery (the
 decline of an earlier attempt arriving after the next one is processing) would replay over newer news. Both only
-say "look now": :func:`apply_current` retrieves the PaymentIntent from Stripe and applies that. The state moves
-only by conditional UPDATEs (``WHERE status IN`` the states it may move from), so duplicates and races between
-the two reporters change nothing. Whoever moves a request to ``paid`` first does the once-only work in the same
-transaction: the receipt number, the queued receipt email, and the ``payment_received`` announcement.
+say "look now": :func:`apply_current` retrieves the PaymentIntent from Stripe and applies that, as a lifecycle
+trigger (:mod:`addon.services.transitions`), so duplicates and races between the two reporters change nothing and
+whoever records the payment first does the once-only work: the receipt number, the queued receipt email, and the
+``payment_received`` announcement.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from addon.auth.access import require_role
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
-from addon.dbutil import rows_changed
 from addon.errors import Conflict, PaymentProviderError
 from addon.gateway import PaymentIntentInfo, StripeGateway, WebhookEvent, intent_from_object
-from addon.models import Clinic, PaymentRequest, utcnow
-from addon.outbound import Outbound, call_staff_room
-from addon.services import receipts
+from addon.lifecycle import MONEY_TAKEN, Trigger, after_refund, refund_trigger
+from addon.models import PaymentRequest
+from addon.outbound import Outbound
+from addon.services.event_context import EventContext
 from addon.services.payment_requests import changed_event, find_in_call
-
-if TYPE_CHECKING:
-    # Only for types: stripe_events imports this module to build its dispatch table.
-    from addon.services.stripe_events import EventContext
+from addon.services.transitions import transition
 
 log = logging.getLogger("callpay.payments")
 
-# Where each transition may come from. "canceled" may still become "paid": if money moved, the money is the truth.
-PAYABLE_FROM = ("requested", "processing", "failed", "canceled")
-PROCESSING_FROM = ("requested", "failed")
-FAILED_FROM = ("requested", "processing")
-CANCELED_FROM = ("requested", "processing", "failed")
-REFUNDABLE = ("paid", "partially_refunded", "refunded")
 # PaymentIntent states no later news can change: a payload saying one of these is never stale.
 FINAL = ("succeeded", "canceled")
 DECLINED = "Payment failed — your card was declined. Try another card."
-
-
-def receipt_number(counter: int) -> str:
-    return f"{counter:06d}"
-
-
-def refund_status(amount: int, refunded: int) -> str:
-    if refunded <= 0:
-        return "paid"
-    return "refunded" if refunded >= amount else "partially_refunded"
 
 
 # --- Applying an intent ------------------------------------------------------------------------------------
@@ -68,12 +49,14 @@ async def apply_intent(db: AsyncSession, pr: PaymentRequest, intent: PaymentInte
     if intent.status == "succeeded":
         return await mark_paid(db, pr.id, intent)
     if intent.status == "processing":
-        return await _move(db, pr.id, PROCESSING_FROM, status="processing", failure_message=None)
+        return (await transition(db, pr.id, Trigger.PROCESSING, values={"failure_message": None})).events
+    if intent.status == "requires_capture":
+        return (await transition(db, pr.id, Trigger.AUTHORIZED, values={"failure_message": None})).events
     if intent.status == "canceled":
-        now = utcnow()
-        return await _move(db, pr.id, CANCELED_FROM, status="canceled", canceled_at=now)
+        return (await transition(db, pr.id, Trigger.INTENT_CANCELED)).events
     if intent.status == "requires_payment_method" and (intent.failure_message or intent.failure_code):
-        return await _move(db, pr.id, FAILED_FROM, status="failed", failure_message=failure_text(intent))
+        moved = await transition(db, pr.id, Trigger.DECLINED, values={"failure_message": failure_text(intent)})
+        return moved.events
     # requires_action / requires_confirmation: the patient is still in the middle of paying; nothing to record.
     return []
 
@@ -88,62 +71,25 @@ def failure_text(intent: PaymentIntentInfo) -> str:
     return f"Payment failed — {message[0].lower()}{message[1:]} Try another card."[:500]
 
 
-async def _move(db: AsyncSession, request_id: str, allowed_from: tuple[str, ...], **values: Any) -> list[Outbound]:
-    result = await db.execute(
-        update(PaymentRequest)
-        .where(PaymentRequest.id == request_id, PaymentRequest.status.in_(allowed_from))
-        .values(updated_at=utcnow(), **values)
-    )
-    if not rows_changed(result):
-        return []
-    _, event = await changed_event(db, request_id)
-    return [event]
-
-
 async def mark_paid(db: AsyncSession, request_id: str, intent: PaymentIntentInfo) -> list[Outbound]:
-    """The once-only work of a payment. Only the caller whose conditional UPDATE moves the row does any of it.
+    """Record the payment; only the caller whose transition moves the row gets the once-only work's events.
 
     The clinic may have refunded in its Stripe dashboard before we heard of the payment; the refunded total comes
     with the intent's latest charge, so the request lands on what Stripe has now, not on a ``paid`` that the
     already-processed ``charge.refunded`` would never correct.
     """
-    now = utcnow()
-    result = await db.execute(
-        update(PaymentRequest)
-        .where(PaymentRequest.id == request_id, PaymentRequest.status.in_(PAYABLE_FROM))
-        .values(
-            status=refund_status(intent.amount, intent.amount_refunded),
-            amount_refunded=intent.amount_refunded,
-            paid_at=now,
-            updated_at=now,
-            failure_message=None,
-            card_brand=intent.card_brand,
-            card_last4=intent.card_last4,
-        )
-        .returning(PaymentRequest.clinic_id)
+    moved = await transition(
+        db,
+        request_id,
+        Trigger.SUCCEEDED,
+        to=after_refund(intent.amount, intent.amount_refunded),
+        values={
+            "amount_refunded": intent.amount_refunded,
+            "card_brand": intent.card_brand,
+            "card_last4": intent.card_last4,
+        },
     )
-    clinic_id = result.scalar_one_or_none()
-    if clinic_id is None:
-        return []
-    # Per-clinic, gap-free: the increment and the read are one statement, so two payments never share a number.
-    counter = (
-        await db.execute(
-            update(Clinic)
-            .where(Clinic.id == clinic_id)
-            .values(receipt_counter=Clinic.receipt_counter + 1)
-            .returning(Clinic.receipt_counter)
-        )
-    ).scalar_one()
-    # Only the caller that won the conditional UPDATE above gets here, so the announcement happens exactly once.
-    await db.execute(
-        update(PaymentRequest)
-        .where(PaymentRequest.id == request_id)
-        .values(receipt_number=receipt_number(counter), received_announced_at=now)
-    )
-    pr = await db.get_one(PaymentRequest, request_id, populate_existing=True)
-    await receipts.enqueue_receipt(db, pr)
-    body, changed = await changed_event(db, request_id)
-    return [changed, Outbound(event="payment_received", room=call_staff_room(pr.call_id), data=body)]
+    return moved.events
 
 
 async def apply_current(
@@ -240,7 +186,7 @@ async def on_charge_refunded(db: AsyncSession, event: WebhookEvent, context: Eve
     if pr is None:
         return []
     events: list[Outbound] = []
-    if pr.status not in REFUNDABLE:
+    if pr.status not in MONEY_TAKEN:
         # Refunded before we heard it was paid (a dashboard refund racing the succeeded webhook): this event is
         # recorded as processed, so dropping it would leave the request "paid" for good. Record the payment first,
         # from the intent as Stripe has it now, which already carries the refunded total.
@@ -252,24 +198,16 @@ async def on_charge_refunded(db: AsyncSession, event: WebhookEvent, context: Eve
             log.warning("refund for an unpaid request after access was revoked", extra={"request": pr.id})
             return []
     refunded = int(charge.get("amount_refunded") or 0)
-    full = bool(charge.get("refunded")) or refunded >= pr.amount
-    return events + await _move_refund(db, pr.id, refunded, "refunded" if full else "partially_refunded")
-
-
-async def _move_refund(db: AsyncSession, request_id: str, refunded: int, status: str) -> list[Outbound]:
-    result = await db.execute(
-        update(PaymentRequest)
-        .where(
-            PaymentRequest.id == request_id,
-            PaymentRequest.status.in_(REFUNDABLE),
-            PaymentRequest.amount_refunded < refunded,
-        )
-        .values(amount_refunded=refunded, status=status, updated_at=utcnow())
+    trigger = refund_trigger(pr.amount, pr.amount if charge.get("refunded") else refunded)
+    moved = await transition(
+        db,
+        pr.id,
+        trigger,
+        # The refunded total only grows, so an older event can't undo a newer one.
+        where=[PaymentRequest.amount_refunded < refunded],
+        values={"amount_refunded": refunded},
     )
-    if not rows_changed(result):
-        return []
-    _, event = await changed_event(db, request_id)
-    return [event]
+    return events + moved.events
 
 
 async def prefetch_intent(

@@ -21,25 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
+from addon.cards import card_display
 from addon.dbutil import insert_ignoring_conflict
 from addon.errors import NotFound
+from addon.lifecycle import MONEY_TAKEN
 from addon.models import Clinic, OutboxEmail, PaymentRequest, User, iso_utc
 from addon.money import format_amount
 from addon.receipts_pdf import format_date, render_receipt_pdf
 
 # A receipt exists once money has moved; refunds keep it (it then shows what was refunded).
-RECEIPTED = frozenset({"paid", "refunded", "partially_refunded"})
+RECEIPTED = MONEY_TAKEN
 NO_RECEIPT = "There is no receipt for this payment yet."
-CARD_BRANDS = {
-    "visa": "Visa",
-    "mastercard": "Mastercard",
-    "amex": "American Express",
-    "discover": "Discover",
-    "diners": "Diners Club",
-    "jcb": "JCB",
-    "unionpay": "UnionPay",
-    "eftpos_au": "eftpos",
-}
 _EMAIL_TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(Path(__file__).parent.parent / "templates" / "email")),
     autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
@@ -106,10 +98,7 @@ class Receipt:
 
     @property
     def card_display(self) -> str | None:
-        if not self.card_last4:
-            return None
-        brand = CARD_BRANDS.get((self.card_brand or "").lower(), (self.card_brand or "Card").title())
-        return f"{brand} ending in {self.card_last4}"
+        return card_display(self.card_brand, self.card_last4)
 
     def to_json(self) -> dict[str, Any]:
         """What the patient's confirmation shows: the receipt's own words, so screen and PDF agree."""

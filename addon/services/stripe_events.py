@@ -9,29 +9,20 @@ Stripe only needs a 2xx.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from addon.gateway import PaymentIntentInfo, StripeGateway, WebhookEvent
+from addon.gateway import WebhookEvent
 from addon.models import ProcessedStripeEvent
 from addon.outbound import Outbound
 from addon.services import connect, payments
+from addon.services.event_context import EventContext, EventHandler, Preparer
+
+__all__ = ["EventContext", "EventHandler", "Preparer", "handle", "handlers", "prepare", "preparers"]
 
 log = logging.getLogger("callpay.webhooks")
-
-
-@dataclass(frozen=True)
-class EventContext:
-    gateway: StripeGateway
-    # Read from Stripe by a preparer before the transaction opened, so handlers don't call Stripe while holding it.
-    intents: dict[str, PaymentIntentInfo] = field(default_factory=dict)
-
-
-EventHandler = Callable[[AsyncSession, WebhookEvent, EventContext], Awaitable[list[Outbound]]]
-Preparer = Callable[[async_sessionmaker[AsyncSession], WebhookEvent, EventContext], Awaitable[None]]
 
 
 def handlers() -> Mapping[str, EventHandler]:

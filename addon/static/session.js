@@ -1,9 +1,15 @@
-// The page's session: read once from the inert JSON block the server rendered, kept only in memory.
-// The launch token is removed from the address bar so it is not bookmarked, shared or sent as a Referer.
+// The page's session: read once from the inert JSON block the server rendered, kept in memory (a page that resumes
+// after a reload hands back the one it kept with useSession). The launch token is removed from the address bar so
+// it is not bookmarked, shared or sent as a Referer.
 
 const block = document.getElementById("callpay-session");
-export const session = block ? JSON.parse(block.textContent) : null;
+export let session = block ? JSON.parse(block.textContent) : null;
 if (block) block.remove();
+
+// Use a session the page kept for itself (the patient widget keeps its own for the life of the tab).
+export function useSession(kept) {
+  session = kept;
+}
 if (new URL(window.location.href).searchParams.has("launch")) {
   const url = new URL(window.location.href);
   url.searchParams.delete("launch");

@@ -136,7 +136,9 @@ async def test_a_decline_then_another_card_and_3d_secure_through_the_platform(
         "Payment failed — your card was declined. Try another card.", timeout=SLOW_MS
     )
     await save_screenshot(page, "e2e-10-declined")
-    await payment_frame(element).get_by_test_id("card-number").fill("4242 4242 4242 4242")
+    # The declined card's details are cleared for another card.
+    await expect(payment_frame(element).get_by_test_id("card-number")).to_have_value("")
+    await fill_card(element, "4242 4242 4242 4242")
     await patient.get_by_test_id("pay-submit").click()
     await expect(patient.get_by_test_id("payment-success")).to_be_visible(timeout=SLOW_MS)
     await expect(clinician.get_by_test_id("payment-received")).to_have_count(1, timeout=SLOW_MS)

@@ -31,6 +31,8 @@ async def test_request_pay_and_the_clinician_sees_it_land(connected: PayStack) -
     assert pr["clinician"] == {"id": "dr-ada", "name": "Dr Ada Lovelace"}
     assert pr["call"] == "call-1" and pr["clinic"] == "clinic-1" and pr["id"].startswith("pr_")
     assert pr["created_at"].endswith("Z")
+    flags = ("payable", "cancelable", "refundable", "receipt_available")
+    assert [pr[f] for f in flags] == [True, True, False, False]
     await patient.wait_count("payment_request", 1)
 
     intent, session = await stack.pay(pr["id"], patient_session)
@@ -43,6 +45,7 @@ async def test_request_pay_and_the_clinician_sees_it_land(connected: PayStack) -
     assert body["status"] == "paid" and body["receipt_number"] == "000001"
     assert body["card_brand"] == "visa" and body["card_last4"] == "4242"
     assert body["paid_at"].endswith("Z")
+    assert [body[f] for f in flags] == [False, False, True, True]
     assert "email" not in str(body)
 
     received = await doctor.wait_count("payment_received", 1)
@@ -275,9 +278,8 @@ async def test_a_receipt_address_change_that_loses_to_the_payment_changes_nothin
     intent_id = session["client_secret"].split("_secret_")[0]
     assert (await stack.confirm_intent(intent_id))["status"] == "succeeded"
     assert (await stack.report(pr["id"], patient_session))[1]["status"] == "paid"
-    async with stack.app[DB].begin() as db:
-        with pytest.raises(Conflict) as raised:
-            await checkout._change_email(db, stack.app[GATEWAY], stale, "second@example.com")
+    with pytest.raises(Conflict) as raised:
+        await checkout._change_email(stack.app[DB], stack.app[GATEWAY], stale, "second@example.com")
     assert raised.value.code == "already_paid"
     assert (await request_row(stack, pr["id"])).patient_email == "first@example.com"
     assert (await stack.stripe("GET", f"/v1/payment_intents/{intent_id}"))["receipt_email"] == "first@example.com"

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from addon.appkeys import DB, OUTBOX
 from addon.models import Clinic, PaymentRequest
-from addon.services import payments
+from addon.services import transitions
 from tests.support.payflow import PayStack, paid_intent, receipts_queued, request_row
 
 
@@ -147,7 +147,7 @@ async def test_a_pause_inside_the_paid_transition_does_not_let_a_second_one_in(
     paused = asyncio.Event()
     release = asyncio.Event()
     calls = 0
-    original = payments.receipts.enqueue_receipt
+    original = transitions.receipts.enqueue_receipt
 
     async def slow_enqueue(db: Any, request: PaymentRequest) -> bool:
         nonlocal calls
@@ -157,7 +157,7 @@ async def test_a_pause_inside_the_paid_transition_does_not_let_a_second_one_in(
             await release.wait()
         return await original(db, request)
 
-    monkeypatch.setattr(payments.receipts, "enqueue_receipt", slow_enqueue)
+    monkeypatch.setattr(transitions.receipts, "enqueue_receipt", slow_enqueue)
     event = await stack.event(intent["id"], "payment_intent.succeeded")
     first = asyncio.create_task(stack.deliver(event))
     await asyncio.wait_for(paused.wait(), 5)

@@ -24,9 +24,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from addon.app import create_app
-from addon.appkeys import DB, GATEWAY
+from addon.appkeys import DB, DB_READ, GATEWAY
 from addon.http.sessions import exchange_launch
-from addon.models import OutboxEmail, PaymentRequest
+from addon.models import OutboxEmail, PaymentRequest, StripeEventInbox
 from addon.outbound import PUBLISHER, Outbound, Publisher, publish_after_commit
 from addon.services import connect
 from addon.settings import Settings
@@ -198,8 +198,11 @@ class PayStack:
         assert matching, f"no {type} event for {intent_id}"
         return matching[-1]
 
-    async def deliver(self, event: dict[str, Any], *, secret: str | None = None) -> int:
-        """POST one Stripe event to the app's webhook, signed as the sandbox signs it (or with another secret)."""
+    async def deliver(self, event: dict[str, Any], *, secret: str | None = None, settle: bool = True) -> int:
+        """POST one Stripe event to the app's webhook, signed as the sandbox signs it (or with another secret).
+
+        The webhook answers once the event is stored; its work happens after, in the inbox processor. Unless
+        ``settle`` is False this waits for that too, so a test can look at what the event changed."""
         payload = json.dumps(event).encode()
         signature = stripe_signature(payload, secret or self.webhook_secret)
         response = await self.client.post(
@@ -208,7 +211,22 @@ class PayStack:
             headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
         )
         await response.read()
+        if settle and response.status == 200:
+            await self.settled(event["id"])
         return response.status
+
+    async def settled(self, event_id: str, wait: float = 10.0) -> StripeEventInbox:
+        """The event's inbox row once the processor is done with it (processed, or failed and waiting to retry)."""
+
+        async def until() -> StripeEventInbox:
+            while True:
+                async with self.app[DB_READ]() as db:
+                    row = await db.get(StripeEventInbox, event_id)
+                if row is not None and (row.processed_at is not None or (row.attempts and row.locked_until is None)):
+                    return row
+                await asyncio.sleep(0.02)
+
+        return await asyncio.wait_for(until(), wait)
 
     async def enable_webhooks(self) -> None:
         async with self.http.post(

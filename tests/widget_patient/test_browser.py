@@ -112,9 +112,16 @@ async def test_a_declined_card_says_so_plainly_and_another_card_pays(
     error = page.get_by_test_id("payment-error")
     await expect(error).to_have_text("Payment failed — your card was declined. Try another card.")
     await expect(page.get_by_test_id("pay-submit")).to_be_enabled()
+    # Those card details won't pay: the fields are emptied for another card, and the patient is put in the number.
+    card = payment_frame(element)
+    for field in ("card-number", "card-expiry", "card-cvc"):
+        await expect(card.get_by_test_id(field)).to_have_value("")
+    await expect(card.get_by_test_id("card-number")).to_be_focused()
+    await expect(page.get_by_test_id("receipt-email")).to_have_value("pat@example.com")
     await save_screenshot(page, "patient-4-declined")
+    await assert_accessible(page)
 
-    await payment_frame(element).get_by_test_id("card-number").fill("4242 4242 4242 4242")
+    await fill_card(element, "4242 4242 4242 4242")
     await page.get_by_test_id("pay-submit").click()
     await expect(page.get_by_test_id("payment-success")).to_be_visible()
     await clinician.wait_count("payment_received", 1)

@@ -1,0 +1,23 @@
+"""What a Stripe event handler is given, shared by the dispatcher (stripe_events) and the handlers it dispatches to
+(payments, connect), so neither imports the other for its types."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from addon.gateway import PaymentIntentInfo, StripeGateway, WebhookEvent
+from addon.outbound import Outbound
+
+
+@dataclass(frozen=True)
+class EventContext:
+    gateway: StripeGateway
+    # Read from Stripe by a preparer before the transaction opened, so handlers don't call Stripe while holding it.
+    intents: dict[str, PaymentIntentInfo] = field(default_factory=dict)
+
+
+EventHandler = Callable[[AsyncSession, WebhookEvent, EventContext], Awaitable[list[Outbound]]]
+Preparer = Callable[[async_sessionmaker[AsyncSession], WebhookEvent, EventContext], Awaitable[None]]

@@ -1,0 +1,155 @@
+// The Request payment form: amount (as typed: the server reads it), what it's for (with a counter near the
+// server's limit), every problem shown at once, and one request however often it is sent.
+
+import { AMOUNT_NUMBER, amountText } from "/static/amount.js";
+import { $, announcer } from "/widget/static/view.js";
+
+const config = JSON.parse($("panel-config").textContent);
+const form = $("request-form");
+const amountInput = $("amount");
+const descriptionInput = $("description");
+const submit = $("submit");
+const speak = announcer("announcer");
+
+const DESCRIPTION_MAX = config.description_max;
+const COUNT_FROM = Math.floor(DESCRIPTION_MAX * 0.8); // the counter shows from here on
+let pendingRef = null; // the client_ref of a request not yet acknowledged: a resend reuses it, so no duplicate
+
+// Characters as the server counts them (code points of the text without surrounding spaces).
+const length = (text) => [...text.trim()].length;
+
+function showFieldError(field, message, { focus = true } = {}) {
+  const box = $(`${field}-error`);
+  const input = { amount: amountInput, description: descriptionInput }[field];
+  if (!box || !input) return false;
+  box.textContent = message;
+  box.hidden = false;
+  input.setAttribute("aria-invalid", "true");
+  if (focus) input.focus();
+  return true;
+}
+
+function clearErrors() {
+  for (const id of ["amount-error", "description-error", "form-error"]) {
+    $(id).hidden = true;
+    $(id).textContent = "";
+  }
+  amountInput.removeAttribute("aria-invalid");
+  descriptionInput.removeAttribute("aria-invalid");
+}
+
+export function showFormError(message) {
+  $("form-error").textContent = message;
+  $("form-error").hidden = false;
+}
+
+// The same rules the server applies to a typed amount, so every problem shows at once; the server checks again
+// (and alone knows the currency's smallest and largest amounts).
+function amountProblem(typed) {
+  if (!typed.trim().replace(/,/g, "")) return "Enter an amount.";
+  const text = amountText(typed, config.currency);
+  if (/^-\s*(\d|\.\d)/.test(text)) return "Enter an amount greater than zero.";
+  if (!AMOUNT_NUMBER.test(text)) return "Enter the amount as a number, such as 80.00.";
+  const places = (text.split(".")[1] || "").replace(/0+$/, "").length;
+  if (places > config.decimals) {
+    return config.decimals === 0 ? "Enter the amount in whole units." : `Enter the amount in at most ${config.decimals} decimal places.`;
+  }
+  if (!(Number(text) > 0)) return "Enter an amount greater than zero.";
+  return null;
+}
+
+function descriptionProblem(typed) {
+  if (!typed.trim()) return "Say what the payment is for.";
+  const over = length(typed) - DESCRIPTION_MAX;
+  if (over > 0) return `Keep the description to ${DESCRIPTION_MAX} characters or fewer (${over} too many).`;
+  return null;
+}
+
+// Every field's problem at once, the first one focused; true when there were none.
+function checkFields() {
+  const problems = [
+    ["amount", amountProblem(amountInput.value)],
+    ["description", descriptionProblem(descriptionInput.value)],
+  ].filter(([, message]) => message);
+  problems.forEach(([field, message], index) => showFieldError(field, message, { focus: index === 0 }));
+  return problems.length === 0;
+}
+
+// "412 of 500 characters", shown near the limit; past it, how many too many. Screen readers hear it when they come
+// to the field (it describes it) and once as the limit is reached or passed, not on every key.
+let lastSaid = "under";
+function updateCounter() {
+  const count = length(descriptionInput.value);
+  const counter = $("description-count");
+  const over = count - DESCRIPTION_MAX;
+  counter.hidden = count < COUNT_FROM;
+  counter.textContent = over > 0
+    ? `${count} of ${DESCRIPTION_MAX} characters: ${over} too many`
+    : `${count} of ${DESCRIPTION_MAX} characters`;
+  counter.classList.toggle("cp-count-over", over > 0);
+  const now = over > 0 ? "over" : count === DESCRIPTION_MAX ? "at" : "under";
+  if (now !== lastSaid && now !== "under") {
+    speak(now === "over" ? `Description too long: ${over} characters over the limit of ${DESCRIPTION_MAX}.`
+      : `Description at the limit of ${DESCRIPTION_MAX} characters.`);
+  }
+  lastSaid = now;
+}
+
+function newRef() {
+  return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`;
+}
+
+// `send(body)` emits request_payment and answers the server's ack (it rejects when no answer comes); `onCreated`
+// takes the new request.
+export function wireForm({ send, onCreated }) {
+  for (const preset of document.querySelectorAll(".cp-preset")) {
+    preset.addEventListener("click", () => {
+      amountInput.value = preset.dataset.amount;
+      pendingRef = null;
+      descriptionInput.focus();
+    });
+  }
+  for (const input of [amountInput, descriptionInput]) {
+    input.addEventListener("input", () => {
+      pendingRef = null; // different details make a different request
+    });
+  }
+  descriptionInput.addEventListener("input", updateCounter);
+  updateCounter();
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (submit.disabled) return;
+    clearErrors();
+    if (!checkFields()) return;
+    pendingRef ??= newRef();
+    const body = { amount: amountInput.value.trim(), description: descriptionInput.value, client_ref: pendingRef };
+    submit.disabled = true;
+    submit.textContent = "Sending…";
+    let ack;
+    try {
+      ack = await send(body);
+    } catch {
+      // No answer: keep the same client_ref, so pressing again can't create a second request.
+      showFormError("No answer from Callpay yet. Check your connection, then press Request payment again.");
+      return;
+    } finally {
+      submit.disabled = false;
+      submit.textContent = "Request payment";
+    }
+    pendingRef = null;
+    if (!ack.ok) {
+      if (!(ack.error.field && showFieldError(ack.error.field, ack.error.message))) showFormError(ack.error.message);
+      return;
+    }
+    onCreated(ack.payment_request);
+    form.reset();
+    updateCounter();
+    amountInput.focus();
+  });
+}
+
+// The form works only while the clinic can take payments and the session lasts.
+export function setFormEnabled(enabled) {
+  $("request-fields").disabled = !enabled;
+}

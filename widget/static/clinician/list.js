@@ -1,0 +1,118 @@
+// The requests in this call as the clinician sees them, newest first, with Cancel (which asks first).
+
+import { $, element, announcer, timeOf } from "/widget/static/view.js";
+import { isCancelable, isNewer, newestFirst } from "/widget/static/requests.js";
+
+const STATUS_WORDS = {
+  requested: "Waiting for the patient",
+  processing: "Processing",
+  paid: "Paid",
+  failed: "Payment failed — the patient can try again",
+  canceled: "Cancelled",
+  refunded: "Refunded",
+  partially_refunded: "Partly refunded",
+};
+
+export const announce = announcer("announcer");
+export const requests = new Map(); // id → PaymentRequest, newest copy wins
+let confirmingId = null; // the request whose "Cancel this request?" is open
+let cancel = async () => {}; // how a confirmed cancel reaches the server; clinician.js sets it
+
+export function onCancel(handler) {
+  cancel = handler;
+}
+
+export function upsert(pr) {
+  if (isNewer(pr, requests.get(pr.id))) requests.set(pr.id, pr);
+}
+
+export function renderList() {
+  const list = $("requests");
+  const items = newestFirst(requests.values());
+  if (confirmingId && !isCancelable(requests.get(confirmingId))) confirmingId = null;
+  // The list is rebuilt on every change: put the keyboard back on the same button in the new copy.
+  const focused = list.contains(document.activeElement) ? document.activeElement : null;
+  const refocus = focused && focused.closest("[data-id]") && focused.dataset.action
+    ? { id: focused.closest("[data-id]").dataset.id, action: focused.dataset.action }
+    : null;
+  $("empty").hidden = items.length > 0;
+  list.replaceChildren(...items.map(renderItem));
+  if (refocus) focusAction(refocus.id, refocus.action);
+}
+
+function focusAction(id, action) {
+  const item = [...$("requests").children].find((node) => node.dataset.id === id);
+  item?.querySelector(`[data-action="${action}"]`)?.focus();
+}
+
+function renderItem(pr) {
+  const item = element("li", { className: "cp-request" });
+  item.dataset.id = pr.id;
+  item.dataset.status = pr.status;
+  item.append(
+    element("span", { className: "cp-request-amount", text: pr.amount_display }),
+    element("span", { className: `cp-status cp-status-${pr.status}`, text: STATUS_WORDS[pr.status] ?? pr.status }),
+    element("span", { className: "cp-request-description", text: pr.description }),
+  );
+  const parts = [`Requested ${timeOf(pr.created_at)}`];
+  if (pr.paid_at) parts.push(`paid ${timeOf(pr.paid_at)}`);
+  if (pr.receipt_number) parts.push(`receipt ${pr.receipt_number}`);
+  if (pr.card_display) parts.push(pr.card_display);
+  item.append(element("span", { className: "cp-request-meta", text: parts.join(" · ") }));
+  if (isCancelable(pr)) item.append(pr.id === confirmingId ? renderConfirm(pr) : renderCancel(pr));
+  return item;
+}
+
+function actionButton(text, action, className, label) {
+  const button = element("button", { className, text, attrs: { type: "button", "aria-label": label } });
+  button.dataset.action = action;
+  return button;
+}
+
+function renderCancel(pr) {
+  const actions = element("div", { className: "cp-request-actions" });
+  const what = `${pr.amount_display}, ${pr.description}`;
+  const button = actionButton("Cancel request", "cancel", "secondary", `Cancel the request for ${what}`);
+  button.addEventListener("click", () => {
+    // One click only asks: a misclick mid-call mustn't take the request away from the patient.
+    confirmingId = pr.id;
+    renderList();
+    focusAction(pr.id, "keep");
+  });
+  actions.append(button);
+  return actions;
+}
+
+function renderConfirm(pr) {
+  const group = element("div", { className: "cp-confirm", attrs: { role: "group" } });
+  const question = element("p", { className: "cp-confirm-question", text: "Cancel this request?" });
+  question.id = `confirm-${pr.id}`;
+  group.setAttribute("aria-labelledby", question.id);
+  const what = `${pr.amount_display}, ${pr.description}`;
+  const yes = actionButton("Yes, cancel", "confirm-cancel", "danger", `Yes, cancel the request for ${what}`);
+  const keep = actionButton("Keep it", "keep", "secondary", `Keep it: don't cancel the request for ${what}`);
+  const stopAsking = () => {
+    confirmingId = null;
+    renderList();
+    focusAction(pr.id, "cancel");
+  };
+  yes.addEventListener("click", async () => {
+    yes.disabled = keep.disabled = true;
+    const done = await cancel(pr);
+    yes.disabled = keep.disabled = false;
+    if (!done) return;
+    confirmingId = null;
+    renderList();
+    $("list-title").focus();
+    announce(`Request for ${pr.amount_display} cancelled.`);
+  });
+  keep.addEventListener("click", stopAsking);
+  group.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.stopPropagation(); // Escape here means "keep it", not "dismiss the pop-up"
+      stopAsking();
+    }
+  });
+  group.append(question, yes, keep);
+  return group;
+}

@@ -1,0 +1,58 @@
+// "Payment received": a compact banner laid over the panel's heading, so nothing on the form moves. It comes first
+// in the page, so its Dismiss is the first stop in focus order, as it is the first thing on screen; it stays at the
+// top while the panel scrolls, and the page keeps focused fields clear of it (scroll-padding, see clinician.css).
+// Shown once per payment on this page; a second payment's banner lies over the first until that is dismissed.
+
+import { $, element, timeOf } from "/widget/static/view.js";
+
+const shown = new Set(); // ids whose pop-up has been shown on this page: never twice
+
+export function showReceived(pr) {
+  if (shown.has(pr.id)) return;
+  shown.add(pr.id);
+  const region = $("received-region");
+  const card = element("div", { className: "cp-received", attrs: { "data-testid": "payment-received" } });
+  card.dataset.id = pr.id;
+  const title = element("h2", { text: "Payment received" });
+  const when = element("time", { className: "cp-received-time", text: `at ${timeOf(pr.paid_at)}` });
+  when.dateTime = pr.paid_at ?? "";
+  title.append(" ", when);
+  const detail = element("p", { className: "cp-received-detail" });
+  detail.append(
+    element("span", { className: "cp-received-amount", text: pr.amount_display }),
+    " ",
+    element("span", { className: "cp-received-description", text: pr.description }),
+  );
+  const dismiss = element("button", {
+    className: "cp-received-dismiss",
+    text: "Dismiss",
+    attrs: { type: "button", "aria-label": `Dismiss: payment of ${pr.amount_display} received` },
+  });
+  dismiss.addEventListener("click", () => dismissReceived(card));
+  card.append(element("div", { className: "cp-received-text" }), dismiss);
+  card.firstChild.append(title, detail);
+  region.prepend(card); // the newest on top, and first in focus order
+  region.classList.add("cp-has-received");
+  document.documentElement.classList.add("cp-banner-shown");
+}
+
+function dismissReceived(card) {
+  const region = $("received-region");
+  const hadFocus = card.contains(document.activeElement);
+  card.remove();
+  const next = region.firstElementChild;
+  if (!next) {
+    region.classList.remove("cp-has-received");
+    document.documentElement.classList.remove("cp-banner-shown");
+  }
+  // The keyboard goes on to what is next: the next banner's Dismiss, else the form's first field.
+  if (hadFocus) (next?.querySelector("button") ?? $("amount")).focus();
+}
+
+// Escape dismisses the banner on top, wherever the focus is.
+export function dismissOnEscape() {
+  document.addEventListener("keydown", (event) => {
+    const top = $("received-region").firstElementChild;
+    if (event.key === "Escape" && top) dismissReceived(top);
+  });
+}

@@ -1,0 +1,261 @@
+// Paying one request: the email for the receipt, then the card in Stripe's Payment Element on the clinic's own
+// Stripe account, confirmed with Stripe.js; then the server checks the result with Stripe, so the clinician's
+// pop-up never waits for a webhook. The server owns the rules (which emails it accepts, what may be paid): the page
+// asks it and shows its answer.
+
+import { api, ApiError } from "/static/session.js";
+import { $, show } from "/widget/static/view.js";
+import { isPayable, hasReceipt } from "/widget/static/requests.js";
+import { state, remember } from "/widget/static/patient/state.js";
+import { forgetTab } from "/widget/static/patient/tab.js";
+import {
+  loadStripeJs, mountCard, teardownCard, focusCardFields, clearCardFields, setCardReadOnly,
+} from "/widget/static/patient/card.js";
+import { announce, setView, setAvailability, leaveCanceled, showConnection } from "/widget/static/patient/list.js";
+import { showSuccess } from "/widget/static/patient/success.js";
+import { SESSION_ENDED, paymentErrorMessage, wantsAnotherCard } from "/widget/static/patient/words.js";
+
+const checkoutPath = (requestId) => `/api/v1/payment-requests/${encodeURIComponent(requestId)}/checkout`;
+
+export function startCheckout(requestId) {
+  const pr = state.requests.get(requestId);
+  if (!isPayable(pr) || !state.paymentsAvailable || state.busy) return;
+  leaveCard();
+  state.active = requestId;
+  $("pw-checkout-amount").textContent = pr.amount_display;
+  $("pw-checkout-description").textContent = pr.description;
+  $("pw-email").value = state.lastEmail;
+  $("pw-email").disabled = false;
+  setEmailError(null);
+  setPaymentError(null);
+  show("pw-card", false);
+  show("pw-card-loading", false);
+  $("pw-submit").textContent = "Continue";
+  $("pw-submit").disabled = false;
+  $("pw-back").disabled = false;
+  setView("checkout");
+  $("pw-email").focus();
+  announce(`Pay ${pr.amount_display} for ${pr.description}. Enter your email address for the receipt.`);
+  if (looksComplete()) prepareCard({ focusCard: false, quiet: true });
+}
+
+function leaveCard() {
+  window.clearTimeout(state.emailTimer);
+  state.focusCardWhenReady = false;
+  teardownCard();
+  state.checkout = null;
+  state.preparing = null;
+}
+
+// Whether the address is worth sending yet: the browser's own reading of an email field (the server decides
+// whether it accepts it).
+function looksComplete() {
+  const input = $("pw-email");
+  return input.value.trim() !== "" && input.checkValidity();
+}
+
+function setEmailError(message) {
+  const input = $("pw-email");
+  $("pw-email-error").textContent = message || "";
+  show("pw-email-error", Boolean(message));
+  if (message) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+}
+
+function setPaymentError(message) {
+  $("pw-error").textContent = message || "";
+  show("pw-error", Boolean(message));
+}
+
+function setBusy(busy, label) {
+  state.busy = busy;
+  $("pw-submit").disabled = busy;
+  $("pw-back").disabled = busy;
+  $("pw-email").disabled = busy;
+  $("pw-form").setAttribute("aria-busy", busy ? "true" : "false");
+  if (label) $("pw-submit").textContent = label;
+  setCardReadOnly(busy);
+}
+
+// The server refused the email: say why, on the field. `quiet` while the patient may still be typing.
+function emailRefused(error, { focus, quiet }) {
+  if (!(error instanceof ApiError && error.field === "email")) return false;
+  if (!quiet) setEmailError(error.message);
+  if (focus) $("pw-email").focus();
+  return true;
+}
+
+// Start (or reuse) the PaymentIntent for the active request and show the card fields.
+export function prepareCard({ focusCard, quiet = false }) {
+  const requestId = state.active;
+  const email = $("pw-email").value.trim();
+  if (state.checkout && state.checkout.requestId === requestId) {
+    if (focusCard) focusCardFields();
+    return Promise.resolve(state.checkout);
+  }
+  // Typing may already have started one (quietly, without focus); a Continue press or leaving the field meanwhile
+  // still gets the focus move and hears what the server said.
+  if (focusCard) state.focusCardWhenReady = true;
+  if (!quiet || focusCard) state.preparingLoud = true;
+  if (state.preparing) return state.preparing;
+  if (quiet && !focusCard) state.preparingLoud = false;
+  show("pw-card-loading", true);
+  const preparing = (async () => {
+    try {
+      const data = await api(checkoutPath(requestId), { method: "POST", body: { email } });
+      let StripeJs;
+      try {
+        StripeJs = await loadStripeJs(data.stripe_js_url);
+      } catch {
+        throw new ApiError(0, {
+          code: "stripe_js",
+          message: "We couldn't load the secure card form. Check your connection and try again.",
+        });
+      }
+      if (state.active !== requestId || state.view !== "checkout") return null; // the patient moved on meanwhile
+      const checkout = mountCard(StripeJs, data, { requestId, email });
+      state.checkout = checkout;
+      state.lastEmail = email;
+      show("pw-card", true);
+      show("pw-card-loading", false);
+      $("pw-submit").textContent = `Pay ${state.requests.get(requestId).amount_display}`;
+      checkout.element.once("ready", () => {
+        if (state.focusCardWhenReady && state.checkout === checkout) {
+          state.focusCardWhenReady = false;
+          focusCardFields();
+          announce("Enter your card details, then press Pay.");
+        } else {
+          announce("The card form is ready below your email address.");
+        }
+      });
+      return checkout;
+    } catch (error) {
+      show("pw-card-loading", false);
+      const heard = state.preparingLoud;
+      if (!emailRefused(error, { focus: state.focusCardWhenReady, quiet: !heard })) handleApiError(error);
+      state.focusCardWhenReady = false;
+      return null;
+    } finally {
+      if (state.preparing === preparing) state.preparing = null;
+    }
+  })();
+  state.preparing = preparing;
+  return preparing;
+}
+
+function handleApiError(error) {
+  if (error instanceof ApiError && error.code === "payments_unavailable") {
+    // The clinic stopped taking card payments since the page last heard, and nothing was charged: go back to the
+    // list, which says so where Pay now was.
+    state.busy = false;
+    setAvailability({ payments_available: false, reason: error.message });
+    return;
+  }
+  if (error instanceof ApiError && error.code === "request_canceled") {
+    state.busy = false;
+    leaveCanceled(state.active);
+    return;
+  }
+  const message = error instanceof ApiError ? error.message : "Something went wrong. Please try again.";
+  if (error instanceof ApiError && error.status === 401) {
+    forgetTab(); // the session is over: a reload must not try it again
+    showConnection(SESSION_ENDED, "bad");
+  }
+  setPaymentError(message);
+}
+
+// The form's one button: "Continue" opens the card fields, then "Pay A$…" pays.
+export async function pay() {
+  if (state.busy) return; // a second click while paying does nothing
+  const email = $("pw-email").value.trim();
+  setEmailError(null);
+  setPaymentError(null);
+  const requestId = state.active;
+  if (!state.checkout || state.checkout.requestId !== requestId) {
+    setBusy(true);
+    try {
+      await prepareCard({ focusCard: true });
+    } finally {
+      setBusy(false);
+    }
+    return;
+  }
+  const pr = state.requests.get(requestId);
+  const checkout = state.checkout;
+  setBusy(true, "Paying…");
+  announce("Paying. Please wait.");
+  let paid = false;
+  let declined = false;
+  try {
+    if (email !== checkout.email) {
+      // Same request, same PaymentIntent: only the receipt address changes (and the server checks it first).
+      await api(checkoutPath(requestId), { method: "POST", body: { email } });
+      checkout.email = email;
+      state.lastEmail = email;
+    }
+    const submitted = await checkout.elements.submit();
+    if (submitted && submitted.error) {
+      setPaymentError(paymentErrorMessage(submitted.error));
+      return;
+    }
+    const result = await checkout.stripe.confirmPayment({
+      elements: checkout.elements,
+      clientSecret: checkout.clientSecret,
+      confirmParams: { return_url: window.location.href },
+      redirect: "if_required",
+    });
+    if (result.error) {
+      setPaymentError(paymentErrorMessage(result.error));
+      declined = wantsAnotherCard(result.error);
+      return;
+    }
+    paid = true;
+    state.receiptEmailFor.set(requestId, email);
+    remember();
+    const confirmed = await reportConfirmation(requestId);
+    if (hasReceipt(confirmed)) {
+      showSuccess(requestId);
+    } else {
+      announce("Your payment is being processed. This page updates when it's done.");
+      $("pw-submit").textContent = "Processing…";
+    }
+  } catch (error) {
+    if (paid) {
+      // Stripe took the payment; the server hears of it from Stripe too and tells this page over the socket.
+      announce("Your payment went through. We're confirming it with the clinic…");
+    } else if (!emailRefused(error, { focus: true, quiet: false })) {
+      handleApiError(error);
+    }
+  } finally {
+    if (state.view === "checkout" && state.active === requestId) {
+      const waiting = paid && !hasReceipt(state.requests.get(requestId) || pr);
+      setBusy(waiting, waiting ? "Processing…" : `Pay ${pr.amount_display}`);
+      if (declined) clearCardFields();
+      else if (!waiting && !$("pw-error").hidden) focusCardFields();
+    }
+  }
+}
+
+async function reportConfirmation(requestId) {
+  const path = `/api/v1/payment-requests/${encodeURIComponent(requestId)}/confirmation`;
+  const confirmed = await api(path, { method: "POST" });
+  if (confirmed && confirmed.id) state.requests.set(confirmed.id, confirmed);
+  return confirmed;
+}
+
+// The patient types their email: the card fields open by themselves once it looks complete, without taking the
+// patient's focus away; a problem is said when they leave the field or press Continue.
+export function wireEmailField() {
+  const input = $("pw-email");
+  input.addEventListener("input", () => {
+    setEmailError(null);
+    remember();
+    window.clearTimeout(state.emailTimer);
+    if (!state.checkout && looksComplete()) {
+      state.emailTimer = window.setTimeout(() => prepareCard({ focusCard: false, quiet: true }), 600);
+    }
+  });
+  input.addEventListener("change", () => {
+    if (input.value.trim() && !state.checkout) prepareCard({ focusCard: false });
+  });
+}

@@ -1,0 +1,125 @@
+// The call's payment requests as the patient sees them, the one step shown at a time, and the notices above them.
+
+import { $, element, show, announcer } from "/widget/static/view.js";
+import { isPayable, hasReceipt, newestFirst } from "/widget/static/requests.js";
+import { state, remember } from "/widget/static/patient/state.js";
+import { teardownCard } from "/widget/static/patient/card.js";
+import { NOT_PAYABLE_NOW, UNAVAILABLE_FALLBACK, CANCELED_NOTICE, statusWords } from "/widget/static/patient/words.js";
+
+export const announce = announcer("pw-status");
+
+// What the list's buttons do; patient.js sets them (they open the checkout and the confirmation steps).
+export const listActions = { pay: () => {}, view: () => {} };
+
+export function renderList() {
+  const list = $("pw-requests");
+  list.replaceChildren();
+  const requests = newestFirst(state.requests.values());
+  const empty = $("pw-empty");
+  if (!state.loaded) {
+    empty.textContent = "Connecting…";
+  } else if (requests.length === 0) {
+    empty.textContent = "Nothing to pay right now. When your clinician asks for a payment, it shows here.";
+  }
+  empty.hidden = state.loaded && requests.length > 0;
+  for (const pr of requests) list.append(requestItem(pr));
+  renderAvailability();
+}
+
+// While the clinic can't take card payments, open requests say so and offer no Pay now that couldn't work.
+export function renderAvailability() {
+  const open = [...state.requests.values()].some(isPayable);
+  const notice = $("pw-unavailable");
+  const text = state.paymentsAvailable ? "" : state.unavailableReason || UNAVAILABLE_FALLBACK;
+  if (notice.textContent !== text) notice.textContent = text;
+  notice.hidden = state.paymentsAvailable || !open || state.view !== "list";
+}
+
+function requestItem(pr) {
+  const item = element("li", { className: `pw-request pw-status-${pr.status}`, attrs: { "data-request-id": pr.id } });
+  const main = element("div", { className: "pw-request-main" });
+  main.append(
+    element("p", { className: "pw-amount", text: pr.amount_display }),
+    element("p", { className: "pw-description", text: pr.description }),
+    element("p", { className: "pw-state", text: statusWords(pr) }),
+  );
+  const actions = element("div", { className: "pw-request-actions" });
+  const what = `${pr.amount_display} for ${pr.description}`;
+  if (isPayable(pr) && !state.paymentsAvailable) {
+    main.lastElementChild.textContent = NOT_PAYABLE_NOW;
+    item.classList.add("pw-not-payable");
+  } else if (isPayable(pr)) {
+    const pay = element("button", {
+      className: "pw-primary",
+      text: "Pay now",
+      attrs: { type: "button", "data-testid": "pay-now", "aria-label": `Pay now: ${what}` },
+    });
+    pay.addEventListener("click", () => listActions.pay(pr.id));
+    actions.append(pay);
+  } else if (hasReceipt(pr)) {
+    const view = element("button", {
+      className: "secondary",
+      text: "View receipt",
+      attrs: { type: "button", "data-testid": "view-payment", "aria-label": `View receipt: ${what}` },
+    });
+    view.addEventListener("click", () => listActions.view(pr.id));
+    actions.append(view);
+  }
+  item.append(main, actions);
+  return item;
+}
+
+export function setView(view) {
+  state.view = view;
+  show("pw-list", view === "list");
+  show("pw-checkout", view === "checkout");
+  show("pw-success", view === "success");
+  renderAvailability();
+  remember();
+}
+
+export function backToList(focusRequestId) {
+  window.clearTimeout(state.emailTimer);
+  state.focusCardWhenReady = false;
+  teardownCard();
+  state.checkout = null;
+  state.preparing = null;
+  state.active = null;
+  setView("list");
+  renderList();
+  const button = focusRequestId
+    ? document.querySelector(`[data-request-id="${CSS.escape(focusRequestId)}"] button`)
+    : null;
+  (button || $("pw-list")).focus();
+}
+
+export function showConnection(text, kind) {
+  const notice = $("pw-connection");
+  notice.textContent = text || "";
+  notice.className = `notice ${kind || ""}`;
+  notice.hidden = !text;
+}
+
+// The clinician cancelled the request being paid, and nothing was charged: back to the list, saying so.
+export function leaveCanceled(requestId) {
+  backToList(requestId);
+  announce("Your clinician cancelled this payment request. You haven't been charged.");
+  showConnection(CANCELED_NOTICE, "");
+}
+
+export function setAvailability(status) {
+  const available = Boolean(status && status.payments_available);
+  const changed = available !== state.paymentsAvailable;
+  state.paymentsAvailable = available;
+  state.unavailableReason = (!available && status && status.reason) || "";
+  if (!available && state.view === "checkout" && !state.busy) {
+    // Nothing is being paid yet: go back to the list, which says why the request can't be paid now.
+    backToList(state.active);
+    announce(state.unavailableReason || UNAVAILABLE_FALLBACK);
+    return;
+  }
+  if (state.view === "list") renderList();
+  if (changed && state.loaded && [...state.requests.values()].some(isPayable)) {
+    announce(available ? "You can pay by card again." : state.unavailableReason || UNAVAILABLE_FALLBACK);
+  }
+}
