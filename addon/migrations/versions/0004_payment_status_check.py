@@ -1,7 +1,7 @@
 """payment_requests.status: only the lifecycle's statuses
 
-Revision ID: 0003_payment_status_check
-Revises: 0002_stripe_event_inbox
+Revision ID: 0004_payment_status_check
+Revises: 0003_payment_centre
 Create Date: 2026-12-02 03:50:00
 
 The list is written out here, not imported: a migration must keep meaning what it meant when it was written, after
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0003_payment_status_check"
-down_revision: str | None = "0002_stripe_event_inbox"
+revision: str = "0004_payment_status_check"
+down_revision: str | None = "0003_payment_centre"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
