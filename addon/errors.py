@@ -6,6 +6,8 @@ Each carries a stable ``code`` for programs, a ``message`` that tells a person w
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CallpayError(Exception):
     status = 400
@@ -18,8 +20,8 @@ class CallpayError(Exception):
         if code is not None:
             self.code = code
 
-    def to_dict(self) -> dict[str, str]:
-        body = {"code": self.code, "message": self.message}
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.field is not None:
             body["field"] = self.field
         return body
@@ -67,3 +69,21 @@ class PaymentProviderError(CallpayError):
 class CardDeclined(CallpayError):
     status = 402
     code = "card_declined"
+
+
+class InvalidFields(InvalidInput):
+    """Several fields, or several items of one field, are wrong at once: every problem is reported together, so a
+    person fixes them in one go. The body keeps the contract's shape (the first problem's ``field``) and adds
+    ``errors``, one ``{code, message, field}`` per problem."""
+
+    def __init__(self, problems: list[InvalidInput], *, summary: str | None = None) -> None:
+        first = problems[0]
+        message = summary or (first.message if len(problems) == 1 else f"{len(problems)} entries need fixing.")
+        # One problem is that problem (its own code); several are "invalid", each keeping its code in ``errors``.
+        super().__init__(message, field=first.field, code=first.code if len(problems) == 1 else None)
+        self.problems = problems
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        body["errors"] = [problem.to_dict() for problem in self.problems]
+        return body

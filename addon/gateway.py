@@ -105,6 +105,38 @@ class WebhookEndpoint:
     secret: str | None
 
 
+@dataclass(frozen=True)
+class RefundInfo:
+    id: str
+    amount: int
+    currency: str
+    # pending, requires_action, succeeded, failed or canceled, as Stripe says.
+    status: str
+    payment_intent: str | None
+    charge: str | None
+    created: int
+    failure_reason: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChargeFees:
+    fee: int
+    net: int
+
+
+# Stripe's codes for "this charge has less left to refund than you asked": the caller says how much is left.
+REFUND_REFUSALS = frozenset({"amount_too_large", "charge_already_refunded"})
+
+
+class RefundRefused(Exception):
+    """Stripe refused a refund because the charge hasn't that much left (someone refunded it elsewhere)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 class InvalidSignature(Exception):
     """A webhook whose signature does not verify against any configured secret."""
 
@@ -309,6 +341,55 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
 
+    # --- Refunds -------------------------------------------------------------------------------------------
+
+    async def create_refund(
+        self, *, account_id: str, intent_id: str, amount: int, metadata: Mapping[str, str], idempotency_scope: str
+    ) -> RefundInfo:
+        """Refund part or all of a PaymentIntent's charge. ``idempotency_scope`` names the one refund asked for
+        (the caller's client reference), so a retry of it replays Stripe's first answer and never refunds twice."""
+        params: dict[str, Any] = {"payment_intent": intent_id, "amount": amount, "metadata": dict(metadata)}
+        try:
+            refund = await self.client.v1.refunds.create_async(
+                params,  # type: ignore[arg-type]
+                options={"stripe_account": account_id, "idempotency_key": keyed(idempotency_scope, params)},
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code in REFUND_REFUSALS:
+                log.info("stripe refused a refund", extra={"stripe_code": exc.code})
+                raise RefundRefused(exc.code or "refund_refused") from exc
+            raise _translate(exc) from exc
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return refund_from_object(refund.to_dict())
+
+    async def retrieve_refund(self, *, account_id: str, refund_id: str) -> RefundInfo:
+        try:
+            refund = await self.client.v1.refunds.retrieve_async(refund_id, options={"stripe_account": account_id})
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return refund_from_object(refund.to_dict())
+
+    async def list_refunds(self, *, account_id: str, intent_id: str) -> list[RefundInfo]:
+        """Every refund of a PaymentIntent, newest first (a payment has a handful at most: one page of 100)."""
+        try:
+            page = await self.client.v1.refunds.list_async(
+                {"payment_intent": intent_id, "limit": 100}, options={"stripe_account": account_id}
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return [refund_from_object(item.to_dict()) for item in page.data]
+
+    async def retrieve_charge_fees(self, *, account_id: str, charge_id: str) -> ChargeFees | None:
+        """Stripe's fee and the clinic's net for a charge, from its balance transaction; None until Stripe has one."""
+        try:
+            charge = await self.client.v1.charges.retrieve_async(
+                charge_id, {"expand": ["balance_transaction"]}, options={"stripe_account": account_id}
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return fees_from_charge(charge.to_dict())
+
     # --- Webhooks ------------------------------------------------------------------------------------------
 
     def parse_webhook(self, payload: bytes, signature: str | None) -> WebhookEvent:
@@ -394,6 +475,29 @@ def requirements_from_object(data: Mapping[str, Any]) -> AccountRequirements:
         disabled_reason=str(reason) if reason else None,
         current_deadline=int(deadline) if isinstance(deadline, int) else None,
     )
+
+
+def refund_from_object(data: Mapping[str, Any]) -> RefundInfo:
+    charge = data.get("charge")
+    intent = data.get("payment_intent")
+    return RefundInfo(
+        id=data["id"],
+        amount=int(data["amount"]),
+        currency=data["currency"],
+        status=data.get("status") or "pending",
+        payment_intent=intent.get("id") if isinstance(intent, Mapping) else intent,
+        charge=charge.get("id") if isinstance(charge, Mapping) else charge,
+        created=int(data.get("created") or 0),
+        failure_reason=data.get("failure_reason"),
+        metadata=dict(data.get("metadata") or {}),
+    )
+
+
+def fees_from_charge(data: Mapping[str, Any]) -> ChargeFees | None:
+    balance = data.get("balance_transaction")
+    if not isinstance(balance, Mapping) or balance.get("fee") is None or balance.get("net") is None:
+        return None
+    return ChargeFees(fee=int(balance["fee"]), net=int(balance["net"]))
 
 
 def intent_from_object(data: Mapping[str, Any]) -> PaymentIntentInfo:

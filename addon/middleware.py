@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import sentry_sdk
 from aiohttp import web
@@ -48,7 +49,7 @@ def wants_json(request: web.Request) -> bool:
     )
 
 
-def error_response(request: web.Request, status: int, body: dict[str, str]) -> web.Response:
+def error_response(request: web.Request, status: int, body: Mapping[str, Any]) -> web.Response:
     if wants_json(request):
         return web.json_response({"error": body}, status=status)
     return render_message_page(request, title="Something needs attention", message=body["message"], status=status)

@@ -114,6 +114,11 @@ class Clinic(Base):
     # Payment settings.
     default_currency: Mapped[str] = mapped_column(String(3), default="aud")
     preset_amounts: Mapped[list[int]] = mapped_column(default=list)
+    # How the clinic writes numbers (BCP 47): amounts typed by its staff are read, and shown, this way.
+    locale: Mapped[str] = mapped_column(String(35), default="en-AU", server_default="en-AU")
+    # A request for more than this (minor units of default_currency) asks the clinician to confirm it first;
+    # None: the default, 500 of the currency's major unit (A$500.00).
+    confirm_above: Mapped[int | None] = mapped_column(Integer)
     application_fee_amount: Mapped[int | None] = mapped_column(Integer)
 
     # What a receipt must carry for a patient to claim with it.

@@ -81,9 +81,7 @@ def init_sentry(settings: Settings, *, release: str) -> bool:
         data_collection={
             "user_info": False,
             "cookies": {"mode": "off"},
-            "http_headers": {
-                "request": {"mode": "denylist", "terms": ["authorization", "cookie", "stripe-signature"]}
-            },
+            "http_headers": {"request": {"mode": "denylist", "terms": ["authorization", "cookie", "stripe-signature"]}},
             "http_bodies": [],
             "url_query_params": {"mode": "off"},
             "database_query_data": False,

@@ -34,9 +34,7 @@ def ensure_postgres() -> bool:
     clusters = sorted(os.path.basename(p) for p in glob.glob("/etc/postgresql/*"))
     if clusters and shutil.which("pg_ctlcluster"):
         print("services: starting PostgreSQL", file=sys.stderr)
-        subprocess.run(
-            ["pg_ctlcluster", "--skip-systemctl-redirect", clusters[-1], "main", "start"], check=False
-        )
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", clusters[-1], "main", "start"], check=False)
     return wait_for(5432)
 
 
@@ -48,8 +46,24 @@ def ensure_redis() -> bool:
         os.makedirs("/var/lib/redis", exist_ok=True)
         os.makedirs("/var/log/redis", exist_ok=True)
         subprocess.run(
-            ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
-             "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log"],
+            [
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "-::1",
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                "/var/lib/redis",
+                "--logfile",
+                "/var/log/redis/ci.log",
+            ],
             check=False,
         )
     return wait_for(6379)

@@ -9,7 +9,7 @@ Request payment tool is enabled or disabled with the same reason everywhere.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,10 +20,10 @@ from addon import audit, money
 from addon.auth.access import clinic_for_admin, require_role
 from addon.auth.roles import STAFF, Role
 from addon.auth.sessions import Principal
-from addon.errors import InvalidInput, NotFound, PaymentsUnavailable
+from addon.errors import InvalidFields, InvalidInput, NotFound, PaymentsUnavailable
 from addon.models import Clinic, ClinicNotice, ClinicStripeAccount, Organisation, iso_utc
 from addon.outbound import Outbound, clinic_patients_room, clinic_staff_room
-from addon.services import account_health
+from addon.services import account_health, amounts
 from addon.settings import ONBOARDING_WAYS, STRIPE_DASHBOARD_BASE, Settings
 
 Audience = Literal["staff", "org_admin", "patient"]
@@ -65,7 +65,25 @@ TEXT_LIMITS = {
 # Subject, where a line break can't be sent.
 MULTILINE_FIELDS = frozenset({"receipt_address", "receipt_footer"})
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-SETTING_FIELDS = frozenset({"default_currency", "preset_amounts", "receipt_abn", *TEXT_LIMITS})
+SETTING_FIELDS = frozenset(
+    {"locale", "default_currency", "preset_amounts", "confirm_above", "receipt_abn", *TEXT_LIMITS}
+)
+# The order Configure > Client Payments shows the settings in.
+FORM_ORDER = (
+    "locale",
+    "default_currency",
+    "preset_amounts",
+    "confirm_above",
+    "receipt_business_name",
+    "receipt_abn",
+    "receipt_provider_name",
+    "receipt_provider_number",
+    "receipt_address",
+    "receipt_phone",
+    "receipt_footer",
+)
+# How numbers may be written, offered on the settings page; the API takes any BCP 47 tag CLDR knows.
+LOCALES = ("en-AU", "en-NZ", "en-GB", "en-US", "en-CA", "en-IE", "en-SG", "de-DE", "fr-FR", "ja-JP")
 ABN_WEIGHTS = (10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19)
 PHONE = re.compile(r"^[0-9 +()\-]{6,30}$")
 
@@ -184,13 +202,20 @@ def stripe_dashboard_url(account_id: str, *, livemode: bool, base: str = STRIPE_
 
 
 def settings_json(clinic: Clinic) -> dict[str, Any]:
-    currency = clinic.default_currency
+    currency, locale = clinic.default_currency, clinic.locale
+    threshold = amounts.confirm_above(clinic, currency)
     return {
+        "locale": locale,
         "default_currency": currency,
         "preset_amounts": list(clinic.preset_amounts),
         # Amounts as people type them, and as they read them, so the page never formats money itself.
-        "preset_amounts_text": ", ".join(money.format_typed(amount, currency) for amount in clinic.preset_amounts),
-        "preset_amounts_display": [money.format_amount(amount, currency) for amount in clinic.preset_amounts],
+        "preset_amounts_text": ", ".join(
+            money.format_typed(amount, currency, locale) for amount in clinic.preset_amounts
+        ),
+        "preset_amounts_display": [money.format_amount(amount, currency, locale) for amount in clinic.preset_amounts],
+        "confirm_above": threshold,
+        "confirm_above_text": money.format_typed(threshold, currency, locale),
+        "confirm_above_display": money.format_amount(threshold, currency, locale),
         "receipt_business_name": clinic.receipt_business_name,
         "receipt_abn": clinic.receipt_abn,
         "receipt_provider_name": clinic.receipt_provider_name,
@@ -280,6 +305,7 @@ async def config_json(db: AsyncSession, clinic: Clinic, options: AccountOptions 
         "onboarding": await onboarding_json(db, clinic, options),
         "settings": settings_json(clinic),
         "currencies": sorted(money.SUPPORTED),
+        "locales": sorted({*LOCALES, clinic.locale}),
         "notices": [
             {"id": n.id, "kind": n.kind, "message": n.message, "created_at": iso_utc(n.created_at)} for n in notices
         ],
@@ -296,7 +322,13 @@ async def update_settings(
 ) -> dict[str, Any]:
     """Apply a partial update of the clinic's payment settings; every field is checked before anything changes."""
     clinic = await clinic_for_admin(db, principal)
-    changes = parse_settings(body, current_currency=clinic.default_currency, has_presets=bool(clinic.preset_amounts))
+    changes = parse_settings(
+        body,
+        current_currency=clinic.default_currency,
+        has_presets=bool(clinic.preset_amounts),
+        current_locale=clinic.locale,
+        has_confirm_above=clinic.confirm_above is not None,
+    )
     if not changes:
         raise InvalidInput("Nothing to change: send at least one of " + ", ".join(sorted(SETTING_FIELDS)) + ".")
     before = {key: getattr(clinic, key) for key in changes}
@@ -318,54 +350,108 @@ async def update_settings(
     return await config_json(db, clinic, options)
 
 
-def parse_settings(body: Mapping[str, Any], *, current_currency: str, has_presets: bool = False) -> dict[str, Any]:
-    unknown = sorted(set(body) - SETTING_FIELDS)
-    if unknown:
-        raise InvalidInput(f"'{unknown[0]}' is not a clinic setting.", field=unknown[0])
+def parse_settings(
+    body: Mapping[str, Any],
+    *,
+    current_currency: str,
+    has_presets: bool = False,
+    current_locale: str = money.DEFAULT_LOCALE,
+    has_confirm_above: bool = False,
+) -> dict[str, Any]:
+    """The changes ``body`` asks for, every field checked: all the problems found are raised together
+    (:class:`InvalidFields`), so the page can mark each field and each bad preset at once."""
+    problems: list[InvalidInput] = []
     changes: dict[str, Any] = {}
-    currency = current_currency
+
+    def check(key: str, parse: Callable[[], Any]) -> None:
+        try:
+            changes[key] = parse()
+        except InvalidFields as exc:
+            problems.extend(exc.problems)
+        except InvalidInput as exc:
+            problems.append(exc)
+
+    problems.extend(
+        InvalidInput(f"'{key}' is not a clinic setting.", field=key) for key in sorted(set(body) - SETTING_FIELDS)
+    )
+    if "locale" in body:
+        check("locale", lambda: money.normalise_locale(body["locale"]))
+    locale = changes.get("locale", current_locale)
     if "default_currency" in body:
-        currency = money.normalise_currency(body["default_currency"], field="default_currency")
-        changes["default_currency"] = currency
-        if currency != current_currency and has_presets and "preset_amounts" not in body:
-            # Presets are stored in minor units of the old currency: A$80.00 would silently become ¥8,000.
-            raise InvalidInput(
-                "A new currency changes what the preset amounts mean: enter them again in the new currency.",
-                field="preset_amounts",
+        check("default_currency", lambda: money.normalise_currency(body["default_currency"], field="default_currency"))
+    currency = changes.get("default_currency", current_currency)
+    if currency != current_currency:
+        # Amounts are stored in minor units of the old currency: A$80.00 would silently become ¥8,000.
+        if has_presets and "preset_amounts" not in body:
+            problems.append(
+                InvalidInput(
+                    "A new currency changes what the preset amounts mean: enter them again in the new currency.",
+                    field="preset_amounts",
+                )
+            )
+        if has_confirm_above and "confirm_above" not in body:
+            problems.append(
+                InvalidInput(
+                    "A new currency changes what this amount means: enter it again in the new currency.",
+                    field="confirm_above",
+                )
             )
     if "preset_amounts" in body:
-        changes["preset_amounts"] = parse_presets(body["preset_amounts"], currency)
+        check("preset_amounts", lambda: parse_presets(body["preset_amounts"], currency, locale=locale))
+    if "confirm_above" in body:
+        check("confirm_above", lambda: parse_confirm_above(body["confirm_above"], currency, locale=locale))
     if "receipt_abn" in body:
-        changes["receipt_abn"] = normalise_abn(body["receipt_abn"])
+        check("receipt_abn", lambda: normalise_abn(body["receipt_abn"]))
     for key, limit in TEXT_LIMITS.items():
         if key in body:
-            changes[key] = _text(body[key], key, limit)
+            check(key, lambda key=key, limit=limit: _text(body[key], key, limit))  # type: ignore[misc]
     if changes.get("receipt_phone") and not PHONE.match(changes["receipt_phone"]):
-        raise InvalidInput("Enter the phone number with digits, spaces, + ( ) or - only.", field="receipt_phone")
+        problems.append(
+            InvalidInput("Enter the phone number with digits, spaces, + ( ) or - only.", field="receipt_phone")
+        )
+    if problems:
+        raise InvalidFields(_in_form_order(problems))
     return changes
 
 
-def parse_presets(value: object, currency: str) -> list[int]:
-    """Preset amounts typed as "80.00, 120" (or sent as a list) → sorted, distinct minor units."""
+def _in_form_order(problems: list[InvalidInput]) -> list[InvalidInput]:
+    # The order the page shows the fields in, so the first problem reported is the first a person meets.
+    order = {name: index for index, name in enumerate(FORM_ORDER)}
+    return sorted(problems, key=lambda problem: order.get(problem.field or "", -1))
+
+
+def parse_presets(value: object, currency: str, *, locale: str = money.DEFAULT_LOCALE) -> list[int]:
+    """Preset amounts typed as "80.00, 120" (or sent as a list) → sorted, distinct minor units. Every bad item is
+    reported at once (:class:`InvalidFields`), each naming the item."""
     field = "preset_amounts"
     if value is None or value == "":
         return []
     if isinstance(value, str):
         # A comma is also a thousands separator ("1,250.50"), so list items are split on ", " or ";" only.
-        items: list[object] = [item for item in re.split(r"[;\n]|,\s+", value) if item.strip()]
+        items: list[object] = [item.strip() for item in re.split(r"[;\n]|,\s+", value) if item.strip()]
     elif isinstance(value, list):
         items = list(value)
     else:
         raise InvalidInput('Enter preset amounts separated by commas, such as "80.00, 120".', field=field)
+    problems: list[InvalidInput] = []
     if len(items) > MAX_PRESETS:
-        raise InvalidInput(f"Enter at most {MAX_PRESETS} preset amounts.", field=field)
+        problems.append(InvalidInput(f"Enter at most {MAX_PRESETS} preset amounts.", field=field))
     amounts: set[int] = set()
     for item in items:
         try:
-            amounts.add(money.parse_amount(item, currency, field=field))
+            amounts.add(money.parse_amount(item, currency, field=field, locale=locale))
         except InvalidInput as exc:
-            raise InvalidInput(f"Preset amount '{item}': {exc.message}", field=field) from exc
+            problems.append(InvalidInput(f"Preset amount '{item}': {exc.message}", field=field, code=exc.code))
+    if problems:
+        raise InvalidFields(problems)
     return sorted(amounts)
+
+
+def parse_confirm_above(value: object, currency: str, *, locale: str = money.DEFAULT_LOCALE) -> int | None:
+    """The "confirm requests above" amount, typed like any amount; empty goes back to the default."""
+    if value is None or value == "":
+        return None
+    return money.parse_amount(value, currency, field="confirm_above", locale=locale)
 
 
 def normalise_abn(value: object) -> str | None:

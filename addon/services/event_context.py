@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from addon.gateway import PaymentIntentInfo, StripeGateway, WebhookEvent
+from addon.gateway import ChargeFees, PaymentIntentInfo, RefundInfo, StripeGateway, WebhookEvent
 from addon.outbound import Outbound
 
 
@@ -17,6 +17,11 @@ class EventContext:
     gateway: StripeGateway
     # Read from Stripe by a preparer before the transaction opened, so handlers don't call Stripe while holding it.
     intents: dict[str, PaymentIntentInfo] = field(default_factory=dict)
+    # Refunds re-read from Stripe by id, and each PaymentIntent's refunds as Stripe lists them.
+    refunds: dict[str, RefundInfo] = field(default_factory=dict)
+    refund_lists: dict[str, list[RefundInfo]] = field(default_factory=dict)
+    # Stripe's fee and net per charge, from its balance transaction.
+    fees: dict[str, ChargeFees] = field(default_factory=dict)
 
 
 EventHandler = Callable[[AsyncSession, WebhookEvent, EventContext], Awaitable[list[Outbound]]]

@@ -144,9 +144,7 @@ class OutboxWorker:
         lease_until = now + self._lease
         async with self._sessions.begin() as db:
             result = await db.execute(
-                update(OutboxEmail)
-                .where(OutboxEmail.id == row_id, *_due(now))
-                .values(locked_until=lease_until)
+                update(OutboxEmail).where(OutboxEmail.id == row_id, *_due(now)).values(locked_until=lease_until)
             )
             if rows_changed(result) != 1:
                 return None

@@ -23,9 +23,10 @@ from addon.auth.roles import CLINICIANS
 from addon.auth.sessions import Principal
 from addon.cards import card_display
 from addon.dbutil import insert_ignoring_conflict
-from addon.errors import Conflict, InvalidInput, NotFound
+from addon.errors import Conflict, InvalidFields, InvalidInput, NotFound
 from addon.models import Call, Clinic, PaymentRequest, User, iso_utc, utcnow
 from addon.outbound import Outbound, call_room
+from addon.services import amounts
 from addon.services.clinics import clinic_status, require_payments_available
 
 MAX_DESCRIPTION = 500
@@ -69,7 +70,8 @@ def payment_request_json(view: RequestView) -> dict[str, Any]:
         "created_at": iso_utc(pr.created_at),
         "paid_at": iso_utc(pr.paid_at),
         "failure_message": pr.failure_message,
-        **lifecycle.flags(pr.status, pr.amount, pr.amount_refunded),
+        # Refunds asked for and not failed count too: a payment whose rest is being refunded has nothing left.
+        **lifecycle.flags(pr.status, pr.amount, max(pr.amount_refunded, pr.refund_reserved)),
         # Optional additions: what screens show, so no page formats money or guesses card details itself.
         "amount_display": money.format_amount(pr.amount, pr.currency),
         "card_brand": pr.card_brand,
@@ -155,17 +157,36 @@ def parse_client_ref(value: object) -> str | None:
     return value.strip()
 
 
+def _read_amount_and_description(clinic: Clinic, body: Mapping[str, Any]) -> tuple[amounts.Amount, str]:
+    """Both fields read, and both problems reported together (the panel marks each field at once)."""
+    problems: list[InvalidInput] = []
+    typed: amounts.Amount | None = None
+    description: str | None = None
+    try:
+        typed = amounts.read_amount(clinic, body.get("amount"), currency=body.get("currency"))
+    except InvalidInput as exc:
+        problems.append(exc)
+    try:
+        description = parse_description(body.get("description"))
+    except InvalidInput as exc:
+        problems.append(exc)
+    if problems:
+        raise InvalidFields(problems)
+    assert typed is not None and description is not None
+    return typed, description
+
+
 async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]) -> Outcome:
     """Ask the call's patient for a payment. The same ``client_ref`` again returns the first request, unchanged."""
     require_role(principal, CLINICIANS, what="request payments")
     if principal.call_id is None or principal.clinic_id is None:
         raise InvalidInput("Open Request payment from inside a call.", code="no_call")
     clinic = await require_payments_available(db, principal.clinic_id, audience="staff")
-    raw_currency = body.get("currency")
-    currency = clinic.default_currency if raw_currency in (None, "") else money.normalise_currency(raw_currency)
-    amount = money.parse_amount(body.get("amount"), currency)
-    description = parse_description(body.get("description"))
+    typed, description = _read_amount_and_description(clinic, body)
+    amount, currency = typed.minor, typed.currency
     client_ref = parse_client_ref(body.get("client_ref"))
+    # Last, so the clinician is asked to confirm only a request that is otherwise ready to send.
+    amounts.require_confirmed(clinic, typed, body.get("confirm"))
 
     request_id = new_id()
     now = utcnow()
@@ -227,15 +248,18 @@ async def panel_context(db: AsyncSession, principal: Principal) -> dict[str, Any
     if principal.call_id is None or principal.clinic_id is None:
         raise InvalidInput("Open Request payment from inside a call.", code="no_call")
     clinic = await db.get_one(Clinic, principal.clinic_id)
-    currency = clinic.default_currency
-    symbol = money.SYMBOLS.get(currency, currency.upper() + " ").strip()
+    currency, locale = clinic.default_currency, clinic.locale
     return {
         "clinic_name": clinic.name or clinic.stripe_account_name or "your clinic",
         "currency": currency,
-        "currency_label": f"{symbol} ({currency.upper()})" if symbol.lower() != currency else currency.upper(),
+        "currency_label": money.currency_label(currency),
         "decimals": money.exponent(currency),
+        "example": money.example(currency, locale),
         "presets": [
-            {"value": money.format_typed(amount, currency), "display": money.format_amount(amount, currency)}
+            {
+                "value": money.format_typed(amount, currency, locale),
+                "display": money.format_amount(amount, currency, locale),
+            }
             for amount in clinic.preset_amounts
         ],
         "status": clinic_status(clinic),

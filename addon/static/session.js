@@ -22,6 +22,7 @@ export class ApiError extends Error {
     this.status = status;
     this.code = error.code;
     this.field = error.field;
+    this.errors = error.errors; // every problem, when the server found several (settings)
   }
 }
 

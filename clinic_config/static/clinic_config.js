@@ -1,14 +1,13 @@
 // Configure > Client Payments: the clinic's Stripe account and payment settings.
 // Signs in only with the in-memory Bearer token from session.js (no cookies, no form posts), which is what keeps
 // other sites from making these changes on an admin's behalf.
-import { AMOUNT_NUMBER, amountText } from "/static/amount.js";
 import { session, api } from "/static/session.js";
 import { io } from "/widget/static/vendor/socket.io-client/socket.io.esm.min.js";
 
 const $ = (id) => document.getElementById(id);
 const announcer = $("announcer");
 const FIELDS = [
-  "default_currency", "preset_amounts", "receipt_business_name", "receipt_abn", "receipt_provider_name",
+  "locale", "default_currency", "preset_amounts", "confirm_above", "receipt_business_name", "receipt_abn", "receipt_provider_name",
   "receipt_provider_number", "receipt_address", "receipt_phone", "receipt_footer",
 ];
 
@@ -141,11 +140,16 @@ function renderSettings(config) {
     for (const code of config.currencies) select.append(new Option(code.toUpperCase(), code));
   }
   select.value = s.default_currency;
+  const locales = $("locale");
+  if (!locales.options.length) for (const tag of config.locales) locales.append(new Option(tag, tag));
+  locales.value = s.locale;
   $("preset_amounts").value = s.preset_amounts_text;
   $("preset_amounts-display").textContent = s.preset_amounts_display.length
     ? `Clinicians will see: ${s.preset_amounts_display.join(", ")}`
     : "";
-  for (const name of FIELDS.slice(2)) $(name).value = s[name] ?? "";
+  $("confirm_above").value = s.confirm_above_text;
+  $("confirm_above-display").textContent = `Requests above ${s.confirm_above_display} are confirmed first.`;
+  for (const name of FIELDS.slice(4)) $(name).value = s[name] ?? "";
 }
 
 function clearErrors() {
@@ -160,61 +164,22 @@ function markInvalid(name, message) {
   $(name).setAttribute("aria-invalid", "true");
 }
 
-function showError(error) {
-  if (error.field && $(error.field)) {
-    markInvalid(error.field, error.message);
-    $(error.field).focus();
+// The server checks every field and answers with all of its problems at once (`errors`, in the form's order): each
+// is shown beside its field (several for one field, such as two bad preset amounts, one under the other), and focus
+// goes to the first. The rules live only on the server.
+function showErrors(error) {
+  const problems = error.errors ?? [error];
+  const byField = new Map();
+  for (const problem of problems) {
+    const name = problem.field && $(problem.field) ? problem.field : null;
+    if (name) byField.set(name, [...(byField.get(name) ?? []), problem.message]);
   }
-  announce(error.message, "bad");
-}
-
-// The server's rules, checked here too so every field's problem shows at once (the server checks again, and alone
-// knows each currency's decimals and limits). Messages are the server's words.
-const MAX_PRESETS = 8;
-const TEXT_LIMITS = {
-  receipt_business_name: 200, receipt_provider_name: 200, receipt_provider_number: 50, receipt_address: 500,
-  receipt_phone: 50, receipt_footer: 1000,
-};
-const ABN_WEIGHTS = [10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19];
-
-function presetsProblem(value, currency) {
-  const items = value.split(/[;\n]|,\s+/).map((item) => item.trim()).filter(Boolean);
-  if (items.length > MAX_PRESETS) return `Enter at most ${MAX_PRESETS} preset amounts.`;
-  for (const item of items) {
-    const text = amountText(item, currency);
-    if (!AMOUNT_NUMBER.test(text)) {
-      return `Preset amount '${item}': Enter the amount as a number, such as 80.00.`;
-    }
-    if (!(Number(text) > 0)) return `Preset amount '${item}': Enter an amount greater than zero.`;
-  }
-  return null;
-}
-
-function abnProblem(value) {
-  const digits = value.replace(/[\s-]/g, "");
-  if (!digits) return null;
-  if (!/^\d{11}$/.test(digits)) return "An ABN has 11 digits, such as 51 824 753 556.";
-  const numbers = [...digits].map(Number);
-  numbers[0] -= 1;
-  const sum = numbers.reduce((total, n, i) => total + n * ABN_WEIGHTS[i], 0);
-  return sum % 89 === 0 ? null : "That ABN isn't valid: check the digits against the ABN Lookup.";
-}
-
-function fieldProblems(body) {
-  const problems = [];
-  const presets = presetsProblem(body.preset_amounts, body.default_currency);
-  if (presets) problems.push(["preset_amounts", presets]);
-  const abn = abnProblem(body.receipt_abn);
-  if (abn) problems.push(["receipt_abn", abn]);
-  for (const [name, limit] of Object.entries(TEXT_LIMITS)) {
-    if (body[name].trim().length > limit) problems.push([name, `Keep this to ${limit} characters or fewer.`]);
-  }
-  const phone = body.receipt_phone.trim();
-  if (phone && !problems.some(([name]) => name === "receipt_phone") && !/^[0-9 +()\-]{6,30}$/.test(phone)) {
-    problems.push(["receipt_phone", "Enter the phone number with digits, spaces, + ( ) or - only."]);
-  }
-  // In the form's order, so focus lands on the first one a person meets.
-  return problems.sort(([a], [b]) => FIELDS.indexOf(a) - FIELDS.indexOf(b));
+  for (const [name, messages] of byField) markInvalid(name, messages.join(" "));
+  const first = problems.find((problem) => byField.has(problem.field));
+  if (first) $(first.field).focus();
+  if (problems.length === 1) return announce(error.message, "bad");
+  const count = byField.size === 1 ? "1 field needs" : `${byField.size} fields need`;
+  announce(`Settings not saved: ${count} fixing.`, "bad");
 }
 
 async function load(options) {
@@ -281,21 +246,13 @@ $("settings").addEventListener("submit", async (event) => {
   event.preventDefault();
   clearErrors();
   const body = Object.fromEntries(FIELDS.map((name) => [name, $(name).value]));
-  const problems = fieldProblems(body);
-  if (problems.length) {
-    for (const [name, message] of problems) markInvalid(name, message);
-    $(problems[0][0]).focus();
-    const count = problems.length === 1 ? "1 field needs" : `${problems.length} fields need`;
-    announce(`Settings not saved: ${count} fixing.`, "bad");
-    return;
-  }
   const button = $("save-settings");
   button.disabled = true;
   try {
     render(await api("/api/v1/clinic/settings", { method: "PATCH", body }));
     announce("Settings saved.");
   } catch (error) {
-    showError(error);
+    showErrors(error);
   } finally {
     button.disabled = false;
   }

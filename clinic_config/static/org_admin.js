@@ -33,6 +33,12 @@ function row(clinic) {
   };
   describe(clinic);
   input.addEventListener("change", async () => {
+    if (!input.checked) {
+      // Turning it off stops every clinician of the clinic, mid-call too: ask first, saying so.
+      input.checked = true;
+      if (!(await confirmTurningOff(li, input, name.textContent))) return;
+      input.checked = false;
+    }
     input.disabled = true;
     try {
       const updated = await api(`/api/v1/org/clinics/${encodeURIComponent(clinic.id)}`, {
@@ -51,6 +57,48 @@ function row(clinic) {
   });
   li.append(label, detail);
   return li;
+}
+
+// "Turn Callpay off for <clinic>?" under the clinic's switch; answers true for Turn off. Keep it on, or Escape,
+// leaves it on and puts the keyboard back on the switch.
+function confirmTurningOff(li, input, clinicName) {
+  li.querySelector(".confirm")?.remove();
+  return new Promise((resolve) => {
+    const box = document.createElement("div");
+    box.className = "confirm org-confirm";
+    box.setAttribute("role", "group");
+    box.dataset.testid = "addon-off-confirm";
+    const question = document.createElement("p");
+    question.id = `off-${li.dataset.clinic}`;
+    question.className = "org-confirm-question";
+    question.textContent = `Turn Callpay off for ${clinicName}?`;
+    const effect = document.createElement("p");
+    effect.textContent =
+      "Its clinicians can't request payments from then on, including in calls under way, and patients can't pay " +
+      "open requests by card until you turn it back on.";
+    box.setAttribute("aria-labelledby", question.id);
+    const off = document.createElement("button");
+    off.type = "button";
+    off.className = "danger";
+    off.textContent = "Turn off";
+    const keep = document.createElement("button");
+    keep.type = "button";
+    keep.className = "secondary";
+    keep.textContent = "Keep it on";
+    const answer = (turnOff) => {
+      box.remove();
+      if (!turnOff) input.focus();
+      resolve(turnOff);
+    };
+    off.addEventListener("click", () => answer(true));
+    keep.addEventListener("click", () => answer(false));
+    box.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") answer(false);
+    });
+    box.append(question, effect, off, keep);
+    li.append(box);
+    keep.focus();
+  });
 }
 
 async function load() {

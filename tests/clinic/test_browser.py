@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page, expect
 
+from tests.accessibility import assert_accessible
 from tests.browser_support import save_screenshot, script_errors
 from tests.clinic.conftest import Stack
 from tests.conftest import launch_token
@@ -40,13 +41,14 @@ async def test_an_admin_links_configures_and_removes_a_stripe_account(
     await expect(page.locator("#acct-currency")).to_have_text("AUD")
     await save_screenshot(page, "clinic-config-3-linked")
 
-    # Every field's problem shows at once; the first takes the focus.
-    await page.get_by_label("Preset amounts").fill("80.00, abc")
+    # Every field's problem, and every bad preset, shows at once (the server's verdict); the first takes the focus.
+    await page.get_by_label("Preset amounts").fill("80.00, abc, -5")
     await page.get_by_label("ABN").fill("51 824 753 557")
     await page.get_by_label("Phone").fill("call me")
     await page.get_by_test_id("save-settings").click()
     await expect(page.locator("#preset_amounts-error")).to_have_text(
-        "Preset amount 'abc': Enter the amount as a number, such as 80.00."
+        "Preset amount 'abc': Enter the amount as a number, such as 80.00. "
+        "Preset amount '-5': Enter an amount greater than zero."
     )
     await expect(page.locator("#receipt_abn-error")).to_contain_text("That ABN isn't valid")
     await expect(page.locator("#receipt_phone-error")).to_contain_text("digits, spaces")
@@ -57,14 +59,21 @@ async def test_an_admin_links_configures_and_removes_a_stripe_account(
     await save_screenshot(page, "clinic-config-4a-field-errors")
     await page.get_by_label("Preset amounts").fill("80.00, 120")
     await page.get_by_label("Phone").fill("")
+    await page.get_by_label("Confirm requests above").fill("80,00")
     await page.get_by_test_id("save-settings").click()
     await expect(page.locator("#preset_amounts-error")).to_have_text("")
     await expect(page.locator("#preset_amounts")).not_to_have_attribute("aria-invalid", "true")
-    await expect(page.get_by_label("ABN")).to_be_focused()
+    await expect(page.get_by_label("Confirm requests above")).to_be_focused()
+    await expect(page.locator("#confirm_above-error")).to_contain_text("write 80.00")
+    await expect(page.locator("#receipt_abn-error")).to_contain_text("That ABN isn't valid")
+    await expect(page.locator("#announcer")).to_have_text("Settings not saved: 2 fields need fixing.")
+    await page.get_by_label("Confirm requests above").fill("A$1,000")
     await page.get_by_label("ABN").fill("51 824 753 556")
     await page.get_by_test_id("save-settings").click()
     await expect(page.locator("#announcer")).to_have_text("Settings saved.")
     await expect(page.locator("#preset_amounts-display")).to_have_text("Clinicians will see: A$80.00, A$120.00")
+    await expect(page.locator("#confirm_above-display")).to_have_text("Requests above A$1,000.00 are confirmed first.")
+    await expect(page.get_by_label("Confirm requests above")).to_have_value("1000.00")
     await save_screenshot(page, "clinic-config-4-settings-saved")
 
     await page.get_by_test_id("stripe-disconnect").click()
@@ -89,7 +98,27 @@ async def test_an_org_admin_turns_callpay_off_for_a_clinic(stack: Stack, page: P
     await page.goto(f"{stack.url}/org-admin?launch={launch}")
     switch = page.get_by_test_id("addon-switch-city-gp")
     await expect(switch).to_be_checked()
+    # Turning it off stops the clinic's clinicians mid-call, so the page asks first and says so.
     await switch.click()
+    confirm = page.get_by_role("group", name="Turn Callpay off for city-gp?")
+    await expect(confirm).to_contain_text("can't request payments from then on, including in calls under way")
+    keep = confirm.get_by_role("button", name="Keep it on")
+    await expect(keep).to_be_focused()
+    await expect(switch).to_be_checked()
+    await save_screenshot(page, "org-admin-confirm-off")
+    await assert_accessible(page)
+    await page.keyboard.press("Enter")  # Keep it on
+    await expect(confirm).to_have_count(0)
+    await expect(switch).to_be_checked()
+    await expect(switch).to_be_focused()
+    await switch.press("Space")
+    await expect(confirm).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(confirm).to_have_count(0)
+    assert stack.published.of("clinic_status") == []  # nothing was changed
+
+    await switch.click()
+    await confirm.get_by_role("button", name="Turn off").click()
     await expect(page.locator("#announcer")).to_have_text("Callpay is now off for city-gp.")
     await expect(switch).not_to_be_checked()
     # Said to the org admin, who is the one to turn it back on: no "ask your organisation admin".
@@ -99,6 +128,10 @@ async def test_an_org_admin_turns_callpay_off_for_a_clinic(stack: Stack, page: P
     await save_screenshot(page, "org-admin-clinic-off")
     [event] = stack.published.of("clinic_status")
     assert event.data["clinic"] == "city-gp" and event.data["reason_code"] == "addon_disabled"
+    # Turning it back on stops nobody: no question.
+    await switch.click()
+    await expect(page.locator("#announcer")).to_have_text("Callpay is now on for city-gp.")
+    await expect(switch).to_be_checked()
     assert page_errors == []
 
 

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from addon.appkeys import DB
-from addon.errors import InvalidInput, PaymentsUnavailable
+from addon.errors import InvalidFields, InvalidInput, PaymentsUnavailable
 from addon.models import AuditEvent, Clinic
 from addon.services import clinics
 from tests.conftest import bearer, open_session
@@ -36,7 +36,7 @@ def test_preset_amounts_are_read_as_people_type_them(typed: object, currency: st
 @pytest.mark.parametrize(
     ("typed", "says"),
     [
-        ("80.001", "Preset amount '80.001': Enter the amount in at most 2 decimal places."),
+        ("80.001", "Preset amount '80.001': Enter the amount with at most 2 decimal places, such as 80.00."),
         ("eighty", "Preset amount 'eighty': Enter the amount as a number, such as 80.00."),
         ("0", "Preset amount '0': Enter an amount greater than zero."),
         (", ".join(["1"] * 9), "Enter at most 8 preset amounts."),
@@ -48,6 +48,25 @@ def test_bad_preset_amounts_say_what_to_fix(typed: object, says: str) -> None:
         clinics.parse_presets(typed, "aud")
     assert caught.value.message == says
     assert caught.value.field == "preset_amounts"
+
+
+def test_every_bad_preset_is_reported_at_once_each_naming_its_item() -> None:
+    with pytest.raises(InvalidFields) as caught:
+        clinics.parse_presets("abc, -5, 80.00, 80,00, US$20", "aud")
+    assert [(p.field, p.message) for p in caught.value.problems] == [
+        ("preset_amounts", "Preset amount 'abc': Enter the amount as a number, such as 80.00."),
+        ("preset_amounts", "Preset amount '-5': Enter an amount greater than zero."),
+        (
+            "preset_amounts",
+            "Preset amount '80,00': “80,00” is unclear here: write 80.00, with “.” before the cents "
+            "(“,” only between thousands).",
+        ),
+        (
+            "preset_amounts",
+            "Preset amount 'US$20': “US$20” isn't in Australian dollars, the currency this clinic "
+            "charges in. Enter the amount in Australian dollars, such as A$80.00.",
+        ),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -130,11 +149,75 @@ async def test_bad_settings_are_refused_with_the_field_and_nothing_changes(
     assert config["settings"]["receipt_business_name"] is None
 
 
+async def test_every_bad_field_and_preset_is_reported_at_once_and_nothing_changes(
+    client: TestClient[Any, Any],
+) -> None:
+    admin = await open_session(client, role="team_admin", call=None)
+    body = {
+        "receipt_business_name": "Changed",
+        "receipt_phone": "call me",
+        "preset_amounts": "abc, -5, 120",
+        "receipt_abn": "51 824 753 557",
+        "confirm_above": "80,00",
+        "colour": "blue",
+    }
+    response = await client.patch("/api/v1/clinic/settings", json=body, headers=bearer(admin))
+    assert response.status == 400
+    error = (await response.json())["error"]
+    # The first problem in the page's order leads; every problem is listed, the form's order kept.
+    assert error["field"] == "colour"
+    assert [(e["field"], e["message"].split(":")[0]) for e in error["errors"]] == [
+        ("colour", "'colour' is not a clinic setting."),
+        ("preset_amounts", "Preset amount 'abc'"),
+        ("preset_amounts", "Preset amount '-5'"),
+        ("confirm_above", "“80,00” is unclear here"),
+        ("receipt_abn", "That ABN isn't valid"),
+        ("receipt_phone", "Enter the phone number with digits, spaces, + ( ) or - only."),
+    ]
+    assert error["message"] == "6 entries need fixing."
+    config = await (await client.get("/api/v1/clinic", headers=bearer(admin))).json()
+    assert config["settings"]["receipt_business_name"] is None
+
+
+async def test_confirm_above_defaults_to_a500_and_is_read_like_any_amount(client: TestClient[Any, Any]) -> None:
+    admin = await open_session(client, role="team_admin", call=None)
+    settings = (await (await client.get("/api/v1/clinic", headers=bearer(admin))).json())["settings"]
+    assert (settings["confirm_above"], settings["confirm_above_display"]) == (50000, "A$500.00")
+    response = await client.patch("/api/v1/clinic/settings", json={"confirm_above": "A$1,200"}, headers=bearer(admin))
+    settings = (await response.json())["settings"]
+    assert (settings["confirm_above"], settings["confirm_above_text"]) == (120000, "1200.00")
+    # A new currency changes what the stored amount means: it has to be entered again.
+    response = await client.patch("/api/v1/clinic/settings", json={"default_currency": "jpy"}, headers=bearer(admin))
+    assert (await response.json())["error"]["field"] == "confirm_above"
+    response = await client.patch(
+        "/api/v1/clinic/settings", json={"default_currency": "jpy", "confirm_above": ""}, headers=bearer(admin)
+    )
+    assert (await response.json())["settings"]["confirm_above_display"] == "¥500"
+
+
+async def test_a_clinic_that_writes_decimal_commas_sets_presets_that_way(client: TestClient[Any, Any]) -> None:
+    admin = await open_session(client, role="team_admin", call=None)
+    response = await client.patch(
+        "/api/v1/clinic/settings",
+        json={"locale": "de-DE", "default_currency": "eur", "preset_amounts": "80,00; 1.234,50"},
+        headers=bearer(admin),
+    )
+    settings = (await response.json())["settings"]
+    assert settings["locale"] == "de-DE"
+    assert settings["preset_amounts"] == [8000, 123450]
+    assert settings["preset_amounts_text"] == "80,00, 1234,50"
+    assert settings["preset_amounts_display"] == ["80,00\u00a0€", "1.234,50\u00a0€"]
+    response = await client.patch("/api/v1/clinic/settings", json={"locale": "xx-QQ"}, headers=bearer(admin))
+    assert (await response.json())["error"]["field"] == "locale"
+
+
 async def test_an_empty_update_says_what_can_be_sent(client: TestClient[Any, Any]) -> None:
     admin = await open_session(client, role="team_admin", call=None)
     response = await client.patch("/api/v1/clinic/settings", json={}, headers=bearer(admin))
     assert response.status == 400
-    assert "Nothing to change: send at least one of default_currency" in (await response.json())["error"]["message"]
+    message = (await response.json())["error"]["message"]
+    assert message.startswith("Nothing to change: send at least one of ")
+    assert "default_currency" in message and "confirm_above" in message
 
 
 async def test_the_org_switch_is_audited_tells_clinicians_live_and_stops_payments(

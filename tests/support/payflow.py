@@ -340,9 +340,14 @@ async def request_row(stack: PayStack, pr_id: str) -> PaymentRequest:
         return await db.get_one(PaymentRequest, pr_id)
 
 
-async def receipts_queued(stack: PayStack, pr_id: str) -> int:
+async def receipts_queued(stack: PayStack, pr_id: str, kind: str = "receipt") -> int:
+    """Emails of one kind queued for a request: the receipt (at most one), or e.g. one "refund" email per refund."""
     async with stack.app[DB]() as db:
-        query = select(func.count()).select_from(OutboxEmail).where(OutboxEmail.payment_request_id == pr_id)
+        query = (
+            select(func.count())
+            .select_from(OutboxEmail)
+            .where(OutboxEmail.payment_request_id == pr_id, OutboxEmail.kind == kind)
+        )
         return int(await db.scalar(query) or 0)
 
 

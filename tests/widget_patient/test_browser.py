@@ -301,3 +301,97 @@ async def test_continue_says_so_in_patient_words_when_payments_stopped_unheard(
     await expect(page.get_by_test_id("payments-unavailable")).to_have_text(PATIENT_WORDS)
     await expect(page.get_by_test_id("pay-now")).to_have_count(0)
     assert script_errors(page_errors) == []
+
+
+async def test_reloading_the_frame_mid_checkout_resumes_with_the_email_typed(
+    connected: PayStack, page: Page, page_errors: list[str]
+) -> None:
+    """The session is kept for the life of the tab (sessionStorage), never in a cookie or the address."""
+    clinician = await clinician_socket(connected)
+    await open_patient(connected, page)
+    await connected.request_payment(clinician, amount="80.00", description="Consultation")
+    await page.get_by_test_id("pay-now").click()
+    await page.get_by_test_id("receipt-email").fill("pat@example.com")
+    await expect(page.get_by_test_id("payment-element").locator("iframe")).to_be_visible()
+
+    await page.reload()
+    assert "launch=" not in page.url
+    await expect(page.get_by_test_id("receipt-email")).to_have_value("pat@example.com")
+    await expect(page.locator("#pw-checkout-title")).to_contain_text("A$80.00")
+    await expect(page.locator("#clinic-name")).to_have_text("Harbour Physio")
+    assert await page.title() == "Payment · Harbour Physio"
+    await save_screenshot(page, "patient-9-reloaded-mid-checkout")
+    await assert_accessible(page)
+    assert await page.context.cookies() == []
+    # The card form comes back on the same PaymentIntent, and paying works as before the reload.
+    await fill_card(page.get_by_test_id("payment-element"), "4242 4242 4242 4242")
+    await page.get_by_test_id("pay-submit").click()
+    await expect(page.get_by_test_id("payment-success")).to_contain_text("A receipt is on its way to pat@example.com.")
+    intents = await connected.stripe("GET", "/v1/payment_intents?limit=100")
+    assert [i["status"] for i in intents["data"]] == ["succeeded"]
+    await clinician.wait_count("payment_received", 1)
+    assert script_errors(page_errors) == []
+
+
+async def test_reloading_after_paying_shows_the_confirmation_again(
+    connected: PayStack, page: Page, page_errors: list[str]
+) -> None:
+    clinician = await clinician_socket(connected)
+    await open_patient(connected, page)
+    await connected.request_payment(clinician, amount="80.00", description="Consultation")
+    await page.get_by_test_id("pay-now").click()
+    await page.get_by_test_id("receipt-email").fill("pat@example.com")
+    await fill_card(page.get_by_test_id("payment-element"), "4242 4242 4242 4242")
+    await page.get_by_test_id("pay-submit").click()
+    success = page.get_by_test_id("payment-success")
+    await expect(success).to_be_visible()
+
+    await page.reload()
+    await expect(success).to_be_visible()
+    await expect(success).to_contain_text("A$80.00")
+    await expect(success).to_contain_text("Visa ending in 4242")
+    await expect(success).to_contain_text("A receipt is on its way to pat@example.com.")
+    (paid,) = await requests_in_db(connected)
+    await expect(page.locator("#pw-success-receipt")).to_have_text(paid.receipt_number)
+    await save_screenshot(page, "patient-10-reloaded-after-paying")
+    await assert_accessible(page)
+    await page.locator("#pw-done").click()
+    await expect(page.locator(".pw-request")).to_contain_text("Paid")
+    assert len(clinician.of("payment_received")) == 1
+    assert script_errors(page_errors) == []
+
+
+async def test_a_tab_with_nothing_to_resume_says_how_to_open_the_page_and_the_launch_stays_single_use(
+    connected: PayStack, page: Page, page_errors: list[str]
+) -> None:
+    # Opened on its own (a copied address in a new tab): nothing kept, so the page says where to open it from.
+    await page.goto(f"{connected.url}/widget/patient")
+    reopen = page.locator("#pw-reopen")
+    await expect(reopen).to_be_visible()
+    await expect(reopen).to_contain_text("Open it again from the video call.")
+    await expect(page.locator("#pw-list")).to_be_hidden()
+    await assert_accessible(page)
+
+    # A launch already used is refused even in the tab that used it: a reload resumes the session, not the launch.
+    launch = launch_token(role="patient", sub="patient-1", name=None)
+    await page.goto(f"{connected.url}/widget/patient?launch={launch}")
+    await expect(page.locator("#pw-empty")).to_contain_text("Nothing to pay right now")
+    await page.goto(f"{connected.url}/widget/patient?launch={launch}")
+    await expect(page.locator("body")).to_contain_text("already been used")
+    assert script_errors(page_errors) == []
+
+
+async def test_an_ended_session_is_not_resumed(connected: PayStack, page: Page, page_errors: list[str]) -> None:
+    await open_patient(connected, page)
+    await expect(page.locator("#pw-empty")).to_contain_text("Nothing to pay right now")
+    # The session the tab kept has ended (here: expired): a reload doesn't try it, it says how to open the page.
+    await page.evaluate(
+        """() => {
+          const kept = JSON.parse(sessionStorage.getItem("callpay.patient"));
+          kept.session.expires_at = new Date(Date.now() - 1000).toISOString();
+          sessionStorage.setItem("callpay.patient", JSON.stringify(kept));
+        }"""
+    )
+    await page.reload()
+    await expect(page.locator("#pw-reopen")).to_be_visible()
+    assert script_errors(page_errors) == []

@@ -1,7 +1,7 @@
 // The Request payment form: amount (as typed: the server reads it), what it's for (with a counter near the
 // server's limit), every problem shown at once, and one request however often it is sent.
 
-import { AMOUNT_NUMBER, amountText } from "/static/amount.js";
+import { askToConfirm } from "/widget/static/confirm_amount.js";
 import { $, announcer } from "/widget/static/view.js";
 
 const config = JSON.parse($("panel-config").textContent);
@@ -30,6 +30,8 @@ function showFieldError(field, message, { focus = true } = {}) {
 }
 
 function clearErrors() {
+  $("amount-confirm").hidden = true;
+  $("amount-confirm").replaceChildren();
   for (const id of ["amount-error", "description-error", "form-error"]) {
     $(id).hidden = true;
     $(id).textContent = "";
@@ -43,21 +45,6 @@ export function showFormError(message) {
   $("form-error").hidden = false;
 }
 
-// The same rules the server applies to a typed amount, so every problem shows at once; the server checks again
-// (and alone knows the currency's smallest and largest amounts).
-function amountProblem(typed) {
-  if (!typed.trim().replace(/,/g, "")) return "Enter an amount.";
-  const text = amountText(typed, config.currency);
-  if (/^-\s*(\d|\.\d)/.test(text)) return "Enter an amount greater than zero.";
-  if (!AMOUNT_NUMBER.test(text)) return "Enter the amount as a number, such as 80.00.";
-  const places = (text.split(".")[1] || "").replace(/0+$/, "").length;
-  if (places > config.decimals) {
-    return config.decimals === 0 ? "Enter the amount in whole units." : `Enter the amount in at most ${config.decimals} decimal places.`;
-  }
-  if (!(Number(text) > 0)) return "Enter an amount greater than zero.";
-  return null;
-}
-
 function descriptionProblem(typed) {
   if (!typed.trim()) return "Say what the payment is for.";
   const over = length(typed) - DESCRIPTION_MAX;
@@ -65,14 +52,15 @@ function descriptionProblem(typed) {
   return null;
 }
 
-// Every field's problem at once, the first one focused; true when there were none.
-function checkFields() {
-  const problems = [
-    ["amount", amountProblem(amountInput.value)],
-    ["description", descriptionProblem(descriptionInput.value)],
-  ].filter(([, message]) => message);
-  problems.forEach(([field, message], index) => showFieldError(field, message, { focus: index === 0 }));
-  return problems.length === 0;
+// The server's answer: every problem at once (`errors`), each beside its field, the first one focused. The amount
+// is read only there (the clinic's locale, currency and limits); the description's length is also counted here,
+// and that count says by how much it is over.
+function showProblems(error) {
+  const problems = error.errors ?? [error];
+  problems.forEach((problem, index) => {
+    const message = (problem.field === "description" && descriptionProblem(descriptionInput.value)) || problem.message;
+    if (!(problem.field && showFieldError(problem.field, message, { focus: index === 0 }))) showFormError(message);
+  });
 }
 
 // "412 of 500 characters", shown near the limit; past it, how many too many. Screen readers hear it when they come
@@ -89,8 +77,7 @@ function updateCounter() {
   counter.classList.toggle("cp-count-over", over > 0);
   const now = over > 0 ? "over" : count === DESCRIPTION_MAX ? "at" : "under";
   if (now !== lastSaid && now !== "under") {
-    speak(now === "over" ? `Description too long: ${over} characters over the limit of ${DESCRIPTION_MAX}.`
-      : `Description at the limit of ${DESCRIPTION_MAX} characters.`);
+    speak(`The description is ${now === "over" ? "over" : "at"} the limit of ${DESCRIPTION_MAX} characters.`);
   }
   lastSaid = now;
 }
@@ -117,13 +104,11 @@ export function wireForm({ send, onCreated }) {
   descriptionInput.addEventListener("input", updateCounter);
   updateCounter();
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    if (submit.disabled) return;
-    clearErrors();
-    if (!checkFields()) return;
+  // `confirm`: the clinician has said yes to the server's "Request A$800.00? That is more than A$500.00."
+  async function sendRequest(confirm) {
     pendingRef ??= newRef();
     const body = { amount: amountInput.value.trim(), description: descriptionInput.value, client_ref: pendingRef };
+    if (confirm) body.confirm = true;
     submit.disabled = true;
     submit.textContent = "Sending…";
     let ack;
@@ -137,15 +122,30 @@ export function wireForm({ send, onCreated }) {
       submit.disabled = false;
       submit.textContent = "Request payment";
     }
+    if (!ack.ok && ack.error.code === "confirm_required") {
+      // Nothing was made: the same client_ref goes again with the clinician's yes.
+      askToConfirm($("amount-confirm"), ack.error.message, {
+        onConfirm: () => sendRequest(true),
+        onChange: () => amountInput.select(),
+      });
+      return;
+    }
     pendingRef = null;
     if (!ack.ok) {
-      if (!(ack.error.field && showFieldError(ack.error.field, ack.error.message))) showFormError(ack.error.message);
+      showProblems(ack.error);
       return;
     }
     onCreated(ack.payment_request);
     form.reset();
     updateCounter();
     amountInput.focus();
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (submit.disabled) return;
+    clearErrors();
+    sendRequest(false);
   });
 }
 

@@ -72,7 +72,7 @@ function actionButton(text, action, className, label) {
 function renderCancel(pr) {
   const actions = element("div", { className: "cp-request-actions" });
   const what = `${pr.amount_display}, ${pr.description}`;
-  const button = actionButton("Cancel request", "cancel", "secondary", `Cancel the request for ${what}`);
+  const button = actionButton("Cancel request", "cancel", "secondary", `Cancel request for ${what}`);
   button.addEventListener("click", () => {
     // One click only asks: a misclick mid-call mustn't take the request away from the patient.
     confirmingId = pr.id;

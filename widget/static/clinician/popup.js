@@ -3,7 +3,7 @@
 // top while the panel scrolls, and the page keeps focused fields clear of it (scroll-padding, see clinician.css).
 // Shown once per payment on this page; a second payment's banner lies over the first until that is dismissed.
 
-import { $, element, timeOf } from "/widget/static/view.js";
+import { $, element } from "/widget/static/view.js";
 
 const shown = new Set(); // ids whose pop-up has been shown on this page: never twice
 
@@ -13,10 +13,8 @@ export function showReceived(pr) {
   const region = $("received-region");
   const card = element("div", { className: "cp-received", attrs: { "data-testid": "payment-received" } });
   card.dataset.id = pr.id;
+  // When it was paid is in the list below; the banner keeps to what and how much, so it stays two short lines.
   const title = element("h2", { text: "Payment received" });
-  const when = element("time", { className: "cp-received-time", text: `at ${timeOf(pr.paid_at)}` });
-  when.dateTime = pr.paid_at ?? "";
-  title.append(" ", when);
   const detail = element("p", { className: "cp-received-detail" });
   detail.append(
     element("span", { className: "cp-received-amount", text: pr.amount_display }),
