@@ -3,7 +3,11 @@ background tasks open and close with the app, in ``cleanup_ctx``."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import logging
+import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -13,7 +17,7 @@ import clinic_config
 import payment_centre
 import realtime
 import widget
-from addon import __version__, background, db, middleware
+from addon import __version__, background, db, loop_health, middleware
 from addon.appkeys import DB, DB_READ, ENGINE, GATEWAY, SETTINGS
 from addon.gateway import StripeGateway
 from addon.http import health, openapi, payments, receipts, sessions, webhooks
@@ -28,7 +32,10 @@ FAVICON = STATIC / "icons" / "request-payment.svg"
 MAX_BODY = 1024 * 1024
 
 
-def create_app(settings: Settings, *, require_migrated: bool = True) -> web.Application:
+def create_app(settings: Settings, *, require_migrated: bool = True, long_lived: bool = False) -> web.Application:
+    """The app. ``long_lived`` (``callpay serve``) also tunes the process's garbage collector once it has started,
+    for a server that holds thousands of sockets for hours (see addon/loop_health.py); tests and tools leave the
+    collector as it is."""
     init_sentry(settings, release=__version__)
     app = web.Application(
         middlewares=[middleware.request_context, middleware.security_headers, middleware.errors],
@@ -40,6 +47,7 @@ def create_app(settings: Settings, *, require_migrated: bool = True) -> web.Appl
     setup_templates(app)
     app.cleanup_ctx.append(_database(require_migrated))
     app.cleanup_ctx.append(_stripe_gateway)
+    app.cleanup_ctx.append(_loop_watch(long_lived))
     health.setup(app)
     sessions.setup(app)
     webhooks.setup(app)
@@ -52,6 +60,9 @@ def create_app(settings: Settings, *, require_migrated: bool = True) -> web.Appl
     # Each part of the product registers its own routes and background work.
     for part in _PARTS:
         part(app)
+    if long_lived:
+        # After every cleanup context has opened (they run first), so what they made is frozen with the rest.
+        app.on_startup.append(_tune_collector)
     return app
 
 
@@ -92,3 +103,29 @@ async def _stripe_gateway(app: web.Application) -> AsyncIterator[None]:
     app[GATEWAY] = gateway
     yield
     await gateway.close()
+
+
+def _loop_watch(long_lived: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(_app: web.Application) -> AsyncIterator[None]:
+        watch = loop_health.LoopWatch()
+        task = asyncio.create_task(watch.run(), name="callpay-loop-watch")
+        loop = asyncio.get_running_loop()
+        if long_lived:
+            # `kill -USR1 <pid>`: log the loop's health now (and start a new window for its longest stall).
+            loop.add_signal_handler(signal.SIGUSR1, watch.summary)
+        try:
+            yield
+        finally:
+            if long_lived:
+                loop.remove_signal_handler(signal.SIGUSR1)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            watch.summary()
+
+    return context
+
+
+async def _tune_collector(_app: web.Application) -> None:
+    loop_health.tune_collector()
+    log.info("garbage collector tuned for a long-lived server", extra={"frozen": gc.get_freeze_count()})

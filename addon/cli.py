@@ -63,7 +63,7 @@ def serve(settings: Settings, *, host: str, port: int) -> int:
     except db.DatabaseBehind as exc:
         print(f"callpay: {exc}", file=sys.stderr)
         return 1
-    web.run_app(create_app(settings), host=host, port=port, print=lambda _: print(f"Callpay on http://{host}:{port}/"))
+    web.run_app(create_app(settings, long_lived=True), host=host, port=port, print=lambda _: print(f"Callpay on http://{host}:{port}/"))
     return 0
 
 

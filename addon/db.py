@@ -11,6 +11,8 @@ write by mistake (SQLite ``query_only``, PostgreSQL ``READ ONLY``).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import MissingGreenlet, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_S = 30
@@ -32,8 +36,10 @@ def create_engine(database_url: str) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         _ensure_sqlite_folder(database_url)
         engine = create_async_engine(database_url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        turns = WriterTurns()
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        event.listen(engine.sync_engine, "begin", lambda connection: _sqlite_begin(connection, turns))
+        event.listen(engine.sync_engine.pool, "checkin", lambda _dbapi, record: turns.release(record.info))
         return engine
     return create_async_engine(database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
@@ -59,7 +65,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection: Connection) -> None:
+def _sqlite_begin(connection: Connection, turns: WriterTurns) -> None:
     read_only = bool(connection.get_execution_options().get(READ_ONLY))
     # query_only lasts as long as the connection, so it is switched only when the kind of transaction changes.
     if connection.info.get(READ_ONLY, False) != read_only:
@@ -70,9 +76,47 @@ def _sqlite_begin(connection: Connection) -> None:
         # write slipped into a read-only transaction fail loudly instead of reaching for the write lock half-way.
         connection.exec_driver_sql("BEGIN")
         return
+    turns.take(connection.info)
     # IMMEDIATE takes SQLite's single write lock up front, so writers queue on busy_timeout; a deferred BEGIN that
     # reads and then writes fails at once ("database is locked") if another writer committed in between.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class WriterTurns:
+    """This process's writers take SQLite's write lock one at a time, in the order they asked.
+
+    Left to SQLite, writers of one process that find the lock taken sleep in its busy handler (up to 100 ms a try)
+    and retry, so under load a writer can lose its turn again and again: launches waited seconds behind a handful
+    of others. Here they queue on an asyncio lock first, which is fair and wakes the next writer the moment the
+    last one's connection is back in the pool (its COMMIT done). Other processes still queue on busy_timeout. The
+    wait is bounded like busy_timeout, so a writer that waits on itself fails as SQLite would, not forever.
+    """
+
+    HOLDS = "callpay_holds_write_turn"
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+    def take(self, info: dict[Any, Any]) -> None:
+        if info.get(self.HOLDS) is not None:
+            return  # this connection's previous transaction kept the turn (a Core connection used twice)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # used synchronously, outside the loop: busy_timeout alone
+        lock = self._locks.setdefault(loop, asyncio.Lock())
+        try:
+            await_only(asyncio.wait_for(lock.acquire(), BUSY_TIMEOUT_S))
+        except MissingGreenlet:
+            return
+        except TimeoutError as exc:
+            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")) from exc
+        info[self.HOLDS] = lock
+
+    def release(self, info: dict[Any, Any]) -> None:
+        lock = info.pop(self.HOLDS, None)
+        if lock is not None and lock.locked():
+            lock.release()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -139,5 +183,5 @@ async def require_current(engine: AsyncEngine) -> None:
 
 
 async def ping(engine: AsyncEngine) -> None:
-    async with engine.connect() as connection:
+    async with engine.execution_options(**{READ_ONLY: True}).connect() as connection:
         await connection.execute(text("SELECT 1"))

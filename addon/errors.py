@@ -83,6 +83,12 @@ class InvalidFields(InvalidInput):
         super().__init__(message, field=first.field, code=first.code if len(problems) == 1 else None)
         self.problems = problems
 
+    @classmethod
+    def of(cls, problems: list[InvalidInput]) -> InvalidInput:
+        """What to raise for ``problems``: one problem is raised as itself (the contract's plain shape), several
+        together."""
+        return problems[0] if len(problems) == 1 else cls(problems)
+
     def to_dict(self) -> dict[str, Any]:
         body = super().to_dict()
         body["errors"] = [problem.to_dict() for problem in self.problems]

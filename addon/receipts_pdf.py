@@ -8,33 +8,24 @@ replaced by its ISO code, so a receipt never fails to render.
 from __future__ import annotations
 
 import unicodedata
-from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from addon.lifecycle import Status
+from addon import dates
 from addon.money import exponent, format_amount
-
-if TYPE_CHECKING:
-    from addon.services.receipts import Receipt
+from addon.receipt_content import Receipt
 
 ENCODING = "cp1252"
 INK = (26, 31, 54)
 MUTED = (79, 86, 107)
 LINE = (213, 219, 227)
-TITLES: dict[str, str] = {
-    Status.PAID: "Receipt",
-    Status.REFUNDED: "Receipt (refunded)",
-    Status.PARTIALLY_REFUNDED: "Receipt (partly refunded)",
-}
 
 
 def render_receipt_pdf(receipt: Receipt) -> bytes:
     pdf = FPDF(format="A4")
     pdf.core_fonts_encoding = ENCODING
-    pdf.set_title(_text(f"Receipt {receipt.receipt_number}"))
+    pdf.set_title(_text(f"{receipt.title} {receipt.receipt_number}"))
     pdf.set_author(_text(receipt.business_name))
     pdf.set_creator("Callpay")
     pdf.set_auto_page_break(auto=True, margin=20)
@@ -53,50 +44,62 @@ def render_receipt_pdf(receipt: Receipt) -> bytes:
     pdf.ln(6)
     pdf.set_text_color(*INK)
     pdf.set_font("Helvetica", "B", 15)
-    pdf.cell(width / 2, 8, TITLES.get(receipt.status, "Receipt"))
+    pdf.cell(width / 2, 8, receipt.title)
     pdf.set_font("Helvetica", "", 11)
     pdf.cell(
         width / 2, 8, _text(f"Receipt number {receipt.receipt_number}"), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT
     )
     _rule(pdf)
 
-    rows: list[tuple[str, str]] = [
-        ("Service date", format_date(receipt.service_date)),
-        ("Provider", receipt.provider_name),
-    ]
+    rows: list[tuple[str, str]] = []
+    if receipt.patient_name:
+        rows.append(("Patient", receipt.patient_name))
+    rows += [("Service date", receipt.service_date_display), ("Provider", receipt.provider_name)]
     if receipt.provider_number:
         rows.append(("Provider number", receipt.provider_number))
-    if receipt.paid_at:
-        rows.append(("Date paid", format_date(receipt.paid_at)))
+    if receipt.paid_on_display:
+        rows.append(("Date paid", receipt.paid_on_display))
     if receipt.card_display:
         rows.append(("Paid with", receipt.card_display))
+    if receipt.refund is not None:
+        rows.append(("Refund", receipt.refund_words(receipt.refund)))
+        if receipt.refund.reason:
+            rows.append(("Reason", receipt.refund.reason))
     _rows(pdf, rows)
     _rule(pdf)
 
     pdf.set_font("Helvetica", "B", 11)
-    pdf.cell(width * 0.7, 8, "Item")
+    pdf.cell(width * 0.2, 8, "Item number")
+    pdf.cell(width * 0.5, 8, "Item")
     pdf.cell(width * 0.3, 8, "Amount", align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font("Helvetica", "", 11)
-    y = pdf.get_y()
-    pdf.multi_cell(width * 0.7, 6, _text(receipt.description), new_x=XPos.RIGHT, new_y=YPos.TOP)
-    after = pdf.get_y()
-    pdf.set_xy(pdf.l_margin + width * 0.7, y)
-    pdf.cell(width * 0.3, 6, _money(receipt.amount, receipt), align="R")
-    pdf.set_y(max(after, y + 6))
+    for item in receipt.items:
+        y = pdf.get_y()
+        pdf.cell(width * 0.2, 6, _text(item.item_code or "-"))
+        pdf.multi_cell(width * 0.5, 6, _text(item.description), new_x=XPos.RIGHT, new_y=YPos.TOP)
+        after = pdf.get_y()
+        pdf.set_xy(pdf.l_margin + width * 0.7, y)
+        pdf.cell(width * 0.3, 6, _money(item.amount, receipt), align="R")
+        pdf.set_y(max(after, y + 6))
     _rule(pdf)
 
-    totals: list[tuple[str, str]] = [
-        ("Amount charged", _money(receipt.amount, receipt)),
-        ("Paid", _money(receipt.amount, receipt)),
+    totals: list[tuple[str, str, bool]] = [
+        ("Amount charged", _money(receipt.amount, receipt), False),
+        ("Paid", _money(receipt.amount, receipt), True),
     ]
-    if receipt.amount_refunded:
-        totals.append(("Refunded", _money(receipt.amount_refunded, receipt)))
-    totals.append(("Outstanding", _money(0, receipt)))
-    for label, value in totals:
-        bold = label == "Paid"
+    for refund in receipt.refunds:
+        totals.append((f"Refunded {dates.format_date(refund.refunded_on)}", _money(refund.amount, receipt), False))
+    if receipt.amount_refunded and not receipt.refunds:
+        totals.append(("Refunded", _money(receipt.amount_refunded, receipt), False))
+    totals.append(("Outstanding", _money(0, receipt), False))
+    for label, value, bold in totals:
         pdf.set_font("Helvetica", "B" if bold else "", 11)
         pdf.cell(width * 0.7, 7, label, align="R")
         pdf.cell(width * 0.3, 7, value, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if receipt.gst_line:
+        pdf.set_font("Helvetica", "", 10)
+        pdf.set_text_color(*MUTED)
+        pdf.cell(width, 7, _text(receipt.gst_line), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     pdf.ln(8)
     pdf.set_font("Helvetica", "", 9)
@@ -104,11 +107,6 @@ def render_receipt_pdf(receipt: Receipt) -> bytes:
     footer = receipt.footer or "Thank you. Keep this receipt for your records or to make a claim."
     pdf.multi_cell(width, 5, _text(footer), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     return bytes(pdf.output())
-
-
-def format_date(value: date | datetime) -> str:
-    """``22 November 2026``: unambiguous wherever the patient lives. Shared by the PDF and the email."""
-    return f"{value.day} {value:%B %Y}"
 
 
 def _issuer_lines(receipt: Receipt) -> list[str]:

@@ -11,10 +11,12 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from addon.appkeys import DB_READ
+from addon.appkeys import DB, DB_READ, GATEWAY, OUTBOX
 from addon.errors import InvalidInput
 from addon.http.auth import principal
-from addon.services import payment_listing
+from addon.http.json import read_json
+from addon.outbound import publish_after_commit
+from addon.services import payment_detail, payment_listing, receipts, refunds
 
 
 def _query(request: web.Request) -> dict[str, list[str]]:
@@ -52,5 +54,46 @@ async def _export(request: web.Request, query: dict[str, list[str]]) -> web.Stre
     return response
 
 
+async def get_payment_request(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    async with request.app[DB_READ]() as db:
+        body = await payment_detail.detail_for(db, caller, request.match_info["id"])
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+async def create_refund(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    body = await read_json(request)
+    app = request.app
+    outcome = await refunds.refund(app[DB], app[GATEWAY], caller, request.match_info["id"], body)
+    await publish_after_commit(app, outcome.events)
+    _wake_outbox(app)
+    async with app[DB_READ]() as db:
+        payment_request = await payment_detail.detail_for(db, caller, outcome.request_id)
+    return web.json_response(
+        {"refund": outcome.refund, "payment_request": payment_request}, status=201 if outcome.created else 200
+    )
+
+
+async def resend_receipt(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    body = await read_json(request)
+    async with request.app[DB].begin() as db:
+        email = await receipts.resend(db, caller, request.match_info["id"], body)
+    _wake_outbox(request.app)
+    async with request.app[DB_READ]() as db:
+        payment_request = await payment_detail.detail_for(db, caller, request.match_info["id"])
+    return web.json_response({"email": email, "payment_request": payment_request}, status=202)
+
+
+def _wake_outbox(app: web.Application) -> None:
+    # The email was queued in the transaction just committed: send it now, not at the outbox's next poll.
+    if OUTBOX in app:
+        app[OUTBOX].wake()
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/v1/payments", list_payments)
+    app.router.add_get("/api/v1/payment-requests/{id}", get_payment_request)
+    app.router.add_post("/api/v1/payment-requests/{id}/refunds", create_refund)
+    app.router.add_post("/api/v1/payment-requests/{id}/receipt/resend", resend_receipt)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from addon.auth.roles import Role
@@ -134,31 +134,23 @@ def verify(token: str, secret: str, *, now: datetime | None = None) -> LaunchCla
 
 async def consume(db: AsyncSession, claims: LaunchClaims) -> Launch:
     """Mark the ``jti`` used and record what the launch names, in the caller's transaction."""
-    try:
-        async with db.begin_nested():
-            db.add(
-                UsedLaunch(
-                    jti=f"{claims.platform}:{claims.jti}", platform=claims.platform, expires_at=claims.expires_at
-                )
-            )
-    except IntegrityError as exc:
-        raise LaunchUsed(f"This launch link has already been used. {REOPEN}") from exc
+    first_use = await insert_ignoring_conflict(
+        db,
+        UsedLaunch,
+        {
+            "jti": f"{claims.platform}:{claims.jti}",
+            "platform": claims.platform,
+            "expires_at": claims.expires_at,
+        },
+        ["jti"],
+    )
+    if not first_use:
+        raise LaunchUsed(f"This launch link has already been used. {REOPEN}")
 
     org_id = await _get_or_create(
         db, Organisation, {"platform": claims.platform, "external_id": claims.org}, ["platform", "external_id"]
     )
-    user_id = await _get_or_create(
-        db,
-        User,
-        {"platform": claims.platform, "external_id": claims.user_external_id, "name": claims.name},
-        ["platform", "external_id"],
-    )
-    user = await db.get_one(User, user_id)
-    if user.name != claims.name:
-        user.name = claims.name
-    user.last_seen_at = datetime.now(UTC)
-    if claims.provider_number is not None and role_has_provider_number(claims.role):
-        user.provider_number = claims.provider_number
+    user_id = await _upsert_user(db, claims)
     clinic_id = call_id = None
     if claims.clinic is not None:
         clinic_id = await _get_or_create(
@@ -176,12 +168,41 @@ async def consume(db: AsyncSession, claims: LaunchClaims) -> Launch:
 
 
 async def _get_or_create(
-    db: AsyncSession, model: type[Organisation | User | Clinic | Call], values: dict[str, object], keys: list[str]
+    db: AsyncSession, model: type[Organisation | Clinic | Call], values: dict[str, object], keys: list[str]
 ) -> int:
-    await insert_ignoring_conflict(db, model, values, keys)
+    """The row's id, recorded on first sight. Almost every launch names rows seen before: one SELECT finds them."""
     conditions = [getattr(model, key) == values[key] for key in keys]
-    found: int = (await db.execute(select(model.id).where(*conditions))).scalar_one()
+    found: int | None = (await db.execute(select(model.id).where(*conditions))).scalar_one_or_none()
+    if found is None:
+        await insert_ignoring_conflict(db, model, values, keys)
+        found = (await db.execute(select(model.id).where(*conditions))).scalar_one()
     return found
+
+
+async def _upsert_user(db: AsyncSession, claims: LaunchClaims) -> int:
+    """Record the user, or bring their name, provider number and last sign-in up to date: one statement either way.
+
+    A provider number is taken only from a launch that carries one for a role that has one; otherwise the stored
+    one stands."""
+    dialect = db.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = datetime.now(UTC)
+    values: dict[str, object] = {
+        "platform": claims.platform,
+        "external_id": claims.user_external_id,
+        "name": claims.name,
+        "created_at": now,
+        "last_seen_at": now,
+    }
+    if claims.provider_number is not None and role_has_provider_number(claims.role):
+        values["provider_number"] = claims.provider_number
+    statement = insert(User).values(**values)
+    changed = {"name", "last_seen_at", "provider_number"} & set(values)
+    upsert = statement.on_conflict_do_update(
+        index_elements=["platform", "external_id"], set_={key: statement.excluded[key] for key in changed}
+    ).returning(User.id)
+    user_id: int = (await db.execute(upsert)).scalar_one()
+    return user_id
 
 
 def _timestamp(value: object, claim: str) -> datetime:

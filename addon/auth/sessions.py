@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from addon.auth.launch import Launch
@@ -62,15 +62,35 @@ def hash_token(token: str) -> str:
 
 async def open_session(db: AsyncSession, launch: Launch, *, now: datetime | None = None) -> IssuedSession:
     now = now or datetime.now(UTC)
-    scope = SessionRow(
+    claims = launch.claims
+    expires_at = now + ABSOLUTE_LIFETIME
+    token = await _insert(
+        db,
         user_id=launch.user_id,
-        role=launch.claims.role.value,
+        role=claims.role.value,
         organisation_id=launch.organisation_id,
         clinic_id=launch.clinic_id,
         call_id=launch.call_id,
-        expires_at=now + ABSOLUTE_LIFETIME,
+        expires_at=expires_at,
+        now=now,
     )
-    return await _issue(db, scope, now)
+    # Everything the principal holds is in the launch just consumed: no need to read back what was just written.
+    principal = Principal(
+        token_hash=hash_token(token),
+        user_id=launch.user_id,
+        user_external_id=claims.user_external_id,
+        user_name=claims.name,
+        role=claims.role,
+        platform=claims.platform,
+        organisation_id=launch.organisation_id,
+        org_external_id=claims.org,
+        clinic_id=launch.clinic_id,
+        clinic_external_id=claims.clinic,
+        call_id=launch.call_id,
+        call_external_id=claims.call,
+        expires_at=min(expires_at, now + IDLE_TIMEOUT),
+    )
+    return IssuedSession(token=token, principal=principal)
 
 
 async def reopen(db: AsyncSession, token_hash: str, *, now: datetime | None = None) -> IssuedSession | None:
@@ -96,16 +116,26 @@ async def reopen(db: AsyncSession, token_hash: str, *, now: datetime | None = No
 
 
 async def _issue(db: AsyncSession, row: SessionRow, now: datetime) -> IssuedSession:
-    """Mint a token for a session row; only the token's hash is stored."""
-    token = secrets.token_urlsafe(32)
-    row.token_hash = hash_token(token)
-    row.created_at = now
-    row.last_seen_at = now
-    db.add(row)
-    await db.flush()
-    principal = await _load(db, row.token_hash, now)
+    """Mint a token for a session row's scope; only the token's hash is stored."""
+    token = await _insert(
+        db,
+        user_id=row.user_id,
+        role=row.role,
+        organisation_id=row.organisation_id,
+        clinic_id=row.clinic_id,
+        call_id=row.call_id,
+        expires_at=row.expires_at,
+        now=now,
+    )
+    principal = await _load(db, hash_token(token), now)
     assert principal is not None
     return IssuedSession(token=token, principal=principal)
+
+
+async def _insert(db: AsyncSession, *, now: datetime, **scope: object) -> str:
+    token = secrets.token_urlsafe(32)
+    await db.execute(insert(SessionRow).values(token_hash=hash_token(token), created_at=now, last_seen_at=now, **scope))
+    return token
 
 
 async def resolve(db: AsyncSession, token: str, *, now: datetime | None = None) -> Principal:

@@ -75,6 +75,19 @@ SCHEMAS: dict[str, Any] = {
                     "code": {"type": "string"},
                     "message": {"type": "string", "description": "Written for people; safe to show as is"},
                     "field": {"type": "string"},
+                    "errors": {
+                        "type": "array",
+                        "description": "Every problem, when there are several (each bad setting and preset at once)",
+                        "items": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                                "field": {"type": "string"},
+                            },
+                        },
+                    },
                 },
             }
         },
@@ -92,6 +105,30 @@ SCHEMAS: dict[str, Any] = {
             "net_to_clinic": {"type": ["integer", "null"]},
             "display": {"type": "object"},
         },
+    },
+    "Refund": {
+        "type": "object",
+        "required": ["id", "amount", "currency", "reason", "status", "created_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "amount": {"type": "integer"},
+            "currency": {"type": "string"},
+            "reason": {"type": ["string", "null"]},
+            "status": {"enum": ["pending", "succeeded", "failed", "canceled"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "amount_display": {"type": "string"},
+            "created_at_display": {"type": ["string", "null"]},
+            "settled_at": {"type": ["string", "null"], "format": "date-time"},
+            "status_words": {"type": "string"},
+            "failure_reason": {"type": ["string", "null"]},
+            "failure_message": {"type": ["string", "null"]},
+            "source": {"enum": ["callpay", "stripe"]},
+        },
+    },
+    "RefundResult": {
+        "type": "object",
+        "required": ["refund", "payment_request"],
+        "properties": {"refund": _ref("Refund"), "payment_request": _ref("PaymentRequest")},
     },
     "PaymentList": {
         "type": "object",
@@ -185,12 +222,20 @@ SCHEMAS: dict[str, Any] = {
     },
     "ClinicSettings": {
         "type": "object",
-        "description": 'Payment settings; PATCH any subset. `preset_amounts` also accepts text such as "80.00, 120"',
+        "description": "Payment settings; PATCH any subset. `preset_amounts` also accepts text such as "
+        '"80.00, 120" and `confirm_above` text such as "500.00", both read in the clinic\'s `locale`',
         "properties": {
+            "locale": {"type": "string", "description": "BCP 47; how the clinic writes amounts (default en-AU)"},
             "default_currency": {"type": "string", "pattern": "^[a-z]{3}$"},
             "preset_amounts": {"type": "array", "items": {"type": "integer"}, "description": "Minor units"},
             "preset_amounts_text": {"type": "string", "readOnly": True},
             "preset_amounts_display": {"type": "array", "items": {"type": "string"}, "readOnly": True},
+            "confirm_above": {
+                "type": ["integer", "string", "null"],
+                "description": "Minor units; a request above it is confirmed first (null: 500 of the currency)",
+            },
+            "confirm_above_text": {"type": "string", "readOnly": True},
+            "confirm_above_display": {"type": "string", "readOnly": True},
             "receipt_business_name": {"type": ["string", "null"]},
             "receipt_abn": {"type": ["string", "null"], "description": "Australian Business Number, checksum checked"},
             "receipt_provider_name": {"type": ["string", "null"]},
@@ -373,6 +418,66 @@ PATHS: dict[str, dict[str, Any]] = {
                     ("format", "json (default) or csv"),
                 )
             ],
+        )
+    },
+    "/api/v1/payment-requests/{id}": {
+        "get": _operation(
+            "One payment request with its refunds and timeline (the call's patient, or staff of the clinic)",
+            {"200": _json_response("The request", _ref("PaymentRequest")), **COMMON_ERRORS},
+            parameters=[PR_ID],
+        )
+    },
+    "/api/v1/payment-requests/{id}/refunds": {
+        "post": _operation(
+            "Refund a paid request in full or in part (team admins; its clinician when the clinic allows it). No "
+            "amount refunds what is left; the same client_ref twice makes one refund.",
+            {
+                "201": _json_response("The refund asked for, and the request", _ref("RefundResult")),
+                "200": _json_response("The same client_ref again: the refund it made", _ref("RefundResult")),
+                "403": _error_response("Not allowed to refund this payment"),
+                "409": _error_response("refund_too_large (the message says how much is left), or not paid"),
+                "502": _error_response("Stripe unreachable: asking again with the same client_ref is safe"),
+                **COMMON_ERRORS,
+            },
+            body=_body(
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "amount": {
+                            "type": ["integer", "string"],
+                            "description": "Minor units, or text such as 40.00 in the payment's currency",
+                        },
+                        "reason": {"type": "string", "maxLength": 500},
+                        "client_ref": {"type": "string", "maxLength": 100},
+                    },
+                },
+                required=False,
+            ),
+            parameters=[PR_ID],
+        )
+    },
+    "/api/v1/payment-requests/{id}/receipt/resend": {
+        "post": _operation(
+            "Send the receipt again, to the patient's address or a corrected one (team admins; its clinician)",
+            {
+                "202": _json_response(
+                    "Queued",
+                    {
+                        "type": "object",
+                        "required": ["email", "payment_request"],
+                        "properties": {"email": {"type": "string"}, "payment_request": _ref("PaymentRequest")},
+                    },
+                ),
+                "403": _error_response("Not allowed to resend this receipt"),
+                "409": _error_response("No receipt yet, or just sent"),
+                **COMMON_ERRORS,
+            },
+            body=_body(
+                {"type": "object", "additionalProperties": False, "properties": {"email": {"type": "string"}}},
+                required=False,
+            ),
+            parameters=[PR_ID],
         )
     },
     "/api/v1/clinic/status": {

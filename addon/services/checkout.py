@@ -10,7 +10,6 @@ differs, since the idempotency key covers every parameter) is canceled.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from addon.auth.access import require_role
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
-from addon.errors import CallpayError, Conflict, InvalidInput
+from addon.email_address import parse_email
+from addon.errors import CallpayError, Conflict
 from addon.gateway import PaymentIntentInfo, StripeGateway
 from addon.lifecycle import MONEY_TAKEN, Status, Trigger
 from addon.models import Call, Clinic, PaymentRequest, User
@@ -29,9 +29,6 @@ from addon.services.transitions import transition
 from addon.settings import Settings
 
 log = logging.getLogger("callpay.checkout")
-MAX_EMAIL = 254
-# Deliberately simple: one @, a dot in the domain, no spaces. Stripe checks again; the receipt bounce tells the rest.
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
 
 @dataclass(frozen=True)
@@ -47,14 +44,6 @@ class CheckoutSession:
         return asdict(self)
 
 
-def parse_email(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput("Enter your email address for the receipt.", field="email")
-    email = value.strip()
-    if len(email) > MAX_EMAIL or not EMAIL.match(email):
-        raise InvalidInput("Enter an email address like name@example.com.", field="email")
-    local, _, domain = email.rpartition("@")
-    return f"{local}@{domain.lower()}"
 
 
 def refuse_unless_payable(pr: PaymentRequest) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from addon import audit, money
+from addon import audit, dates, money
 from addon.auth.access import clinic_for_admin, require_role
 from addon.auth.roles import STAFF, Role
 from addon.auth.sessions import Principal
@@ -60,13 +60,17 @@ TEXT_LIMITS = {
     "receipt_address": 500,
     "receipt_phone": 50,
     "receipt_footer": 1000,
+    "receipt_gst_line": 200,
 }
 # The address and footer are written on several lines of a receipt; the rest also go into an email's From and
 # Subject, where a line break can't be sent.
 MULTILINE_FIELDS = frozenset({"receipt_address", "receipt_footer"})
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# The payment centre's: the clinic's time zone, and whether (and for how long) clinicians may refund their own.
+CENTRE_FIELDS = frozenset({"timezone", "clinician_refunds", "clinician_refund_window_hours"})
+MAX_REFUND_WINDOW_HOURS = 24 * 30
 SETTING_FIELDS = frozenset(
-    {"locale", "default_currency", "preset_amounts", "confirm_above", "receipt_abn", *TEXT_LIMITS}
+    {"locale", "default_currency", "preset_amounts", "confirm_above", "receipt_abn", *TEXT_LIMITS, *CENTRE_FIELDS}
 )
 # The order Configure > Client Payments shows the settings in.
 FORM_ORDER = (
@@ -80,7 +84,11 @@ FORM_ORDER = (
     "receipt_provider_number",
     "receipt_address",
     "receipt_phone",
+    "receipt_gst_line",
     "receipt_footer",
+    "timezone",
+    "clinician_refunds",
+    "clinician_refund_window_hours",
 )
 # How numbers may be written, offered on the settings page; the API takes any BCP 47 tag CLDR knows.
 LOCALES = ("en-AU", "en-NZ", "en-GB", "en-US", "en-CA", "en-IE", "en-SG", "de-DE", "fr-FR", "ja-JP")
@@ -223,6 +231,10 @@ def settings_json(clinic: Clinic) -> dict[str, Any]:
         "receipt_address": clinic.receipt_address,
         "receipt_phone": clinic.receipt_phone,
         "receipt_footer": clinic.receipt_footer,
+        "receipt_gst_line": clinic.receipt_gst_line,
+        "timezone": clinic.timezone,
+        "clinician_refunds": clinic.clinician_refunds,
+        "clinician_refund_window_hours": clinic.clinician_refund_window_hours,
     }
 
 
@@ -405,13 +417,34 @@ def parse_settings(
     for key, limit in TEXT_LIMITS.items():
         if key in body:
             check(key, lambda key=key, limit=limit: _text(body[key], key, limit))  # type: ignore[misc]
+    if "timezone" in body:
+        check("timezone", lambda: dates.parse_timezone(body["timezone"]))
+    if "clinician_refunds" in body:
+        check("clinician_refunds", lambda: parse_clinician_refunds(body["clinician_refunds"]))
+    if "clinician_refund_window_hours" in body:
+        check("clinician_refund_window_hours", lambda: parse_refund_window(body["clinician_refund_window_hours"]))
     if changes.get("receipt_phone") and not PHONE.match(changes["receipt_phone"]):
         problems.append(
             InvalidInput("Enter the phone number with digits, spaces, + ( ) or - only.", field="receipt_phone")
         )
     if problems:
-        raise InvalidFields(_in_form_order(problems))
+        raise InvalidFields.of(_in_form_order(problems))
     return changes
+
+
+def parse_clinician_refunds(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput("Say true or false: may clinicians refund their own payments?", field="clinician_refunds")
+    return value
+
+
+def parse_refund_window(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_REFUND_WINDOW_HOURS:
+        raise InvalidInput(
+            f"Give the window in whole hours, from 1 to {MAX_REFUND_WINDOW_HOURS} (30 days).",
+            field="clinician_refund_window_hours",
+        )
+    return value
 
 
 def _in_form_order(problems: list[InvalidInput]) -> list[InvalidInput]:
@@ -443,7 +476,7 @@ def parse_presets(value: object, currency: str, *, locale: str = money.DEFAULT_L
         except InvalidInput as exc:
             problems.append(InvalidInput(f"Preset amount '{item}': {exc.message}", field=field, code=exc.code))
     if problems:
-        raise InvalidFields(problems)
+        raise InvalidFields.of(problems)
     return sorted(amounts)
 
 

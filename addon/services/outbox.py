@@ -46,6 +46,8 @@ class Claimed:
     payment_request_id: str | None
     attempts: int
     lease_until: datetime
+    # What the email is about, as queued (e.g. "refund:rf_…" names the refund a refund email is for).
+    dedupe_key: str = ""
 
 
 # A builder reads what it needs in a session of its own and lays the message out after closing it.
@@ -61,7 +63,19 @@ async def _receipt_message(sessions: async_sessionmaker[AsyncSession], row: Clai
     return await asyncio.to_thread(build_receipt_email, receipt, to_address=row.to_address, mail_from=mail_from)
 
 
-BUILDERS: Mapping[str, MessageBuilder] = {"receipt": _receipt_message}
+async def _refund_message(sessions: async_sessionmaker[AsyncSession], row: Claimed, mail_from: str) -> EmailMessage:
+    """A refund's email, with the refund receipt: the receipt as it stands, naming the refund it is about."""
+    refund_id = row.dedupe_key.removeprefix("refund:")
+    async with sessions() as db:
+        receipt = (
+            await load_receipt(db, row.payment_request_id, refund_id=refund_id) if row.payment_request_id else None
+        )
+    if receipt is None:
+        raise Undeliverable("the refund has not gone through")
+    return await asyncio.to_thread(build_receipt_email, receipt, to_address=row.to_address, mail_from=mail_from)
+
+
+BUILDERS: Mapping[str, MessageBuilder] = {"receipt": _receipt_message, "refund": _refund_message}
 
 
 def backoff(attempts: int, *, base: timedelta = BACKOFF_BASE, cap: timedelta = BACKOFF_CAP) -> timedelta:
@@ -156,6 +170,7 @@ class OutboxWorker:
                 payment_request_id=row.payment_request_id,
                 attempts=row.attempts,
                 lease_until=lease_until,
+                dedupe_key=row.dedupe_key,
             )
 
     async def deliver(self, row: Claimed) -> bool:

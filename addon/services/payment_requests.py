@@ -171,7 +171,7 @@ def _read_amount_and_description(clinic: Clinic, body: Mapping[str, Any]) -> tup
     except InvalidInput as exc:
         problems.append(exc)
     if problems:
-        raise InvalidFields(problems)
+        raise InvalidFields.of(problems)
     assert typed is not None and description is not None
     return typed, description
 

@@ -1,33 +1,39 @@
 """Receipts: queued in the same transaction that marks a payment paid, so one is sent exactly once.
 
-A receipt is built from the paid request and the clinic's receipt details (what a patient needs to claim with: the
-business name and number, the provider and their number, service date, item, amounts). The same :class:`Receipt`
-feeds the PDF, the email and the download, so they never disagree.
+A receipt is built from the paid request, its refunds and the clinic's receipt details (what a patient needs to
+claim with, see :mod:`addon.receipt_content`). The same :class:`Receipt` feeds the PDF, the email and the
+download, so they never disagree. Staff can send it again, to the same address or a corrected one.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from datetime import date, datetime
+import secrets
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from addon import audit, dates
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
-from addon.cards import card_display
 from addon.dbutil import insert_ignoring_conflict
-from addon.errors import NotFound
+from addon.email_address import parse_email
+from addon.errors import Conflict, Forbidden, InvalidInput, NotFound
 from addon.lifecycle import MONEY_TAKEN
-from addon.models import Clinic, OutboxEmail, PaymentRequest, User, iso_utc
-from addon.money import format_amount
-from addon.receipts_pdf import format_date, render_receipt_pdf
+from addon.models import Clinic, OutboxEmail, PaymentRequest, Refund, User, utcnow
+from addon.receipt_content import DEFAULT_GST_LINE, Receipt, RefundLine
+from addon.receipts_pdf import render_receipt_pdf
+from addon.services.payment_access import may_see, visible_request
+
+__all__ = ["Receipt", "build_receipt_email", "enqueue_receipt", "load_receipt", "receipt_for", "render_pdf"]
 
 # A receipt exists once money has moved; refunds keep it (it then shows what was refunded).
 RECEIPTED = MONEY_TAKEN
@@ -57,80 +63,6 @@ async def enqueue_receipt(db: AsyncSession, request: PaymentRequest) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class Receipt:
-    request_id: str
-    receipt_number: str
-    status: str
-    clinic_name: str
-    business_name: str
-    abn: str | None
-    provider_name: str
-    provider_number: str | None
-    address: str | None
-    phone: str | None
-    footer: str | None
-    service_date: date
-    paid_at: datetime | None
-    description: str
-    amount: int
-    amount_refunded: int
-    currency: str
-    card_brand: str | None
-    card_last4: str | None
-
-    @property
-    def charged_display(self) -> str:
-        return format_amount(self.amount, self.currency)
-
-    @property
-    def paid_display(self) -> str:
-        return format_amount(self.amount, self.currency)
-
-    @property
-    def refunded_display(self) -> str | None:
-        return format_amount(self.amount_refunded, self.currency) if self.amount_refunded else None
-
-    @property
-    def outstanding_display(self) -> str:
-        # Charged in full at the time of the call: nothing is ever left to pay on a receipted request.
-        return format_amount(0, self.currency)
-
-    @property
-    def card_display(self) -> str | None:
-        return card_display(self.card_brand, self.card_last4)
-
-    def to_json(self) -> dict[str, Any]:
-        """What the patient's confirmation shows: the receipt's own words, so screen and PDF agree."""
-        return {
-            "payment_request": self.request_id,
-            "receipt_number": self.receipt_number,
-            "status": self.status,
-            "business_name": self.business_name,
-            "abn": self.abn,
-            "provider_name": self.provider_name,
-            "provider_number": self.provider_number,
-            "address": self.address,
-            "phone": self.phone,
-            "service_date": self.service_date.isoformat(),
-            "paid_at": iso_utc(self.paid_at),
-            "description": self.description,
-            "amount": self.amount,
-            "amount_refunded": self.amount_refunded,
-            "currency": self.currency,
-            "amount_display": self.charged_display,
-            "outstanding_display": self.outstanding_display,
-            "card_brand": self.card_brand,
-            "card_last4": self.card_last4,
-            "card_display": self.card_display,
-        }
-
-    @property
-    def file_name(self) -> str:
-        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in self.receipt_number)
-        return f"receipt-{safe}.pdf"
-
-
 async def _load(db: AsyncSession, request_id: str) -> tuple[PaymentRequest, Clinic, User] | None:
     found = (
         await db.execute(
@@ -143,20 +75,45 @@ async def _load(db: AsyncSession, request_id: str) -> tuple[PaymentRequest, Clin
     return None if found is None else (found[0], found[1], found[2])
 
 
-async def load_receipt(db: AsyncSession, request_id: str) -> Receipt | None:
-    """The receipt for a receipted request, or None (unknown, or not paid)."""
+async def load_receipt(db: AsyncSession, request_id: str, *, refund_id: str | None = None) -> Receipt | None:
+    """The receipt for a receipted request, or None (unknown, or not paid). With ``refund_id``, the refund
+    receipt for that refund (None unless it succeeded)."""
     found = await _load(db, request_id)
     if found is None or found[0].status not in RECEIPTED:
         return None
-    return _build(*found)
+    receipt = _build(*found, await _refund_lines(db, request_id, found[1].timezone))
+    if refund_id is None:
+        return receipt
+    line = next((line for line in receipt.refunds if line.refund_id == refund_id), None)
+    return replace(receipt, refund=line) if line is not None else None
 
 
 async def receipt_for(db: AsyncSession, principal: Principal, request_id: str) -> Receipt:
     """The receipt the caller may download: the call's patient, or staff of the clinic. Others get "not found"."""
     found = await _load(db, request_id)
-    if found is None or not _may_see(principal, found[0], found[1]) or found[0].status not in RECEIPTED:
+    if found is None or not may_see(principal, found[0], found[1]) or found[0].status not in RECEIPTED:
         raise NotFound(NO_RECEIPT)
-    return _build(*found)
+    return _build(*found, await _refund_lines(db, request_id, found[1].timezone))
+
+
+async def _refund_lines(db: AsyncSession, request_id: str, tz: str) -> tuple[RefundLine, ...]:
+    """The refunds that went back to the patient, oldest first, dated in the clinic's zone."""
+    rows = (
+        await db.scalars(
+            select(Refund)
+            .where(Refund.payment_request_id == request_id, Refund.status == "succeeded")
+            .order_by(Refund.created_at, Refund.id)
+        )
+    ).all()
+    return tuple(
+        RefundLine(
+            amount=row.amount,
+            refunded_on=dates.local_date(row.settled_at or row.created_at, tz),
+            reason=row.reason,
+            refund_id=row.id,
+        )
+        for row in rows
+    )
 
 
 async def render_pdf(receipt: Receipt) -> bytes:
@@ -164,20 +121,30 @@ async def render_pdf(receipt: Receipt) -> bytes:
     return await asyncio.to_thread(render_receipt_pdf, receipt)
 
 
-def _may_see(principal: Principal, request: PaymentRequest, clinic: Clinic) -> bool:
-    if principal.role is Role.PATIENT:
-        return principal.call_id is not None and principal.call_id == request.call_id
-    if principal.role is Role.ORG_ADMIN:
-        return clinic.organisation_id == principal.organisation_id
-    return principal.clinic_id == request.clinic_id
-
-
 def name_on_receipt(clinic: Clinic) -> str:
     """The clinic's name as a receipt (and so the patient's statement) shows it."""
     return clinic.receipt_business_name or clinic.name or clinic.stripe_account_name or "Your clinic"
 
 
-def _build(request: PaymentRequest, clinic: Clinic, clinician: User) -> Receipt:
+def gst_line(clinic: Clinic) -> str | None:
+    """The clinic's own GST line, or what an Australian health service usually prints."""
+    if clinic.receipt_gst_line:
+        return clinic.receipt_gst_line
+    australian = (clinic.stripe_country or "").upper() == "AU" or clinic.default_currency == "aud"
+    return DEFAULT_GST_LINE if australian else None
+
+
+def provider_on_receipt(clinic: Clinic, clinician: User) -> tuple[str, str | None]:
+    """Who provided the service, and their provider number: the clinician who took the payment, with their own
+    number (from the launch or their Callpay profile). A clinician with none falls back to the clinic's provider
+    details (a practice of one keeps them in the clinic's settings)."""
+    if clinician.provider_number:
+        return clinician.name, clinician.provider_number
+    return clinic.receipt_provider_name or clinician.name, clinic.receipt_provider_number
+
+
+def _build(request: PaymentRequest, clinic: Clinic, clinician: User, refunds: tuple[RefundLine, ...]) -> Receipt:
+    provider_name, provider_number = provider_on_receipt(clinic, clinician)
     return Receipt(
         request_id=request.id,
         # A paid request always gets a number when it is marked paid; the id is only a fallback for old rows.
@@ -186,12 +153,12 @@ def _build(request: PaymentRequest, clinic: Clinic, clinician: User) -> Receipt:
         clinic_name=name_on_receipt(clinic),
         business_name=name_on_receipt(clinic),
         abn=clinic.receipt_abn,
-        provider_name=clinic.receipt_provider_name or clinician.name,
-        provider_number=clinic.receipt_provider_number,
+        provider_name=provider_name,
+        provider_number=provider_number,
         address=clinic.receipt_address,
         phone=clinic.receipt_phone,
         footer=clinic.receipt_footer,
-        service_date=request.created_at.date(),
+        service_date=dates.local_date(request.created_at, clinic.timezone),
         paid_at=request.paid_at,
         description=request.description,
         amount=request.amount,
@@ -199,12 +166,17 @@ def _build(request: PaymentRequest, clinic: Clinic, clinician: User) -> Receipt:
         currency=request.currency,
         card_brand=request.card_brand,
         card_last4=request.card_last4,
+        patient_name=request.patient_name,
+        item_code=request.item_code,
+        gst_line=gst_line(clinic),
+        timezone=clinic.timezone,
+        refunds=refunds,
     )
 
 
 def build_receipt_email(receipt: Receipt, *, to_address: str, mail_from: str) -> EmailMessage:
     """The receipt as an email: plain text and HTML bodies, the PDF attached."""
-    context = {"r": receipt, "format_date": format_date}
+    context = {"r": receipt}
     message = EmailMessage()
     from_name, from_address = parseaddr(mail_from)
     # The clinic is who the patient paid; the platform's address only carries the mail.
@@ -215,7 +187,10 @@ def build_receipt_email(receipt: Receipt, *, to_address: str, mail_from: str) ->
         )
     )
     message["To"] = to_address
-    message["Subject"] = f"Your receipt from {receipt.business_name} — {receipt.paid_display}"
+    if receipt.refund is not None:
+        message["Subject"] = f"Your refund from {receipt.business_name} — {receipt.money(receipt.refund.amount)}"
+    else:
+        message["Subject"] = f"Your receipt from {receipt.business_name} — {receipt.paid_display}"
     message["Message-ID"] = make_msgid(domain=(from_address or "callpay.invalid").rpartition("@")[2] or None)
     message.set_content(_EMAIL_TEMPLATES.get_template("receipt.txt").render(context))
     message.add_alternative(_EMAIL_TEMPLATES.get_template("receipt.html").render(context), subtype="html")
@@ -223,3 +198,66 @@ def build_receipt_email(receipt: Receipt, *, to_address: str, mail_from: str) ->
         render_receipt_pdf(receipt), maintype="application", subtype="pdf", filename=receipt.file_name
     )
     return message
+
+
+# --- Sending it again ----------------------------------------------------------------------------------------
+
+RESEND_GAP = timedelta(seconds=30)
+
+
+async def resend(db: AsyncSession, principal: Principal, request_id: object, body: Mapping[str, Any]) -> str:
+    """Queue the receipt again, to the patient's address or a corrected one (which becomes the receipt address).
+
+    Team admins of the clinic, and the clinician who took the payment. The address the email goes to is returned.
+    """
+    seen = await visible_request(db, principal, request_id)
+    pr = seen.request
+    if principal.role is Role.PATIENT:
+        raise NotFound(NO_RECEIPT)
+    allowed = (principal.role is Role.TEAM_ADMIN and principal.clinic_id == pr.clinic_id) or (
+        principal.role is Role.TEAM_MEMBER and pr.clinician_id == principal.user_id
+    )
+    if not allowed:
+        raise Forbidden("Only a clinic admin, or the clinician who took the payment, can resend its receipt.",
+                        code="role_not_allowed")  # fmt: skip
+    unknown = sorted(set(body) - {"email"})
+    if unknown:
+        raise InvalidInput(f"'{unknown[0]}' is not part of a resend.", field=unknown[0])
+    if pr.status not in RECEIPTED:
+        raise Conflict(NO_RECEIPT, code="no_receipt")
+    given = body.get("email")
+    if given in (None, "") and not pr.patient_email:
+        raise InvalidInput("Enter the email address to send the receipt to.", field="email")
+    email = parse_email(given) if given not in (None, "") else str(pr.patient_email)
+    recent = await db.scalar(
+        select(OutboxEmail.id).where(
+            OutboxEmail.payment_request_id == pr.id,
+            OutboxEmail.kind == "receipt",
+            OutboxEmail.to_address == email,
+            OutboxEmail.created_at > utcnow() - RESEND_GAP,
+        )
+    )
+    if recent is not None:
+        raise Conflict(f"The receipt was just sent to {email}. Give it a minute to arrive.", code="recently_sent")
+    if email != pr.patient_email:
+        # A corrected address: later emails (a refund's) go there too.
+        await db.execute(update(PaymentRequest).where(PaymentRequest.id == pr.id).values(patient_email=email))
+    db.add(
+        OutboxEmail(
+            dedupe_key=f"receipt-resend:{pr.id}:{secrets.token_hex(8)}",
+            kind="receipt",
+            to_address=email,
+            payment_request_id=pr.id,
+        )
+    )
+    audit.record(
+        db,
+        "receipt.resent",
+        actor=principal,
+        clinic_id=pr.clinic_id,
+        subject_type="payment_request",
+        subject_id=pr.id,
+        data={"email": email, "corrected": email != seen.request.patient_email},
+    )
+    await db.flush()
+    return email

@@ -191,11 +191,13 @@ class _Ask:
     created: bool
 
 
-def parse_refund_body(body: Mapping[str, Any], currency: str) -> tuple[int | None, str | None, str | None]:
+def parse_refund_body(
+    body: Mapping[str, Any], currency: str, *, locale: str = money.DEFAULT_LOCALE
+) -> tuple[int | None, str | None, str | None]:
     unknown = sorted(set(body) - {"amount", "reason", "client_ref"})
     if unknown:
         raise InvalidInput(f"'{unknown[0]}' is not part of a refund.", field=unknown[0])
-    amount = parse_refund_amount(body.get("amount"), currency)
+    amount = parse_refund_amount(body.get("amount"), currency, locale=locale)
     reason = body.get("reason")
     if reason is not None:
         if not isinstance(reason, str):
@@ -213,7 +215,7 @@ def parse_refund_body(body: Mapping[str, Any], currency: str) -> tuple[int | Non
     return amount, reason, client_ref
 
 
-def parse_refund_amount(value: object, currency: str) -> int | None:
+def parse_refund_amount(value: object, currency: str, *, locale: str = money.DEFAULT_LOCALE) -> int | None:
     """Minor units (an integer), or text as people write it ("40.00"); absent or empty: all that is left."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -224,7 +226,7 @@ def parse_refund_amount(value: object, currency: str) -> int | None:
     if isinstance(value, int):
         minor = value
     elif isinstance(value, str):
-        minor = money.parse_amount(value, currency, field="amount", minimum=1)
+        minor = money.parse_amount(value, currency, field="amount", locale=locale, minimum=1)
     else:
         raise InvalidInput("Enter the amount as a number, such as 40.00.", field="amount")
     if minor <= 0:
@@ -278,7 +280,7 @@ async def _begin(
         refusal = refund_refusal(principal, pr, clinic, now=utcnow())
         if refusal is not None:
             raise Forbidden(refusal, code="refund_not_allowed")
-        amount, reason, client_ref = parse_refund_body(body, pr.currency)
+        amount, reason, client_ref = parse_refund_body(body, pr.currency, locale=clinic.locale)
         if client_ref is not None:
             earlier = await db.scalar(
                 select(Refund).where(Refund.payment_request_id == pr.id, Refund.client_ref == client_ref)

@@ -33,7 +33,8 @@ function row(clinic) {
   };
   describe(clinic);
   input.addEventListener("change", async () => {
-    if (!input.checked) {
+    const asked = !input.checked;
+    if (asked) {
       // Turning it off stops every clinician of the clinic, mid-call too: ask first, saying so.
       input.checked = true;
       if (!(await confirmTurningOff(li, input, name.textContent))) return;
@@ -53,6 +54,7 @@ function row(clinic) {
       announce(error.message, "bad");
     } finally {
       input.disabled = false;
+      if (asked) input.focus(); // the question's buttons are gone: back to the switch it was about
     }
   });
   li.append(label, detail);

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import objects, params
+from . import objects, spec
 from .api import Call, endpoint
 from .auth import no_access
 from .events import emit
@@ -15,12 +15,12 @@ from .state import Account, SandboxState
 JSON = dict[str, Any]
 
 
-@endpoint(params.ACCOUNT_RETRIEVE)
+@endpoint(spec.ACCOUNT_RETRIEVE)
 def retrieve_own(call: Call) -> JSON:
     return objects.account(call.account)
 
 
-@endpoint(params.ACCOUNT_RETRIEVE)
+@endpoint(spec.ACCOUNT_RETRIEVE)
 def retrieve(call: Call) -> JSON:
     account_id = call.request.match_info["id"]
     if account_id == call.account.id:

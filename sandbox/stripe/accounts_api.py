@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -69,11 +68,11 @@ class AccountLink:
     return_url: str
     created: int
     expires_at: int
-    visited_at: float | None = None
+    visited_at: int | None = None
     page_nonce: str | None = None
     submitted: bool = False
 
-    def usable(self, at: float) -> bool:
+    def usable(self, at: int) -> bool:
         return self.visited_at is None and at < self.expires_at
 
 
@@ -245,7 +244,7 @@ def expire_links(state: SandboxState, account_id: str) -> int:
     count = 0
     for link in state.account_links.values():
         if isinstance(link, AccountLink) and link.account_id == account_id and link.visited_at is None:
-            link.expires_at = min(link.expires_at, int(time.time()) - 1)
+            link.expires_at = min(link.expires_at, now() - 1)
             count += 1
     return count
 

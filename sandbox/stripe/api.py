@@ -3,7 +3,6 @@ requests, expand, answer JSON."""
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -11,13 +10,14 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from . import params
+from . import expansion, params, versions
 from .appkeys import CONFIG, REQUEST_ID, STATE, TASKS
 from .auth import Caller, authenticate
 from .config import SandboxConfig
 from .errors import StripeError, invalid, no_such
 from .forms import Form, decode, decode_pairs
 from .idempotency import fingerprint, replay, store
+from .spec import Accepts
 from .state import Account, SandboxState
 
 JSON = dict[str, Any]
@@ -34,10 +34,17 @@ class Call:
     form: Form
     request_id: str
     idempotency_key: str | None
+    api_version: str = versions.DEFAULT
 
     @property
     def account(self) -> Account:
         return self.caller.account
+
+    @property
+    def accounts(self) -> list[Account]:
+        """Where ids this call names may live: its account, then the platform acting for it (application fees)."""
+        platform = self.caller.platform
+        return [self.account] if platform is None else [self.account, platform]
 
     @property
     def base_url(self) -> str:
@@ -79,33 +86,30 @@ Operation = Callable[[Call], JSON]
 Handler = Callable[[web.Request], Any]
 
 
-def endpoint(allowed: frozenset[str], *, browser: bool = False) -> Callable[[Operation], Handler]:
+Allowed = frozenset[str] | Accepts
+
+
+def endpoint(allowed: Allowed, *, browser: bool = False) -> Callable[[Operation], Handler]:
     """Wrap ``operation(call) -> object`` as an aiohttp handler with Stripe's request semantics.
 
-    ``browser`` routes also take a publishable key (as Bearer or Stripe.js's ``key`` parameter).
+    ``allowed`` is what the endpoint implements (an :class:`~.spec.Accepts`, or top-level names only); anything
+    else is refused. ``browser`` routes also take a publishable key (as Bearer or Stripe.js's ``key`` parameter).
+    Every answer says which ``Stripe-Version`` it was made for, and a POST's answer echoes its ``Idempotency-Key``.
     """
 
     def wrap(operation: Operation) -> Handler:
         async def handler(request: web.Request) -> web.Response:
-            state = request.app[STATE]
-            form = await read_form(request)
-            caller = authenticate(request, state, form, browser=browser)
             key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
-            call = Call(request, state, request.app[CONFIG], caller, form, request.get(REQUEST_ID, ""), key)
-            if key is None:
-                return _run(call, operation, allowed)
-            scope = (caller.key, caller.stripe_account_header or "", key)
-            print_ = fingerprint(request.method, request.path, form)
-            replayed = replay(state, scope, print_)
-            if replayed is not None:
-                return replayed
+            version: str | None = None
             try:
-                response = _run(call, operation, allowed)
+                version = versions.requested(request.headers.get("Stripe-Version"))
+                response = await _handle(request, operation, allowed, browser, key, version)
             except StripeError as error:
-                if error.replayable:  # Stripe keeps no result for requests that failed validation
-                    store(state, scope, print_, call.request_id, error_response(error))
-                raise
-            store(state, scope, print_, call.request_id, response)
+                response = error_response(error)
+            if version is not None:
+                response.headers["Stripe-Version"] = version
+            if key is not None:
+                response.headers["Idempotency-Key"] = key
             return response
 
         return handler
@@ -113,13 +117,37 @@ def endpoint(allowed: frozenset[str], *, browser: bool = False) -> Callable[[Ope
     return wrap
 
 
-def _run(call: Call, operation: Operation, allowed: frozenset[str]) -> web.Response:
-    params.check_known(call.form, allowed)
+async def _handle(
+    request: web.Request, operation: Operation, allowed: Allowed, browser: bool, key: str | None, version: str
+) -> web.Response:
+    state = request.app[STATE]
+    form = await read_form(request)
+    caller = authenticate(request, state, form, browser=browser)
+    call = Call(request, state, request.app[CONFIG], caller, form, request.get(REQUEST_ID, ""), key, version)
+    if key is None:
+        return _run(call, operation, allowed)
+    scope = (caller.key, caller.stripe_account_header or "", key)
+    print_ = fingerprint(request.method, request.path, form)
+    replayed = replay(state, scope, print_)
+    if replayed is not None:
+        return replayed
+    try:
+        response = _run(call, operation, allowed)
+    except StripeError as error:
+        if error.replayable:  # Stripe keeps no result for requests that failed validation
+            store(state, scope, print_, call.request_id, error_response(error))
+        raise
+    store(state, scope, print_, call.request_id, response)
+    return response
+
+
+def _run(call: Call, operation: Operation, allowed: Allowed) -> web.Response:
+    if isinstance(allowed, Accepts):
+        allowed.refuse_unknown(call.form)
+    else:
+        params.check_known(call.form, allowed)
     result = operation(call)
-    paths = params.expand(call.form)
-    if paths:
-        result = expand(call.account, result, paths)
-    return json_response(result)
+    return json_response(expansion.render(call.accounts, result, params.expand(call.form), call.api_version))
 
 
 T = TypeVar("T")
@@ -133,39 +161,10 @@ def lookup(collection: Mapping[str, T], object_id: str, kind: str, *, param: str
     return found
 
 
-_COLLECTIONS = {"pi": "payment_intents", "ch": "charges", "re": "refunds", "pm": "payment_methods"}
-
-
 def find_object(account: Account, object_id: str) -> JSON | None:
-    collection = _COLLECTIONS.get(object_id.partition("_")[0])
-    if collection is None:
-        return None
-    found: JSON | None = getattr(account, collection).get(object_id)
-    return found
+    return expansion.find_object([account], object_id)
 
 
 def expand(account: Account, obj: JSON, paths: list[str]) -> JSON:
     """Replace ids named by ``expand[]`` paths (``latest_charge``, ``data.payment_intent``…) with objects."""
-    result = copy.deepcopy(obj)
-    for path in paths:
-        _expand_path(account, result, path.split("."), path)
-    return result
-
-
-def _expand_path(account: Account, node: Any, parts: list[str], path: str) -> None:
-    head, *rest = parts
-    if isinstance(node, dict) and node.get("object") == "list" and head == "data":
-        for item in node["data"]:
-            if rest:
-                _expand_path(account, item, rest, path)
-        return
-    if not isinstance(node, dict) or head not in node:
-        raise invalid(f"This property cannot be expanded ({head}).", param="expand")
-    value = node[head]
-    if isinstance(value, str):
-        found = find_object(account, value)
-        if found is None:
-            raise invalid(f"This property cannot be expanded ({head}).", param="expand")
-        node[head] = value = copy.deepcopy(found)
-    if rest and value is not None:
-        _expand_path(account, value, rest, path)
+    return expansion.render([account], obj, paths, versions.DEFAULT)

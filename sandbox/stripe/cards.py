@@ -6,6 +6,11 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 Outcome = Literal["succeed", "decline", "authenticate", "authenticate_then_decline"]
+# What refunding a charge made with the card does: succeed at once; stay pending, then succeed; succeed, then fail.
+RefundOutcome = Literal["succeed", "pending", "fail"]
+# When the card asks its holder to authenticate: on-session payments and setups only ("once": a SetupIntent's
+# authentication covers later off-session payments); or every payment, off-session ones included ("always").
+Authentication = Literal["once", "always"]
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,17 @@ class TestCard:
     country: str = "US"
     exp_month: int = 12
     exp_year: int = 2034
+    refund: RefundOutcome = "succeed"
+    authentication: Authentication = "once"
+    setup_declines: bool = True  # False: saving it succeeds though charging it fails (the bank checks no funds)
 
     @property
     def last4(self) -> str:
         return self.number[-4:]
+
+    @property
+    def asks_authentication(self) -> bool:
+        return self.outcome in ("authenticate", "authenticate_then_decline")
 
 
 _CARDS = [
@@ -50,17 +62,20 @@ _CARDS = [
     TestCard("378282246310005", "amex"),
     TestCard("4000000360000006", "visa", country="AU"),
     TestCard("4000000000000002", "visa", "decline", GENERIC),
-    TestCard("4000000000009995", "visa", "decline", INSUFFICIENT_FUNDS),
+    TestCard("4000000000009995", "visa", "decline", INSUFFICIENT_FUNDS, setup_declines=False),
+    TestCard("4000000000000341", "visa", "decline", GENERIC, setup_declines=False),
     TestCard("4000000000009987", "visa", "decline", LOST),
     TestCard("4000000000009979", "visa", "decline", STOLEN),
     TestCard("4000000000000069", "visa", "decline", EXPIRED),
     TestCard("4000000000000127", "visa", "decline", INCORRECT_CVC),
     TestCard("4000000000000119", "visa", "decline", PROCESSING),
     TestCard("4000002500003155", "visa", "authenticate"),
-    TestCard("4000002760003184", "visa", "authenticate"),
-    TestCard("4000000000003220", "visa", "authenticate"),
-    TestCard("4000000000003063", "visa", "authenticate"),
-    TestCard("4000008260003178", "visa", "authenticate_then_decline", INSUFFICIENT_FUNDS),
+    TestCard("4000002760003184", "visa", "authenticate", authentication="always"),
+    TestCard("4000000000003220", "visa", "authenticate", authentication="always"),
+    TestCard("4000000000003063", "visa", "authenticate", authentication="always"),
+    TestCard("4000008260003178", "visa", "authenticate_then_decline", INSUFFICIENT_FUNDS, setup_declines=False),
+    TestCard("4000000000007726", "visa", refund="pending"),
+    TestCard("4000000000005126", "visa", refund="fail"),
 ]
 CARDS_BY_NUMBER = {card.number: card for card in _CARDS}
 
@@ -73,6 +88,7 @@ TEST_PAYMENT_METHODS = {
     "pm_card_au": "4000000360000006",
     "pm_card_chargeDeclined": "4000000000000002",
     "pm_card_chargeDeclinedInsufficientFunds": "4000000000009995",
+    "pm_card_chargeCustomerFail": "4000000000000341",
     "pm_card_chargeDeclinedLostCard": "4000000000009987",
     "pm_card_chargeDeclinedStolenCard": "4000000000009979",
     "pm_card_chargeDeclinedExpiredCard": "4000000000000069",
@@ -83,6 +99,8 @@ TEST_PAYMENT_METHODS = {
     "pm_card_threeDSecure2Required": "4000000000003220",
     "pm_card_threeDSecureRequired": "4000000000003063",
     "pm_card_authenticationRequiredChargeDeclinedInsufficientFunds": "4000008260003178",
+    "pm_card_pendingRefund": "4000000000007726",
+    "pm_card_refundFail": "4000000000005126",
 }
 
 

@@ -6,24 +6,25 @@ from typing import Any
 
 from aiohttp import web
 
-from . import params
+from . import params, spec
 from .api import Call, endpoint, lookup
 from .pagination import paginate
 
 JSON = dict[str, Any]
 
 
-@endpoint(params.CHARGE_RETRIEVE)
+@endpoint(spec.CHARGE_RETRIEVE)
 def retrieve(call: Call) -> JSON:
     return lookup(call.account.charges, call.request.match_info["id"], "charge")
 
 
-@endpoint(params.CHARGE_LIST)
+@endpoint(spec.CHARGE_LIST)
 def list_charges(call: Call) -> JSON:
     items = list(reversed(call.account.charges.values()))
-    pi_id = params.string(call.form, "payment_intent")
-    if pi_id:
-        items = [charge for charge in items if charge["payment_intent"] == pi_id]
+    for name in ("payment_intent", "customer", "transfer_group"):
+        wanted = params.string(call.form, name)
+        if wanted:
+            items = [charge for charge in items if charge[name] == wanted]
     return paginate(call, items, "/v1/charges", "charge")
 
 

@@ -10,8 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
-from . import accounts
+from . import accounts, refunds
 from .appkeys import CONFIG, DISPATCHER, FAULTS, STATE, TASKS
+from .clock import CLOCK
+from .config import REALISTIC, Delivery
 from .currencies import format_amount
 from .faults import KINDS, Fault
 
@@ -39,6 +41,7 @@ async def reset(request: web.Request) -> web.Response:
     await request.app[DISPATCHER].reset()
     await request.app[TASKS].close()
     request.app[FAULTS].clear()
+    request.app[CLOCK].reset()
     request.app[STATE].reset()
     return web.json_response({"reset": True})
 
@@ -136,6 +139,91 @@ async def processing_delay(request: web.Request) -> web.Response:
     return web.json_response({"delay_ms": delay})
 
 
+def _delivery_json(delivery: Delivery) -> JSON:
+    return {
+        "realistic": delivery.realistic,
+        "duplicate_rate": delivery.duplicate_rate,
+        "reorder_window_ms": round(delivery.reorder_window * 1000),
+        "delay_ms": round(delivery.delay * 1000),
+        "seed": delivery.seed,
+    }
+
+
+async def get_delivery(request: web.Request) -> web.Response:
+    return web.json_response(_delivery_json(request.app[CONFIG].delivery))
+
+
+async def set_delivery(request: web.Request) -> web.Response:
+    """How webhooks arrive: ``{"realistic": true}`` for Stripe-like defaults, or the figures themselves
+    (``duplicate_rate`` 0..1, ``reorder_window_ms``, ``delay_ms``, ``seed``); ``{"realistic": false}``: in order,
+    once, at once."""
+    body = await _body(request)
+    known = {"realistic", "duplicate_rate", "reorder_window_ms", "delay_ms", "seed"}
+    for name in body:
+        if name not in known:
+            raise _bad(f"Unknown setting {name}; use {', '.join(sorted(known))}.")
+    realistic = body.get("realistic")
+    if realistic is not None and not isinstance(realistic, bool):
+        raise _bad("realistic must be true or false.")
+    base = REALISTIC if realistic else Delivery()
+    rate = body.get("duplicate_rate", base.duplicate_rate)
+    window = body.get("reorder_window_ms", round(base.reorder_window * 1000))
+    delay = body.get("delay_ms", round(base.delay * 1000))
+    seed = body.get("seed")
+    if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 <= rate <= 1:
+        raise _bad("duplicate_rate must be a number from 0 to 1.")
+    for name, value in (("reorder_window_ms", window), ("delay_ms", delay)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise _bad(f"{name} must be a non-negative integer.")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise _bad("seed must be an integer.")
+    delivery = Delivery(float(rate), window / 1000, delay / 1000, seed)
+    request.app[DISPATCHER].set_delivery(delivery)
+    return web.json_response(_delivery_json(delivery))
+
+
+async def get_clock(request: web.Request) -> web.Response:
+    clock = request.app[CLOCK]
+    return web.json_response({"now": clock.now(), "offset_seconds": clock.offset, "timers": clock.pending})
+
+
+async def advance_clock(request: web.Request) -> web.Response:
+    """``{"seconds": N}`` (or ``"days"``/``"hours"``): move the sandbox's clock forward, running whatever falls
+    due on the way (card holds expiring, refunds settling), in order."""
+    body = await _body(request)
+    units = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+    total = 0.0
+    for name, value in body.items():
+        if name not in units:
+            raise _bad(f"Unknown unit {name}; use seconds, minutes, hours or days.")
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            raise _bad(f"{name} must be a non-negative number.")
+        total += value * units[name]
+    if not body:
+        raise _bad('Send {"seconds": N} (or minutes, hours, days).')
+    clock = request.app[CLOCK]
+    clock.advance(total)
+    return web.json_response({"now": clock.now(), "offset_seconds": clock.offset, "timers": clock.pending})
+
+
+async def settle_refund(request: web.Request) -> web.Response:
+    """``POST /_sandbox/refunds/{id}/succeed`` (a pending refund) or ``…/fail`` (pending or succeeded;
+    ``{"failure_reason": …}``, default ``expired_or_canceled_card``), with the events Stripe sends."""
+    body = await _body(request)
+    outcome = "succeeded" if request.match_info["outcome"] == "succeed" else "failed"
+    reason = body.get("failure_reason", "expired_or_canceled_card")
+    if reason not in refunds.FAILURE_REASONS:
+        raise _bad(f"failure_reason must be one of {', '.join(refunds.FAILURE_REASONS)}.")
+    state = request.app[STATE]
+    for account in state.accounts.values():
+        refund = account.refunds.get(request.match_info["id"])
+        if refund is not None:
+            if not refunds.settle(state, account, refund, outcome, reason):
+                raise _bad(f"A {refund['status']} refund can't be moved to {outcome}.", web.HTTPConflict)
+            return web.json_response(refund)
+    raise _bad("No such refund.", web.HTTPNotFound)
+
+
 async def list_accounts(request: web.Request) -> web.Response:
     state = request.app[STATE]
     rows = [
@@ -182,4 +270,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/_sandbox/accounts/{id}/charges_enabled", charges_enabled)
     app.router.add_get("/_sandbox/accounts", list_accounts)
     app.router.add_post("/_sandbox/processing", processing_delay)
+    app.router.add_get("/_sandbox/webhooks/delivery", get_delivery)
+    app.router.add_post("/_sandbox/webhooks/delivery", set_delivery)
+    app.router.add_get("/_sandbox/clock", get_clock)
+    app.router.add_post("/_sandbox/refunds/{id}/{outcome:succeed|fail}", settle_refund)
+    app.router.add_post("/_sandbox/clock/advance", advance_clock)
     app.router.add_get("/_sandbox/receipts/{id}", receipt)

@@ -1,17 +1,23 @@
 """Webhook delivery: every event goes to the endpoints that want it, signed, in the background, retried with
-exponential backoff until a 2xx or the attempts run out."""
+exponential backoff until a 2xx or the attempts run out.
+
+With realistic delivery on (:class:`~.config.Delivery`), deliveries wait a little and a random while first, so the
+events of one action arrive in any order, and some events arrive twice: what Stripe's at-least-once, unordered
+delivery allows and a webhook handler has to survive.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import aiohttp
 
-from .config import SandboxConfig
+from .config import Delivery, SandboxConfig
 from .signing import signature_header
 from .state import Account, SandboxState, WebhookEndpoint
 from .tasks import BackgroundTasks
@@ -30,6 +36,7 @@ class Attempt:
     ok: bool
     error: str | None
     at: float
+    duplicate: bool = False  # a second delivery of an event already delivered (realistic delivery)
 
     def as_json(self) -> JSON:
         return asdict(self)
@@ -44,6 +51,11 @@ class WebhookDispatcher:
         self.forced_failures = 0  # the next N attempts fail without reaching the receiver
         self.fail_until = 0.0  # ... and every attempt before this time.monotonic()
         self._session: aiohttp.ClientSession | None = None
+        self._dice = random.Random(config.delivery.seed)
+
+    def set_delivery(self, delivery: Delivery) -> None:
+        self.config.delivery = delivery
+        self._dice = random.Random(delivery.seed)
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.webhook_timeout))
@@ -73,23 +85,47 @@ class WebhookDispatcher:
         for endpoint in targets:
             self.tasks.spawn(self._deliver(event, endpoint))
 
-    async def _deliver(self, event: JSON, endpoint: WebhookEndpoint) -> None:
+    def _wait(self) -> float:
+        """How long a delivery waits before its first attempt: nothing, unless delivery is realistic."""
+        delivery = self.config.delivery
+        return delivery.delay + self._dice.random() * delivery.reorder_window
+
+    async def _deliver(self, event: JSON, endpoint: WebhookEndpoint, *, duplicate: bool = False) -> None:
         body = dict(event, api_version=endpoint.object["api_version"] or event["api_version"])
         payload = json.dumps(body, indent=2).encode()
+        wait = self._wait()
+        if wait > 0:
+            await asyncio.sleep(wait)
         for attempt in range(1, self.config.webhook_max_attempts + 1):
-            if await self._attempt(event, endpoint, payload, attempt):
-                event["pending_webhooks"] = max(0, event["pending_webhooks"] - 1)
+            if await self._attempt(event, endpoint, payload, attempt, duplicate):
+                if not duplicate:
+                    event["pending_webhooks"] = max(0, event["pending_webhooks"] - 1)
+                    if self._dice.random() < self.config.delivery.duplicate_rate:
+                        self.tasks.spawn(self._deliver(event, endpoint, duplicate=True))
                 return
             if attempt < self.config.webhook_max_attempts:
                 delay = self.config.webhook_retry_base * 2 ** (attempt - 1)
                 await asyncio.sleep(min(delay, self.config.webhook_retry_cap))
 
-    async def _attempt(self, event: JSON, endpoint: WebhookEndpoint, payload: bytes, attempt: int) -> bool:
+    async def _attempt(
+        self, event: JSON, endpoint: WebhookEndpoint, payload: bytes, attempt: int, duplicate: bool
+    ) -> bool:
         url = endpoint.object["url"]
 
         def record(status: int | None, ok: bool, error: str | None) -> bool:
             self.attempts.append(
-                Attempt(event["id"], event["type"], endpoint.object["id"], url, attempt, status, ok, error, time.time())
+                Attempt(
+                    event["id"],
+                    event["type"],
+                    endpoint.object["id"],
+                    url,
+                    attempt,
+                    status,
+                    ok,
+                    error,
+                    time.time(),
+                    duplicate,
+                )
             )
             return ok
 
@@ -100,6 +136,7 @@ class WebhookDispatcher:
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            # Signed at the wall clock's time, not the sandbox's: the receiver checks it against its own clock.
             "Stripe-Signature": signature_header(endpoint.secret, payload, int(time.time())),
         }
         try:

@@ -67,7 +67,9 @@ def missing_parameter(name: str) -> StripeError:
 
 
 def no_such(kind: str, object_id: str, *, param: str = "id") -> StripeError:
-    return StripeError(404, f"No such {kind}: '{object_id}'", code="resource_missing", param=param)
+    """Stripe's ``resource_missing``: a 404 for the object the URL names, a 400 for one a parameter names."""
+    status = 404 if param in ("id", "intent") else 400
+    return StripeError(status, f"No such {kind}: '{object_id}'", code="resource_missing", param=param)
 
 
 def unexpected_state(message: str, payment_intent: JSON | None = None) -> StripeError:

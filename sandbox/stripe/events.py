@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import objects, params
+from . import objects, params, spec
 from .api import Call, endpoint, lookup
 from .pagination import paginate
 from .state import Account, SandboxState
@@ -46,7 +46,7 @@ def emit(
     return event
 
 
-@endpoint(params.EVENT_LIST)
+@endpoint(spec.EVENT_LIST)
 def list_events(call: Call) -> JSON:
     wanted = params.string_list(call.form, "types") or []
     single = params.string(call.form, "type")
@@ -55,6 +55,10 @@ def list_events(call: Call) -> JSON:
     events = list(reversed(call.account.events.values()))
     if wanted:
         events = [event for event in events if any(_type_matches(pattern, event["type"]) for pattern in wanted)]
+    delivered = params.boolean(call.form, "delivery_success")
+    if delivered is not None:
+        # Stripe: false lists events still pending or failed at some endpoint; true, those delivered everywhere.
+        events = [event for event in events if (event["pending_webhooks"] == 0) == delivered]
     return paginate(call, events, "/v1/events", "event")
 
 
@@ -64,7 +68,7 @@ def _type_matches(pattern: str, event_type: str) -> bool:
     return pattern == event_type
 
 
-@endpoint(params.EVENT_RETRIEVE)
+@endpoint(spec.EVENT_RETRIEVE)
 def retrieve_event(call: Call) -> JSON:
     return lookup(call.account.events, call.request.match_info["id"], "event")
 

@@ -161,6 +161,9 @@ def payment_intent(
     statement_descriptor_suffix: str | None,
     setup_future_usage: str | None,
     transfer_group: str | None,
+    customer: str | None = None,
+    shipping: JSON | None = None,
+    request_three_d_secure: str = "automatic",
 ) -> JSON:
     pi_id = new_id("pi")
     return {
@@ -180,7 +183,7 @@ def payment_intent(
         "confirmation_method": confirmation_method,
         "created": now(),
         "currency": currency,
-        "customer": None,
+        "customer": customer,
         "description": description,
         "last_payment_error": None,
         "latest_charge": None,
@@ -195,7 +198,7 @@ def payment_intent(
                 "installments": None,
                 "mandate_options": None,
                 "network": None,
-                "request_three_d_secure": "automatic",
+                "request_three_d_secure": request_three_d_secure,
             }
         },
         "payment_method_types": payment_method_types,
@@ -203,7 +206,7 @@ def payment_intent(
         "receipt_email": receipt_email,
         "review": None,
         "setup_future_usage": setup_future_usage,
-        "shipping": None,
+        "shipping": shipping,
         "statement_descriptor": statement_descriptor,
         "statement_descriptor_suffix": statement_descriptor_suffix,
         "status": "requires_payment_method",
@@ -234,7 +237,7 @@ def charge(pi: JSON, pm: JSON, *, status: str) -> JSON:
         "captured": False,
         "created": now(),
         "currency": pi["currency"],
-        "customer": None,
+        "customer": pi["customer"],
         "description": pi["description"],
         "disputed": False,
         "failure_balance_transaction": None,
@@ -280,9 +283,8 @@ def charge(pi: JSON, pm: JSON, *, status: str) -> JSON:
         "receipt_number": None,
         "receipt_url": "",  # payment_flow.succeed fills it in; a failed charge keeps none
         "refunded": False,
-        "refunds": list_object([], f"/v1/charges/{charge_id}/refunds"),
         "review": None,
-        "shipping": None,
+        "shipping": pi["shipping"],
         "source_transfer": None,
         "statement_descriptor": pi["statement_descriptor"],
         "statement_descriptor_suffix": pi["statement_descriptor_suffix"],

@@ -9,7 +9,6 @@ due, which is how a test (or a person trying the demo) leaves requirements outst
 from __future__ import annotations
 
 import secrets
-import time
 from html import escape
 
 from aiohttp import web
@@ -17,7 +16,7 @@ from aiohttp import web
 from . import accounts_api
 from .accounts_api import AccountLink
 from .appkeys import STATE
-from .state import Account
+from .state import Account, now
 
 _STYLE = """
 body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; background: #f6f9fc;
@@ -142,7 +141,7 @@ async def show(request: web.Request) -> web.StreamResponse:
     account = state.accounts.get(request.match_info["account"])
     if link is None or account is None:
         return _unknown()
-    at = time.time()
+    at = now()
     if not link.usable(at):
         raise web.HTTPFound(link.refresh_url)
     link.visited_at = at
@@ -161,7 +160,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
     if link is None or account is None:
         return _unknown()
     form = await request.post()
-    fresh = link.visited_at is not None and time.time() < link.visited_at + accounts_api.PAGE_LIFETIME
+    fresh = link.visited_at is not None and now() < link.visited_at + accounts_api.PAGE_LIFETIME
     if link.submitted or not fresh or not secrets.compare_digest(str(form.get("nonce", "")), link.page_nonce or "-"):
         raise web.HTTPFound(link.refresh_url)
     link.submitted = True

@@ -1,7 +1,7 @@
 """Which parameters each endpoint accepts, and typed reads of form values with Stripe's error messages.
 
-The accepted top-level names come from the installed ``stripe`` package's typed params, so the sandbox refuses
-exactly what the SDK does not know how to send.
+What each endpoint accepts is in :mod:`.spec`; :func:`accepted` remains for endpoints that list top-level names
+from the installed SDK's typed params.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import stripe.params as sp
 from stripe import api_version as _sdk_api_version
 
 from .errors import invalid, missing_parameter, unknown_parameter
@@ -34,34 +33,6 @@ _REQUEST_OPTIONS = frozenset(
 def accepted(params_type: Any, *extra: str) -> frozenset[str]:
     names = set(getattr(params_type, "__annotations__", {})) - _REQUEST_OPTIONS
     return frozenset(names | {"expand", *extra})
-
-
-# What Stripe.js sends alongside the intent's own parameters when a browser confirms with a publishable key.
-BROWSER = ("client_secret", "key", "_stripe_account", "payment_method_data", "return_url", "use_stripe_sdk")
-
-PI_CREATE = accepted(sp.PaymentIntentCreateParams)
-PI_RETRIEVE = accepted(sp.PaymentIntentRetrieveParams, "key", "_stripe_account")
-PI_UPDATE = accepted(sp.PaymentIntentUpdateParams)
-PI_CONFIRM = accepted(sp.PaymentIntentConfirmParams, *BROWSER)
-PI_CANCEL = accepted(sp.PaymentIntentCancelParams)
-PI_CAPTURE = accepted(sp.PaymentIntentCaptureParams)
-PI_LIST = accepted(sp.PaymentIntentListParams)
-CHARGE_RETRIEVE = accepted(sp.ChargeRetrieveParams)
-CHARGE_LIST = accepted(sp.ChargeListParams)
-REFUND_CREATE = accepted(sp.RefundCreateParams)
-REFUND_RETRIEVE = accepted(sp.RefundRetrieveParams)
-REFUND_UPDATE = accepted(sp.RefundUpdateParams)
-REFUND_LIST = accepted(sp.RefundListParams)
-EVENT_LIST = accepted(sp.EventListParams)
-EVENT_RETRIEVE = accepted(sp.EventRetrieveParams)
-ACCOUNT_RETRIEVE = accepted(sp.AccountRetrieveParams)
-PM_CREATE = accepted(sp.PaymentMethodCreateParams, "key", "_stripe_account")
-PM_RETRIEVE = accepted(sp.PaymentMethodRetrieveParams, "key", "_stripe_account")
-WE_CREATE = accepted(sp.WebhookEndpointCreateParams)
-WE_UPDATE = accepted(sp.WebhookEndpointUpdateParams)
-WE_RETRIEVE = accepted(sp.WebhookEndpointRetrieveParams)
-WE_DELETE = accepted(sp.WebhookEndpointDeleteParams)
-WE_LIST = accepted(sp.WebhookEndpointListParams)
 
 
 def check_known(form: Form, allowed: frozenset[str]) -> None:

@@ -7,19 +7,30 @@ from typing import Any
 
 from aiohttp import web
 
-from . import objects, params, payment_flow, payment_methods
+from . import customers, objects, params, payment_flow, payment_methods, spec
 from .api import Call, endpoint, lookup
 from .currencies import validate_amount, validate_currency
 from .errors import StripeError, invalid, missing_parameter, unexpected_state
 from .events import emit
+from .forms import Form
 from .pagination import paginate
+from .state import now
 
 JSON = dict[str, Any]
 
 _CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 _CANCELABLE = ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing")
 _CAPTURE_METHODS = ("automatic", "automatic_async", "manual")
+_THREE_D_SECURE = ("automatic", "any", "challenge")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+RETURN_URL_REQUIRED = (
+    "This PaymentIntent is configured to accept payment methods enabled in your Dashboard, because "
+    "`automatic_payment_methods[enabled]` is set to `true`. Some of these payment methods might redirect your "
+    "customer off of your page, so you must provide a `return_url` when confirming. If you don't want to accept "
+    "redirect-based payment methods, set `automatic_payment_methods[enabled]` to `true` and "
+    "`automatic_payment_methods[allow_redirects]` to `never` when creating Setup Intents and Payment Intents."
+)
 
 
 def _find(call: Call) -> JSON:
@@ -58,10 +69,15 @@ def _application_fee(call: Call, amount: int) -> int | None:
     return fee
 
 
-def _automatic_payment_methods(call: Call) -> JSON | None:
-    value = params.hash_param(call.form, "automatic_payment_methods", keys=("enabled", "allow_redirects"))
+def _automatic_payment_methods(call: Call, types: list[str] | None) -> JSON | None:
+    value = params.hash_param(call.form, "automatic_payment_methods")
     if value is None:
-        return {"enabled": True}
+        return None if types is not None else {"enabled": True}  # enabled by default since 2023-08-16
+    if types is not None:
+        raise invalid(
+            "You may only specify one of these parameters: automatic_payment_methods, payment_method_types.",
+            param="automatic_payment_methods",
+        )
     enabled = params.boolean(value, "enabled")
     if enabled is None:
         raise missing_parameter("automatic_payment_methods[enabled]")
@@ -72,7 +88,96 @@ def _automatic_payment_methods(call: Call) -> JSON | None:
     return result if enabled else None
 
 
+def payment_method_types(call: Call) -> list[str] | None:
+    types = params.string_list(call.form, "payment_method_types")
+    if types is None:
+        return None
+    if not types:
+        raise invalid("Invalid array", param="payment_method_types")
+    for index, kind in enumerate(types):
+        if kind != "card":
+            raise invalid(
+                f"The payment method type provided: {kind} is invalid. The offline Stripe sandbox takes card "
+                "payments only.",
+                param=f"payment_method_types[{index}]",
+            )
+    return types
+
+
+def three_d_secure_option(call: Call) -> str | None:
+    """``payment_method_options[card][request_three_d_secure]``, the one option the sandbox implements."""
+    options = params.hash_param(call.form, "payment_method_options")
+    card = params.hash_param(options or {}, "card")
+    if card is None:
+        return None
+    value = card.get("request_three_d_secure")
+    if value is None:
+        return None
+    if value not in _THREE_D_SECURE:
+        raise invalid(
+            "Invalid payment_method_options[card][request_three_d_secure]: must be one of automatic, any, or challenge",
+            param="payment_method_options[card][request_three_d_secure]",
+        )
+    return str(value)
+
+
+def off_session(form: Form) -> bool:
+    value = form.get("off_session")
+    if value in ("one_off", "recurring"):
+        return True
+    return params.boolean(form, "off_session") or False
+
+
+def _shipping(call: Call) -> JSON | None:
+    value = params.hash_param(call.form, "shipping")
+    if value is None:
+        return None
+    if value == {}:
+        return None
+    if not value.get("name"):
+        raise missing_parameter("shipping[name]")
+    address = params.hash_param(value, "address") or {}
+    return {
+        "address": {key: address.get(key) for key in ("city", "country", "line1", "line2", "postal_code", "state")},
+        "carrier": value.get("carrier"),
+        "name": value["name"],
+        "phone": value.get("phone"),
+        "tracking_number": value.get("tracking_number"),
+    }
+
+
+def _check_customer_owns(call: Call, pi: JSON, pm: JSON) -> None:
+    """A saved payment method is used with the customer it is attached to, as Stripe insists."""
+    owner = pm["customer"]
+    if owner is None:
+        return
+    if pi["customer"] is None:
+        raise invalid(
+            f"The provided PaymentMethod {pm['id']} is attached to a Customer; pass that Customer's id as "
+            "`customer` to use it.",
+            param="payment_method",
+        )
+    if owner != pi["customer"]:
+        raise invalid(
+            f"The provided PaymentMethod {pm['id']} does not belong to the Customer {pi['customer']}.",
+            param="payment_method",
+        )
+
+
 def _confirm_with_params(call: Call, pi: JSON) -> None:
+    form = call.form
+    unattended = off_session(form)
+    return_url = params.string(form, "return_url")
+    error_on_requires_action = params.boolean(form, "error_on_requires_action") or False
+    apm = pi["automatic_payment_methods"]
+    if apm and error_on_requires_action:
+        raise invalid(
+            "error_on_requires_action cannot be used with automatic_payment_methods; list payment_method_types "
+            "instead.",
+            param="error_on_requires_action",
+        )
+    if apm and apm.get("allow_redirects") != "never" and not return_url and not unattended:
+        raise invalid(RETURN_URL_REQUIRED)
     pm = payment_methods.from_params(call)
     if pm is None and pi["payment_method"]:
         pm = call.account.payment_methods[pi["payment_method"]]
@@ -83,16 +188,19 @@ def _confirm_with_params(call: Call, pi: JSON) -> None:
             "with a payment method.",
             pi,
         )
+    _check_customer_owns(call, pi, pm)
     payment_flow.confirm(
         call,
         pi,
         pm,
-        off_session=params.boolean(call.form, "off_session") or False,
-        error_on_requires_action=params.boolean(call.form, "error_on_requires_action") or False,
+        off_session=unattended,
+        error_on_requires_action=error_on_requires_action,
+        return_url=return_url,
+        use_stripe_sdk=params.boolean(form, "use_stripe_sdk") or False,
     )
 
 
-@endpoint(params.PI_CREATE)
+@endpoint(spec.PI_CREATE)
 def create(call: Call) -> JSON:
     form = call.form
     amount = params.integer(form, "amount", required=True)
@@ -103,6 +211,13 @@ def create(call: Call) -> JSON:
     statement_descriptor = params.nullable_string(form, "statement_descriptor")
     if statement_descriptor is not None and len(statement_descriptor) > 22:
         raise invalid("The statement descriptor must be at most 22 characters.", param="statement_descriptor")
+    confirm_now = params.boolean(form, "confirm") or False
+    if "off_session" in form and not confirm_now:
+        raise invalid("off_session can only be used when confirm=true.", param="off_session")
+    customer = params.string(form, "customer")
+    if customer:
+        customers.find(call, customer, param="customer")
+    types = payment_method_types(call)
     pi = objects.payment_intent(
         amount=amount,
         currency=currency,
@@ -112,14 +227,16 @@ def create(call: Call) -> JSON:
         metadata=params.metadata(form) or {},
         receipt_email=_receipt_email(call),
         application_fee_amount=_application_fee(call, amount),
-        automatic_payment_methods=_automatic_payment_methods(call),
-        payment_method_types=["card"],
+        automatic_payment_methods=_automatic_payment_methods(call, types),
+        payment_method_types=types or ["card"],
         statement_descriptor=statement_descriptor,
         statement_descriptor_suffix=params.nullable_string(form, "statement_descriptor_suffix"),
         setup_future_usage=params.choice(form, "setup_future_usage", ("on_session", "off_session")),
         transfer_group=params.nullable_string(form, "transfer_group"),
+        customer=customer or None,
+        shipping=_shipping(call),
+        request_three_d_secure=three_d_secure_option(call) or "automatic",
     )
-    confirm_now = params.boolean(form, "confirm") or False
     pm = None if confirm_now else payment_methods.from_params(call)
     if pm is not None:
         pi.update(payment_method=pm["id"], status="requires_confirmation")
@@ -130,17 +247,17 @@ def create(call: Call) -> JSON:
     return pi
 
 
-@endpoint(params.PI_RETRIEVE, browser=True)
+@endpoint(spec.PI_RETRIEVE, browser=True)
 def retrieve(call: Call) -> JSON:
     return _find(call)
 
 
-@endpoint(params.PI_UPDATE)
+@endpoint(spec.PI_UPDATE)
 def update(call: Call) -> JSON:
     pi = _find(call)
     form = call.form
     changes: JSON = {}
-    for name in ("amount", "currency", "payment_method", "capture_method", "application_fee_amount"):
+    for name in ("amount", "currency", "payment_method", "capture_method", "application_fee_amount", "customer"):
         if name in form and pi["status"] not in _CONFIRMABLE:
             raise unexpected_state(
                 f"This PaymentIntent's {name} could not be updated because it has a status of {pi['status']}. You "
@@ -157,10 +274,25 @@ def update(call: Call) -> JSON:
         changes["currency"] = currency
     if "application_fee_amount" in form:
         changes["application_fee_amount"] = _application_fee(call, new_amount)
-    if "description" in form:
-        changes["description"] = params.nullable_string(form, "description")
+    for name in ("description", "statement_descriptor", "statement_descriptor_suffix", "transfer_group"):
+        if name in form:
+            changes[name] = params.nullable_string(form, name)
     if "receipt_email" in form:
         changes["receipt_email"] = _receipt_email(call)
+    if "customer" in form:
+        customer = params.nullable_string(form, "customer")
+        if customer:
+            customers.find(call, customer, param="customer")
+        changes["customer"] = customer
+    if "shipping" in form:
+        changes["shipping"] = _shipping(call)
+    if "setup_future_usage" in form:
+        changes["setup_future_usage"] = params.choice(form, "setup_future_usage", ("on_session", "off_session"))
+    three_d_secure = three_d_secure_option(call)
+    if three_d_secure is not None:
+        changes["payment_method_options"] = {
+            "card": {**pi["payment_method_options"]["card"], "request_three_d_secure": three_d_secure}
+        }
     capture_method = params.choice(form, "capture_method", _CAPTURE_METHODS)
     if capture_method is not None:
         changes["capture_method"] = capture_method
@@ -174,7 +306,7 @@ def update(call: Call) -> JSON:
     return pi
 
 
-@endpoint(params.PI_CONFIRM, browser=True)
+@endpoint(spec.PI_CONFIRM, browser=True)
 def confirm(call: Call) -> JSON:
     pi = _find(call)
     if pi["status"] not in _CONFIRMABLE:
@@ -188,16 +320,24 @@ def confirm(call: Call) -> JSON:
     capture_method = params.choice(call.form, "capture_method", _CAPTURE_METHODS)
     if capture_method is not None:
         pi["capture_method"] = capture_method
+    if "setup_future_usage" in call.form:
+        pi["setup_future_usage"] = params.choice(call.form, "setup_future_usage", ("on_session", "off_session"))
+    if "shipping" in call.form:
+        pi["shipping"] = _shipping(call)
+    three_d_secure = three_d_secure_option(call)
+    if three_d_secure is not None:
+        pi["payment_method_options"]["card"]["request_three_d_secure"] = three_d_secure
     _confirm_with_params(call, pi)
     return pi
 
 
-@endpoint(params.PI_CANCEL)
+@endpoint(spec.PI_CANCEL)
 def cancel(call: Call) -> JSON:
     pi = _find(call)
     reason = params.choice(
         call.form, "cancellation_reason", ("duplicate", "fraudulent", "requested_by_customer", "abandoned")
     )
+    _expire_if_due(call, pi)
     if pi["status"] not in _CANCELABLE:
         raise unexpected_state(
             f"You cannot cancel this PaymentIntent because it has a status of {pi['status']}. Only a "
@@ -208,14 +348,31 @@ def cancel(call: Call) -> JSON:
     return pi
 
 
-@endpoint(params.PI_CAPTURE)
+def _expire_if_due(call: Call, pi: JSON) -> None:
+    """A hold past ``capture_before`` has expired even if its timer has not run yet."""
+    if pi["status"] != "requires_capture":
+        return
+    charge = call.account.charges[pi["latest_charge"]]
+    capture_before = charge["payment_method_details"]["card"].get("capture_before")
+    if capture_before is not None and now() >= capture_before:
+        payment_flow.expire(call.state, call.account, pi, charge["id"])
+
+
+@endpoint(spec.PI_CAPTURE)
 def capture(call: Call) -> JSON:
     pi = _find(call)
+    _expire_if_due(call, pi)
     if pi["status"] != "requires_capture":
         raise unexpected_state(
             f"This PaymentIntent could not be captured because it has a status of {pi['status']}. Only a "
             "PaymentIntent with one of the following statuses may be captured: requires_capture.",
             pi,
+        )
+    if params.boolean(call.form, "final_capture") is False:
+        raise invalid(
+            "final_capture=false needs multicapture, which the sandbox's cards don't offer: capture once, for the "
+            "final amount.",
+            param="final_capture",
         )
     amount = params.integer(call.form, "amount_to_capture", minimum=1)
     if amount is None:
@@ -230,6 +387,9 @@ def capture(call: Call) -> JSON:
         )
     if "application_fee_amount" in call.form:
         pi["application_fee_amount"] = _application_fee(call, amount)
+    for name in ("statement_descriptor", "statement_descriptor_suffix"):
+        if name in call.form:
+            pi[name] = params.nullable_string(call.form, name)
     new_metadata = params.metadata(call.form, pi["metadata"])
     if new_metadata is not None:
         pi["metadata"] = new_metadata
@@ -237,9 +397,12 @@ def capture(call: Call) -> JSON:
     return pi
 
 
-@endpoint(params.PI_LIST)
+@endpoint(spec.PI_LIST)
 def list_intents(call: Call) -> JSON:
     items = list(reversed(call.account.payment_intents.values()))
+    customer = params.string(call.form, "customer")
+    if customer:
+        items = [pi for pi in items if pi["customer"] == customer]
     return paginate(call, items, "/v1/payment_intents", "payment_intent")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import objects, params
+from . import objects, params, spec
 from .api import Call, endpoint, lookup
 from .cards import TestCard, card_for_number, card_for_test_payment_method, luhn_ok
 from .errors import StripeError, invalid, missing_parameter
@@ -76,13 +76,19 @@ def from_params(call: Call) -> JSON | None:
     name = params.string(form, "payment_method")
     if not name:
         return None
+    return resolve(call, name, param="payment_method")
+
+
+def resolve(call: Call, name: str, *, param: str) -> JSON:
+    """A payment method of this account by id, or a new one made from one of Stripe's test ids (``pm_card_visa``),
+    which Stripe accepts wherever a payment method id goes."""
     test_card = card_for_test_payment_method(name)
     if test_card is not None:
         return _store(call, test_card, None)
-    return lookup(call.account.payment_methods, name, "PaymentMethod", param="payment_method")
+    return lookup(call.account.payment_methods, name, "PaymentMethod", param=param)
 
 
-@endpoint(params.PM_CREATE, browser=True)
+@endpoint(spec.PM_CREATE, browser=True)
 def create(call: Call) -> JSON:
     kind = params.string(call.form, "type", required=True)
     data = {key: value for key, value in call.form.items() if key in ("type", "card", "billing_details")}
@@ -94,7 +100,7 @@ def create(call: Call) -> JSON:
     return _store(call, card, email)
 
 
-@endpoint(params.PM_RETRIEVE, browser=True)
+@endpoint(spec.PM_RETRIEVE, browser=True)
 def retrieve(call: Call) -> JSON:
     return lookup(call.account.payment_methods, call.request.match_info["id"], "PaymentMethod", param="payment_method")
 

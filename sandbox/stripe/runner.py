@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .app import create_sandbox_app
+from .config import Delivery
 
 
 @dataclass
@@ -26,10 +27,16 @@ async def start_sandbox(
     public_url: str | None = None,
     webhook_retry_base: float = 0.5,
     webhook_max_attempts: int = 6,
+    delivery: Delivery | None = None,
+    refund_settle_delay: float = 2.0,
 ) -> RunningSandbox:
     """Serve a fresh sandbox on ``host:port`` (0: any free port) and return its address; ``close()`` stops it."""
     app = create_sandbox_app(
-        public_url=public_url, webhook_retry_base=webhook_retry_base, webhook_max_attempts=webhook_max_attempts
+        public_url=public_url,
+        webhook_retry_base=webhook_retry_base,
+        webhook_max_attempts=webhook_max_attempts,
+        delivery=delivery,
+        refund_settle_delay=refund_settle_delay,
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import clock
 from .cards import TestCard
 from .ids import platform_account_id, random_token
 
@@ -15,7 +15,8 @@ EventListener = Callable[["Account", JSON, "list[str] | None"], None]
 
 
 def now() -> int:
-    return int(time.time())
+    """The sandbox's time (see :mod:`.clock`: tests move it forward)."""
+    return clock.current().now()
 
 
 @dataclass
@@ -52,6 +53,11 @@ class Account:
     events: dict[str, JSON] = field(default_factory=dict)
     webhook_endpoints: dict[str, WebhookEndpoint] = field(default_factory=dict)
     cards: dict[str, TestCard] = field(default_factory=dict)  # payment method id -> how its card behaves
+    customers: dict[str, JSON] = field(default_factory=dict)
+    setup_intents: dict[str, JSON] = field(default_factory=dict)
+    balance_transactions: dict[str, JSON] = field(default_factory=dict)
+    application_fees: dict[str, JSON] = field(default_factory=dict)  # fees this account collected as a platform
+    set_up_off_session: set[str] = field(default_factory=set)  # payment methods a SetupIntent authenticated
 
     @property
     def secret_key(self) -> str:

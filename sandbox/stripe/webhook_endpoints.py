@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from . import objects, params
+from . import objects, params, spec
 from .api import Call, endpoint, lookup
 from .errors import invalid, missing_parameter
 from .ids import new_id
@@ -48,7 +48,7 @@ def _find(call: Call) -> WebhookEndpoint:
     return lookup(call.account.webhook_endpoints, call.request.match_info["id"], "webhook endpoint")
 
 
-@endpoint(params.WE_CREATE)
+@endpoint(spec.WE_CREATE)
 def create(call: Call) -> JSON:
     url = _url(call, required=True)
     events = _enabled_events(call, required=True)
@@ -65,12 +65,12 @@ def create(call: Call) -> JSON:
     return dict(obj, secret=secret)  # the secret is shown once, on creation, as on Stripe
 
 
-@endpoint(params.WE_RETRIEVE)
+@endpoint(spec.WE_RETRIEVE)
 def retrieve(call: Call) -> JSON:
     return _find(call).object
 
 
-@endpoint(params.WE_UPDATE)
+@endpoint(spec.WE_UPDATE)
 def update(call: Call) -> JSON:
     found = _find(call)
     obj = found.object
@@ -91,14 +91,14 @@ def update(call: Call) -> JSON:
     return obj
 
 
-@endpoint(params.WE_DELETE)
+@endpoint(spec.WE_DELETE)
 def delete(call: Call) -> JSON:
     found = _find(call)
     del call.account.webhook_endpoints[found.object["id"]]
     return {"id": found.object["id"], "object": "webhook_endpoint", "deleted": True}
 
 
-@endpoint(params.WE_LIST)
+@endpoint(spec.WE_LIST)
 def list_endpoints(call: Call) -> JSON:
     items = [found.object for found in reversed(call.account.webhook_endpoints.values())]
     return paginate(call, items, "/v1/webhook_endpoints", "webhook endpoint")

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from addon import db as dbmod
 from addon.models import Call, Clinic, Organisation, PaymentRequest, User
 from tests.conftest import PLATFORM, bearer, open_session
+from tests.support.payflow import PayStack, SocketUser, build_stack, connected, stack  # noqa: F401
 
 BASE = datetime(2026, 11, 10, 0, 0, tzinfo=UTC)  # 11:00 on 10 November in Sydney
 
@@ -147,3 +148,48 @@ async def headers_for(client: TestClient[Any, Any], who: str) -> dict[str, str]:
 async def get_list(client: TestClient[Any, Any], who: str, query: str = "") -> tuple[int, Any]:
     response = await client.get(f"/api/v1/payments{query}", headers=await headers_for(client, who))
     return response.status, await response.json()
+
+
+# --- The payment flow, for refunds --------------------------------------------------------------------------
+
+
+
+@pytest.fixture
+async def postgres_stack(
+    sandbox: Any, migrated_postgres_url: str, aiohttp_client: Any, http: Any
+) -> AsyncIterator[PayStack]:
+    """The payment stack on PostgreSQL, clinic-1 connected: where two transactions really run side by side."""
+    built = await build_stack(sandbox, migrated_postgres_url, aiohttp_client, http)
+    await built.connect_clinic()
+    yield built
+    for user in built.sockets:
+        await user.close()
+
+
+@dataclass
+class Paid:
+    doctor: SocketUser
+    request: dict[str, Any]
+    intent: dict[str, Any]
+
+
+async def pay_in_call(flow: PayStack, *, amount: str = "80.00", **request: Any) -> Paid:
+    """A request the clinician made in the call, paid by the patient, and recorded as paid."""
+    doctor = await flow.socket(await flow.clinician())
+    patient_session = await flow.patient()
+    await flow.socket(patient_session)
+    pr = await flow.request_payment(doctor, amount=amount, **request)
+    intent, _ = await flow.pay(pr["id"], patient_session)
+    assert intent["status"] == "succeeded"
+    status, body = await flow.report(pr["id"], patient_session)
+    assert status == 200 and body["status"] == "paid", body
+    return Paid(doctor, body, intent)
+
+
+async def admin(flow: PayStack, **claims: Any) -> dict[str, Any]:
+    return await flow.session(**{"role": "team_admin", "sub": "admin-1", "name": "Grace Hopper", "call": None,
+                                  **claims})  # fmt: skip
+
+
+async def refund(flow: PayStack, who: dict[str, Any], pr_id: str, **body: Any) -> tuple[int, Any]:
+    return await flow.api("POST", f"/api/v1/payment-requests/{pr_id}/refunds", who, json=body)

@@ -120,6 +120,7 @@ async def test_an_org_admin_turns_callpay_off_for_a_clinic(stack: Stack, page: P
     await switch.click()
     await confirm.get_by_role("button", name="Turn off").click()
     await expect(page.locator("#announcer")).to_have_text("Callpay is now off for city-gp.")
+    await expect(switch).to_be_focused()
     await expect(switch).not_to_be_checked()
     # Said to the org admin, who is the one to turn it back on: no "ask your organisation admin".
     row = page.locator('[data-clinic="city-gp"]')

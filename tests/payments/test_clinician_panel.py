@@ -294,13 +294,11 @@ async def test_the_description_counts_down_near_its_limit_and_refuses_more(
 async def test_the_server_counts_a_description_as_typed(connected: PayStack) -> None:
     clinician = await connected.socket(await connected.clinician())
     ack = await clinician.call("request_payment", {"amount": "80.00", "description": "x" * 501})
-    assert ack == {
-        "ok": False,
-        "error": {
-            "code": "invalid",
-            "message": "Keep the description to 500 characters or fewer.",
-            "field": "description",
-        },
+    assert not ack["ok"]
+    assert {k: ack["error"][k] for k in ("code", "message", "field")} == {
+        "code": "invalid",
+        "message": "Keep the description to 500 characters or fewer.",
+        "field": "description",
     }
     # 500 as typed is accepted, and only then are runs of spaces made one.
     typed = "Consultation" + " " * 478 + "and script"

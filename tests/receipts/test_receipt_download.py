@@ -103,7 +103,8 @@ async def test_the_receipt_as_json_says_what_the_pdf_says(
     assert body["receipt_number"] == "HT-000042"
     assert body["amount_display"] == "A$80.00" and body["outstanding_display"] == "A$0.00"
     assert body["card_display"] == "Visa ending in 4242"
-    assert body["service_date"] == "2026-11-20" and body["paid_at"] == "2026-11-20T23:15:00Z"
+    # 23:15 UTC on the 20th is the morning of the 21st in Sydney: the service date is the clinic's day.
+    assert body["service_date"] == "2026-11-21" and body["paid_at"] == "2026-11-20T23:15:00Z"
     stranger = await open_session(client, role="patient", sub="patient-2", name=None, call="another-call")
     response = await client.get("/api/v1/payment-requests/pr_test1/receipt", headers=bearer(stranger))
     assert response.status == 404

@@ -209,3 +209,18 @@ async def test_dashboard_shows_the_account_and_its_payments(
     assert account.id in index and "/setup/s/" in index and 'href="/dashboard/' in index
     async with http.get(f"{sandbox.url}/dashboard/acct_nope") as page:
         assert page.status == 404
+
+
+async def test_a_link_expires_after_five_minutes_of_the_sandbox_clock(
+    client: stripe.StripeClient, http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    account = await _make(client)
+    early = await client.v1.account_links.create_async({"account": account.id, **LINK})
+    late = await client.v1.account_links.create_async({"account": account.id, **LINK})
+    async with http.post(f"{sandbox.url}/_sandbox/clock/advance", json={"seconds": 240}) as answer:
+        assert answer.status == 200
+    assert 'data-testid="onboarding-submit"' in await _page(http, early.url)  # four minutes: still good
+    async with http.post(f"{sandbox.url}/_sandbox/clock/advance", json={"seconds": 61}) as answer:
+        assert answer.status == 200
+    async with http.get(late.url, allow_redirects=False) as answer:
+        assert answer.status == 302 and answer.headers["Location"] == LINK["refresh_url"]

@@ -14,6 +14,8 @@ from sandbox.stripe import RunningSandbox
 
 from .conftest import ClientFactory, Control, connect_account, new_platform_key
 
+RETURN = "https://clinic.example/paid"  # a confirm may redirect, so Stripe wants somewhere to come back to
+
 
 async def test_fault_500_then_recovers(make_client: ClientFactory, control: Control) -> None:
     client = make_client(new_platform_key())
@@ -91,7 +93,7 @@ async def test_charges_enabled_switch(
     assert events.data[0].data.previous_attributes["charges_enabled"] is True
     with pytest.raises(stripe.InvalidRequestError):
         await client.v1.payment_intents.create_async(
-            {"amount": 900, "currency": "aud", "confirm": True, "payment_method": "pm_card_visa"},
+            {"amount": 900, "currency": "aud", "confirm": True, "payment_method": "pm_card_visa", "return_url": RETURN},
             {"stripe_account": account},
         )
     await control("POST", f"/_sandbox/accounts/{account}/charges_enabled", {"enabled": True})
@@ -102,7 +104,7 @@ async def test_processing_pause(make_client: ClientFactory, control: Control) ->
     client = make_client(new_platform_key())
     await control("POST", "/_sandbox/processing", {"delay_ms": 100})
     intent = await client.v1.payment_intents.create_async(
-        {"amount": 900, "currency": "aud", "confirm": True, "payment_method": "pm_card_visa"}
+        {"amount": 900, "currency": "aud", "confirm": True, "payment_method": "pm_card_visa", "return_url": RETURN}
     )
     assert intent.status == "processing"
     await asyncio.sleep(0.3)
@@ -151,7 +153,13 @@ async def test_request_plumbing(sandbox: RunningSandbox, http: aiohttp.ClientSes
 
 async def test_idempotent_decline_is_replayed(sandbox: RunningSandbox, http: aiohttp.ClientSession) -> None:
     auth = {"Authorization": f"Bearer {new_platform_key()}", "Idempotency-Key": "decline-1"}
-    form = {"amount": "900", "currency": "aud", "confirm": "true", "payment_method": "pm_card_chargeDeclined"}
+    form = {
+        "amount": "900",
+        "currency": "aud",
+        "confirm": "true",
+        "payment_method": "pm_card_chargeDeclined",
+        "return_url": RETURN,
+    }
     first = await raw(http, "POST", f"{sandbox.url}/v1/payment_intents", headers=auth, data=form)
     second = await raw(http, "POST", f"{sandbox.url}/v1/payment_intents", headers=auth, data=form)
     assert first[0] == second[0] == 402

@@ -40,6 +40,11 @@ ALLOWED: dict[str, str] = {
     "card.generated_from": "null for typed cards (the fixture shows a card made from a charge)",
     "card.wallet": "null for typed cards (the fixture shows a Link wallet)",
     "payment_method_details.card.wallet": "null for typed cards (the fixture shows a Link wallet)",
+    "refunds": "a charge's refunds are shown only when expanded since 2022-11-15; the fixture shows them",
+    "payment_method_details.card.capture_before": "present on uncaptured (manual capture) charges, as on Stripe",
+    "pending_reason": "present while a refund is pending (since 2025-04-30.basil)",
+    "failure_reason": "present once a refund has failed",
+    "failure_balance_transaction": "present once a refund has failed",
 }
 
 
@@ -96,44 +101,73 @@ async def gather(sandbox: RunningSandbox, http: aiohttp.ClientSession) -> dict[s
             return body
 
     account = (await connect_account(http, base, key))["stripe_user_id"]
-    fresh = await call("POST", "/v1/payment_intents", {"amount": "900", "currency": "aud", "metadata[a]": "b"})
-    paid = await call(
-        "POST",
-        "/v1/payment_intents",
-        {"amount": "900", "currency": "aud", "confirm": "true", "payment_method": "pm_card_visa"},
-    )
+    card_only = {"amount": "900", "currency": "aud", "automatic_payment_methods[enabled]": "true"}
+    card_only["automatic_payment_methods[allow_redirects]"] = "never"
+    fresh = await call("POST", "/v1/payment_intents", {**card_only, "metadata[a]": "b"})
+    paid = await call("POST", "/v1/payment_intents", {**card_only, "confirm": "true", "payment_method": "pm_card_visa"})
     declined = await call(
-        "POST",
-        "/v1/payment_intents",
-        {"amount": "900", "currency": "aud", "confirm": "true", "payment_method": "pm_card_chargeDeclined"},
+        "POST", "/v1/payment_intents", {**card_only, "confirm": "true", "payment_method": "pm_card_chargeDeclined"}
     )
     three_ds = await call(
         "POST",
         "/v1/payment_intents",
-        {"amount": "900", "currency": "aud", "confirm": "true", "payment_method": "pm_card_authenticationRequired"},
+        {**card_only, "confirm": "true", "payment_method": "pm_card_authenticationRequired"},
     )
     connected = await call(
         "POST",
         "/v1/payment_intents",
+        {**card_only, "confirm": "true", "payment_method": "pm_card_visa", "application_fee_amount": "10"},
+        account,
+    )
+    held = await call(
+        "POST",
+        "/v1/payment_intents",
+        {**card_only, "confirm": "true", "payment_method": "pm_card_visa", "capture_method": "manual"},
+    )
+    pending = await call(
+        "POST", "/v1/payment_intents", {**card_only, "confirm": "true", "payment_method": "pm_card_pendingRefund"}
+    )
+    refund = await call("POST", "/v1/refunds", {"payment_intent": paid["id"], "amount": "100"})
+    pending_refund = await call("POST", "/v1/refunds", {"payment_intent": pending["id"]})
+    failed_refund = await call("POST", f"/_sandbox/refunds/{pending_refund['id']}/fail")
+    charge = await call("GET", f"/v1/charges/{paid['latest_charge']}")
+    fee_charge = await call("GET", f"/v1/charges/{connected['latest_charge']}", None, account)
+    customer = await call("POST", "/v1/customers", {"email": "pat@example.com", "name": "Pat"}, account)
+    setup = await call(
+        "POST",
+        "/v1/setup_intents",
         {
-            "amount": "900",
-            "currency": "aud",
+            "customer": customer["id"],
             "confirm": "true",
             "payment_method": "pm_card_visa",
-            "application_fee_amount": "10",
+            "automatic_payment_methods[enabled]": "true",
+            "automatic_payment_methods[allow_redirects]": "never",
         },
         account,
     )
-    refund = await call("POST", "/v1/refunds", {"payment_intent": paid["id"], "amount": "100"})
-    charge = await call("GET", f"/v1/charges/{paid['latest_charge']}")
     endpoint = await call("POST", "/v1/webhook_endpoints", {"url": "https://example.com/h", "enabled_events[]": "*"})
     events = (await call("GET", "/v1/events", {"limit": "100"}))["data"]
     connected_events = (await call("GET", "/v1/events", None, account))["data"]
     return {
-        "payment_intent": [fresh, paid, declined["error"]["payment_intent"], three_ds, connected],
-        "charge": [charge, await call("GET", f"/v1/charges/{declined['error']['charge']}")],
-        "refund": [refund, await call("GET", f"/v1/refunds/{refund['id']}")],
-        "payment_method": [declined["error"]["payment_method"]],
+        "payment_intent": [fresh, paid, declined["error"]["payment_intent"], three_ds, connected, held],
+        "charge": [
+            charge,
+            fee_charge,
+            await call("GET", f"/v1/charges/{declined['error']['charge']}"),
+            await call("GET", f"/v1/charges/{held['latest_charge']}"),
+        ],
+        "refund": [refund, await call("GET", f"/v1/refunds/{refund['id']}"), failed_refund],
+        "payment_method": [
+            declined["error"]["payment_method"],
+            await call("GET", f"/v1/payment_methods/{setup['payment_method']}", None, account),
+        ],
+        "customer": [customer],
+        "setup_intent": [setup],
+        "balance_transaction": [
+            await call("GET", f"/v1/balance_transactions/{charge['balance_transaction']}"),
+            await call("GET", f"/v1/balance_transactions/{refund['balance_transaction']}"),
+        ],
+        "application_fee": [await call("GET", f"/v1/application_fees/{fee_charge['application_fee']}")],
         "webhook_endpoint": [endpoint, await call("GET", f"/v1/webhook_endpoints/{endpoint['id']}")],
         "account": [await call("GET", "/v1/account"), await call("GET", f"/v1/accounts/{account}")],
         "event": events + connected_events,
@@ -174,4 +208,9 @@ async def test_every_event_type_was_seen(sandbox: RunningSandbox, http: aiohttp.
         "charge.refunded",
         "refund.created",
         "account.application.authorized",
+        "payment_intent.amount_capturable_updated",
+        "refund.failed",
+        "refund.updated",
+        "charge.refund.updated",
+        "application_fee.created",
     } <= types

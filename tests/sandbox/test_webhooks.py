@@ -26,7 +26,14 @@ async def endpoint(client: stripe.StripeClient, receiver: Receiver, events: list
 async def paid_intent(client: stripe.StripeClient, account: str | None = None) -> stripe.PaymentIntent:
     options: stripe.RequestOptions = {"stripe_account": account} if account else {}
     return await client.v1.payment_intents.create_async(
-        {"amount": 8000, "currency": "aud", "confirm": True, "payment_method": "pm_card_visa"}, options
+        {
+            "amount": 8000,
+            "currency": "aud",
+            "confirm": True,
+            "payment_method": "pm_card_visa",
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+        },
+        options,
     )
 
 

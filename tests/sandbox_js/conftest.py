@@ -102,6 +102,7 @@ HOST_PAGE = """<!doctype html>
   <h1>Pay your clinician</h1>
   <div id="payment-element" data-testid="payment-element"></div>
   <button id="pay" type="button">Pay A$80.00</button>
+  <button id="clear" type="button">Clear the card</button>
   <pre id="result"></pre>
   <script id="config" type="application/json">{config}</script>
   <script src="/host.js"></script>
@@ -131,10 +132,14 @@ element.on('change', (event) => {
 });
 element.mount('#payment-element');
 
+document.getElementById('clear').addEventListener('click', () => element.clear());
+
 document.getElementById('pay').addEventListener('click', async () => {
   const out = document.getElementById('result');
   delete out.dataset.done;
-  const result = await stripe.confirmPayment({
+  // A SetupIntent's client secret saves the card (confirmSetup); a PaymentIntent's pays (confirmPayment).
+  const confirm = config.clientSecret.startsWith('seti_') ? stripe.confirmSetup : stripe.confirmPayment;
+  const result = await confirm.call(stripe, {
     elements,
     confirmParams: {
       return_url: config.returnUrl,
@@ -143,7 +148,7 @@ document.getElementById('pay').addEventListener('click', async () => {
     redirect: config.redirect,
   });
   out.textContent = JSON.stringify(result, null, 2);
-  out.dataset.done = result.error ? 'error' : result.paymentIntent.status;
+  out.dataset.done = result.error ? 'error' : (result.paymentIntent || result.setupIntent).status;
 });
 """
 

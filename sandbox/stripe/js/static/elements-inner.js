@@ -406,8 +406,10 @@
   // ---------------------------------------------------------------------------------------------------------------
   // Confirming the PaymentIntent, from this origin.
 
+  /** `pi_…_secret_…` or `seti_…_secret_…` -> the intent's id, or null for anything else. */
   function intentIdFromSecret(clientSecret) {
-    const match = typeof clientSecret === 'string' && /^(pi_[A-Za-z0-9]+)_secret_[A-Za-z0-9]+$/.exec(clientSecret);
+    const match =
+      typeof clientSecret === 'string' && /^((?:pi|seti)_[A-Za-z0-9]+)_secret_[A-Za-z0-9]+$/.exec(clientSecret);
     return match ? match[1] : null;
   }
 
@@ -431,7 +433,7 @@
     if (invalid) return { error: invalid };
     const intentId = intentIdFromSecret(clientSecret);
     if (!intentId) {
-      return { error: { type: 'invalid_request_error', message: 'The client secret is not a PaymentIntent client secret.' } };
+      return { error: { type: 'invalid_request_error', message: 'The client secret is not a PaymentIntent or SetupIntent client secret.' } };
     }
 
     const body = new URLSearchParams();
@@ -440,6 +442,8 @@
     appendNested(body, '', confirmParams || {});
     const v = values();
     body.set('client_secret', clientSecret);
+    // As Stripe.js does: it runs any next action (3-D Secure) itself, so it wants use_stripe_sdk, not a redirect.
+    body.set('use_stripe_sdk', 'true');
     body.set('payment_method_data[type]', 'card');
     body.set('payment_method_data[card][number]', v.number);
     body.set('payment_method_data[card][exp_month]', String(Number(v.expiry.slice(0, 2))));
@@ -448,7 +452,9 @@
 
     const headers = { Authorization: `Bearer ${KEY}` };
     if (ACCOUNT) headers['Stripe-Account'] = ACCOUNT;
-    const url = new URL(`../v1/payment_intents/${encodeURIComponent(intentId)}/confirm`, window.location.href);
+    const setup = intentId.startsWith('seti_');
+    const collection = setup ? 'setup_intents' : 'payment_intents';
+    const url = new URL(`../v1/${collection}/${encodeURIComponent(intentId)}/confirm`, window.location.href);
 
     busy = true;
     setReadOnly(true);
@@ -456,7 +462,7 @@
     try {
       const response = await fetch(url, { method: 'POST', headers, body, credentials: 'omit' });
       const payload = await response.json().catch(() => null);
-      if (response.ok && payload) return { paymentIntent: payload };
+      if (response.ok && payload) return setup ? { setupIntent: payload } : { paymentIntent: payload };
       return { error: (payload && payload.error) || { type: 'api_error', message: `Unexpected response (HTTP ${response.status}).` } };
     } catch {
       return { error: { type: 'api_connection_error', message: 'We could not reach the payment service. Check your connection and try again.' } };

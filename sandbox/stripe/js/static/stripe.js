@@ -3,7 +3,8 @@
  *
  * It defines the global `Stripe(publishableKey, {stripeAccount})` with the part of Stripe.js's surface that a
  * Payment Element integration uses: `elements()`, `elements.create('payment')`, `elements.submit()`,
- * `confirmPayment()`, `retrievePaymentIntent()` and `handleNextAction()`.
+ * `confirmPayment()`, `confirmSetup()` (saving a card with a SetupIntent), `retrievePaymentIntent()`,
+ * `retrieveSetupIntent()` and `handleNextAction()`.
  *
  * As with real Stripe.js, card details never reach the host page: the fields live in an iframe served from the
  * sandbox's origin (elements-inner.html), which confirms the PaymentIntent itself and hands back only the result.
@@ -58,6 +59,12 @@
   /** `pi_123_secret_456` -> `pi_123`, or null when the value is not a PaymentIntent client secret. */
   function intentIdFromSecret(clientSecret) {
     const match = typeof clientSecret === 'string' && /^(pi_[A-Za-z0-9]+)_secret_[A-Za-z0-9]+$/.exec(clientSecret);
+    return match ? match[1] : null;
+  }
+
+  /** `seti_123_secret_456` -> `seti_123`, or null when the value is not a SetupIntent client secret. */
+  function setupIntentIdFromSecret(clientSecret) {
+    const match = typeof clientSecret === 'string' && /^(seti_[A-Za-z0-9]+)_secret_[A-Za-z0-9]+$/.exec(clientSecret);
     return match ? match[1] : null;
   }
 
@@ -372,14 +379,14 @@
   // The 3-D Secure challenge: a modal over the host page whose content, like the card fields, comes from the
   // sandbox's origin. It resolves once the shopper has completed or failed the test authentication.
 
-  function runThreeDSecureChallenge(stripe, paymentIntent, clientSecret) {
+  function runThreeDSecureChallenge(stripe, intent, clientSecret) {
     return new Promise((resolve) => {
       const frameId = newId('3ds_');
       const params = new URLSearchParams({
         frameId,
         parentOrigin: window.location.origin,
         key: stripe._key,
-        paymentIntent: paymentIntent.id,
+        paymentIntent: intent.id, // a PaymentIntent's or a SetupIntent's: the page serves both
         clientSecret,
       });
       if (stripe._account) params.set('stripeAccount', stripe._account);
@@ -484,10 +491,53 @@
       this._confirming = true;
       try {
         const result = await element._request('confirm', { clientSecret, confirmParams: plainCopy(confirmParams) });
-        const outcome = await this._settle(result, clientSecret);
+        const outcome = await this._settle(result, clientSecret, PAYMENT);
         if (outcome.paymentIntent && redirect === 'always' && isFinished(outcome.paymentIntent)) {
-          window.location.assign(returnUrlFor(confirmParams.return_url, outcome.paymentIntent, clientSecret));
+          window.location.assign(returnUrlFor(confirmParams.return_url, outcome.paymentIntent, clientSecret, PAYMENT));
           return new Promise(() => {}); // like Stripe.js: the page is going away, so the promise never settles
+        }
+        return outcome;
+      } finally {
+        this._confirming = false;
+      }
+    }
+
+    /**
+     * Confirm a SetupIntent with the card in the Payment Element (saving it for later), running 3-D Secure when
+     * the card asks for it. Resolves to `{setupIntent}` or `{error}`; with `redirect: 'always'` a saved card
+     * instead sends the browser to `return_url`, as Stripe.js does.
+     */
+    async confirmSetup(options = {}) {
+      const { elements, confirmParams = {}, redirect = 'always' } = options;
+      if (!(elements instanceof Elements)) {
+        throw new IntegrationError('stripe.confirmSetup(): pass the `elements` instance that created the Payment Element.');
+      }
+      if (redirect !== 'always' && redirect !== 'if_required') {
+        throw new IntegrationError('stripe.confirmSetup(): `redirect` must be "always" or "if_required".');
+      }
+      if (redirect === 'always' && !confirmParams.return_url) {
+        throw new IntegrationError(
+          "stripe.confirmSetup(): the `confirmParams.return_url` argument is required unless passing `redirect: 'if_required'`.",
+        );
+      }
+      const clientSecret = options.clientSecret || elements._clientSecret;
+      if (!setupIntentIdFromSecret(clientSecret)) {
+        throw new IntegrationError(
+          'stripe.confirmSetup(): a SetupIntent client secret is required, either here or in stripe.elements().',
+        );
+      }
+      const element = elements._mountedElement('stripe.confirmSetup()');
+      if (this._confirming) {
+        return { error: { type: 'invalid_request_error', code: 'confirmation_in_progress', message: 'This card is already being saved.' } };
+      }
+
+      this._confirming = true;
+      try {
+        const result = await element._request('confirm', { clientSecret, confirmParams: plainCopy(confirmParams) });
+        const outcome = await this._settle(result, clientSecret, SETUP);
+        if (outcome.setupIntent && redirect === 'always' && isFinished(outcome.setupIntent)) {
+          window.location.assign(returnUrlFor(confirmParams.return_url, outcome.setupIntent, clientSecret, SETUP));
+          return new Promise(() => {});
         }
         return outcome;
       } finally {
@@ -497,9 +547,10 @@
 
     /** Run whatever next action a confirmed PaymentIntent asks for (here: 3-D Secure). */
     async handleNextAction({ clientSecret } = {}) {
-      const retrieved = await this.retrievePaymentIntent(clientSecret);
+      const kind = setupIntentIdFromSecret(clientSecret) ? SETUP : PAYMENT;
+      const retrieved = await kind.retrieve(this, clientSecret);
       if (retrieved.error) return retrieved;
-      return this._settle({ paymentIntent: retrieved.paymentIntent }, clientSecret);
+      return this._settle({ [kind.key]: retrieved[kind.key] }, clientSecret, kind);
     }
 
     async retrievePaymentIntent(clientSecret) {
@@ -512,12 +563,23 @@
       return error ? { error } : { paymentIntent: body };
     }
 
-    /** Turn a confirmation result into what confirmPayment() resolves to, authenticating first when needed. */
-    async _settle(result, clientSecret) {
+    async retrieveSetupIntent(clientSecret) {
+      const id = setupIntentIdFromSecret(clientSecret);
+      if (!id) {
+        throw new IntegrationError('stripe.retrieveSetupIntent(): expected a client secret of the form seti_…_secret_….');
+      }
+      const query = new URLSearchParams({ client_secret: clientSecret });
+      const { body, error } = await this._api('GET', `v1/setup_intents/${encodeURIComponent(id)}?${query}`);
+      return error ? { error } : { setupIntent: body };
+    }
+
+    /** Turn a confirmation result into what confirmPayment() or confirmSetup() resolves to, authenticating first
+     * when needed. */
+    async _settle(result, clientSecret, kind) {
       if (!result || result.error) return { error: (result && result.error) || CONNECTION_ERROR };
-      let paymentIntent = result.paymentIntent;
-      if (paymentIntent.status === 'requires_action') {
-        const action = paymentIntent.next_action || {};
+      let intent = result[kind.key];
+      if (intent.status === 'requires_action') {
+        const action = intent.next_action || {};
         const sdk = action.type === 'use_stripe_sdk' ? action.use_stripe_sdk || {} : {};
         if (sdk.type !== 'three_d_secure_redirect') {
           return {
@@ -525,21 +587,22 @@
               type: 'invalid_request_error',
               code: 'unsupported_next_action',
               message: `The sandbox cannot perform the next action "${action.type}".`,
-              payment_intent: paymentIntent,
+              [kind.field]: intent,
             },
           };
         }
-        const challenge = await runThreeDSecureChallenge(this, paymentIntent, clientSecret);
+        const challenge = await runThreeDSecureChallenge(this, intent, clientSecret);
         if (challenge.error) return { error: challenge.error };
-        const retrieved = await this.retrievePaymentIntent(clientSecret);
+        const retrieved = await kind.retrieve(this, clientSecret);
         if (retrieved.error) return retrieved;
-        paymentIntent = retrieved.paymentIntent;
+        intent = retrieved[kind.key];
       }
-      if (paymentIntent.status === 'requires_payment_method' && paymentIntent.last_payment_error) {
-        // A failed authentication or a decline after it: Stripe.js reports the PaymentIntent's last error.
-        return { error: { ...paymentIntent.last_payment_error, payment_intent: paymentIntent } };
+      const lastError = intent[kind.lastError];
+      if (intent.status === 'requires_payment_method' && lastError) {
+        // A failed authentication or a decline after it: Stripe.js reports the intent's last error.
+        return { error: { ...lastError, [kind.field]: intent } };
       }
-      return { paymentIntent };
+      return { [kind.key]: intent };
     }
 
     async _api(method, path, form) {
@@ -557,15 +620,29 @@
     }
   }
 
-  function isFinished(paymentIntent) {
-    return ['succeeded', 'processing', 'requires_capture'].includes(paymentIntent.status);
+  // How the two kinds of intent differ, for the code they share.
+  const PAYMENT = Object.freeze({
+    key: 'paymentIntent',
+    field: 'payment_intent',
+    lastError: 'last_payment_error',
+    retrieve: (stripe, clientSecret) => stripe.retrievePaymentIntent(clientSecret),
+  });
+  const SETUP = Object.freeze({
+    key: 'setupIntent',
+    field: 'setup_intent',
+    lastError: 'last_setup_error',
+    retrieve: (stripe, clientSecret) => stripe.retrieveSetupIntent(clientSecret),
+  });
+
+  function isFinished(intent) {
+    return ['succeeded', 'processing', 'requires_capture'].includes(intent.status);
   }
 
-  function returnUrlFor(returnUrl, paymentIntent, clientSecret) {
+  function returnUrlFor(returnUrl, intent, clientSecret, kind) {
     const url = new URL(returnUrl, window.location.href);
-    url.searchParams.set('payment_intent', paymentIntent.id);
-    url.searchParams.set('payment_intent_client_secret', clientSecret);
-    url.searchParams.set('redirect_status', paymentIntent.status === 'processing' ? 'pending' : 'succeeded');
+    url.searchParams.set(kind.field, intent.id);
+    url.searchParams.set(`${kind.field}_client_secret`, clientSecret);
+    url.searchParams.set('redirect_status', intent.status === 'processing' ? 'pending' : 'succeeded');
     return url.href;
   }
 

@@ -2,7 +2,7 @@
  * The sandbox's 3-D Secure challenge, framed by stripe.js in a modal over the host page.
  *
  * The shopper picks the outcome; this page tells the sandbox API (same origin) and then tells the host page that the
- * challenge is over, which re-reads the PaymentIntent to learn the result. As in elements-inner.js, the fragment
+ * challenge is over, which re-reads the PaymentIntent (or SetupIntent) to learn the result. As in elements-inner.js, the fragment
  * names the parent's origin, and only that origin is written to.
  */
 (() => {
@@ -38,6 +38,7 @@
 
   /** Show what is being paid for, as an issuer's page would; the challenge works without it. */
   async function showAmount() {
+    if (!INTENT.startsWith('pi_')) return; // saving a card (a SetupIntent) charges nothing
     const url = new URL(`../v1/payment_intents/${encodeURIComponent(INTENT)}`, window.location.href);
     url.searchParams.set('client_secret', CLIENT_SECRET);
     try {

@@ -1,0 +1,64 @@
+"""The collector tuned for a long-lived server, and the watch that measures how long the loop stalls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+import time
+
+import pytest
+
+from addon import loop_health
+
+TUNED = """
+import gc
+from addon import loop_health
+
+loop_health.tune_collector()
+assert gc.get_threshold() == loop_health.THRESHOLDS, gc.get_threshold()
+at_start = gc.get_freeze_count()
+assert at_start > 1000, at_start  # everything start-up made is frozen
+
+class Socket:
+    def __init__(self):
+        self.me = self  # a cycle, as most long-lived socket state is
+
+kept = [Socket() for _ in range(50_000)]  # long-lived, like sockets held for a call
+gc.collect(1)  # a collection of the middle generation: what survives it is frozen, never walked by a full one
+frozen = gc.get_freeze_count()
+assert frozen >= at_start + 50_000, (at_start, frozen)
+assert len(gc.get_objects(2)) < 1000, len(gc.get_objects(2))
+del kept
+assert loop_health.compact() >= 50_000  # an operator's compaction frees cycles that died after being frozen
+print("ok", loop_health.GC.collections)
+"""
+
+
+def test_the_collector_freezes_start_up_and_long_lived_objects() -> None:
+    # Its own process: freezing is for a whole server's lifetime, not for a test run's.
+    result = subprocess.run([sys.executable, "-c", TUNED], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok")
+
+
+async def test_the_watch_measures_and_reports_a_stall(caplog: pytest.LogCaptureFixture) -> None:
+    watch = loop_health.LoopWatch(tick=0.01, summary_every=3600)
+    task = asyncio.create_task(watch.run())
+    await asyncio.sleep(0.05)
+    with caplog.at_level(logging.INFO, logger="callpay.loop"):
+        started = time.perf_counter()
+        while time.perf_counter() - started < 0.3:  # a callback hogging the loop, as a full collection did
+            pass
+        await asyncio.sleep(0.05)
+        watch.summary()
+    task.cancel()
+    assert watch.longest_stall >= 0.25
+    assert 0 < watch.longest_busy_stall <= watch.longest_stall
+    assert watch.stalls_over_warning >= 1
+    stalled = [r for r in caplog.records if r.getMessage() == "event loop stalled"]
+    assert stalled and stalled[0].stall_ms >= 250  # type: ignore[attr-defined]
+    health = [r for r in caplog.records if r.getMessage() == "event loop health"]
+    assert health[-1].window_longest_stall_ms >= 250  # type: ignore[attr-defined]
+    assert watch.window_longest == 0.0  # each summary starts a new window
