@@ -18,11 +18,11 @@ import payment_centre
 import realtime
 import widget
 from addon import __version__, background, db, loop_health, middleware
-from addon.appkeys import DB, DB_READ, ENGINE, GATEWAY, SETTINGS
+from addon.appkeys import AFTER_COMMIT, DB, DB_READ, ENGINE, GATEWAY, PUBLISHER, SETTINGS
 from addon.gateway import StripeGateway
 from addon.http import health, openapi, payments, receipts, sessions, webhooks
 from addon.observability import init_sentry
-from addon.outbound import AFTER_COMMIT, PUBLISHER, DroppingPublisher
+from addon.outbound import DroppingPublisher
 from addon.pages import setup_templates
 from addon.settings import Settings
 
@@ -60,6 +60,7 @@ def create_app(settings: Settings, *, require_migrated: bool = True, long_lived:
     # Each part of the product registers its own routes and background work.
     for part in _PARTS:
         part(app)
+    openapi.check_described(app)
     if long_lived:
         # After every cleanup context has opened (they run first), so what they made is frozen with the rest.
         app.on_startup.append(_tune_collector)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from addon.gateway import StripeGateway
+from addon.outbound import Outbound, Publisher
 from addon.services.inbox import InboxProcessor
 from addon.services.outbox import OutboxWorker
 from addon.settings import Settings
@@ -20,3 +23,8 @@ GATEWAY = web.AppKey("gateway", StripeGateway)
 OUTBOX = web.AppKey("outbox", OutboxWorker)
 # Works on the Stripe events the webhook stored; wake it when one was just stored.
 INBOX = web.AppKey("inbox", InboxProcessor)
+# Where services' events go after commit (the realtime package installs its own), and other work a committed
+# change sets off (e.g. waking the receipt outbox), so no handler has to remember it.
+PUBLISHER = web.AppKey("publisher", Publisher)
+AfterCommit = Callable[[Sequence[Outbound]], None]
+AFTER_COMMIT: web.AppKey[list[AfterCommit]] = web.AppKey("after_commit")

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from addon.appkeys import DB, OUTBOX, SETTINGS
+from addon.appkeys import AFTER_COMMIT, DB, OUTBOX, SETTINGS
 from addon.mail import SmtpTransport
-from addon.outbound import AFTER_COMMIT, Outbound
+from addon.outbound import Outbound
 from addon.services.outbox import OutboxWorker
 
 log = logging.getLogger("callpay.outbox")

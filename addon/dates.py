@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
+from typing import overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from addon.errors import InvalidInput
@@ -62,6 +63,14 @@ def format_time(value: datetime, tz: str | None) -> str:
     moment = local(value, tz)
     hour = moment.hour % 12 or 12
     return f"{hour}:{moment:%M} {'am' if moment.hour < 12 else 'pm'}"
+
+
+@overload
+def format_datetime(value: datetime, tz: str | None) -> str: ...
+
+
+@overload
+def format_datetime(value: datetime | None, tz: str | None) -> str | None: ...
 
 
 def format_datetime(value: datetime | None, tz: str | None) -> str | None:

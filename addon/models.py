@@ -7,7 +7,7 @@ Callpay's own. Money is stored as integers in the currency's minor unit, times a
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import (
     JSON,
@@ -32,6 +32,14 @@ from addon.lifecycle import INITIAL, status_check
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@overload
+def iso_utc(value: datetime) -> str: ...
+
+
+@overload
+def iso_utc(value: datetime | None) -> str | None: ...
 
 
 def iso_utc(value: datetime | None) -> str | None:

@@ -1,19 +1,18 @@
 """Realtime's one entry point, as services see it.
 
 A service returns the events its change causes; the handler publishes them after the transaction commits, so a
-client is never told about something that then rolls back. Each event is a fixed, typed record; the realtime
-package delivers it to the named room, and never to anyone outside it.
+client is never told about something that then rolls back. Each event is a fixed record whose payload is the wire
+model its name calls for (:data:`addon.wire.realtime.SERVER_EVENTS`); the realtime package delivers it to the
+named room, and never to anyone outside it. Nothing here knows aiohttp or Socket.IO.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Protocol
 
-from aiohttp import web
-
-EventName = Literal["payment_requests", "payment_request", "payment_received", "clinic_status", "payments_available"]
+from addon.wire.realtime import SERVER_EVENTS, EventName, EventPayload
 
 
 def call_room(call_id: int) -> str:
@@ -40,7 +39,14 @@ def clinic_patients_room(clinic_id: int) -> str:
 class Outbound:
     event: EventName
     room: str
-    data: Any
+    data: EventPayload
+
+    def __post_init__(self) -> None:
+        model = SERVER_EVENTS.get(self.event)
+        if model is None:
+            raise TypeError(f"{self.event!r} is not a realtime event of the contract")
+        if type(self.data) is not model:
+            raise TypeError(f"{self.event!r} carries {model.__name__}, not {type(self.data).__name__}")
 
 
 class Publisher(Protocol):
@@ -52,18 +58,3 @@ class DroppingPublisher:
 
     async def publish(self, events: Sequence[Outbound]) -> None:
         return None
-
-
-AfterCommit = Callable[[Sequence[Outbound]], None]
-
-PUBLISHER = web.AppKey("publisher", Publisher)
-# Other work a committed change sets off (e.g. waking the receipt outbox), so no handler has to remember it.
-AFTER_COMMIT: web.AppKey[list[AfterCommit]] = web.AppKey("after_commit")
-
-
-async def publish_after_commit(app: web.Application, events: Sequence[Outbound]) -> None:
-    """The one step after a commit: tell the rooms, then run the app's after-commit hooks."""
-    if events:
-        await app[PUBLISHER].publish(events)
-        for hook in app[AFTER_COMMIT]:
-            hook(events)

@@ -10,11 +10,15 @@ from aiohttp import web
 
 from addon.appkeys import DB, GATEWAY, SETTINGS
 from addon.http.auth import principal
-from addon.http.json import read_json
-from addon.outbound import publish_after_commit
+from addon.http.json import read_body, read_json, respond
+from addon.publish import publish_after_commit
 from addon.services import clinics, connect, onboarding
 from addon.services.clinics import AccountOptions
+from addon.wire.base import parse
+from addon.wire.clinic import AddonSwitch, AuthorizeUrl, ClinicSettingsPatch, CreateAccount, OnboardingUrl, Relink
 from clinic_config.pages import CALLBACK_PATH
+
+SETTINGS_FIELDS = frozenset(ClinicSettingsPatch.model_fields)
 
 
 def _options(request: web.Request) -> AccountOptions:
@@ -25,22 +29,27 @@ async def get_status(request: web.Request) -> web.Response:
     caller = await principal(request)
     async with request.app[DB].begin() as db:
         body = await clinics.status_for(db, caller)
-    return web.json_response(body)
+    return respond(body)
 
 
 async def get_config(request: web.Request) -> web.Response:
     caller = await principal(request)
     async with request.app[DB].begin() as db:
         body = await clinics.config_for(db, caller, _options(request))
-    return web.json_response(body)
+    return respond(body)
 
 
 async def patch_settings(request: web.Request) -> web.Response:
     caller = await principal(request)
-    changes = await read_json(request)
+    body = await read_json(request)
+    # The types are the model's to check; an unknown field is reported by the service together with every other
+    # problem of the form, so the page marks them all at once.
+    known = parse(ClinicSettingsPatch, {key: value for key, value in body.items() if key in SETTINGS_FIELDS})
     async with request.app[DB].begin() as db:
-        body = await clinics.update_settings(db, caller, changes, _options(request))
-    return web.json_response(body)
+        config = await clinics.update_settings(
+            db, caller, {**body, **known.model_dump(exclude_unset=True)}, _options(request)
+        )
+    return respond(config)
 
 
 async def start_connect(request: web.Request) -> web.Response:
@@ -50,22 +59,22 @@ async def start_connect(request: web.Request) -> web.Response:
         url = await connect.begin_oauth(
             db, caller, request.app[GATEWAY], redirect_uri=redirect_uri, ways=request.app[SETTINGS].stripe_onboarding
         )
-    return web.json_response({"authorize_url": url}, status=201)
+    return respond(AuthorizeUrl(authorize_url=url), status=201)
 
 
 async def create_account(request: web.Request) -> web.Response:
     caller = await principal(request)
-    body = await read_json(request)
+    body = await read_body(request, CreateAccount)
     trip = await onboarding.create_account(
         request.app[DB],
         request.app[GATEWAY],
         caller,
-        country=body.get("country"),
+        country=body.country,
         public_url=request.app[SETTINGS].public_url,
         options=_options(request),
     )
     await publish_after_commit(request.app, trip.events)
-    return web.json_response({"onboarding_url": trip.url}, status=201)
+    return respond(OnboardingUrl(onboarding_url=trip.url), status=201)
 
 
 async def finish_on_stripe(request: web.Request) -> web.Response:
@@ -73,40 +82,40 @@ async def finish_on_stripe(request: web.Request) -> web.Response:
     trip = await onboarding.finish_on_stripe(
         request.app[DB], request.app[GATEWAY], caller, public_url=request.app[SETTINGS].public_url
     )
-    return web.json_response({"onboarding_url": trip.url}, status=201)
+    return respond(OnboardingUrl(onboarding_url=trip.url), status=201)
 
 
 async def relink_account(request: web.Request) -> web.Response:
     caller = await principal(request)
-    body = await read_json(request)
+    body = await read_body(request, Relink)
     changed = await onboarding.relink(
-        request.app[DB], request.app[GATEWAY], caller, body.get("account_id"), options=_options(request)
+        request.app[DB], request.app[GATEWAY], caller, body.account_id, options=_options(request)
     )
     await publish_after_commit(request.app, changed.events)
-    return web.json_response(changed.body)
+    return respond(changed.body)
 
 
 async def remove_account(request: web.Request) -> web.Response:
     caller = await principal(request)
     changed = await connect.disconnect(request.app[DB], request.app[GATEWAY], caller, _options(request))
     await publish_after_commit(request.app, changed.events)
-    return web.json_response(changed.body)
+    return respond(changed.body)
 
 
 async def list_org_clinics(request: web.Request) -> web.Response:
     caller = await principal(request)
     async with request.app[DB].begin() as db:
         body = await clinics.org_clinics(db, caller)
-    return web.json_response(body)
+    return respond(body)
 
 
 async def patch_org_clinic(request: web.Request) -> web.Response:
     caller = await principal(request)
-    changes = await read_json(request)
+    switch = await read_body(request, AddonSwitch)
     async with request.app[DB].begin() as db:
-        changed = await clinics.set_addon_enabled(db, caller, request.match_info["clinic"], changes)
+        changed = await clinics.set_addon_enabled(db, caller, request.match_info["clinic"], switch.addon_enabled)
     await publish_after_commit(request.app, changed.events)
-    return web.json_response(changed.body)
+    return respond(changed.body)
 
 
 def setup(app: web.Application) -> None:

@@ -13,8 +13,8 @@ from addon.auth.roles import CLINIC_ADMINS, Role
 from addon.auth.sessions import IssuedSession
 from addon.errors import Unauthenticated
 from addon.http.surfaces import open_surface, render_surface
-from addon.outbound import publish_after_commit
 from addon.pages import render_message_page
+from addon.publish import publish_after_commit
 from addon.services import connect, onboarding
 
 CALLBACK_PATH = "/clinic-config/oauth/callback"

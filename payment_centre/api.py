@@ -14,9 +14,10 @@ from aiohttp import web
 from addon.appkeys import DB, DB_READ, GATEWAY, OUTBOX
 from addon.errors import InvalidInput
 from addon.http.auth import principal
-from addon.http.json import read_json
-from addon.outbound import publish_after_commit
+from addon.http.json import read_body, respond
+from addon.publish import publish_after_commit
 from addon.services import payment_detail, payment_listing, receipts, refunds
+from addon.wire.payments import ReceiptResent, RefundBody, RefundCreated, ResendReceiptBody
 
 
 def _query(request: web.Request) -> dict[str, list[str]]:
@@ -30,7 +31,7 @@ async def list_payments(request: web.Request) -> web.StreamResponse:
         return await _export(request, query)
     async with request.app[DB_READ]() as db:
         body = await payment_listing.list_payments(db, caller, query)
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
+    return web.json_response(body.to_json(), headers={"Cache-Control": "no-store"})
 
 
 async def _export(request: web.Request, query: dict[str, list[str]]) -> web.StreamResponse:
@@ -58,32 +59,33 @@ async def get_payment_request(request: web.Request) -> web.Response:
     caller = await principal(request)
     async with request.app[DB_READ]() as db:
         body = await payment_detail.detail_for(db, caller, request.match_info["id"])
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
+    return respond(body)
 
 
 async def create_refund(request: web.Request) -> web.Response:
     caller = await principal(request)
-    body = await read_json(request)
+    body = await read_body(request, RefundBody)
     app = request.app
-    outcome = await refunds.refund(app[DB], app[GATEWAY], caller, request.match_info["id"], body)
+    outcome = await refunds.refund(
+        app[DB], app[GATEWAY], caller, request.match_info["id"], body.model_dump(exclude_unset=True)
+    )
     await publish_after_commit(app, outcome.events)
     _wake_outbox(app)
     async with app[DB_READ]() as db:
         payment_request = await payment_detail.detail_for(db, caller, outcome.request_id)
-    return web.json_response(
-        {"refund": outcome.refund, "payment_request": payment_request}, status=201 if outcome.created else 200
-    )
+    answer = RefundCreated.model_validate({"refund": outcome.refund, "payment_request": payment_request})
+    return respond(answer, status=201 if outcome.created else 200)
 
 
 async def resend_receipt(request: web.Request) -> web.Response:
     caller = await principal(request)
-    body = await read_json(request)
+    body = await read_body(request, ResendReceiptBody)
     async with request.app[DB].begin() as db:
-        email = await receipts.resend(db, caller, request.match_info["id"], body)
+        email = await receipts.resend(db, caller, request.match_info["id"], body.model_dump(exclude_unset=True))
     _wake_outbox(request.app)
     async with request.app[DB_READ]() as db:
         payment_request = await payment_detail.detail_for(db, caller, request.match_info["id"])
-    return web.json_response({"email": email, "payment_request": payment_request}, status=202)
+    return respond(ReceiptResent(email=email, payment_request=payment_request), status=202)
 
 
 def _wake_outbox(app: web.Application) -> None:

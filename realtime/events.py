@@ -13,7 +13,8 @@ import re
 from collections.abc import Sequence
 from typing import get_args
 
-from addon.outbound import EventName, Outbound
+from addon.outbound import Outbound
+from addon.wire.realtime import SERVER_EVENTS, EventName
 
 ROOM_KINDS = {
     "call": re.compile(r"call:\d+"),
@@ -27,6 +28,7 @@ ALLOWED_ROOMS: dict[str, frozenset[str]] = {
     "payment_received": frozenset({"call_staff"}),
     "clinic_status": frozenset({"clinic_staff"}),
     "payments_available": frozenset({"clinic_patients"}),
+    "payment_link": frozenset({"clinic_staff"}),
 }
 assert set(ALLOWED_ROOMS) == set(get_args(EventName)), "every event name needs its allowed rooms"
 
@@ -49,8 +51,8 @@ def check(event: Outbound) -> None:
     kind = room_kind(event.room)
     if kind is None or kind not in allowed:
         raise InvalidEvent(f"event {event.event!r} may not be sent to room {event.room!r}")
-    if not isinstance(event.data, dict | list):
-        raise InvalidEvent(f"event {event.event!r} must carry a JSON object or list")
+    if type(event.data) is not SERVER_EVENTS[event.event]:
+        raise InvalidEvent(f"event {event.event!r} must carry {SERVER_EVENTS[event.event].__name__}")
 
 
 def check_all(events: Sequence[Outbound]) -> None:

@@ -19,15 +19,21 @@ from addon.appkeys import DB, DB_READ, GATEWAY
 from addon.auth import sessions
 from addon.auth.roles import CLINICIANS, Role
 from addon.auth.sessions import Principal
-from addon.errors import CallpayError, InvalidInput, Unauthenticated
-from addon.outbound import call_room, call_staff_room, clinic_patients_room, clinic_staff_room, publish_after_commit
+from addon.errors import CallpayError, Unauthenticated
+from addon.outbound import call_room, call_staff_room, clinic_patients_room, clinic_staff_room
+from addon.publish import publish_after_commit
 from addon.services import cancellation, clinics, payment_requests
 from addon.services.payment_requests import Outcome
+from addon.wire.base import parse
+from addon.wire.clinic import ClinicStatus, PaymentsAvailable
+from addon.wire.common import ErrorDetail
+from addon.wire.payments import PaymentRequestList
+from addon.wire.realtime import AckError, AckOk, CancelPaymentRequest, RequestPayment
 
 log = logging.getLogger("callpay.realtime")
 MISSING_SIGN_IN = 'Sign-in is missing: connect with auth {"token": <session token>}.'
 NO_CALL = "This session isn't in a call. Open Callpay again from the call."
-INTERNAL = {"code": "internal_error", "message": "Something went wrong on our side. Please try again."}
+INTERNAL = ErrorDetail(code="internal_error", message="Something went wrong on our side. Please try again.")
 
 Action = Callable[[AsyncSession, Principal], Awaitable[Outcome]]
 # A service that opens its own short transactions, because it calls Stripe between them.
@@ -67,7 +73,11 @@ def register(server: Any, app: web.Application) -> None:
         for room in rooms_for(principal):
             await server.enter_room(sid, room)
         async with app[DB_READ]() as db:
-            snapshot = await payment_requests.list_for_call(db, principal.call_id) if principal.call_id else None
+            snapshot = (
+                PaymentRequestList(await payment_requests.list_for_call(db, principal.call_id))
+                if principal.call_id
+                else None
+            )
             status = await clinics.status_for(db, principal) if principal.is_staff and principal.clinic_id else None
             available = await clinics.patient_status_for(db, principal) if principal.role is Role.PATIENT else None
         # Sent once the connection is accepted (the handler returning is what accepts it), and only to this
@@ -76,48 +86,54 @@ def register(server: Any, app: web.Application) -> None:
 
     async def send_snapshot(
         sid: str,
-        snapshot: list[dict[str, Any]] | None,
-        status: dict[str, Any] | None,
-        available: dict[str, Any] | None,
+        snapshot: PaymentRequestList | None,
+        status: ClinicStatus | None,
+        available: PaymentsAvailable | None,
     ) -> None:
         # A patient hears whether paying is possible before the list, so no Pay now shows that can't work.
         if available is not None:
-            await server.emit("payments_available", available, to=sid, ignore_queue=True)
+            await server.emit("payments_available", available.to_json(), to=sid, ignore_queue=True)
         if snapshot is not None:
-            await server.emit("payment_requests", snapshot, to=sid, ignore_queue=True)
+            await server.emit("payment_requests", snapshot.to_json(), to=sid, ignore_queue=True)
         if status is not None:
-            await server.emit("clinic_status", status, to=sid, ignore_queue=True)
+            await server.emit("clinic_status", status.to_json(), to=sid, ignore_queue=True)
 
-    async def act(sid: str, action: Action) -> dict[str, Any]:
+    async def act(sid: str, action: Action) -> Any:
         async def in_one_transaction(principal: Principal) -> Outcome:
             async with app[DB].begin() as db:
                 return await action(db, principal)
 
         return await act_alone(sid, in_one_transaction)
 
-    async def act_alone(sid: str, action: OwnAction) -> dict[str, Any]:
+    async def act_alone(sid: str, action: OwnAction) -> Any:
+        """Run one clinician action; the ack is the contract's Ack, success or not."""
         try:
             token = (await server.get_session(sid)).get("token", "")
             principal = await resolve(token)
             outcome = await action(principal)
         except CallpayError as exc:
-            return {"ok": False, "error": exc.to_dict()}
+            return AckError(ok=False, error=ErrorDetail(**exc.to_dict())).to_json()
         except Exception:
             log.exception("socket action failed", extra={"sid": sid})
-            return {"ok": False, "error": INTERNAL}
+            return AckError(ok=False, error=INTERNAL).to_json()
         await publish_after_commit(app, outcome.events)
-        return {"ok": True, "payment_request": outcome.payment_request}
+        return AckOk(ok=True, payment_request=outcome.payment_request).to_json()
 
-    async def request_payment(sid: str, data: Any = None) -> dict[str, Any]:
-        body = data if isinstance(data, dict) else None
-        if body is None:
-            return {"ok": False, "error": InvalidInput("Send the request as {amount, description}.").to_dict()}
-        return await act(sid, lambda db, principal: payment_requests.create(db, principal, body))
+    async def request_payment(sid: str, data: Any = None) -> Any:
+        async def create(db: AsyncSession, principal: Principal) -> Outcome:
+            body = parse(RequestPayment, data)
+            return await payment_requests.create(db, principal, body.model_dump(exclude_none=True))
 
-    async def cancel_payment_request(sid: str, data: Any = None) -> dict[str, Any]:
-        request_id = data.get("id") if isinstance(data, dict) else None
+        return await act(sid, create)
+
+    async def cancel_payment_request(sid: str, data: Any = None) -> Any:
         database, gateway = app[DB], app[GATEWAY]
-        return await act_alone(sid, lambda principal: cancellation.cancel(database, gateway, principal, request_id))
+
+        async def cancel(principal: Principal) -> Outcome:
+            body = parse(CancelPaymentRequest, data)
+            return await cancellation.cancel(database, gateway, principal, body.id)
+
+        return await act_alone(sid, cancel)
 
     server.on("connect", connect)
     server.on("request_payment", request_payment)

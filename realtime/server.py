@@ -17,8 +17,8 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from addon.appkeys import SETTINGS
-from addon.outbound import PUBLISHER, Outbound
+from addon.appkeys import PUBLISHER, SETTINGS
+from addon.outbound import Outbound
 from addon.settings import Settings, origin_of
 from realtime.events import check_all
 
@@ -76,7 +76,7 @@ class SocketPublisher:
     async def publish(self, events: Sequence[Outbound]) -> None:
         check_all(events)
         for event in events:
-            await self._server.emit(event.event, event.data, room=event.room)
+            await self._server.emit(event.event, event.data.to_json(), room=event.room)
 
 
 def lifecycle(server: Any) -> Any:

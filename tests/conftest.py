@@ -31,7 +31,9 @@ from sandbox.stripe.config import REALISTIC
 from sandbox.stripe.signing import signature_header
 from scripts import services
 
-pytest_plugins = ["tests.browser_support"] if (Path(__file__).parent / "browser_support.py").exists() else []
+pytest_plugins = ["tests.support.contract"]
+if (Path(__file__).parent / "browser_support.py").exists():
+    pytest_plugins.append("tests.browser_support")
 
 LAUNCH_SECRET = "launch-secret-for-tests-0123456789abcdef"
 PLATFORM = "https://video.example.test"

@@ -1,4 +1,4 @@
-"""Reading JSON bodies with errors that say what to fix."""
+"""Reading JSON bodies into the wire contract's models, and answering with them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from addon.errors import InvalidInput
+from addon.wire.base import In, Outgoing, parse
 
 MAX_JSON_BYTES = 64 * 1024
 
@@ -25,3 +26,12 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidInput("The request body must be a JSON object.")
     return body
+
+
+async def read_body(request: web.Request, model: type[In]) -> In:
+    """The request's JSON body as ``model``: unknown fields and wrong types are a 400 naming the field."""
+    return parse(model, await read_json(request))
+
+
+def respond(body: Outgoing, *, status: int = 200) -> web.Response:
+    return web.json_response(body.to_json(), status=status)

@@ -10,17 +10,20 @@ from aiohttp import web
 
 from addon.appkeys import DB, GATEWAY, SETTINGS
 from addon.http.auth import principal
-from addon.http.json import read_json
-from addon.outbound import publish_after_commit
+from addon.http.json import read_body, respond
+from addon.publish import publish_after_commit
 from addon.services import checkout, payments
+from addon.wire.payments import Checkout, CheckoutBody
 
 
 async def start_checkout(request: web.Request) -> web.Response:
     caller = await principal(request)
-    body = await read_json(request)
+    body = await read_body(request, CheckoutBody)
     app = request.app
-    session = await checkout.checkout(app[DB], app[GATEWAY], app[SETTINGS], caller, request.match_info["id"], body)
-    return web.json_response(session.to_json())
+    session = await checkout.checkout(
+        app[DB], app[GATEWAY], app[SETTINGS], caller, request.match_info["id"], body.model_dump()
+    )
+    return respond(Checkout(**session.to_json()))
 
 
 async def confirmation(request: web.Request) -> web.Response:
@@ -28,7 +31,7 @@ async def confirmation(request: web.Request) -> web.Response:
     app = request.app
     body, events = await payments.confirm_from_browser(app[DB], app[GATEWAY], caller, request.match_info["id"])
     await publish_after_commit(app, events)
-    return web.json_response(body)
+    return respond(body)
 
 
 def setup(app: web.Application) -> None:

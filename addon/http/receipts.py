@@ -9,7 +9,9 @@ from aiohttp import web
 
 from addon.appkeys import DB
 from addon.http.auth import principal
+from addon.http.json import respond
 from addon.services import receipts
+from addon.wire import receipts as wire
 
 
 async def receipt_pdf(request: web.Request) -> web.Response:
@@ -32,7 +34,7 @@ async def receipt_json(request: web.Request) -> web.Response:
     caller = await principal(request)
     async with request.app[DB]() as db:
         receipt = await receipts.receipt_for(db, caller, request.match_info["id"])
-    return web.json_response(receipt.to_json())
+    return respond(wire.Receipt.model_validate(receipt.to_json()))
 
 
 def setup(app: web.Application) -> None:

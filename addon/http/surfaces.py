@@ -78,7 +78,7 @@ def render_surface(
 ) -> web.Response:
     """Render a surface page with its session handed over in an inert JSON block."""
     values = dict(context or {})
-    values["session_json"] = script_safe_json(session_json(issued))
+    values["session_json"] = script_safe_json(session_json(issued).to_json())
     response = aiohttp_jinja2.render_template(template, request, values)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -16,7 +16,8 @@ from aiohttp import web
 
 from addon.appkeys import DB, DB_READ, GATEWAY, INBOX
 from addon.gateway import InvalidSignature
-from addon.outbound import Outbound, publish_after_commit
+from addon.outbound import Outbound
+from addon.publish import publish_after_commit
 from addon.services import inbox
 
 log = logging.getLogger("callpay.webhooks")

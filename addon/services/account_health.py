@@ -14,6 +14,7 @@ from typing import Any
 
 from addon.gateway import AccountRequirements, ConnectedAccount
 from addon.models import Clinic
+from addon.wire import clinic as wire
 
 # Longest prefix wins: "representative.dob" before "representative".
 REQUIREMENT_WORDS: dict[str, str] = {
@@ -100,7 +101,7 @@ def health_values(account: ConnectedAccount) -> dict[str, Any]:
     }
 
 
-def health_json(clinic: Clinic) -> dict[str, Any]:
+def health_json(clinic: Clinic) -> wire.AccountHealth:
     """Client Payments' view of the account's health."""
     stored = clinic.stripe_requirements or {}
     due = [str(n) for n in stored.get("currently_due") or []]
@@ -108,19 +109,19 @@ def health_json(clinic: Clinic) -> dict[str, Any]:
     later = [str(n) for n in stored.get("eventually_due") or [] if n not in due]
     checking = [str(n) for n in stored.get("pending_verification") or []]
     deadline = stored.get("current_deadline")
-    overdue_words = in_words(overdue)
-    return {
-        "charges_enabled": clinic.stripe_charges_enabled,
-        "payouts_enabled": clinic.stripe_payouts_enabled,
-        "details_submitted": clinic.stripe_details_submitted,
-        "past_due": overdue_words,
-        "currently_due": [w for w in in_words(due) if w not in overdue_words],
-        "eventually_due": [w for w in in_words(later) if w not in in_words(due)],
-        "pending_verification": in_words(checking),
-        "current_deadline": _date(deadline) if isinstance(deadline, int) else None,
-        "disabled_reason": disabled_words(stored.get("disabled_reason")),
-        "needs_action": bool(due or overdue),
-    }
+    overdue_words, due_words = in_words(overdue), in_words(due)
+    return wire.AccountHealth(
+        charges_enabled=clinic.stripe_charges_enabled,
+        payouts_enabled=clinic.stripe_payouts_enabled,
+        details_submitted=clinic.stripe_details_submitted,
+        past_due=overdue_words,
+        currently_due=[w for w in due_words if w not in overdue_words],
+        eventually_due=[w for w in in_words(later) if w not in due_words],
+        pending_verification=in_words(checking),
+        current_deadline=_date(deadline) if isinstance(deadline, int) else None,
+        disabled_reason=disabled_words(stored.get("disabled_reason")),
+        needs_action=bool(due or overdue),
+    )
 
 
 def still_needed(clinic: Clinic) -> list[str]:

@@ -25,6 +25,8 @@ from addon.models import Clinic, ClinicNotice, ClinicStripeAccount, Organisation
 from addon.outbound import Outbound, clinic_patients_room, clinic_staff_room
 from addon.services import account_health, amounts
 from addon.settings import ONBOARDING_WAYS, STRIPE_DASHBOARD_BASE, Settings
+from addon.wire import clinic as wire
+from addon.wire.base import Outgoing
 
 Audience = Literal["staff", "org_admin", "patient"]
 # Why a clinic can't take payments, in the words each audience can act on: staff (clinicians and clinic admins) are
@@ -104,7 +106,7 @@ def reason_words(code: str, audience: Audience = "staff") -> str:
     return REASON_WORDS[code][audience]
 
 
-def unavailable_reason(clinic: Clinic) -> str | None:
+def unavailable_reason(clinic: Clinic) -> wire.ReasonCode | None:
     """The reason code (a key of REASON_WORDS) why the clinic can't take payments, or None when it can. First
     cause wins."""
     if not clinic.addon_enabled:
@@ -116,21 +118,23 @@ def unavailable_reason(clinic: Clinic) -> str | None:
     return None
 
 
-def clinic_status(clinic: Clinic, audience: Audience = "staff") -> dict[str, Any]:
+def clinic_status(clinic: Clinic, audience: Audience = "staff") -> wire.ClinicStatus:
     """The ``clinic_status`` realtime payload (and the body of ``GET /api/v1/clinic/status``)."""
     reason = unavailable_reason(clinic)
-    return {
-        "clinic": clinic.external_id,
-        "payments_available": reason is None,
-        "reason_code": reason,
-        "reason": reason_words(reason, audience) if reason else None,
-    }
+    return wire.ClinicStatus(
+        clinic=clinic.external_id,
+        payments_available=reason is None,
+        reason_code=reason,
+        reason=reason_words(reason, audience) if reason else None,
+    )
 
 
-def patient_status(clinic: Clinic) -> dict[str, Any]:
+def patient_status(clinic: Clinic) -> wire.PaymentsAvailable:
     """The ``payments_available`` realtime payload: all a patient may know of it, with words meant for them."""
     reason = unavailable_reason(clinic)
-    return {"payments_available": reason is None, "reason": reason_words(reason, "patient") if reason else None}
+    return wire.PaymentsAvailable(
+        payments_available=reason is None, reason=reason_words(reason, "patient") if reason else None
+    )
 
 
 def status_event(clinic: Clinic) -> Outbound:
@@ -161,7 +165,7 @@ async def require_payments_available(db: AsyncSession, clinic_id: int, *, audien
     return clinic
 
 
-async def status_for(db: AsyncSession, principal: Principal) -> dict[str, Any]:
+async def status_for(db: AsyncSession, principal: Principal) -> wire.ClinicStatus:
     """What any staff member of the session's clinic may know: can this clinic take payments now?"""
     require_role(principal, STAFF, what="see the clinic's payment status")
     if principal.clinic_id is None:
@@ -170,7 +174,7 @@ async def status_for(db: AsyncSession, principal: Principal) -> dict[str, Any]:
     return clinic_status(clinic)
 
 
-async def patient_status_for(db: AsyncSession, principal: Principal) -> dict[str, Any] | None:
+async def patient_status_for(db: AsyncSession, principal: Principal) -> wire.PaymentsAvailable | None:
     """What a patient in one of the clinic's calls may know: can they pay by card now? None outside a clinic."""
     clinic = await db.get(Clinic, principal.clinic_id) if principal.clinic_id is not None else None
     return patient_status(clinic) if clinic is not None else None
@@ -209,59 +213,57 @@ def stripe_dashboard_url(account_id: str, *, livemode: bool, base: str = STRIPE_
     return f"{base}/{account_id}" + ("" if livemode else "/test") + "/settings/account"
 
 
-def settings_json(clinic: Clinic) -> dict[str, Any]:
+def settings_json(clinic: Clinic) -> wire.ClinicSettings:
     currency, locale = clinic.default_currency, clinic.locale
     threshold = amounts.confirm_above(clinic, currency)
-    return {
-        "locale": locale,
-        "default_currency": currency,
-        "preset_amounts": list(clinic.preset_amounts),
+    return wire.ClinicSettings(
+        locale=locale,
+        default_currency=currency,
+        preset_amounts=list(clinic.preset_amounts),
         # Amounts as people type them, and as they read them, so the page never formats money itself.
-        "preset_amounts_text": ", ".join(
-            money.format_typed(amount, currency, locale) for amount in clinic.preset_amounts
-        ),
-        "preset_amounts_display": [money.format_amount(amount, currency, locale) for amount in clinic.preset_amounts],
-        "confirm_above": threshold,
-        "confirm_above_text": money.format_typed(threshold, currency, locale),
-        "confirm_above_display": money.format_amount(threshold, currency, locale),
-        "receipt_business_name": clinic.receipt_business_name,
-        "receipt_abn": clinic.receipt_abn,
-        "receipt_provider_name": clinic.receipt_provider_name,
-        "receipt_provider_number": clinic.receipt_provider_number,
-        "receipt_address": clinic.receipt_address,
-        "receipt_phone": clinic.receipt_phone,
-        "receipt_footer": clinic.receipt_footer,
-        "receipt_gst_line": clinic.receipt_gst_line,
-        "timezone": clinic.timezone,
-        "clinician_refunds": clinic.clinician_refunds,
-        "clinician_refund_window_hours": clinic.clinician_refund_window_hours,
-    }
+        preset_amounts_text=", ".join(money.format_typed(amount, currency, locale) for amount in clinic.preset_amounts),
+        preset_amounts_display=[money.format_amount(amount, currency, locale) for amount in clinic.preset_amounts],
+        confirm_above=threshold,
+        confirm_above_text=money.format_typed(threshold, currency, locale),
+        confirm_above_display=money.format_amount(threshold, currency, locale),
+        receipt_business_name=clinic.receipt_business_name,
+        receipt_abn=clinic.receipt_abn,
+        receipt_provider_name=clinic.receipt_provider_name,
+        receipt_provider_number=clinic.receipt_provider_number,
+        receipt_address=clinic.receipt_address,
+        receipt_phone=clinic.receipt_phone,
+        receipt_footer=clinic.receipt_footer,
+        receipt_gst_line=clinic.receipt_gst_line,
+        timezone=clinic.timezone,
+        clinician_refunds=clinic.clinician_refunds,
+        clinician_refund_window_hours=clinic.clinician_refund_window_hours,
+    )
 
 
-def stripe_json(clinic: Clinic, options: AccountOptions | None = None) -> dict[str, Any] | None:
+def stripe_json(clinic: Clinic, options: AccountOptions | None = None) -> wire.StripeAccount | None:
     if not clinic.stripe_account_id:
         return None
     options = options or AccountOptions()
-    return {
-        "account_id": clinic.stripe_account_id,
-        "name": clinic.stripe_account_name,
-        "country": clinic.stripe_country,
-        "default_currency": clinic.stripe_default_currency,
-        "charges_enabled": clinic.stripe_charges_enabled,
-        "livemode": clinic.stripe_livemode,
-        "connected_at": iso_utc(clinic.stripe_connected_at),
-        "dashboard_url": stripe_dashboard_url(
+    return wire.StripeAccount(
+        account_id=clinic.stripe_account_id,
+        name=clinic.stripe_account_name,
+        country=clinic.stripe_country,
+        default_currency=clinic.stripe_default_currency,
+        charges_enabled=clinic.stripe_charges_enabled,
+        livemode=clinic.stripe_livemode,
+        connected_at=iso_utc(clinic.stripe_connected_at),
+        dashboard_url=stripe_dashboard_url(
             clinic.stripe_account_id, livemode=clinic.stripe_livemode, base=options.dashboard_base
         ),
-        "kind": clinic.stripe_account_kind or "oauth",
+        kind="hosted" if clinic.stripe_account_kind == "hosted" else "oauth",
         # Only an account the platform made can be sent to Stripe's hosted onboarding; the clinic's own account
         # (linked through OAuth) is finished in its own Stripe dashboard.
-        "finish_on_stripe": clinic.stripe_account_kind == "hosted",
-        "health": account_health.health_json(clinic),
-    }
+        finish_on_stripe=clinic.stripe_account_kind == "hosted",
+        health=account_health.health_json(clinic),
+    )
 
 
-async def previous_accounts(db: AsyncSession, clinic: Clinic) -> list[dict[str, Any]]:
+async def previous_accounts(db: AsyncSession, clinic: Clinic) -> list[wire.PreviousAccount]:
     """Accounts this clinic had linked before and could link again, latest first (none while one is linked, and
     never one another clinic has linked since)."""
     if clinic.stripe_account_id:
@@ -281,26 +283,26 @@ async def previous_accounts(db: AsyncSession, clinic: Clinic) -> list[dict[str, 
         ).all()
     )
     return [
-        {
-            "account_id": row.account_id,
-            "name": row.name,
-            "kind": row.kind,
-            "linked_until": iso_utc(row.unlinked_at),
-        }
+        wire.PreviousAccount(
+            account_id=row.account_id,
+            name=row.name,
+            kind="hosted" if row.kind == "hosted" else "oauth",
+            linked_until=iso_utc(row.unlinked_at),
+        )
         for row in rows
         if row.account_id not in taken
     ]
 
 
-async def onboarding_json(db: AsyncSession, clinic: Clinic, options: AccountOptions) -> dict[str, Any]:
-    return {
-        "ways": list(options.ways),
-        "previous_accounts": await previous_accounts(db, clinic),
-        "countries": [{"code": code, "name": name} for code, name in ACCOUNT_COUNTRIES.items()],
-    }
+async def onboarding_json(db: AsyncSession, clinic: Clinic, options: AccountOptions) -> wire.Onboarding:
+    return wire.Onboarding(
+        ways=[way for way in ("oauth", "hosted") if way in options.ways],
+        previous_accounts=await previous_accounts(db, clinic),
+        countries=[wire.Country(code=code, name=name) for code, name in ACCOUNT_COUNTRIES.items()],
+    )
 
 
-async def config_json(db: AsyncSession, clinic: Clinic, options: AccountOptions | None = None) -> dict[str, Any]:
+async def config_json(db: AsyncSession, clinic: Clinic, options: AccountOptions | None = None) -> wire.ClinicConfig:
     """Everything Configure > Client Payments shows."""
     options = options or AccountOptions()
     notices = (
@@ -310,28 +312,31 @@ async def config_json(db: AsyncSession, clinic: Clinic, options: AccountOptions 
             .order_by(ClinicNotice.created_at.desc(), ClinicNotice.id.desc())
         )
     ).all()
-    return {
-        "clinic": {"id": clinic.external_id, "name": clinic.name, "addon_enabled": clinic.addon_enabled},
-        "status": clinic_status(clinic),
-        "stripe": stripe_json(clinic, options),
-        "onboarding": await onboarding_json(db, clinic, options),
-        "settings": settings_json(clinic),
-        "currencies": sorted(money.SUPPORTED),
-        "locales": sorted({*LOCALES, clinic.locale}),
-        "notices": [
-            {"id": n.id, "kind": n.kind, "message": n.message, "created_at": iso_utc(n.created_at)} for n in notices
+    return wire.ClinicConfig(
+        clinic=wire.ClinicRef(id=clinic.external_id, name=clinic.name, addon_enabled=clinic.addon_enabled),
+        status=clinic_status(clinic),
+        stripe=stripe_json(clinic, options),
+        onboarding=await onboarding_json(db, clinic, options),
+        settings=settings_json(clinic),
+        currencies=sorted(money.SUPPORTED),
+        locales=sorted({*LOCALES, clinic.locale}),
+        notices=[
+            wire.Notice(id=n.id, kind=n.kind, message=n.message, created_at=iso_utc(n.created_at))
+            for n in notices
         ],
-    }
+    )
 
 
-async def config_for(db: AsyncSession, principal: Principal, options: AccountOptions | None = None) -> dict[str, Any]:
+async def config_for(
+    db: AsyncSession, principal: Principal, options: AccountOptions | None = None
+) -> wire.ClinicConfig:
     clinic = await clinic_for_admin(db, principal)
     return await config_json(db, clinic, options)
 
 
 async def update_settings(
     db: AsyncSession, principal: Principal, body: Mapping[str, Any], options: AccountOptions | None = None
-) -> dict[str, Any]:
+) -> wire.ClinicConfig:
     """Apply a partial update of the clinic's payment settings; every field is checked before anything changes."""
     clinic = await clinic_for_admin(db, principal)
     changes = parse_settings(
@@ -513,18 +518,18 @@ def abn_checksum_ok(digits: str) -> bool:
 # --- Org admin: the add-on on or off per clinic ------------------------------------------------------------
 
 
-def org_clinic_json(clinic: Clinic) -> dict[str, Any]:
-    return {
-        "id": clinic.external_id,
-        "name": clinic.name,
-        "addon_enabled": clinic.addon_enabled,
-        "stripe_connected": bool(clinic.stripe_account_id),
-        "stripe_account_name": clinic.stripe_account_name,
-        "status": clinic_status(clinic, "org_admin"),
-    }
+def org_clinic_json(clinic: Clinic) -> wire.OrgClinic:
+    return wire.OrgClinic(
+        id=clinic.external_id,
+        name=clinic.name,
+        addon_enabled=clinic.addon_enabled,
+        stripe_connected=bool(clinic.stripe_account_id),
+        stripe_account_name=clinic.stripe_account_name,
+        status=clinic_status(clinic, "org_admin"),
+    )
 
 
-async def org_clinics(db: AsyncSession, principal: Principal) -> dict[str, Any]:
+async def org_clinics(db: AsyncSession, principal: Principal) -> wire.OrgClinics:
     require_role(principal, {Role.ORG_ADMIN}, what="manage the organisation's clinics")
     org = await db.get_one(Organisation, principal.organisation_id)
     clinics = (
@@ -532,23 +537,20 @@ async def org_clinics(db: AsyncSession, principal: Principal) -> dict[str, Any]:
             select(Clinic).where(Clinic.organisation_id == principal.organisation_id).order_by(Clinic.external_id)
         )
     ).all()
-    return {"org": {"id": org.external_id, "name": org.name}, "clinics": [org_clinic_json(c) for c in clinics]}
+    return wire.OrgClinics(
+        org=wire.OrgRef(id=org.external_id, name=org.name), clinics=[org_clinic_json(c) for c in clinics]
+    )
 
 
 @dataclass(frozen=True)
 class Changed:
-    body: dict[str, Any]
+    body: Outgoing
     events: list[Outbound]
 
 
-async def set_addon_enabled(
-    db: AsyncSession, principal: Principal, clinic_external_id: str, body: Mapping[str, Any]
-) -> Changed:
+async def set_addon_enabled(db: AsyncSession, principal: Principal, clinic_external_id: str, enabled: bool) -> Changed:
     """Turn the add-on on or off for one of the org admin's clinics, audit-logged, telling its staff live."""
     require_role(principal, {Role.ORG_ADMIN}, what="turn Callpay on or off for a clinic")
-    enabled = body.get("addon_enabled")
-    if not isinstance(enabled, bool):
-        raise InvalidInput('Send {"addon_enabled": true} or {"addon_enabled": false}.', field="addon_enabled")
     clinic = await db.scalar(
         select(Clinic).where(
             Clinic.organisation_id == principal.organisation_id, Clinic.external_id == clinic_external_id

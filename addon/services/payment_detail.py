@@ -21,6 +21,7 @@ from addon.services import refunds
 from addon.services.payment_access import Visible, visible_request
 from addon.services.payment_listing import TAKEN, UNPAID, clinic_display_name
 from addon.services.payment_requests import payment_request_json
+from addon.wire import payments as wire
 
 # What the audit trail's actions say on a timeline; actions not named here aren't shown.
 AUDIT_WORDS = {
@@ -134,46 +135,42 @@ def actions(principal: Principal, seen: Visible) -> list[str]:
     return allowed
 
 
-async def detail_json(db: AsyncSession, principal: Principal, seen: Visible) -> dict[str, Any]:
+async def detail_json(db: AsyncSession, principal: Principal, seen: Visible) -> wire.PaymentRequestDetail:
     pr, clinic = seen.request, seen.clinic
     staff = principal.role is not Role.PATIENT
-    body = payment_request_json(seen.view)
     tz = clinic.timezone
     left = refunds.refundable_amount(pr)
-    body.setdefault("refundable", left > 0)
-    body.setdefault("receipt_available", pr.status in TAKEN)
-    body.setdefault("item_code", pr.item_code)
-    body["refunds"] = [refunds.refund_json(r, tz) for r in await refunds.refunds_of(db, pr.id)]
-    body["timeline"] = await timeline(db, seen, staff=staff)
-    body.update(
+    shared: dict[str, Any] = {
+        **dict(payment_request_json(seen.view)),
+        "refunds": [refunds.refund_json(r, tz) for r in await refunds.refunds_of(db, pr.id)],
+        "timeline": await timeline(db, seen, staff=staff),
+        "clinic_name": clinic_display_name(clinic),
+        "patient_name": pr.patient_name,
+        "created_at_display": dates.format_datetime(pr.created_at, tz),
+        "paid_at_display": dates.format_datetime(pr.paid_at, tz),
+        "amount_refunded_display": money.format_amount(pr.amount_refunded, pr.currency),
+        "timezone": tz,
+    }
+    if not staff:
+        return wire.PaymentRequestDetail.model_validate(shared)
+    return wire.StaffPaymentRequestDetail.model_validate(
         {
-            "clinic_name": clinic_display_name(clinic),
-            "patient_name": pr.patient_name,
-            "created_at_display": dates.format_datetime(pr.created_at, tz),
-            "paid_at_display": dates.format_datetime(pr.paid_at, tz),
-            "amount_refunded_display": money.format_amount(pr.amount_refunded, pr.currency),
-            "timezone": tz,
+            **shared,
+            "patient_email": pr.patient_email,
+            "amount_refundable": left,
+            "amount_refundable_display": money.format_amount(left, pr.currency),
+            "amount_refundable_text": money.format_typed(left, pr.currency),
+            "stripe_fee": pr.stripe_fee,
+            "stripe_fee_display": money.format_amount(pr.stripe_fee, pr.currency)
+            if pr.stripe_fee is not None
+            else None,
+            "next_step": next_step(seen),
+            "actions": actions(principal, seen),
         }
     )
-    if staff:
-        body.update(
-            {
-                "patient_email": pr.patient_email,
-                "amount_refundable": left,
-                "amount_refundable_display": money.format_amount(left, pr.currency),
-                "amount_refundable_text": money.format_typed(left, pr.currency),
-                "stripe_fee": pr.stripe_fee,
-                "stripe_fee_display": money.format_amount(pr.stripe_fee, pr.currency)
-                if pr.stripe_fee is not None
-                else None,
-                "next_step": next_step(seen),
-                "actions": actions(principal, seen),
-            }
-        )
-    return body
 
 
-async def detail_for(db: AsyncSession, principal: Principal, request_id: object) -> dict[str, Any]:
+async def detail_for(db: AsyncSession, principal: Principal, request_id: object) -> wire.PaymentRequestDetail:
     """``GET /api/v1/payment-requests/{id}``."""
     seen = await visible_request(db, principal, request_id)
     return await detail_json(db, principal, seen)

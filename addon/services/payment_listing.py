@@ -29,6 +29,7 @@ from addon.auth.sessions import Principal
 from addon.errors import InvalidInput, NotFound
 from addon.models import Call, Clinic, PaymentRequest, User
 from addon.services.payment_requests import RequestView, payment_request_json
+from addon.wire import payments as wire
 
 STATUSES = ("requested", "processing", "authorized", "paid", "failed", "canceled", "refunded", "partially_refunded")
 # Money that moved: what "gross" counts. Refunded requests stay in it; their refunds are counted in "refunded".
@@ -377,7 +378,7 @@ def _next(filters: Filters, row: Row) -> Filters:
 # --- Totals -------------------------------------------------------------------------------------------------
 
 
-async def totals(db: AsyncSession, scope: Scope, filters: Filters) -> list[dict[str, Any]]:
+async def totals(db: AsyncSession, scope: Scope, filters: Filters) -> list[wire.Totals]:
     """Per currency, over the whole filtered set: count, gross, refunded, net; fees and net to the clinic where
     Stripe has reported every fee of what was taken (otherwise they would understate)."""
     taken = PaymentRequest.status.in_(TAKEN)
@@ -411,7 +412,7 @@ async def totals(db: AsyncSession, scope: Scope, filters: Filters) -> list[dict[
             key: money.format_amount(entry[key], currency) if entry[key] is not None else None
             for key in ("gross", "refunded", "net", "fees", "net_to_clinic")
         }
-        out.append(entry)
+        out.append(wire.Totals.model_validate(entry))
     return out
 
 
@@ -430,36 +431,32 @@ def refundable_amount(pr: PaymentRequest) -> int:
     return max(pr.amount - max(pr.refund_reserved, pr.amount_refunded), 0)
 
 
-def row_json(row: Row) -> dict[str, Any]:
+def row_json(row: Row) -> wire.PaymentRow:
     """A PaymentRequest as the payment centre lists it: the contract's object plus what staff see of it."""
     pr, clinic = row.view.request, row.clinic
-    body = payment_request_json(row.view)
     left = refundable_amount(pr)
-    body.setdefault("refundable", left > 0)
-    body.setdefault("receipt_available", pr.status in TAKEN)
-    body.setdefault("item_code", pr.item_code)
     tz = clinic.timezone
-    body.update(
-        {
-            "clinic_name": clinic_display_name(clinic),
-            "patient_name": pr.patient_name,
-            "patient_email": pr.patient_email,
-            "amount_refundable": left,
-            "amount_refundable_display": money.format_amount(left, pr.currency),
-            "amount_refunded_display": money.format_amount(pr.amount_refunded, pr.currency),
-            "stripe_fee": pr.stripe_fee,
-            "created_at_display": dates.format_datetime(pr.created_at, tz),
-            "paid_at_display": dates.format_datetime(pr.paid_at, tz),
-            "timezone": tz,
-        }
+    return wire.PaymentRow(
+        **dict(payment_request_json(row.view)),
+        clinic_name=clinic_display_name(clinic),
+        patient_name=pr.patient_name,
+        patient_email=pr.patient_email,
+        amount_refundable=left,
+        amount_refundable_display=money.format_amount(left, pr.currency),
+        amount_refunded_display=money.format_amount(pr.amount_refunded, pr.currency),
+        stripe_fee=pr.stripe_fee,
+        created_at_display=dates.format_datetime(pr.created_at, tz),
+        paid_at_display=dates.format_datetime(pr.paid_at, tz),
+        timezone=tz,
     )
-    return body
 
 
 # --- The list, and the export -------------------------------------------------------------------------------
 
 
-async def list_payments(db: AsyncSession, principal: Principal, query: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+async def list_payments(
+    db: AsyncSession, principal: Principal, query: Mapping[str, Sequence[str]]
+) -> wire.PaymentsPage:
     """``GET /api/v1/payments``: one page, the totals over everything filtered, and the next page's cursor."""
     scope = await scope_for(db, principal)
     filters = parse_filters(query, scope)
@@ -471,12 +468,12 @@ async def list_payments(db: AsyncSession, principal: Principal, query: Mapping[s
         last = _next(filters, rows[-1])
         assert last.cursor is not None
         next_cursor = encode_cursor(filters, *last.cursor)
-    return {
-        "data": [row_json(row) for row in rows],
-        "totals": await totals(db, scope, filters),
-        "next_cursor": next_cursor,
-        "timezone": scope.timezone,
-    }
+    return wire.PaymentsPage(
+        data=[row_json(row) for row in rows],
+        totals=await totals(db, scope, filters),
+        next_cursor=next_cursor,
+        timezone=scope.timezone,
+    )
 
 
 async def prepare_export(

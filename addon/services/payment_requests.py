@@ -24,10 +24,13 @@ from addon.auth.sessions import Principal
 from addon.cards import card_display
 from addon.dbutil import insert_ignoring_conflict
 from addon.errors import Conflict, InvalidFields, InvalidInput, NotFound
+from addon.lifecycle import Status
 from addon.models import Call, Clinic, PaymentRequest, User, iso_utc, utcnow
 from addon.outbound import Outbound, call_room
 from addon.services import amounts
 from addon.services.clinics import clinic_status, require_payments_available
+from addon.wire import payments as wire
+from addon.wire.common import Person
 
 MAX_DESCRIPTION = 500
 MAX_CLIENT_REF = 100
@@ -53,33 +56,34 @@ class RequestView:
     clinician_name: str
 
 
-def payment_request_json(view: RequestView) -> dict[str, Any]:
+def payment_request_json(view: RequestView) -> wire.PaymentRequest:
     """The contract's PaymentRequest. The patient's email is never included: everyone in the call receives this."""
     pr = view.request
-    return {
-        "id": pr.id,
-        "call": view.call_external_id,
-        "clinic": view.clinic_external_id,
-        "clinician": {"id": view.clinician_external_id, "name": view.clinician_name},
-        "amount": pr.amount,
-        "currency": pr.currency,
-        "description": pr.description,
-        "status": pr.status,
-        "amount_refunded": pr.amount_refunded,
-        "receipt_number": pr.receipt_number,
-        "created_at": iso_utc(pr.created_at),
-        "paid_at": iso_utc(pr.paid_at),
-        "failure_message": pr.failure_message,
+    return wire.PaymentRequest(
+        id=pr.id,
+        call=view.call_external_id,
+        clinic=view.clinic_external_id,
+        clinician=Person(id=view.clinician_external_id, name=view.clinician_name),
+        amount=pr.amount,
+        currency=pr.currency,
+        description=pr.description,
+        status=Status(pr.status),
+        amount_refunded=pr.amount_refunded,
+        receipt_number=pr.receipt_number,
+        created_at=iso_utc(pr.created_at),
+        paid_at=iso_utc(pr.paid_at),
+        failure_message=pr.failure_message,
         # Refunds asked for and not failed count too: a payment whose rest is being refunded has nothing left.
         **lifecycle.flags(pr.status, pr.amount, max(pr.amount_refunded, pr.refund_reserved)),
-        # Optional additions: what screens show, so no page formats money or guesses card details itself.
-        "amount_display": money.format_amount(pr.amount, pr.currency),
-        "card_brand": pr.card_brand,
-        "card_last4": pr.card_last4,
-        "card_display": card_display(pr.card_brand, pr.card_last4),
-        "canceled_at": iso_utc(pr.canceled_at),
-        "updated_at": iso_utc(pr.updated_at),
-    }
+        item_code=pr.item_code,
+        # What screens show, so no page formats money or guesses card details itself.
+        amount_display=money.format_amount(pr.amount, pr.currency),
+        card_brand=pr.card_brand,
+        card_last4=pr.card_last4,
+        card_display=card_display(pr.card_brand, pr.card_last4),
+        canceled_at=iso_utc(pr.canceled_at),
+        updated_at=iso_utc(pr.updated_at),
+    )
 
 
 def _views_query() -> Any:
@@ -102,7 +106,7 @@ async def load_view(db: AsyncSession, request_id: str) -> RequestView | None:
     return _view(row) if row is not None else None
 
 
-async def list_for_call(db: AsyncSession, call_id: int) -> list[dict[str, Any]]:
+async def list_for_call(db: AsyncSession, call_id: int) -> list[wire.PaymentRequest]:
     """The call's requests, oldest first: the ``payment_requests`` snapshot."""
     query = (
         _views_query().where(PaymentRequest.call_id == call_id).order_by(PaymentRequest.created_at, PaymentRequest.id)
@@ -110,7 +114,7 @@ async def list_for_call(db: AsyncSession, call_id: int) -> list[dict[str, Any]]:
     return [payment_request_json(_view(row)) for row in (await db.execute(query)).all()]
 
 
-async def changed_event(db: AsyncSession, request_id: str) -> tuple[dict[str, Any], Outbound]:
+async def changed_event(db: AsyncSession, request_id: str) -> tuple[wire.PaymentRequest, Outbound]:
     """The request's JSON as it now stands, and the ``payment_request`` event telling the whole call."""
     view = await load_view(db, request_id)
     assert view is not None
@@ -135,7 +139,7 @@ async def find_in_call(db: AsyncSession, principal: Principal, request_id: objec
 class Outcome:
     """What a change returns: the request's JSON for the caller, and the events to publish after commit."""
 
-    payment_request: dict[str, Any]
+    payment_request: wire.PaymentRequest
     events: list[Outbound]
 
 
@@ -262,6 +266,6 @@ async def panel_context(db: AsyncSession, principal: Principal) -> dict[str, Any
             }
             for amount in clinic.preset_amounts
         ],
-        "status": clinic_status(clinic),
+        "status": clinic_status(clinic).to_json(),
         "description_max": MAX_DESCRIPTION,
     }

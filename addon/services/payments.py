@@ -30,6 +30,7 @@ from addon.outbound import Outbound
 from addon.services.event_context import EventContext
 from addon.services.payment_requests import changed_event, find_in_call
 from addon.services.transitions import transition
+from addon.wire import payments as wire
 
 log = logging.getLogger("callpay.payments")
 
@@ -118,7 +119,7 @@ async def apply_current(
 
 async def confirm_from_browser(
     database: async_sessionmaker[AsyncSession], gateway: StripeGateway, principal: Principal, request_id: object
-) -> tuple[dict[str, Any], list[Outbound]]:
+) -> tuple[wire.PaymentRequest, list[Outbound]]:
     """The patient's browser says it confirmed: ask Stripe what really happened and apply that.
 
     Stripe is asked between two short transactions, never inside one: a network call inside a transaction would

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from addon.app import create_app
-from addon.outbound import PUBLISHER
+from addon.appkeys import PUBLISHER
 from addon.settings import Settings
 from sandbox.stripe import RunningSandbox
 from tests.conftest import session_from_page

@@ -280,13 +280,13 @@ async def test_the_org_switch_needs_true_or_false(client: TestClient[Any, Any], 
 
 def test_each_reason_payments_are_unavailable_is_told_in_order() -> None:
     clinic = Clinic(external_id="c", addon_enabled=True, stripe_account_id=None, stripe_charges_enabled=False)
-    assert clinics.clinic_status(clinic)["reason_code"] == "no_stripe_account"
+    assert clinics.clinic_status(clinic).reason_code == "no_stripe_account"
     clinic.stripe_account_id = "acct_1"
-    assert clinics.clinic_status(clinic)["reason_code"] == "charges_disabled"
+    assert clinics.clinic_status(clinic).reason_code == "charges_disabled"
     clinic.stripe_charges_enabled = True
-    assert clinics.clinic_status(clinic)["payments_available"] is True
+    assert clinics.clinic_status(clinic).payments_available is True
     clinic.addon_enabled = False
-    assert clinics.clinic_status(clinic)["reason_code"] == "addon_disabled"
+    assert clinics.clinic_status(clinic).reason_code == "addon_disabled"
 
 
 @pytest.mark.parametrize("code", ["addon_disabled", "no_stripe_account", "charges_disabled"])

@@ -13,6 +13,9 @@ import socketio
 
 from addon.app import create_app
 from addon.outbound import Outbound, call_room, call_staff_room, clinic_patients_room, clinic_staff_room
+from addon.wire.clinic import ClinicStatus, PaymentsAvailable
+from addon.wire.common import Person
+from addon.wire.payments import PaymentRequest
 from realtime.events import InvalidEvent, check
 from realtime.server import redis_channel
 from sandbox.stripe import RunningSandbox
@@ -134,22 +137,57 @@ async def test_an_ended_session_stops_acting_on_an_open_socket(connected: PaySta
     assert ack["ok"] is False and ack["error"]["code"] == "session_invalid"
 
 
+def _request() -> PaymentRequest:
+    return PaymentRequest(
+        id="pr_1",
+        call="call-1",
+        clinic="clinic-1",
+        clinician=Person(id="dr-ada", name="Dr Ada Lovelace"),
+        amount=8000,
+        currency="aud",
+        description="Consultation",
+        status="requested",
+        amount_refunded=0,
+        receipt_number=None,
+        created_at="2026-01-01T00:00:00Z",
+        paid_at=None,
+        failure_message=None,
+        payable=True,
+        cancelable=True,
+        refundable=False,
+        receipt_available=False,
+        amount_display="A$80.00",
+        card_brand=None,
+        card_last4=None,
+        card_display=None,
+        canceled_at=None,
+        updated_at="2026-01-01T00:00:00Z",
+    )
+
+
 def test_events_are_checked_against_the_rooms_they_may_reach() -> None:
-    check(Outbound("payment_request", call_room(1), {}))
-    check(Outbound("payment_received", call_staff_room(1), {}))
-    check(Outbound("clinic_status", clinic_staff_room(1), {}))
-    check(Outbound("payments_available", clinic_patients_room(1), {}))
+    status = ClinicStatus(clinic="clinic-1", payments_available=True, reason_code=None, reason=None)
+    available = PaymentsAvailable(payments_available=True, reason=None)
+    check(Outbound("payment_request", call_room(1), _request()))
+    check(Outbound("payment_received", call_staff_room(1), _request()))
+    check(Outbound("clinic_status", clinic_staff_room(1), status))
+    check(Outbound("payments_available", clinic_patients_room(1), available))
     for bad in (
-        Outbound("payment_received", call_room(1), {}),
-        Outbound("clinic_status", call_room(1), {}),
-        Outbound("clinic_status", clinic_patients_room(1), {}),
-        Outbound("payments_available", clinic_staff_room(1), {}),
-        Outbound("payment_request", "everyone", {}),
-        Outbound("surprise", call_room(1), {}),  # type: ignore[arg-type]
-        Outbound("payment_request", call_room(1), "text"),
+        Outbound("payment_received", call_room(1), _request()),
+        Outbound("clinic_status", call_room(1), status),
+        Outbound("clinic_status", clinic_patients_room(1), status),
+        Outbound("payments_available", clinic_staff_room(1), available),
+        Outbound("payment_request", "everyone", _request()),
     ):
         with pytest.raises(InvalidEvent):
             check(bad)
+
+
+def test_an_event_carries_the_payload_model_its_name_calls_for() -> None:
+    with pytest.raises(TypeError, match="carries PaymentRequest"):
+        Outbound("payment_request", call_room(1), PaymentsAvailable(payments_available=True, reason=None))
+    with pytest.raises(TypeError, match="not a realtime event"):
+        Outbound("surprise", call_room(1), _request())  # type: ignore[arg-type]
 
 
 async def test_two_workers_sharing_redis_deliver_each_others_events(

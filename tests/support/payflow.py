@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -24,28 +24,43 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from addon.app import create_app
-from addon.appkeys import DB, DB_READ, GATEWAY
+from addon.appkeys import DB, DB_READ, GATEWAY, PUBLISHER
 from addon.http.sessions import exchange_launch
 from addon.models import OutboxEmail, PaymentRequest, StripeEventInbox
-from addon.outbound import PUBLISHER, Outbound, Publisher, publish_after_commit
+from addon.outbound import Outbound, Publisher
+from addon.publish import publish_after_commit
 from addon.services import connect
 from addon.settings import Settings
 from sandbox.stripe import RunningSandbox
 from tests.conftest import bearer, free_port, launch_token, make_settings, open_session, stripe_signature
+from tests.support import contract
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One published event as it goes on the wire: its payload is the JSON clients receive."""
+
+    event: str
+    room: str
+    data: Any
 
 
 class RecordingPublisher:
-    """Passes events on to the real publisher and keeps a copy, so tests assert exact counts."""
+    """Passes events on to the real publisher and keeps a copy (checked against the contract), so tests assert
+    exact counts."""
 
     def __init__(self, inner: Publisher) -> None:
         self.inner = inner
-        self.events: list[Outbound] = []
+        self.events: list[Sent] = []
 
-    async def publish(self, events: Any) -> None:
-        self.events.extend(events)
+    async def publish(self, events: Sequence[Outbound]) -> None:
+        for event in events:
+            sent = Sent(event.event, event.room, event.data.to_json())
+            contract.current().event(sent.event, sent.data)
+            self.events.append(sent)
         await self.inner.publish(events)
 
-    def of(self, name: str) -> list[Outbound]:
+    def of(self, name: str) -> list[Sent]:
         return [e for e in self.events if e.event == name]
 
 
@@ -73,7 +88,9 @@ class SocketUser:
         return self.of(name)
 
     async def call(self, event: str, data: Any, wait: float = 10.0) -> Any:
-        return await self.client.call(event, data, timeout=wait)
+        ack = await self.client.call(event, data, timeout=wait)
+        contract.current().ack(event, ack)
+        return ack
 
     async def close(self) -> None:
         if self.client.connected:
@@ -85,6 +102,7 @@ async def open_socket(url: str, token: str | None, **kwargs: Any) -> SocketUser:
     user = SocketUser(client)
 
     async def record(event: str, data: Any = None) -> None:
+        contract.current().event(event, data)
         user.received.append((event, data))
         user.changed.set()
 
