@@ -21,15 +21,15 @@ from urllib.parse import urlencode
 
 import stripe
 
-from addon.errors import CardDeclined, InvalidInput, PaymentProviderError
 from addon.settings import Settings
 
 log = logging.getLogger("callpay.stripe")
 
-# Pinned so that Stripe's object shapes can't change under us; bump deliberately.
-API_VERSION = stripe.api_version
+# Pinned here, and sent on every request (the clients below carry it), so Stripe's object shapes can't change under
+# us when the SDK or the account's default moves; bump it deliberately, with the SDK (pinned to the version tested
+# against it in pyproject.toml).
+API_VERSION = "2026-10-28.endive"
 NETWORK_RETRIES = 2
-UNREACHABLE = "We couldn't reach Stripe just now. Please try again in a moment."
 
 
 @dataclass(frozen=True)
@@ -129,12 +129,66 @@ class ChargeFees:
 REFUND_REFUSALS = frozenset({"amount_too_large", "charge_already_refunded"})
 
 
-class RefundRefused(Exception):
+# --- What can go wrong, as types ---------------------------------------------------------------------------
+# The gateway says what happened, never how to put it to a person: the service that knows who is reading chooses
+# the words (addon/services/stripe_errors.py). ``code`` is Stripe's own code, for logs; branch on the type.
+
+
+class StripeFailure(Exception):
+    """Stripe refused a request, or could not be asked."""
+
+    def __init__(self, code: str | None = None, *, param: str | None = None) -> None:
+        super().__init__(code or type(self).__name__)
+        self.code = code
+        self.param = param
+
+
+class StripeUnavailable(StripeFailure):
+    """Stripe could not be reached or answered with its own error (network, rate limit, 5xx): try again later."""
+
+
+class StripeMisconfigured(StripeFailure):
+    """Stripe refused the platform's own credentials: nothing a clinic or patient can fix."""
+
+
+class AccessRevoked(StripeFailure):
+    """The connected account no longer lets Callpay act on it (removed in the Stripe dashboard)."""
+
+
+class Declined(StripeFailure):
+    """The card was declined. ``stripe_message`` is Stripe's own text for the cardholder, when it gave one."""
+
+    def __init__(self, code: str | None = None, *, stripe_message: str | None = None) -> None:
+        super().__init__(code)
+        self.stripe_message = stripe_message
+
+
+class NotCancelable(StripeFailure):
+    """The PaymentIntent can no longer be canceled: it succeeded or is processing."""
+
+
+class AmountRejected(StripeFailure):
+    """Stripe won't take a card payment of this amount (``code`` says too small or too large)."""
+
+    @property
+    def too_large(self) -> bool:
+        return self.code == "amount_too_large"
+
+
+class OAuthRefused(StripeFailure):
+    """Stripe refused a Connect authorisation code: expired, used already, or not ours."""
+
+
+class RefundRefused(StripeFailure):
     """Stripe refused a refund because the charge hasn't that much left (someone refunded it elsewhere)."""
 
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+
+class StripeRefused(StripeFailure):
+    """Any other request Stripe refused. ``stripe_message`` is Stripe's own text, kept for the services to judge."""
+
+    def __init__(self, code: str | None = None, *, param: str | None = None, stripe_message: str | None = None):
+        super().__init__(code, param=param)
+        self.stripe_message = stripe_message
 
 
 class InvalidSignature(Exception):
@@ -195,11 +249,7 @@ class StripeGateway:
             token = await asyncio.to_thread(sync_client.oauth.token, {"grant_type": "authorization_code", "code": code})
         except stripe.oauth_error.OAuthError as exc:
             log.warning("oauth exchange refused", extra={"stripe_code": exc.code})
-            raise InvalidInput(
-                "Stripe did not accept this authorisation: it may have expired or been used already. "
-                "Please click Go to Stripe again.",
-                code="oauth_refused",
-            ) from exc
+            raise OAuthRefused(exc.code) from exc
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
         return OAuthConnection(
@@ -336,7 +386,7 @@ class StripeGateway:
             )
         except stripe.InvalidRequestError as exc:
             if exc.code == "payment_intent_unexpected_state":
-                raise InvalidInput("This payment can no longer be cancelled.", code="not_cancelable") from exc
+                raise NotCancelable(exc.code) from exc
             raise _translate(exc) from exc
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
@@ -526,31 +576,25 @@ def intent_from_object(data: Mapping[str, Any]) -> PaymentIntentInfo:
     )
 
 
-def _translate(exc: stripe.StripeError) -> Exception:
-    """Stripe's error as one of ours, with a message a person can act on and no internals."""
+def _translate(exc: stripe.StripeError) -> StripeFailure:
+    """Stripe's error as one of the gateway's types, logged with what an operator needs and nothing personal."""
     if isinstance(exc, stripe.CardError):
-        return CardDeclined(exc.user_message or "Your card was declined. Try another card.", code=exc.code)
+        return Declined(exc.code, stripe_message=exc.user_message)
     if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
-        return PaymentProviderError(UNREACHABLE)
+        return StripeUnavailable(exc.code)
     if isinstance(exc, stripe.AuthenticationError):
         log.error("stripe rejected our API key")
-        return PaymentProviderError("Payments are not set up correctly. Please tell the clinic.")
+        return StripeMisconfigured(exc.code)
     if isinstance(exc, stripe.IdempotencyError):
         # Our bug, not the network: a key reused with other parameters. Say so in the log; the person retries.
         log.error("stripe refused an idempotency key reused with other parameters")
-        return PaymentProviderError(UNREACHABLE)
+        return StripeUnavailable(exc.code)
     if isinstance(exc, stripe.PermissionError):
-        return PaymentProviderError(
-            "The clinic's Stripe account no longer allows Callpay to take payments. Ask the clinic to reconnect it.",
-            code="account_access_revoked",
-        )
+        return AccessRevoked(exc.code)
     if isinstance(exc, stripe.InvalidRequestError):
         log.warning("stripe refused a request", extra={"stripe_code": exc.code, "param": exc.param})
-        if exc.code == "amount_too_small":
-            return InvalidInput("That amount is too small for a card payment.", field="amount", code="amount_too_small")
-        if exc.code == "amount_too_large":
-            return InvalidInput("That amount is too large for a card payment.", field="amount", code="amount_too_large")
-        message = exc.user_message if exc.user_message else "Stripe could not process this request."
-        return PaymentProviderError(message, code=exc.code or "payment_provider_error")
+        if exc.code in ("amount_too_small", "amount_too_large"):
+            return AmountRejected(exc.code, param=exc.param)
+        return StripeRefused(exc.code, param=exc.param, stripe_message=exc.user_message)
     log.error("stripe error", extra={"stripe_code": exc.code, "http_status": exc.http_status})
-    return PaymentProviderError(UNREACHABLE)
+    return StripeUnavailable(exc.code)

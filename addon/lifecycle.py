@@ -142,12 +142,17 @@ class Flags(TypedDict):
 FLAG_NAMES: tuple[str, ...] = tuple(Flags.__annotations__)
 
 
-def flags(status: str, amount: int, amount_refunded: int) -> Flags:
-    """What may be done with a request now; the same for every viewer (who may do it is the services' business)."""
+def flags(status: str, amount: int, amount_refunded: int, refund_reserved: int = 0) -> Flags:
+    """What may be done with a request now; the same for every viewer (who may do it is the services' business).
+
+    ``refund_reserved`` is what refunds already asked for (and not failed) hold back, so a refund still pending at
+    Stripe leaves only the rest refundable.
+    """
+    left = amount - max(amount_refunded, refund_reserved)
     return {
         "payable": Trigger.CHECKOUT_STARTED.may_start(status),
         "cancelable": Trigger.CANCELED.may_start(status),
-        "refundable": amount_refunded < amount and any(t.may_start(status) for t in REFUNDS),
+        "refundable": left > 0 and any(t.may_start(status) for t in REFUNDS),
         "receipt_available": status in MONEY_TAKEN,
     }
 

@@ -17,7 +17,9 @@ from aiohttp import web
 
 from addon import logs
 from addon.errors import CallpayError
+from addon.gateway import StripeFailure
 from addon.pages import content_security_policy, render_message_page
+from addon.services.stripe_errors import for_people
 
 log = logging.getLogger("callpay.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -74,6 +76,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except CallpayError as exc:
         return error_response(request, exc.status, exc.to_dict())
+    except StripeFailure as exc:
+        # A Stripe failure a service let through unworded: the default words, never Stripe's internals.
+        worded = for_people(exc)
+        return error_response(request, worded.status, worded.to_dict())
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

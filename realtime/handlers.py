@@ -20,10 +20,12 @@ from addon.auth import sessions
 from addon.auth.roles import CLINICIANS, Role
 from addon.auth.sessions import Principal
 from addon.errors import CallpayError, Unauthenticated
+from addon.gateway import StripeFailure
 from addon.outbound import call_room, call_staff_room, clinic_patients_room, clinic_staff_room
 from addon.publish import publish_after_commit
 from addon.services import cancellation, clinics, payment_requests
 from addon.services.payment_requests import Outcome
+from addon.services.stripe_errors import for_people
 from addon.wire.base import parse
 from addon.wire.clinic import ClinicStatus, PaymentsAvailable
 from addon.wire.common import ErrorDetail
@@ -113,6 +115,8 @@ def register(server: Any, app: web.Application) -> None:
             outcome = await action(principal)
         except CallpayError as exc:
             return AckError(ok=False, error=ErrorDetail(**exc.to_dict())).to_json()
+        except StripeFailure as exc:
+            return AckError(ok=False, error=ErrorDetail(**for_people(exc).to_dict())).to_json()
         except Exception:
             log.exception("socket action failed", extra={"sid": sid})
             return AckError(ok=False, error=INTERNAL).to_json()

@@ -18,11 +18,12 @@ from addon import audit
 from addon.auth.access import require_role
 from addon.auth.roles import CLINICIANS
 from addon.auth.sessions import Principal
-from addon.errors import Conflict, InvalidInput, PaymentProviderError
-from addon.gateway import StripeGateway
+from addon.errors import Conflict
+from addon.gateway import AccessRevoked, NotCancelable, StripeFailure, StripeGateway
 from addon.lifecycle import MONEY_TAKEN, Status, Trigger
 from addon.models import Clinic, PaymentRequest
 from addon.services.payment_requests import Outcome, changed_event, find_in_call
+from addon.services.stripe_errors import for_people
 from addon.services.transitions import transition
 
 ROUNDS = 2
@@ -85,19 +86,19 @@ async def _cancel_at_stripe(
         await gateway.cancel_payment_intent(
             account_id=account_id, intent_id=intent_id, idempotency_key=f"cancel:{request_id}:{intent_id}"
         )
-    except InvalidInput as exc:
+    except NotCancelable as exc:
         # Stripe says the intent can't be canceled: it succeeded or is processing; the payment stands.
         raise Conflict(
             "The patient is paying or has just paid, so this request can't be cancelled.",
             code="not_cancelable",
         ) from exc
-    except PaymentProviderError as exc:
+    except StripeFailure as exc:
         if linked != account_id:
             # Still tried, in case the old account lets us; it didn't, and it is no longer the clinic's.
             return "stripe_account_disconnected"
-        if exc.code == "account_access_revoked":
+        if isinstance(exc, AccessRevoked):
             return "stripe_access_revoked"
-        raise
+        raise for_people(exc) from exc
     return None
 
 

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from addon.errors import PaymentProviderError
-from addon.gateway import ChargeFees, WebhookEvent
+from addon.gateway import ChargeFees, StripeFailure, WebhookEvent
 from addon.models import PaymentRequest
 from addon.outbound import Outbound
 
@@ -35,7 +34,7 @@ async def prefetch_fees(database: async_sessionmaker[AsyncSession], event: Webho
         return
     try:
         fees = await context.gateway.retrieve_charge_fees(account_id=account_id, charge_id=charge_id)
-    except PaymentProviderError:
+    except StripeFailure:
         return  # fees are a nicety of the totals; the next charge event tries again
     if fees is not None:
         context.fees[charge_id] = fees

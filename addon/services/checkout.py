@@ -19,12 +19,13 @@ from addon.auth.access import require_role
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
 from addon.email_address import parse_email
-from addon.errors import CallpayError, Conflict
-from addon.gateway import PaymentIntentInfo, StripeGateway
+from addon.errors import Conflict
+from addon.gateway import PaymentIntentInfo, StripeFailure, StripeGateway
 from addon.lifecycle import MONEY_TAKEN, Status, Trigger
 from addon.models import Call, Clinic, PaymentRequest, User
 from addon.services.clinics import require_payments_available
 from addon.services.payment_requests import find_in_call
+from addon.services.stripe_errors import worded
 from addon.services.transitions import transition
 from addon.settings import Settings
 
@@ -87,7 +88,8 @@ async def checkout(
         clinic = await require_payments_available(db, pr.clinic_id)
         new_intent = None if pr.stripe_payment_intent_id else await _intent_to_create(db, pr, clinic, email)
     if new_intent is not None:
-        intent = await gateway.create_payment_intent(**new_intent)
+        with worded():
+            intent = await gateway.create_payment_intent(**new_intent)
         async with database.begin() as db:
             pr = await db.get_one(PaymentRequest, pr.id, populate_existing=True)
             attached = await _attach(db, pr, intent, clinic, email)
@@ -160,7 +162,7 @@ async def _discard(gateway: StripeGateway, account_id: str | None, intent: Payme
         await gateway.cancel_payment_intent(
             account_id=account_id, intent_id=intent.id, idempotency_key=f"callpay-discard:{intent.id}"
         )
-    except CallpayError:
+    except StripeFailure:
         log.warning("could not cancel a duplicate payment intent", extra={"payment_intent": intent.id})
 
 
@@ -181,7 +183,8 @@ async def _change_email(
             return  # a racing checkout already did it, or another intent is now the request's
         account_id, intent_id = pr.stripe_account_id, pr.stripe_payment_intent_id
     assert account_id is not None and intent_id is not None
-    await gateway.update_receipt_email(account_id=account_id, intent_id=intent_id, receipt_email=email)
+    with worded():
+        await gateway.update_receipt_email(account_id=account_id, intent_id=intent_id, receipt_email=email)
     async with database.begin() as db:
         moved = await transition(
             db,
@@ -195,6 +198,11 @@ async def _change_email(
         seen.patient_email = email
         return
     if now.patient_email and now.stripe_payment_intent_id == intent_id:
-        await gateway.update_receipt_email(account_id=account_id, intent_id=intent_id, receipt_email=now.patient_email)
+        try:
+            await gateway.update_receipt_email(
+                account_id=account_id, intent_id=intent_id, receipt_email=now.patient_email
+            )
+        except StripeFailure:
+            log.warning("could not put the receipt address back at Stripe", extra={"request": seen.id})
     refuse_unless_payable(now)
     raise Conflict("This payment request changed while you were paying. Please try again.", code="not_payable")

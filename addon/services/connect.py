@@ -32,11 +32,12 @@ from addon.auth.access import clinic_for_admin
 from addon.auth.sessions import IssuedSession, Principal
 from addon.dbutil import rows_changed
 from addon.errors import CallpayError, Conflict, Unauthenticated
-from addon.gateway import ConnectedAccount, StripeGateway, WebhookEvent, account_from_object
+from addon.gateway import ConnectedAccount, StripeFailure, StripeGateway, WebhookEvent, account_from_object
 from addon.models import AuditEvent, Clinic, ClinicNotice, ClinicStripeAccount, OAuthState
 from addon.outbound import Outbound
 from addon.services import account_health, clinics
 from addon.services.clinics import AccountOptions, Changed
+from addon.services.stripe_errors import for_people, worded
 from addon.settings import ONBOARDING_WAYS
 
 log = logging.getLogger("callpay.connect")
@@ -147,8 +148,8 @@ async def complete_oauth(
     try:
         connection = await gateway.exchange_oauth_code(code)
         account = await gateway.retrieve_account(connection.account_id)
-    except CallpayError as exc:
-        return OAuthResult(issued, "failed", exc.message, [])
+    except StripeFailure as exc:
+        return OAuthResult(issued, "failed", for_people(exc).message, [])
 
     async with database.begin() as db:
         try:
@@ -323,7 +324,8 @@ async def disconnect(
             subject_id=account_id,
         )
     if kind != "hosted":
-        await gateway.deauthorize(account_id)
+        with worded():
+            await gateway.deauthorize(account_id)
     async with database.begin() as db:
         clinic = await clinic_for_admin(db, principal)
         events: list[Outbound] = []

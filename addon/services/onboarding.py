@@ -25,11 +25,12 @@ from addon import audit
 from addon.auth.access import clinic_for_admin
 from addon.auth.sessions import IssuedSession, Principal
 from addon.errors import CallpayError, Conflict, InvalidInput, NotFound
-from addon.gateway import ConnectedAccount, StripeGateway
+from addon.gateway import ConnectedAccount, StripeFailure, StripeGateway
 from addon.models import Clinic, ClinicStripeAccount, Organisation
 from addon.outbound import Outbound
 from addon.services import account_health, clinics, connect
 from addon.services.clinics import AccountOptions, Changed
+from addon.services.stripe_errors import for_people, worded
 
 STATE_LIFETIME = timedelta(hours=1)
 RETURN_PATH = "/clinic-config/stripe/onboarding/return"
@@ -101,9 +102,10 @@ async def create_account(
         # many accounts it has had made, so only a deliberate "create another" after removing makes a new one.
         key = f"clinic-account:{clinic.id}:{made_before or 0}"
         metadata = {"callpay_org": org.external_id, "callpay_clinic": clinic.external_id}
-    account = await gateway.create_account(
-        country=code, business_name=business_name, metadata=metadata, idempotency_key=key
-    )
+    with worded():
+        account = await gateway.create_account(
+            country=code, business_name=business_name, metadata=metadata, idempotency_key=key
+        )
     async with database.begin() as db:
         events: list[Outbound] = []
         try:
@@ -141,11 +143,12 @@ def _country(value: object) -> str:
 
 
 async def _link(gateway: StripeGateway, account_id: str, state: str, public_url: str) -> str:
-    link = await gateway.create_account_link(
-        account_id=account_id,
-        refresh_url=f"{public_url}{REFRESH_PATH}?state={state}",
-        return_url=f"{public_url}{RETURN_PATH}?state={state}",
-    )
+    with worded():
+        link = await gateway.create_account_link(
+            account_id=account_id,
+            refresh_url=f"{public_url}{REFRESH_PATH}?state={state}",
+            return_url=f"{public_url}{RETURN_PATH}?state={state}",
+        )
     return link.url
 
 
@@ -201,8 +204,8 @@ async def complete_return(
         return Return(issued, "failed", message, [])
     try:
         account = await gateway.retrieve_account(account_id)
-    except CallpayError as exc:
-        return Return(issued, "failed", exc.message, [])
+    except StripeFailure as exc:
+        return Return(issued, "failed", for_people(exc).message, [])
     async with database.begin() as db:
         clinic = await db.get_one(Clinic, clinic_id)
         if clinic.stripe_account_id != account.id:
@@ -258,7 +261,7 @@ async def refresh(
         )
     try:
         url = await _link(gateway, account_id, fresh, public_url)
-    except CallpayError as exc:
+    except CallpayError as exc:  # already in words: _link's call is worded()
         return Refresh(issued, None, f"{exc.message} Click Finish on Stripe to try again.")
     return Refresh(issued, url, None)
 
@@ -297,7 +300,8 @@ async def relink(
                 code="relink_on_stripe",
             )
         clinic_id = clinic.id
-    account = await gateway.retrieve_account(account_id)
+    with worded():
+        account = await gateway.retrieve_account(account_id)
     async with database.begin() as db:
         try:
             async with db.begin_nested():

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from addon import dates, money
+from addon import dates, lifecycle, money
 from addon.auth.access import require_role
 from addon.auth.roles import STAFF, Role
 from addon.auth.sessions import Principal
@@ -31,10 +31,11 @@ from addon.models import Call, Clinic, PaymentRequest, User
 from addon.services.payment_requests import RequestView, payment_request_json
 from addon.wire import payments as wire
 
-STATUSES = ("requested", "processing", "authorized", "paid", "failed", "canceled", "refunded", "partially_refunded")
+# The lifecycle's own sets (addon/lifecycle.py), never restated here.
+STATUSES = tuple(str(status) for status in lifecycle.Status)
 # Money that moved: what "gross" counts. Refunded requests stay in it; their refunds are counted in "refunded".
-TAKEN = ("paid", "partially_refunded", "refunded")
-UNPAID = ("requested", "failed")
+TAKEN = tuple(str(status) for status in lifecycle.MONEY_TAKEN)
+UNPAID = tuple(str(status) for status in lifecycle.UNPAID)
 SORTS = ("created_at", "amount")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

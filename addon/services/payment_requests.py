@@ -73,8 +73,8 @@ def payment_request_json(view: RequestView) -> wire.PaymentRequest:
         created_at=iso_utc(pr.created_at),
         paid_at=iso_utc(pr.paid_at),
         failure_message=pr.failure_message,
-        # Refunds asked for and not failed count too: a payment whose rest is being refunded has nothing left.
-        **lifecycle.flags(pr.status, pr.amount, max(pr.amount_refunded, pr.refund_reserved)),
+        # What may be done now, from the lifecycle; refunds asked for and not failed hold their amount back.
+        **lifecycle.flags(pr.status, pr.amount, pr.amount_refunded, pr.refund_reserved or 0),
         item_code=pr.item_code,
         # What screens show, so no page formats money or guesses card details itself.
         amount_display=money.format_amount(pr.amount, pr.currency),

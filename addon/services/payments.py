@@ -22,13 +22,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from addon.auth.access import require_role
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
-from addon.errors import Conflict, PaymentProviderError
-from addon.gateway import PaymentIntentInfo, StripeGateway, WebhookEvent, intent_from_object
+from addon.errors import Conflict
+from addon.gateway import (
+    AccessRevoked,
+    PaymentIntentInfo,
+    StripeFailure,
+    StripeGateway,
+    WebhookEvent,
+    intent_from_object,
+)
 from addon.lifecycle import MONEY_TAKEN, Trigger, after_refund, refund_trigger
 from addon.models import PaymentRequest
 from addon.outbound import Outbound
 from addon.services.event_context import EventContext
 from addon.services.payment_requests import changed_event, find_in_call
+from addon.services.stripe_errors import worded
 from addon.services.transitions import transition
 from addon.wire import payments as wire
 
@@ -131,7 +139,8 @@ async def confirm_from_browser(
         if pr.stripe_payment_intent_id is None or pr.stripe_account_id is None:
             raise Conflict("There is no payment for this request yet. Choose Pay now first.", code="no_payment")
         request_id, account_id, intent_id = pr.id, pr.stripe_account_id, pr.stripe_payment_intent_id
-    intent = await gateway.retrieve_payment_intent(account_id=account_id, intent_id=intent_id)
+    with worded():
+        intent = await gateway.retrieve_payment_intent(account_id=account_id, intent_id=intent_id)
     async with database.begin() as db:
         pr = await db.get_one(PaymentRequest, request_id, populate_existing=True)
         events = await apply_current(db, gateway, pr, {intent_id: intent})
@@ -153,10 +162,6 @@ async def _request_for_intent(db: AsyncSession, intent_id: object) -> PaymentReq
     return found
 
 
-def _access_revoked(exc: PaymentProviderError) -> bool:
-    return exc.code == "account_access_revoked"
-
-
 async def on_payment_intent(db: AsyncSession, event: WebhookEvent, context: EventContext) -> list[Outbound]:
     """payment_intent.succeeded / processing / payment_failed / canceled: news that the intent changed.
 
@@ -168,9 +173,8 @@ async def on_payment_intent(db: AsyncSession, event: WebhookEvent, context: Even
         return []
     try:
         return await apply_current(db, context.gateway, pr, context.intents)
-    except PaymentProviderError as exc:
-        if not _access_revoked(exc):
-            raise
+    except AccessRevoked:
+        pass
     # The clinic removed Callpay from its Stripe account, so the payload is the last word we will get. Only a
     # final state in it can be trusted not to be older than what the request already shows.
     intent = intent_from_object(event.object)
@@ -193,9 +197,7 @@ async def on_charge_refunded(db: AsyncSession, event: WebhookEvent, context: Eve
         # from the intent as Stripe has it now, which already carries the refunded total.
         try:
             events = await apply_current(db, context.gateway, pr, context.intents)
-        except PaymentProviderError as exc:
-            if not _access_revoked(exc):
-                raise
+        except AccessRevoked:
             log.warning("refund for an unpaid request after access was revoked", extra={"request": pr.id})
             return []
     refunded = int(charge.get("amount_refunded") or 0)
@@ -225,7 +227,7 @@ async def prefetch_intent(
         context.intents[intent_id] = await context.gateway.retrieve_payment_intent(
             account_id=account_id, intent_id=intent_id
         )
-    except PaymentProviderError:
+    except StripeFailure:
         return  # the handler asks again and decides: a 500 for Stripe to retry, or the payload after revocation
 
 

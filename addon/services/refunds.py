@@ -33,13 +33,14 @@ from addon.auth.roles import Role
 from addon.auth.sessions import Principal
 from addon.dbutil import insert_ignoring_conflict, rows_changed
 from addon.errors import Conflict, Forbidden, InvalidInput, NotFound, PaymentProviderError
-from addon.gateway import RefundInfo, RefundRefused, StripeGateway, WebhookEvent
-from addon.lifecycle import refund_trigger
+from addon.gateway import AccessRevoked, RefundInfo, RefundRefused, StripeFailure, StripeGateway, WebhookEvent
+from addon.lifecycle import MONEY_TAKEN, refund_trigger
 from addon.models import Clinic, OutboxEmail, PaymentRequest, Refund, iso_utc, utcnow
 from addon.outbound import Outbound
 from addon.services import payments
 from addon.services.payment_access import visible_request
 from addon.services.payment_requests import changed_event
+from addon.services.stripe_errors import for_people, worded
 from addon.services.transitions import transition
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("callpay.refunds")
 
-TAKEN = ("paid", "partially_refunded", "refunded")
+TAKEN = tuple(str(status) for status in MONEY_TAKEN)  # the lifecycle's set, not a copy of it
 MAX_REASON = 500
 MAX_CLIENT_REF = 100
 # Stripe's refund statuses as Callpay keeps them: "requires_action" is still waiting, like "pending".
@@ -403,10 +404,10 @@ async def refund(
         async with database() as db:
             fresh = await db.get_one(PaymentRequest, ask.request_id)
             raise _too_large(fresh) from None
-    except PaymentProviderError as exc:
-        if exc.code == "account_access_revoked":
-            await _give_up(database, ask, "canceled", failure_reason=None)
-            raise
+    except AccessRevoked as exc:
+        await _give_up(database, ask, "canceled", failure_reason=None)
+        raise for_people(exc) from exc
+    except StripeFailure as exc:
         # Unknown whether Stripe made it: the ask stays pending with its reservation, and asking again with the
         # same client reference replays Stripe's answer.
         raise PaymentProviderError(UNREACHABLE_RETRY, code=exc.code) from exc
@@ -580,7 +581,8 @@ async def sync_from_stripe(
         if pr is None or pr.stripe_account_id is None or pr.stripe_payment_intent_id is None:
             return []
         account_id, intent_id = pr.stripe_account_id, pr.stripe_payment_intent_id
-    found = await gateway.list_refunds(account_id=account_id, intent_id=intent_id)
+    with worded():
+        found = await gateway.list_refunds(account_id=account_id, intent_id=intent_id)
     events: list[Outbound] = []
     async with database.begin() as db:
         for made in reversed(found):
@@ -626,7 +628,7 @@ async def prefetch_refund(
         account_id = pr.stripe_account_id
     try:
         context.refunds[refund_id] = await context.gateway.retrieve_refund(account_id=account_id, refund_id=refund_id)
-    except PaymentProviderError:
+    except StripeFailure:
         return  # the handler asks again, and a failure there answers 500 so Stripe delivers again
 
 
@@ -669,7 +671,7 @@ async def prefetch_charge_refunds(
         account_id = pr.stripe_account_id
     try:
         context.refund_lists[intent_id] = await context.gateway.list_refunds(account_id=account_id, intent_id=intent_id)
-    except PaymentProviderError:
+    except StripeFailure:
         return  # the refunded total is still recorded; each refund follows with its own refund.* event
 
 
@@ -689,9 +691,7 @@ async def on_charge_refunded(db: AsyncSession, event: WebhookEvent, context: Eve
     if listed is None:
         try:
             listed = await context.gateway.list_refunds(account_id=pr.stripe_account_id, intent_id=intent_id)
-        except PaymentProviderError as exc:
-            if exc.code != "account_access_revoked":
-                raise
+        except AccessRevoked:
             return await payments.on_charge_refunded(db, event, context)
     events: list[Outbound] = []
     if pr.status not in TAKEN:

@@ -22,6 +22,9 @@ def test_flags_follow_the_triggers() -> None:
     assert set(FLAG_NAMES) == {"payable", "cancelable", "refundable", "receipt_available"}
     # Nothing left to refund: not refundable, whatever the status says.
     assert flags(Status.PARTIALLY_REFUNDED, 8000, 8000)["refundable"] is False
+    # A refund still pending at Stripe holds its amount back.
+    assert flags(Status.PAID, 8000, 0, refund_reserved=8000)["refundable"] is False
+    assert flags(Status.PAID, 8000, 0, refund_reserved=7999)["refundable"] is True
 
 
 def test_every_status_is_reachable_from_a_new_request() -> None:

@@ -1,4 +1,5 @@
-"""While Callpay waits on Stripe, the database stays free for everyone else.
+"""While Callpay waits on Stripe, the database stays free for everyone else: webhooks, the browser's report,
+checkout, cancelling a request that has a PaymentIntent, and a new receipt address mid-checkout.
 
 SQLite has one write lock, taken when a transaction begins; a Stripe call made inside a transaction would hold
 it for the call's whole length and stall every other request in the clinic. Stripe is made slow here (the
@@ -73,3 +74,34 @@ async def test_checkout_creates_the_intent_outside_its_transactions(connected: P
     status, body = await a_write_finishes_while(stack, stack.checkout(pr["id"], patient_session))
     assert status == 200
     assert body["client_secret"].startswith("pi_")
+
+
+async def test_cancelling_a_request_cancels_its_intent_outside_any_transaction(connected: PayStack) -> None:
+    stack = connected
+    doctor = await stack.socket(await stack.clinician())
+    patient_session = await stack.patient()
+    pr = await stack.request_payment(doctor)
+    status, session = await stack.checkout(pr["id"], patient_session)
+    assert status == 200
+    await slow_stripe(stack, "POST")
+
+    ack = await a_write_finishes_while(stack, doctor.call("cancel_payment_request", {"id": pr["id"]}))
+    assert ack["ok"] and ack["payment_request"]["status"] == "canceled", ack
+    intent_id = session["client_secret"].split("_secret_")[0]
+    assert (await stack.stripe("GET", f"/v1/payment_intents/{intent_id}"))["status"] == "canceled"
+
+
+async def test_a_new_receipt_address_reaches_stripe_outside_any_transaction(connected: PayStack) -> None:
+    stack = connected
+    doctor = await stack.socket(await stack.clinician())
+    patient_session = await stack.patient()
+    pr = await stack.request_payment(doctor)
+    status, session = await stack.checkout(pr["id"], patient_session, "first@example.com")
+    assert status == 200
+    await slow_stripe(stack, "POST")
+
+    status, again = await a_write_finishes_while(stack, stack.checkout(pr["id"], patient_session, "new@example.com"))
+    assert status == 200 and again["client_secret"] == session["client_secret"]
+    intent_id = session["client_secret"].split("_secret_")[0]
+    assert (await stack.stripe("GET", f"/v1/payment_intents/{intent_id}"))["receipt_email"] == "new@example.com"
+    assert (await request_row(stack, pr["id"])).patient_email == "new@example.com"

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, WebSocketRoute, expect
 
 from tests.accessibility import assert_accessible
 from tests.browser_support import complete_three_d_secure, fill_card, payment_frame, save_screenshot, script_errors
@@ -16,6 +16,8 @@ from tests.conftest import launch_token
 from tests.support.payflow import PayStack, SocketUser
 
 pytestmark = pytest.mark.browser
+# Socket.IO retries with a growing, jittered delay (up to 5 s); on a loaded machine coming back can take a while.
+RECONNECT_MS = 30_000
 
 
 async def open_patient(stack: PayStack, page: Page, **claims: Any) -> None:
@@ -394,4 +396,60 @@ async def test_an_ended_session_is_not_resumed(connected: PayStack, page: Page, 
     )
     await page.reload()
     await expect(page.locator("#pw-reopen")).to_be_visible()
+    assert script_errors(page_errors) == []
+
+
+async def test_the_patient_hears_when_the_connection_drops_and_when_it_is_back(
+    connected: PayStack, page: Page, page_errors: list[str]
+) -> None:
+    clinician = await clinician_socket(connected)
+    await open_patient(connected, page)
+    await expect(page.locator("#pw-empty")).to_contain_text("Nothing to pay right now")
+    await page.context.set_offline(True)
+    await expect(page.locator("#pw-connection")).to_have_text("Connection lost. Reconnecting…")
+    await connected.request_payment(clinician, amount="80.00", description="Consultation")  # sent meanwhile
+    await page.context.set_offline(False)
+    await expect(page.locator("#pw-status")).to_have_text("Connected again.", timeout=RECONNECT_MS)
+    await expect(page.locator("#pw-connection")).to_be_hidden()
+    await expect(page.get_by_test_id("pay-now")).to_be_visible()  # the list the server sent on reconnecting
+    assert script_errors(page_errors) == []
+
+
+async def test_a_request_announced_before_the_connect_list_arrives_is_kept(
+    connected: PayStack, page: Page, page_errors: list[str]
+) -> None:
+    """The list sent on connecting was read as the connection opened; a request announced meanwhile can reach the
+    page first. Here the first list is held back until the request's own event has arrived: it must not erase it."""
+    released: list[bool] = []
+    held: list[str | bytes] = []
+
+    def intercept(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            if not released and isinstance(message, str) and message.startswith('42["payment_requests"'):
+                held.append(message)
+                return
+            ws.send(message)
+            if isinstance(message, str) and message.startswith('42["payment_request",'):
+                released.append(True)
+                for stale in held:
+                    ws.send(stale)
+
+        server.on_message(from_server)
+
+    await page.route_web_socket(re.compile(r"/socket\.io/"), intercept)
+    clinician = await clinician_socket(connected)
+    await open_patient(connected, page)
+    for _ in range(100):
+        if held:
+            break
+        await asyncio.sleep(0.05)
+    assert held, "the page's socket never got its list"
+    await connected.request_payment(clinician, amount="80.00", description="Consultation")
+    await expect(page.get_by_test_id("pay-now")).to_be_visible()
+    assert released
+    await page.wait_for_timeout(300)  # the stale list has been delivered after the event
+    await expect(page.get_by_test_id("pay-now")).to_be_visible()
+    await expect(page.locator("#pw-empty")).to_be_hidden()
     assert script_errors(page_errors) == []

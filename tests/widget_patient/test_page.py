@@ -61,3 +61,17 @@ async def test_the_widgets_static_files_are_served(client: TestClient[Any, Any])
         "/widget/static/vendor/socket.io-client/socket.io.esm.min.js",
     ):
         assert (await client.get(path)).status == 200, path
+
+
+async def test_a_reload_gets_the_widget_without_a_session_for_the_tab_to_resume(client: TestClient[Any, Any]) -> None:
+    """No launch in the address (the page took it out): the widget's page, carrying no session, whose script resumes
+    the one the tab kept or says how to open it again."""
+    response = await client.get("/widget/patient")
+    assert response.status == 401
+    html = await response.text()
+    assert 'id="callpay-session"' not in html
+    assert 'id="pw-reopen"' in html and "Open it again from the video call." in html
+    assert '<script type="module" src="/widget/static/patient.js">' in html
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors *" in response.headers["Content-Security-Policy"]
+    assert "Set-Cookie" not in response.headers

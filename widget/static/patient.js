@@ -5,7 +5,7 @@
 import { session, useSession } from "/static/session.js";
 import { connectLive } from "/widget/static/live.js";
 import { $, show } from "/widget/static/view.js";
-import { isPayable, hasReceipt } from "/widget/static/requests.js";
+import { isPayable, hasReceipt, isNewer } from "/widget/static/requests.js";
 import { state } from "/widget/static/patient/state.js";
 import { loadTab, saveTab, forgetTab } from "/widget/static/patient/tab.js";
 import {
@@ -39,18 +39,25 @@ function resume() {
   else if (view === "checkout" && isPayable(pr)) startCheckout(pr.id);
 }
 
+// The call's list, sent on every (re)connect. It was read as the connection opened, so a request announced since
+// may be newer than its copy here, or missing from it: the newer copy wins, and nothing is dropped (a request
+// never leaves its call).
 function onSnapshot(list) {
-  state.requests = new Map((Array.isArray(list) ? list : []).map((pr) => [pr.id, pr]));
+  for (const pr of Array.isArray(list) ? list : []) upsert(pr);
   state.loaded = true;
   if (state.view === "list") renderList();
   if (resumeTo) resume();
   reconcile();
 }
 
+function upsert(pr) {
+  if (isNewer(pr, state.requests.get(pr.id))) state.requests.set(pr.id, pr);
+}
+
 function onChange(pr) {
   if (!pr || !pr.id) return;
   const known = state.requests.has(pr.id);
-  state.requests.set(pr.id, pr);
+  upsert(pr);
   if (!known && isPayable(pr)) {
     announce(`Your clinician has asked for a payment of ${pr.amount_display} for ${pr.description}.`);
   }
@@ -59,7 +66,11 @@ function onChange(pr) {
 }
 
 function onLive(live) {
-  if (live === "connected" || live === "back") showConnection(null);
+  if (live === "connected") showConnection(null);
+  else if (live === "back") {
+    showConnection(null);
+    announce("Connected again.");
+  }
   else if (live === "lost") showConnection(CONNECTION_LOST, "");
   else if (live === "ended") {
     forgetTab();
