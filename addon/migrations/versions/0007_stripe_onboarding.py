@@ -1,7 +1,7 @@
 """stripe-hosted onboarding: the account's kind and health, onboarding states, the accounts a clinic has had
 
-Revision ID: 0006_stripe_onboarding
-Revises: 0005_amount_settings
+Revision ID: 0007_stripe_onboarding
+Revises: 0006_payment_links
 Create Date: 2026-12-02 04:15:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_stripe_onboarding"
-down_revision: str | None = "0005_amount_settings"
+revision: str = "0007_stripe_onboarding"
+down_revision: str | None = "0006_payment_links"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
