@@ -10,6 +10,8 @@ const FIELDS = [
   "locale", "default_currency", "preset_amounts", "confirm_above", "receipt_business_name", "receipt_abn", "receipt_provider_name",
   "receipt_provider_number", "receipt_address", "receipt_phone", "receipt_footer",
 ];
+// The payment centre's settings: a time zone, and whether (and how long) clinicians may refund their own.
+const CENTRE_FIELDS = ["receipt_gst_line", "timezone", "clinician_refunds", "clinician_refund_window_hours"];
 
 // Back from Stripe, the address holds the single-use code and state: take them out of history.
 if (window.location.pathname !== "/clinic-config") window.history.replaceState(null, "", "/clinic-config");
@@ -150,10 +152,34 @@ function renderSettings(config) {
   $("confirm_above").value = s.confirm_above_text;
   $("confirm_above-display").textContent = `Requests above ${s.confirm_above_display} are confirmed first.`;
   for (const name of FIELDS.slice(4)) $(name).value = s[name] ?? "";
+  renderCentreSettings(config);
+}
+
+function renderCentreSettings(config) {
+  const s = config.settings;
+  const zones = $("timezone");
+  if (!zones.options.length) {
+    for (const zone of config.timezones) zones.append(new Option(zone.replaceAll("_", " "), zone));
+  }
+  zones.value = s.timezone;
+  $("receipt_gst_line").value = s.receipt_gst_line ?? "";
+  $("clinician_refunds").checked = Boolean(s.clinician_refunds);
+  $("clinician_refund_window_hours").value = String(s.clinician_refund_window_hours ?? "");
+}
+
+function centreSettings() {
+  const hours = $("clinician_refund_window_hours").value.trim();
+  return {
+    receipt_gst_line: $("receipt_gst_line").value,
+    timezone: $("timezone").value,
+    clinician_refunds: $("clinician_refunds").checked,
+    // Whole hours go as a number; anything else goes as typed, and the server says what to write.
+    clinician_refund_window_hours: /^\d+$/.test(hours) ? Number(hours) : hours,
+  };
 }
 
 function clearErrors() {
-  for (const name of FIELDS) {
+  for (const name of [...FIELDS, ...CENTRE_FIELDS]) {
     $(`${name}-error`).textContent = "";
     $(name).removeAttribute("aria-invalid");
   }
@@ -245,7 +271,7 @@ $("confirm-remove-yes").addEventListener("click", async (event) => {
 $("settings").addEventListener("submit", async (event) => {
   event.preventDefault();
   clearErrors();
-  const body = Object.fromEntries(FIELDS.map((name) => [name, $(name).value]));
+  const body = { ...Object.fromEntries(FIELDS.map((name) => [name, $(name).value])), ...centreSettings() };
   const button = $("save-settings");
   button.disabled = true;
   try {
