@@ -79,6 +79,9 @@ function renderHealth(stripe) {
   $("requirements").hidden = !(h.needs_action || h.eventually_due.length || h.disabled_reason || pending);
   $("req-disabled").textContent = h.disabled_reason || "";
   fillList($("req-overdue"), h.past_due);
+  // A new account has everything "past due" in Stripe's terms; to its admin that is simply what setting up takes.
+  $("req-overdue-title").textContent = h.details_submitted
+    ? "Overdue: payments are paused until Stripe has" : "Before payments can start, Stripe needs";
   fillList($("req-due"), h.currently_due);
   $("req-due-title").textContent = h.current_deadline
     ? `Stripe needs these by ${h.current_deadline}` : "Stripe still needs";
