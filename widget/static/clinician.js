@@ -5,7 +5,8 @@
 import { session } from "/static/session.js";
 import { connectLive } from "/widget/static/live.js";
 import { $ } from "/widget/static/view.js";
-import { requests, upsert, renderList, onCancel } from "/widget/static/clinician/list.js";
+import { requests, upsert, renderList, onCancel, onItemExtra, announce } from "/widget/static/clinician/list.js";
+import { wireLinks, linkPart, onLinkChanged } from "/widget/static/clinician/links.js";
 import { showReceived, dismissOnEscape } from "/widget/static/clinician/popup.js";
 import { wireForm, setFormEnabled, showFormError } from "/widget/static/clinician/form.js";
 
@@ -67,8 +68,14 @@ const live = connectLive(session?.token, {
       renderList();
       showReceived(pr);
     },
+    payment_link(link) {
+      onLinkChanged(link, { inThisCall: (id) => requests.has(id) });
+    },
   },
 });
+
+wireLinks({ render: renderList, announce });
+onItemExtra(linkPart);
 
 wireForm({
   send: (body) => live.call("request_payment", body, ACK_TIMEOUT_MS),
