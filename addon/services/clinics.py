@@ -250,6 +250,8 @@ async def config_json(db: AsyncSession, clinic: Clinic) -> wire.ClinicConfig:
         settings=settings_json(clinic),
         currencies=sorted(money.SUPPORTED),
         locales=sorted({*LOCALES, clinic.locale}),
+        # The payment centre's zone choices: the usual ones, and the clinic's own if it chose another.
+        timezones=sorted({*dates.COMMON_TIMEZONES, clinic.timezone}),
         notices=[
             wire.Notice(id=n.id, kind=n.kind, message=n.message, created_at=iso_utc(n.created_at))
             for n in notices

@@ -143,6 +143,7 @@ class ClinicConfig(Outgoing):
     settings: ClinicSettings
     currencies: list[str]
     locales: list[str]
+    timezones: list[str] = Field(default_factory=list, description="Time zones offered on the settings page")
     notices: list[Notice]
 
 

@@ -11,6 +11,8 @@ const FIELDS = [
   // Pay later (the last five): the server reads the amounts in the clinic's locale.
   "call_ended_action", "link_min_amount", "link_max_amount", "link_reminder_hours", "link_notice_email",
 ];
+// The payment centre's settings: a time zone, and whether (and how long) clinicians may refund their own.
+const CENTRE_FIELDS = ["receipt_gst_line", "timezone", "clinician_refunds", "clinician_refund_window_hours"];
 
 // Back from Stripe, the address holds the single-use code and state: take them out of history.
 if (window.location.pathname !== "/clinic-config") window.history.replaceState(null, "", "/clinic-config");
@@ -77,10 +79,34 @@ function renderSettings(config) {
   $("link_max_amount").value = s.link_max_amount_text;
   $("link_reminder_hours").value = s.link_reminder_hours ?? "";
   $("link_notice_email").value = s.link_notice_email ?? "";
+  renderCentreSettings(config);
+}
+
+function renderCentreSettings(config) {
+  const s = config.settings;
+  const zones = $("timezone");
+  if (!zones.options.length) {
+    for (const zone of config.timezones) zones.append(new Option(zone.replaceAll("_", " "), zone));
+  }
+  zones.value = s.timezone;
+  $("receipt_gst_line").value = s.receipt_gst_line ?? "";
+  $("clinician_refunds").checked = Boolean(s.clinician_refunds);
+  $("clinician_refund_window_hours").value = String(s.clinician_refund_window_hours ?? "");
+}
+
+function centreSettings() {
+  const hours = $("clinician_refund_window_hours").value.trim();
+  return {
+    receipt_gst_line: $("receipt_gst_line").value,
+    timezone: $("timezone").value,
+    clinician_refunds: $("clinician_refunds").checked,
+    // Whole hours go as a number; anything else goes as typed, and the server says what to write.
+    clinician_refund_window_hours: /^\d+$/.test(hours) ? Number(hours) : hours,
+  };
 }
 
 function clearErrors() {
-  for (const name of FIELDS) {
+  for (const name of [...FIELDS, ...CENTRE_FIELDS]) {
     $(`${name}-error`).textContent = "";
     $(name).removeAttribute("aria-invalid");
   }
@@ -161,7 +187,7 @@ $("confirm-remove-yes").addEventListener("click", async (event) => {
 $("settings").addEventListener("submit", async (event) => {
   event.preventDefault();
   clearErrors();
-  const body = Object.fromEntries(FIELDS.map((name) => [name, $(name).value]));
+  const body = { ...Object.fromEntries(FIELDS.map((name) => [name, $(name).value])), ...centreSettings() };
   const button = $("save-settings");
   button.disabled = true;
   try {
