@@ -45,7 +45,7 @@ export function linkPart(pr) {
   if (!pr.payable) return null;
   const button = element("button", {
     className: "secondary", text: "Send link",
-    attrs: { type: "button", "data-testid": "send-link", "aria-label": `Send a pay-later link for ${pr.amount_display}, ${pr.description}` },
+    attrs: { type: "button", "data-testid": "send-link", "aria-label": `Send link for ${pr.amount_display}, ${pr.description}` },
   });
   button.dataset.action = "send-link";
   button.addEventListener("click", async () => {
