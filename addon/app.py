@@ -18,12 +18,14 @@ import payment_centre
 import realtime
 import widget
 from addon import __version__, background, db, loop_health, middleware
-from addon.appkeys import AFTER_COMMIT, DB, DB_READ, ENGINE, GATEWAY, PUBLISHER, SETTINGS
+from addon.appkeys import AFTER_COMMIT, CLOCK, DB, DB_READ, ENGINE, GATEWAY, PUBLISHER, RATE_LIMITS, SETTINGS
+from addon.clock import SYSTEM
 from addon.gateway import StripeGateway
-from addon.http import health, openapi, payments, receipts, sessions, webhooks
+from addon.http import health, openapi, payment_links, payments, receipts, sessions, webhooks
 from addon.observability import init_sentry
 from addon.outbound import DroppingPublisher
 from addon.pages import setup_templates
+from addon.ratelimit import RateLimits
 from addon.settings import Settings
 
 log = logging.getLogger("callpay")
@@ -44,6 +46,8 @@ def create_app(settings: Settings, *, require_migrated: bool = True, long_lived:
     app[SETTINGS] = settings
     app[PUBLISHER] = DroppingPublisher()
     app[AFTER_COMMIT] = []
+    app[CLOCK] = SYSTEM
+    app[RATE_LIMITS] = RateLimits()
     setup_templates(app)
     app.cleanup_ctx.append(_database(require_migrated))
     app.cleanup_ctx.append(_stripe_gateway)
@@ -54,6 +58,7 @@ def create_app(settings: Settings, *, require_migrated: bool = True, long_lived:
     payments.setup(app)
     openapi.setup(app)
     receipts.setup(app)
+    payment_links.setup(app)
     background.setup(app)
     app.router.add_static("/static/", STATIC, append_version=False)
     app.router.add_get("/favicon.ico", _favicon)

@@ -7,8 +7,10 @@ from collections.abc import Callable, Sequence
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from addon.clock import Clock
 from addon.gateway import StripeGateway
 from addon.outbound import Outbound, Publisher
+from addon.ratelimit import RateLimits
 from addon.services.inbox import InboxProcessor
 from addon.services.outbox import OutboxWorker
 from addon.settings import Settings
@@ -23,6 +25,10 @@ GATEWAY = web.AppKey("gateway", StripeGateway)
 OUTBOX = web.AppKey("outbox", OutboxWorker)
 # Works on the Stripe events the webhook stored; wake it when one was just stored.
 INBOX = web.AppKey("inbox", InboxProcessor)
+# The time pay-later expiry and reminders read (addon/clock.py); tests put a ManualClock here.
+CLOCK = web.AppKey("clock", Clock)
+# Budgets for what anyone may reach without a session (a pay-later link's page and checkout).
+RATE_LIMITS = web.AppKey("rate_limits", RateLimits)
 # Where services' events go after commit (the realtime package installs its own), and other work a committed
 # change sets off (e.g. waking the receipt outbox), so no handler has to remember it.
 PUBLISHER = web.AppKey("publisher", Publisher)

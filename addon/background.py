@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from addon.appkeys import AFTER_COMMIT, DB, OUTBOX, SETTINGS
+from addon.appkeys import AFTER_COMMIT, CLOCK, DB, GATEWAY, OUTBOX, SETTINGS
 from addon.mail import SmtpTransport
 from addon.outbound import Outbound
+from addon.publish import publish_after_commit
+from addon.services import payment_links
 from addon.services.outbox import OutboxWorker
 
 log = logging.getLogger("callpay.outbox")
@@ -21,13 +23,14 @@ SHUTDOWN_GRACE = 10.0
 
 def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_outbox_worker)
+    app.cleanup_ctx.append(_link_sweeper)
     app[AFTER_COMMIT].append(lambda events: _wake_outbox(app, events))
 
 
 def _wake_outbox(app: web.Application, events: Sequence[Outbound]) -> None:
     """A payment announced means its receipt was queued in the transaction just committed: send it now, not at the
     outbox's next poll."""
-    if OUTBOX in app and any(event.event == "payment_received" for event in events):
+    if OUTBOX in app and any(event.event in ("payment_received", "payment_link") for event in events):
         app[OUTBOX].wake()
 
 
@@ -51,3 +54,34 @@ async def _outbox_worker(app: web.Application) -> AsyncIterator[None]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+SWEEP_INTERVAL = 15.0
+
+
+async def sweep_links_once(app: web.Application) -> payment_links.Swept:
+    """One round of the pay-later links' work (expiry, automatic reminders), its events published; the one entry
+    point a separate worker process can call on its own schedule."""
+    swept = await payment_links.sweep(app[DB], app[GATEWAY], clock=app[CLOCK])
+    await publish_after_commit(app, swept.events)
+    return swept
+
+
+async def _link_sweeper(app: web.Application) -> AsyncIterator[None]:
+    async def loop() -> None:
+        while True:
+            try:
+                await sweep_links_once(app)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("pay-later sweep failed")
+            await asyncio.sleep(SWEEP_INTERVAL)
+
+    task = asyncio.create_task(loop(), name="callpay-link-sweeper")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -12,6 +12,8 @@ from typing import Any
 class CallpayError(Exception):
     status = 400
     code = "bad_request"
+    # Response headers the answer carries (e.g. Retry-After on a 429).
+    headers: dict[str, str] = {}
 
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -93,3 +95,15 @@ class InvalidFields(InvalidInput):
         body = super().to_dict()
         body["errors"] = [problem.to_dict() for problem in self.problems]
         return body
+
+
+class RateLimited(CallpayError):
+    """Too many tries: the answer says when to try again, in words and in ``Retry-After``."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+        self.headers = {"Retry-After": str(self.retry_after)}

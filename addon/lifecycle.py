@@ -77,6 +77,13 @@ class Trigger(Enum):
         S.REFUNDED,
     )
     CANCELED = _rule("Cancelled by the clinician", UNPAID, S.CANCELED)
+    # Pay later: the clinic cancels what is still unpaid when a call ends; a patient choosing another amount on a
+    # pay-later link changes an unpaid request's amount (and drops its unconfirmed intent).
+    CALL_ENDED_CANCELED = _rule("Cancelled when the call ended", UNPAID, S.CANCELED)
+    LINK_AMOUNT_CHOSEN = _rule("Amount chosen on the pay-later link", UNPAID)
+    # Its pay-later link closed unpaid (its intent, if any, canceled at Stripe first).
+    LINK_EXPIRED = _rule("Pay-later link expired", UNPAID, S.CANCELED)
+    LINK_CANCELED = _rule("Pay-later link cancelled", UNPAID, S.CANCELED)
     INTENT_CANCELED = _rule("Cancelled at Stripe", UNPAID | {S.PROCESSING, S.AUTHORIZED}, S.CANCELED)
     REFUNDED_PARTLY = _rule("Partly refunded", {S.PAID, S.PARTIALLY_REFUNDED}, S.PARTIALLY_REFUNDED)
     REFUNDED_FULLY = _rule("Refunded", {S.PAID, S.PARTIALLY_REFUNDED}, S.REFUNDED)

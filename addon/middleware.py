@@ -75,7 +75,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except CallpayError as exc:
-        return error_response(request, exc.status, exc.to_dict())
+        response = error_response(request, exc.status, exc.to_dict())
+        response.headers.update(exc.headers)
+        return response
     except StripeFailure as exc:
         # A Stripe failure a service let through unworded: the default words, never Stripe's internals.
         worded = for_people(exc)

@@ -143,6 +143,15 @@ class Clinic(Base):
     clinician_refunds: Mapped[bool] = mapped_column(Boolean, default=False)
     clinician_refund_window_hours: Mapped[int] = mapped_column(Integer, default=24)
 
+    # Pay later (addon/services/payment_links.py): what becomes of a request still unpaid when its call ends
+    # ("send_link", "keep_unpaid" or "cancel"), the range a patient may choose an amount in (None: Stripe's
+    # minimum / maximum), automatic reminders (hours before expiry; None: off) and where to email link notices.
+    call_ended_action: Mapped[str] = mapped_column(String(20), default="send_link", server_default="send_link")
+    link_min_amount: Mapped[int | None] = mapped_column(BigInteger)
+    link_max_amount: Mapped[int | None] = mapped_column(BigInteger)
+    link_reminder_hours: Mapped[int | None] = mapped_column(Integer)
+    link_notice_email: Mapped[str | None] = mapped_column(String(320))
+
 
 class User(Base):
     __tablename__ = "users"
@@ -156,6 +165,8 @@ class User(Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     # A clinician's own provider number, for the receipts of the payments they take (launch claim or profile).
     provider_number: Mapped[str | None] = mapped_column(String(50))
+    # A patient's email from the launch's optional ``email`` claim: where a pay-later link for them goes.
+    email: Mapped[str | None] = mapped_column(String(320))
 
 
 class Call(Base):
@@ -166,6 +177,8 @@ class Call(Base):
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the host platform said the call is over (the first time; a repeat changes nothing more).
+    ended_at: Mapped[datetime | None]
 
 
 class UsedLaunch(Base):
@@ -372,3 +385,56 @@ class StripeEventInbox(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+LINK_STATUSES = ("active", "paid", "expired", "canceled")
+
+
+class PaymentLink(Base):
+    """A pay-later link: a page a patient opens with its token (no launch) and pays once.
+
+    Its payment is a :class:`PaymentRequest` (the one it was made from, or one made at its first checkout), so
+    receipts, refunds and the payment centre treat it as any other payment. The status moves only by conditional
+    UPDATEs in :mod:`addon.services.link_state`, so an expiry, a payment and a cancel racing each other settle once.
+    """
+
+    __tablename__ = "payment_links"
+    __table_args__ = (
+        UniqueConstraint("clinician_id", "client_ref"),
+        Index("ix_payment_links_clinic_created", "clinic_id", "created_at"),
+        Index("ix_payment_links_due", "status", "expires_at"),
+        CheckConstraint("status IN ('active', 'paid', 'expired', 'canceled')", name="status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # 128 random bits, URL-safe; the link's only authority. Unique, so a lookup is one index probe.
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    # The page's full address (the public URL when it was made, and the token): what is shared.
+    url: Mapped[str] = mapped_column(String(400))
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    clinician_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    client_ref: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    # None: the patient chooses, between min_amount and max_amount.
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    min_amount: Mapped[int | None] = mapped_column(BigInteger)
+    max_amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(String(500))
+    email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(200))
+    # A request may get a new link after its last one expired, so this is not unique; one is active at a time.
+    payment_request_id: Mapped[str | None] = mapped_column(
+        ForeignKey("payment_requests.id", ondelete="SET NULL"), index=True
+    )
+    # "call_ended", "request" (Send link on a request) or "new".
+    origin: Mapped[str] = mapped_column(String(20), default="new")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    paid_at: Mapped[datetime | None]
+    canceled_at: Mapped[datetime | None]
+    expired_at: Mapped[datetime | None]
+    last_reminded_at: Mapped[datetime | None]
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    auto_reminded_at: Mapped[datetime | None]

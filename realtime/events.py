@@ -28,6 +28,7 @@ ALLOWED_ROOMS: dict[str, frozenset[str]] = {
     "payment_received": frozenset({"call_staff"}),
     "clinic_status": frozenset({"clinic_staff"}),
     "payments_available": frozenset({"clinic_patients"}),
+    # A pay-later link changed (made, paid, expired, canceled, reminded): the clinic's staff only.
     "payment_link": frozenset({"clinic_staff"}),
 }
 assert set(ALLOWED_ROOMS) == set(get_args(EventName)), "every event name needs its allowed rooms"

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from addon.auth.roles import Role
 from addon.dbutil import insert_ignoring_conflict
-from addon.errors import Unauthenticated
+from addon.email_address import parse_email
+from addon.errors import InvalidInput, Unauthenticated
 from addon.models import Call, Clinic, Organisation, UsedLaunch, User
 
 AUDIENCE = "callpay"
@@ -50,6 +51,8 @@ class LaunchClaims:
     # Optional claims: kept when given; a later launch without one keeps what an earlier one recorded.
     clinic_name: str | None = None
     provider_number: str | None = None
+    # A patient's email (optional claim): where a pay-later link for them goes.
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,7 @@ def verify(token: str, secret: str, *, now: datetime | None = None) -> LaunchCla
         expires_at=expires,
         clinic_name=_optional_text(claims, "clinic_name", MAX_CLAIM_LENGTH),
         provider_number=_optional_text(claims, "provider_number", MAX_PROVIDER_NUMBER),
+        email=_optional_email(claims),
     )
 
 
@@ -196,8 +200,10 @@ async def _upsert_user(db: AsyncSession, claims: LaunchClaims) -> int:
     }
     if claims.provider_number is not None and role_has_provider_number(claims.role):
         values["provider_number"] = claims.provider_number
+    if claims.email is not None and claims.role is Role.PATIENT:
+        values["email"] = claims.email
     statement = insert(User).values(**values)
-    changed = {"name", "last_seen_at", "provider_number"} & set(values)
+    changed = {"name", "last_seen_at", "provider_number", "email"} & set(values)
     upsert = statement.on_conflict_do_update(
         index_elements=["platform", "external_id"], set_={key: statement.excluded[key] for key in changed}
     ).returning(User.id)
@@ -222,6 +228,17 @@ def _optional_text(claims: dict[str, object], key: str, limit: int) -> str | Non
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > limit:
         return None
     return " ".join(value.split())
+
+
+def _optional_email(claims: dict[str, object]) -> str | None:
+    """The optional ``email`` claim when it is an address Callpay would send to; anything else is ignored."""
+    value = _optional_text(claims, "email", 320)
+    if value is None:
+        return None
+    try:
+        return parse_email(value)
+    except InvalidInput:
+        return None
 
 
 def _optional_str(claims: dict[str, object], key: str) -> str | None:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from addon.dbutil import rows_changed
 from addon.mail import MailError, MailTransport
 from addon.models import OutboxEmail
+from addon.services import link_emails
 from addon.services.receipts import build_receipt_email, load_receipt
 
 log = logging.getLogger("callpay.outbox")
@@ -75,7 +76,26 @@ async def _refund_message(sessions: async_sessionmaker[AsyncSession], row: Claim
     return await asyncio.to_thread(build_receipt_email, receipt, to_address=row.to_address, mail_from=mail_from)
 
 
-BUILDERS: Mapping[str, MessageBuilder] = {"receipt": _receipt_message, "refund": _refund_message}
+async def _link_message(sessions: async_sessionmaker[AsyncSession], row: Claimed, mail_from: str) -> EmailMessage:
+    try:
+        return await link_emails.link_message(sessions, row.dedupe_key, row.to_address, mail_from)
+    except link_emails.NotSendable as exc:
+        raise Undeliverable(str(exc)) from exc
+
+
+async def _link_notice(sessions: async_sessionmaker[AsyncSession], row: Claimed, mail_from: str) -> EmailMessage:
+    try:
+        return await link_emails.notice_message(sessions, row.dedupe_key, row.to_address, mail_from)
+    except link_emails.NotSendable as exc:
+        raise Undeliverable(str(exc)) from exc
+
+
+BUILDERS: Mapping[str, MessageBuilder] = {
+    "receipt": _receipt_message,
+    "refund": _refund_message,
+    "payment_link": _link_message,
+    "link_notice": _link_notice,
+}
 
 
 def backoff(attempts: int, *, base: timedelta = BACKOFF_BASE, cap: timedelta = BACKOFF_CAP) -> timedelta:

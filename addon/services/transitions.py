@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from addon.lifecycle import Status, Trigger
 from addon.models import Clinic, PaymentRequest, utcnow
 from addon.outbound import Outbound, call_staff_room
-from addon.services import receipts
+from addon.services import link_state, receipts
 from addon.services.payment_requests import changed_event
 
 
@@ -102,4 +102,6 @@ async def _money_taken(db: AsyncSession, request_id: str, clinic_id: int, now: A
     pr = await db.get_one(PaymentRequest, request_id, populate_existing=True)
     await receipts.enqueue_receipt(db, pr)
     body, changed = await changed_event(db, request_id)
-    return [changed, Outbound(event="payment_received", room=call_staff_room(pr.call_id), data=body)]
+    # A pay-later link's payment: the link turns paid and its clinic hears it, in the same transaction.
+    links = await link_state.on_request_paid(db, request_id)
+    return [changed, Outbound(event="payment_received", room=call_staff_room(pr.call_id), data=body), *links]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -12,6 +13,7 @@ from addon.wire.payments import PaymentRequest
 
 LinkStatus = Literal["active", "paid", "expired", "canceled"]
 Amount = Annotated[int, Field(gt=0)] | str
+DateIn = Annotated[date, Field(strict=False)]
 
 
 class PaymentLink(Outgoing):
@@ -33,6 +35,19 @@ class PaymentLink(Outgoing):
     paid_at: Timestamp | None
     payment_request: str | None = Field(description="The request it was made from, or that records its payment")
     last_reminded_at: Timestamp | None
+    # Added (optional to read, always sent): what screens show, so no page formats money or dates itself.
+    amount_display: str = Field(description='The amount ("A$80.00"), or the range a patient may choose in')
+    expires_display: str = Field(description="The expiry in the clinic's time zone, in words")
+    last_reminded_display: str | None
+    canceled_at: Timestamp | None
+    expired_at: Timestamp | None
+    reminders_sent: int
+    origin: Literal["call_ended", "request", "new"] = Field(
+        description="call_ended: made when its call ended; request: Send link on a request; new: made as it is"
+    )
+    notice: str | None = Field(
+        description="Set on the one event that says the link was just paid or expired: the pop-up's words"
+    )
 
 
 class PaymentLinkBody(Incoming):
@@ -55,7 +70,9 @@ class PaymentLinkBody(Incoming):
     description: str
     email: str | None = None
     name: Annotated[str, Field(max_length=200)] | None = None
-    expires_at: TimeIn | None = Field(default=None, description="60 s to 30 days ahead; default 7 days")
+    expires_at: TimeIn | DateIn | None = Field(
+        default=None, description="60 s to 30 days ahead; default 7 days. A date: to the end of that day, clinic time"
+    )
     from_request: str | None = Field(default=None, description="The id of an unpaid request to make it from")
     client_ref: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
@@ -70,6 +87,16 @@ class PaymentLinksQuery(Incoming):
 class PaymentLinksPage(Outgoing):
     data: list[PaymentLink]
     next_cursor: str | None
+    # Added: how many of the caller's links are in each status (the whole list, not the filter or the page).
+    counts: dict[LinkStatus, int]
+
+
+class PaymentLinkRemindBody(Incoming):
+    """``POST /api/v1/payment-links/{id}/remind``: optionally to a new (corrected) address."""
+
+    messages = {"email": "Enter an email address like name@example.com."}
+
+    email: str | None = None
 
 
 class PublicPaymentLink(Outgoing):
@@ -84,6 +111,15 @@ class PublicPaymentLink(Outgoing):
     description: str
     expires_at: Timestamp
     paid_at: Timestamp | None
+    # Added: what the page shows and prefills.
+    amount_display: str
+    min_amount_display: str | None
+    max_amount_display: str | None
+    amount_example: str
+    expires_display: str
+    email: str | None
+    name: str | None
+    payment_request: str | None
 
 
 class PayLinkCheckoutBody(Incoming):

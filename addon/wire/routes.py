@@ -171,11 +171,19 @@ ROUTES: tuple[Route, ...] = (
         "/api/v1/payment-links/{id}/remind",
         "Email the link again (staff of the clinic); at most once an hour",
         links.PaymentLink,
+        body=links.PaymentLinkRemindBody,
         errors={
             **STAFF_ONLY,
             404: "No such link in your clinic",
             429: "Sooner than an hour after the last (rate_limited); see Retry-After",
         },
+    ),
+    Route(
+        "get",
+        "/api/v1/payment-links/{id}/qr.svg",
+        "The link as a QR code, drawn by Callpay (staff of the clinic)",
+        Binary("image/svg+xml", "An SVG QR code of the link's address"),
+        errors={**STAFF_ONLY, 404: "No such link in your clinic"},
     ),
     Route(
         "get",
@@ -192,6 +200,22 @@ ROUTES: tuple[Route, ...] = (
         payments.Checkout,
         body=links.PayLinkCheckoutBody,
         errors={409: "Paid (link_paid)", 410: "Expired, canceled or unknown (link_unavailable)"},
+        auth="none",
+    ),
+    Route(
+        "post",
+        "/api/v1/pay/{token}/confirmation",
+        "The link's page says Stripe.js confirmed: Callpay asks Stripe and answers the request it pays",
+        payments.PaymentRequest,
+        errors={409: "No payment started yet (no_payment)", 410: "Unknown token (link_unavailable)"},
+        auth="none",
+    ),
+    Route(
+        "get",
+        "/api/v1/pay/{token}/receipt.pdf",
+        "The receipt of a paid link, for whoever holds the link",
+        Binary("application/pdf", "The receipt as a PDF"),
+        errors={404: "Not paid yet, or no such link"},
         auth="none",
     ),
     Route(

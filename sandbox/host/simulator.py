@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
 import jinja2
 import jwt
 from aiohttp import web
@@ -30,6 +31,7 @@ class Person:
     sub: str
     name: str
     role: str
+    email: str | None = None
 
 
 ORG = "harbour-health"
@@ -37,14 +39,17 @@ CLINIC = "harbour-physio"
 PEOPLE = {
     "org-admin": Person("olivia-org", "Olivia Ng (organisation admin)", "org_admin"),
     "clinic-config": Person("grace-admin", "Grace Hopper (clinic admin)", "team_admin"),
+    "payment-centre": Person("grace-admin", "Grace Hopper (clinic admin)", "team_admin"),
     "clinician": Person("dr-ada", "Dr Ada Lovelace", "team_member"),
-    "patient": Person("sam-patient", "Sam Patient", "patient"),
+    # The platform knows the patient's email (the optional launch claim): where a pay-later link goes.
+    "patient": Person("sam-patient", "Sam Patient", "patient", "sam.patient@example.com"),
 }
 SURFACE_PATHS = {
     "org-admin": "/org-admin",
     "clinic-config": "/clinic-config",
     "clinician": "/widget/clinician",
     "patient": "/widget/patient",
+    "payment-centre": "/payment-centre",
 }
 IN_CALL = frozenset({"clinician", "patient"})
 
@@ -82,7 +87,60 @@ def mint_launch(secret: str, person: Person, *, call: str | None) -> str:
         claims["clinic"] = CLINIC
     if call is not None:
         claims["call"] = call
+    if person.email is not None:
+        claims["email"] = person.email
     return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def mint_call_ended(secret: str, call: str) -> str:
+    """The platform's own token for "this call is over": signed like a launch, ``sub`` and ``role`` platform."""
+    now = int(time.time())
+    claims = {
+        "iss": PLATFORM_ID,
+        "aud": "callpay",
+        "sub": "platform",
+        "role": "platform",
+        "org": ORG,
+        "clinic": CLINIC,
+        "call": call,
+        "iat": now,
+        "exp": now + LAUNCH_LIFETIME,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+async def end_call(request: web.Request) -> web.Response:
+    """End call: the platform tells Callpay the call is over (over HTTP, as a real platform would), then shows what
+    became of each request still unpaid."""
+    host = request.app[HOST]
+    call = _call_id(request)
+    token = mint_call_ended(host.launch_secret, call)
+    own = f"{request.scheme}://{request.host}"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{own}/api/v1/platform/calls/{call}/ended", headers={"Authorization": f"Bearer {token}"}
+        ) as answer,
+    ):
+        body: dict[str, Any] = await answer.json()
+        status = answer.status
+    links = {link["payment_request"]: link for link in body.get("payment_links", [])}
+    number = int(call.rsplit("-", 1)[1]) + 1 if re.match(r"^call-\d+$", call) else 2
+    html = _TEMPLATES.get_template("ended.html").render(
+        call=call,
+        status=status,
+        error=body.get("error"),
+        requests=body.get("payment_requests", []),
+        links=links,
+        next_call=f"call-{number}",
+        outbox_url=host.outbox_url,
+        centre=f"/host/launch/payment-centre?{urlencode({'call': call})}",
+    )
+    response = web.Response(text=html, content_type="text/html", status=200 if status == 200 else 502)
+    response.headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self'; script-src 'none'"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _call_id(request: web.Request) -> str:
@@ -132,4 +190,5 @@ def setup(app: web.Application, host: HostPlatform) -> None:
     app[HOST] = host
     app.router.add_get("/", simulator_page)
     app.router.add_get("/host/launch/{surface}", launch)
+    app.router.add_post("/host/end-call", end_call)
     app.router.add_get("/host/static/host.css", stylesheet)

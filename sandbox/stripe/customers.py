@@ -166,6 +166,7 @@ def attach(call: Call, pm: JSON, customer: JSON) -> JSON:
         raise invalid(
             "The payment method you provided has already been attached to a customer.", param="payment_method"
         )
+    payment_methods.check_reusable(call, pm)
     _refuse_if_declined(call.account.cards[pm["id"]])
     pm["customer"] = customer["id"]
     emit(call.state, call.account, "payment_method.attached", pm, call=call)
@@ -207,6 +208,7 @@ def detach_payment_method(call: Call) -> JSON:
         customer["invoice_settings"]["default_payment_method"] = None
     pm["customer"] = None
     call.account.set_up_off_session.discard(pm["id"])
+    call.account.spent_payment_methods.add(pm["id"])
     emit(call.state, call.account, "payment_method.detached", pm, call=call, previous=previous)
     return pm
 

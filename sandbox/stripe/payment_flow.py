@@ -127,6 +127,8 @@ def succeed(
     pi.update(latest_charge=charge["id"], next_action=None, processing=None, last_payment_error=None)
     if pi["setup_future_usage"] and pi["customer"]:
         customers.save_for_later(state, account, pm, pi["customer"], pi["setup_future_usage"], call=call)
+    elif pm["customer"] is None:
+        account.spent_payment_methods.add(pm["id"])
     manual = pi["capture_method"] == "manual"
     if manual:
         capture_before = charge["created"] + int(validity)

@@ -189,6 +189,7 @@ def _confirm_with_params(call: Call, pi: JSON) -> None:
             pi,
         )
     _check_customer_owns(call, pi, pm)
+    payment_methods.check_reusable(call, pm)
     payment_flow.confirm(
         call,
         pi,

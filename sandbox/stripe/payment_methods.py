@@ -79,6 +79,18 @@ def from_params(call: Call) -> JSON | None:
     return resolve(call, name, param="payment_method")
 
 
+def check_reusable(call: Call, pm: JSON) -> None:
+    """Stripe lets a payment method that was never saved to a customer pay once; after that, or once detached, it
+    can't be used again."""
+    if pm["id"] in call.account.spent_payment_methods:
+        raise invalid(
+            "The provided PaymentMethod was previously used with a PaymentIntent without Customer attachment, "
+            "shared with a connected account without Customer attachment, or was detached from a Customer. It may "
+            "not be used again. To use a PaymentMethod multiple times, you must attach it to a Customer first.",
+            param="payment_method",
+        )
+
+
 def resolve(call: Call, name: str, *, param: str) -> JSON:
     """A payment method of this account by id, or a new one made from one of Stripe's test ids (``pm_card_visa``),
     which Stripe accepts wherever a payment method id goes."""

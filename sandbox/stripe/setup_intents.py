@@ -119,6 +119,7 @@ def _confirm(call: Call, si: JSON) -> None:
             f"The provided PaymentMethod {pm['id']} does not belong to the Customer {si['customer']}.",
             param="payment_method",
         )
+    payment_methods.check_reusable(call, pm)
     payment_flow.check_can_charge(call.account)
     card = call.account.cards[pm["id"]]
     si.update(payment_method=pm["id"], last_setup_error=None, next_action=None, latest_attempt=new_id("setatt"))

@@ -53,6 +53,7 @@ class Account:
     balance_transactions: dict[str, JSON] = field(default_factory=dict)
     application_fees: dict[str, JSON] = field(default_factory=dict)  # fees this account collected as a platform
     set_up_off_session: set[str] = field(default_factory=set)  # payment methods a SetupIntent authenticated
+    spent_payment_methods: set[str] = field(default_factory=set)  # used once unsaved, or detached: not reusable
 
     @property
     def secret_key(self) -> str:

@@ -72,10 +72,10 @@ async def test_a_redelivery_is_kept_once_and_worked_on_once(connected: PayStack)
     statuses = await asyncio.gather(*(stack.deliver(event) for _ in range(5)))
     assert statuses == [200] * 5
     await doctor.wait_count("payment_received", 1)
-    await asyncio.sleep(0.2)
+    await stack.webhooks_settled()  # the sandbox delivers this event (and the others) itself as well
     async with stack.app[DB_READ]() as session:
         entries = await inbox.entries(session)
-    assert [(e.id, e.status, e.attempts) for e in entries] == [(event["id"], "processed", 1)]
+    assert [(e.id, e.status, e.attempts) for e in entries if e.id == event["id"]] == [(event["id"], "processed", 1)]
     assert len(stack.published.of("payment_received")) == 1
     assert await receipts_queued(stack, pr["id"]) == 1
 
@@ -84,7 +84,8 @@ async def test_events_kept_by_a_worker_that_died_are_processed_by_another(connec
     """One event stored but never started, one whose worker died holding its lease: both are done, once."""
     stack = connected
     doctor, _, _, pr, intent = await paid_intent(stack)
-    event = await stack.event(intent["id"], "payment_intent.succeeded")
+    # Ids of their own: the sandbox delivers the real event by itself too, and may have kept it already.
+    event = with_new_id(await stack.event(intent["id"], "payment_intent.succeeded"))
     stale = with_new_id(event)
     await keep(stack, event)
     await keep(stack, stale, attempts=1, locked_until=datetime.now(UTC) - timedelta(seconds=1))
@@ -98,8 +99,9 @@ async def test_events_kept_by_a_worker_that_died_are_processed_by_another(connec
 async def test_two_workers_on_one_database_process_each_event_exactly_once(connected: PayStack) -> None:
     stack = connected
     _, _, _, pr, intent = await paid_intent(stack)
+    await stack.webhooks_settled()  # what the sandbox delivers by itself is done before the two workers start
     event = await stack.event(intent["id"], "payment_intent.succeeded")
-    batch = [event] + [with_new_id(event) for _ in range(7)]
+    batch = [with_new_id(event) for _ in range(8)]
     # A second worker: its own engine and its own publisher, sharing the database.
     engine = db.create_engine(stack.settings.database_url)
     other_published: list[Outbound] = []
@@ -182,6 +184,7 @@ async def test_replaying_a_processed_event_applies_it_again_without_doubling_any
     doctor, _, _, pr, intent = await paid_intent(stack)
     event = await stack.event(intent["id"], "payment_intent.succeeded")
     assert await stack.deliver(event) == 200
+    await stack.webhooks_settled()  # nothing the sandbox delivers by itself can land inside the replay below
     first = await stack.settled(event["id"])
     await doctor.wait_count("payment_received", 1)
     ran: list[str] = []

@@ -1,9 +1,10 @@
 """The payment flow end to end, as tests drive it: the real app on a real port, the Stripe sandbox over HTTP, a
 clinic connected through the real Connect OAuth, and Socket.IO clients that record every event they receive.
 
-Webhooks: the sandbox knows the app's endpoint (so its signing secret is the app's), but the endpoint starts
-disabled so each test decides when Stripe's events arrive: ``deliver()`` replays the sandbox's own events, signed,
-exactly as the sandbox would send them; ``enable_webhooks()`` lets the sandbox deliver by itself.
+Webhooks: the sandbox delivers every event to the app by itself, as Stripe may (some twice, in any order, a little
+late: see the ``sandbox`` fixture), so each flow meets at-least-once, unordered delivery; ``deliver()`` also posts
+one event, signed as the sandbox signs it, for the orders a test wants to pin down; ``webhooks_settled()`` waits for
+all of it before a test counts what happened.
 """
 
 from __future__ import annotations
@@ -246,6 +247,22 @@ class PayStack:
 
         return await asyncio.wait_for(until(), wait)
 
+    async def webhooks_settled(self, wait: float = 10.0) -> None:
+        """Wait until the sandbox has delivered all it means to (duplicates and late arrivals included) and the
+        app has worked through every event it kept: a test that counts what happened counts after this."""
+        async with self.http.post(f"{self.sandbox.url}/_sandbox/webhooks/flush", json={"timeout": wait}) as answer:
+            assert answer.status == 200 and (await answer.json())["done"], await answer.text()
+
+        async def until() -> None:
+            while True:
+                async with self.app[DB_READ]() as db:
+                    rows = (await db.scalars(select(StripeEventInbox))).all()
+                if all(row.processed_at is not None or (row.attempts and row.locked_until is None) for row in rows):
+                    return
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(until(), wait)
+
     async def enable_webhooks(self) -> None:
         async with self.http.post(
             f"{self.sandbox.url}/v1/webhook_endpoints/{self.webhook_endpoint}",
@@ -291,11 +308,12 @@ async def build_stack(
     http: aiohttp.ClientSession,
     *,
     kind: type[PayStack] = PayStack,
-    sandbox_delivers: bool = False,
+    sandbox_delivers: bool = True,
     **overrides: str,
 ) -> PayStack:
-    """The app on a port of its own, wired to a fresh platform account on the sandbox. Its webhook endpoint starts
-    disabled (tests ``deliver()`` events themselves) unless ``sandbox_delivers``."""
+    """The app on a port of its own, wired to a fresh platform account on the sandbox, which delivers Stripe's events
+    to it as Stripe may (see the ``sandbox`` fixture: duplicated, in any order, a little late). Tests may also
+    ``deliver()`` events themselves; with ``sandbox_delivers=False`` only those arrive."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     token = secrets.token_hex(8)
