@@ -44,9 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(logging.WARNING if args.command == "demo" else logging.INFO)
 
     if args.command == "demo":
-        # The demo launcher lives beside the sandbox it starts; production paths never import it.
-        demo = importlib.import_module("sandbox.demo")
-        return int(demo.run(host=args.host, port=args.port))
+        return run_demo(host=args.host, port=args.port)
     settings = _settings_or_exit()
     if args.command == "db":
         asyncio.run(db.upgrade(settings.database_url))
@@ -55,6 +53,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "events":
         return cli_events.run(settings, args)
     return serve(settings, host=args.host, port=args.port)
+
+
+SANDBOX_MISSING = (
+    "callpay demo needs the sandbox (offline Stripe, mailbox, host simulator), which production installs leave out: "
+    "install it with `pip install -e ./sandbox` from Callpay's repository (./scripts/demo does it for you)."
+)
+
+
+def run_demo(*, host: str, port: int) -> int:
+    # The demo launcher lives in the sandbox distribution beside what it starts; production paths never import it.
+    try:
+        demo = importlib.import_module("sandbox.demo")
+    except ImportError as exc:
+        if exc.name is not None and exc.name != "sandbox" and not exc.name.startswith("sandbox."):
+            raise  # the sandbox is there but something it needs isn't: that traceback says what
+        print(SANDBOX_MISSING, file=sys.stderr)
+        return 2
+    return int(demo.run(host=host, port=port))
 
 
 def serve(settings: Settings, *, host: str, port: int) -> int:

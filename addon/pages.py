@@ -1,4 +1,8 @@
-"""Server-rendered pages: one Jinja environment for every package's templates."""
+"""Server-rendered pages: one Jinja environment, to which each part of the product adds its own templates.
+
+The core knows only its own folder; clinic_config, widget and payment_centre call :func:`register_part` with theirs
+(and their static files), so no package's layout is written down anywhere but in that package.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +13,32 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-TEMPLATE_FOLDERS = [
-    Path(__file__).parent / "templates",
-    Path(__file__).parent.parent / "clinic_config" / "templates",
-    Path(__file__).parent.parent / "widget" / "templates",
-    Path(__file__).parent.parent / "payment_centre" / "templates",
-]
+CORE_TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATE_LOADER = web.AppKey("template_loader", jinja2.FileSystemLoader)
 
 
 def setup_templates(app: web.Application) -> None:
+    loader = jinja2.FileSystemLoader([str(CORE_TEMPLATES)])
     env = aiohttp_jinja2.setup(
         app,
-        loader=jinja2.FileSystemLoader([str(p) for p in TEMPLATE_FOLDERS if p.exists()]),
+        loader=loader,
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
     )
     env.globals["static"] = lambda path: f"/static/{path}"
+    app[TEMPLATE_LOADER] = loader
+
+
+def register_part(
+    app: web.Application, *, templates: Path | None = None, static: tuple[str, Path] | None = None
+) -> None:
+    """A part of the product brings its templates (their names are unique across parts) and its static files,
+    served under its own prefix (``("/widget/static/", folder)``)."""
+    if templates is not None:
+        app[TEMPLATE_LOADER].searchpath.append(str(templates))
+    if static is not None:
+        prefix, folder = static
+        app.router.add_static(prefix, folder, append_version=False)
 
 
 def render_message_page(request: web.Request, *, title: str, message: str, status: int) -> web.Response:

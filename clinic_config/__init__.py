@@ -6,13 +6,15 @@ from pathlib import Path
 
 from aiohttp import web
 
+from addon.pages import register_part
 from clinic_config import api, pages
 
 STATIC = Path(__file__).parent / "static"
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 def setup(app: web.Application) -> None:
     """Register this part's routes and background work on the app."""
-    app.router.add_static("/clinic-config/static/", STATIC, append_version=False)
+    register_part(app, templates=TEMPLATES, static=("/clinic-config/static/", STATIC))
     pages.setup(app)
     api.setup(app)

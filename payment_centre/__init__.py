@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from addon.pages import register_part
 from payment_centre import api, pages
 
 STATIC = Path(__file__).parent / "static"
@@ -15,6 +16,6 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 def setup(app: web.Application) -> None:
     """Register this part's routes on the app."""
-    app.router.add_static("/payment-centre/static/", STATIC, append_version=False)
+    register_part(app, templates=TEMPLATES, static=("/payment-centre/static/", STATIC))
     pages.setup(app)
     api.setup(app)

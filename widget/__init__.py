@@ -6,14 +6,16 @@ from pathlib import Path
 
 from aiohttp import web
 
+from addon.pages import register_part
 from widget import clinician, patient
 
 STATIC = Path(__file__).parent / "static"
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 def setup(app: web.Application) -> None:
     """Register this part's routes and background work on the app."""
     STATIC.mkdir(exist_ok=True)
-    app.router.add_static("/widget/static/", STATIC, append_version=False)
+    register_part(app, templates=TEMPLATES, static=("/widget/static/", STATIC))
     clinician.setup(app)
     patient.setup(app)

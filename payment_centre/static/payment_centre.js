@@ -72,8 +72,11 @@ function renderRow(pr) {
   tr.dataset.testid = "payment-row";
   tr.dataset.id = pr.id;
   tr.dataset.status = pr.status;
-  const patient = [pr.patient_name, pr.patient_email].filter(Boolean).join(" · ") || "—";
-  tr.append(cell(pr.created_at_display), cell(patient), cell(pr.description));
+  const patient = cell(pr.patient_name || (pr.patient_email ? "" : "—"));
+  if (pr.patient_email) {
+    patient.append(Object.assign(document.createElement("span"), { className: "cp-muted-line", textContent: pr.patient_email }));
+  }
+  tr.append(cell(pr.created_at_display, "cp-when"), patient, cell(pr.description));
   if (!config.own_only) tr.append(cell(pr.clinician.name));
   if (config.many_clinics) tr.append(cell(pr.clinic_name));
   const amount = cell(pr.amount_display, "num");

@@ -5,11 +5,13 @@
 import { session } from "/static/session.js";
 import { connectLive } from "/widget/static/live.js";
 import { $ } from "/widget/static/view.js";
-import { requests, upsert, renderList, onCancel } from "/widget/static/clinician/list.js";
+import { requests, upsert, renderList, onCancel, announce } from "/widget/static/clinician/list.js";
+import { onAfterPayment } from "/widget/static/clinician/after_payment.js";
 import { showReceived, dismissOnEscape } from "/widget/static/clinician/popup.js";
 import { wireForm, setFormEnabled, showFormError } from "/widget/static/clinician/form.js";
 
 const config = JSON.parse($("panel-config").textContent);
+onAfterPayment({ render: renderList, announce });
 const ACK_TIMEOUT_MS = 10000;
 
 let paymentsAvailable = Boolean(config.status?.payments_available);

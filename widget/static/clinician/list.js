@@ -2,6 +2,7 @@
 
 import { $, element, announcer, timeOf } from "/widget/static/view.js";
 import { isCancelable, isNewer, newestFirst } from "/widget/static/requests.js";
+import { renderAfterPayment } from "/widget/static/clinician/after_payment.js";
 
 const STATUS_WORDS = {
   requested: "Waiting for the patient",
@@ -60,6 +61,7 @@ function renderItem(pr) {
   if (pr.card_display) parts.push(pr.card_display);
   item.append(element("span", { className: "cp-request-meta", text: parts.join(" · ") }));
   if (isCancelable(pr)) item.append(pr.id === confirmingId ? renderConfirm(pr) : renderCancel(pr));
+  if (pr.receipt_available) item.append(renderAfterPayment(pr));
   return item;
 }
 

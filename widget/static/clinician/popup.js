@@ -4,6 +4,9 @@
 // Shown once per payment on this page; a second payment's banner lies over the first until that is dismissed.
 
 import { $, element } from "/widget/static/view.js";
+import { startRefund } from "/widget/static/clinician/after_payment.js";
+
+const refunds = JSON.parse(document.getElementById("panel-config").textContent).refunds ?? {};
 
 const shown = new Set(); // ids whose pop-up has been shown on this page: never twice
 
@@ -27,7 +30,21 @@ export function showReceived(pr) {
     attrs: { type: "button", "aria-label": `Dismiss: payment of ${pr.amount_display} received` },
   });
   dismiss.addEventListener("click", () => dismissReceived(card));
-  card.append(element("div", { className: "cp-received-text" }), dismiss);
+  card.append(element("div", { className: "cp-received-text" }));
+  if (refunds.allowed) {
+    // A mistaken charge is seen first here: its refund is one press away, in the request's row below.
+    const refund = element("button", {
+      className: "cp-received-dismiss secondary",
+      text: "Refund",
+      attrs: { type: "button", "aria-label": `Refund the payment of ${pr.amount_display}` },
+    });
+    refund.addEventListener("click", () => {
+      dismissReceived(card);
+      startRefund(pr.id);
+    });
+    card.append(refund);
+  }
+  card.append(dismiss);
   card.firstChild.append(title, detail);
   region.prepend(card); // the newest on top, and first in focus order
   region.classList.add("cp-has-received");
