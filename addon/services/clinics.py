@@ -23,7 +23,7 @@ from addon.auth.sessions import Principal
 from addon.errors import InvalidFields, InvalidInput, NotFound, PaymentsUnavailable
 from addon.models import Clinic, ClinicNotice, ClinicStripeAccount, Organisation, iso_utc
 from addon.outbound import Outbound, clinic_patients_room, clinic_staff_room
-from addon.services import account_health, amounts
+from addon.services import account_health, amounts, link_settings
 from addon.settings import ONBOARDING_WAYS, STRIPE_DASHBOARD_BASE, Settings
 from addon.wire import clinic as wire
 from addon.wire.base import Outgoing
@@ -72,8 +72,11 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 CENTRE_FIELDS = frozenset({"timezone", "clinician_refunds", "clinician_refund_window_hours"})
 MAX_REFUND_WINDOW_HOURS = 24 * 30
 SETTING_FIELDS = frozenset(
-    {"locale", "default_currency", "preset_amounts", "confirm_above", "receipt_abn", *TEXT_LIMITS, *CENTRE_FIELDS}
-)
+    {
+        "locale", "default_currency", "preset_amounts", "confirm_above", "receipt_abn", *TEXT_LIMITS, *CENTRE_FIELDS,
+        *link_settings.FIELDS,
+    }
+)  # fmt: skip
 # The order Configure > Client Payments shows the settings in.
 FORM_ORDER = (
     "locale",
@@ -91,6 +94,7 @@ FORM_ORDER = (
     "timezone",
     "clinician_refunds",
     "clinician_refund_window_hours",
+    *link_settings.FIELDS,
 )
 # How numbers may be written, offered on the settings page; the API takes any BCP 47 tag CLDR knows.
 LOCALES = ("en-AU", "en-NZ", "en-GB", "en-US", "en-CA", "en-IE", "en-SG", "de-DE", "fr-FR", "ja-JP")
@@ -237,6 +241,7 @@ def settings_json(clinic: Clinic) -> wire.ClinicSettings:
         timezone=clinic.timezone,
         clinician_refunds=clinic.clinician_refunds,
         clinician_refund_window_hours=clinic.clinician_refund_window_hours,
+        **link_settings.settings_json(clinic),
     )
 
 
@@ -347,6 +352,7 @@ async def update_settings(
         has_presets=bool(clinic.preset_amounts),
         current_locale=clinic.locale,
         has_confirm_above=clinic.confirm_above is not None,
+        current_links=link_settings.settings_json(clinic),
     )
     if not changes:
         raise InvalidInput("Nothing to change: send at least one of " + ", ".join(sorted(SETTING_FIELDS)) + ".")
@@ -376,6 +382,7 @@ def parse_settings(
     has_presets: bool = False,
     current_locale: str = money.DEFAULT_LOCALE,
     has_confirm_above: bool = False,
+    current_links: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The changes ``body`` asks for, every field checked: all the problems found are raised together
     (:class:`InvalidFields`), so the page can mark each field and each bad preset at once."""
@@ -434,6 +441,11 @@ def parse_settings(
         problems.append(
             InvalidInput("Enter the phone number with digits, spaces, + ( ) or - only.", field="receipt_phone")
         )
+    link_changes, link_problems = link_settings.parse(
+        body, currency=currency, locale=locale, current=current_links or {}
+    )
+    changes.update(link_changes)
+    problems.extend(link_problems)
     if problems:
         raise InvalidFields.of(_in_form_order(problems))
     return changes

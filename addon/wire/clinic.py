@@ -47,6 +47,16 @@ class ClinicSettings(Outgoing):
     timezone: str = Field(description="IANA time zone the clinic's dates are shown in")
     clinician_refunds: bool = Field(description="Clinicians may refund their own payments")
     clinician_refund_window_hours: int = Field(description="For how long after a payment they may")
+    # Pay later.
+    call_ended_action: Literal["send_link", "keep_unpaid", "cancel"] = Field(
+        description="What becomes of a request still unpaid when its call ends (default send_link)"
+    )
+    link_min_amount: MinorUnits | None = Field(description="The least a patient may choose on a link; null: Stripe's")
+    link_min_amount_text: str
+    link_max_amount: MinorUnits | None = Field(description="The most a patient may choose on a link; null: no limit")
+    link_max_amount_text: str
+    link_reminder_hours: int | None = Field(description="A reminder this many hours before expiry; null: off")
+    link_notice_email: str | None = Field(description="Where a link's paid and expired notices are emailed; null: none")
 
 
 class ClinicSettingsPatch(Incoming):
@@ -93,6 +103,11 @@ class ClinicSettingsPatch(Incoming):
     timezone: str | None = None
     clinician_refunds: bool | None = None
     clinician_refund_window_hours: int | None = None
+    call_ended_action: str | None = None
+    link_min_amount: int | str | None = None
+    link_max_amount: int | str | None = None
+    link_reminder_hours: int | str | None = None
+    link_notice_email: str | None = None
 
 
 class AccountHealth(Outgoing):

@@ -9,6 +9,8 @@ const announcer = $("announcer");
 const FIELDS = [
   "locale", "default_currency", "preset_amounts", "confirm_above", "receipt_business_name", "receipt_abn", "receipt_provider_name",
   "receipt_provider_number", "receipt_address", "receipt_phone", "receipt_footer",
+  // Pay later (the last five): the server reads the amounts in the clinic's locale.
+  "call_ended_action", "link_min_amount", "link_max_amount", "link_reminder_hours", "link_notice_email",
 ];
 // The payment centre's settings: a time zone, and whether (and how long) clinicians may refund their own.
 const CENTRE_FIELDS = ["receipt_gst_line", "timezone", "clinician_refunds", "clinician_refund_window_hours"];
@@ -155,7 +157,12 @@ function renderSettings(config) {
     : "";
   $("confirm_above").value = s.confirm_above_text;
   $("confirm_above-display").textContent = `Requests above ${s.confirm_above_display} are confirmed first.`;
-  for (const name of FIELDS.slice(4)) $(name).value = s[name] ?? "";
+  for (const name of FIELDS.slice(4, -5)) $(name).value = s[name] ?? "";
+  $("call_ended_action").value = s.call_ended_action;
+  $("link_min_amount").value = s.link_min_amount_text;
+  $("link_max_amount").value = s.link_max_amount_text;
+  $("link_reminder_hours").value = s.link_reminder_hours ?? "";
+  $("link_notice_email").value = s.link_notice_email ?? "";
   renderCentreSettings(config);
 }
 

@@ -11,13 +11,20 @@ const refunds = JSON.parse(document.getElementById("panel-config").textContent).
 const shown = new Set(); // ids whose pop-up has been shown on this page: never twice
 
 export function showReceived(pr) {
-  if (shown.has(pr.id)) return;
-  shown.add(pr.id);
+  showBanner({ id: pr.id, title: "Payment received", amount: pr.amount_display, description: pr.description,
+    testid: "payment-received", label: `Dismiss: payment of ${pr.amount_display} received` });
+}
+
+// The banner itself, for a payment or a pay-later link's notice (clinician/links.js).
+export function showBanner({ id, title: words, amount, description, testid, label }) {
+  if (shown.has(id)) return;
+  shown.add(id);
+  const pr = { id, amount_display: amount, description };
   const region = $("received-region");
-  const card = element("div", { className: "cp-received", attrs: { "data-testid": "payment-received" } });
+  const card = element("div", { className: "cp-received", attrs: { "data-testid": testid } });
   card.dataset.id = pr.id;
   // When it was paid is in the list below; the banner keeps to what and how much, so it stays two short lines.
-  const title = element("h2", { text: "Payment received" });
+  const title = element("h2", { text: words });
   const detail = element("p", { className: "cp-received-detail" });
   detail.append(
     element("span", { className: "cp-received-amount", text: pr.amount_display }),
@@ -27,7 +34,7 @@ export function showReceived(pr) {
   const dismiss = element("button", {
     className: "cp-received-dismiss",
     text: "Dismiss",
-    attrs: { type: "button", "aria-label": `Dismiss: payment of ${pr.amount_display} received` },
+    attrs: { type: "button", "aria-label": label || `Dismiss: ${words.toLowerCase()}, ${pr.amount_display}` },
   });
   dismiss.addEventListener("click", () => dismissReceived(card));
   card.append(element("div", { className: "cp-received-text" }));
