@@ -3,7 +3,7 @@
 
 import { api, session } from "/static/session.js";
 import { connectLive } from "/widget/static/live.js";
-import { element, dateTimeOf } from "/widget/static/view.js";
+import { element } from "/widget/static/view.js";
 import { shareBox } from "/widget/static/links_share.js";
 
 const $ = (id) => document.getElementById(id);
@@ -40,7 +40,7 @@ function row(link) {
     actions.append(details, cancel);
   }
   tr.append(
-    cell(dateTimeOf(link.created_at)),
+    cell(link.created_display),
     cell([link.name, link.email].filter(Boolean).join(" · ") || "—"),
     cell(link.description),
     cell(link.amount_display, "num"),

@@ -260,3 +260,44 @@ async def test_the_page_and_checkout_are_rate_limited(connected: PayStack, clock
     assert statuses[:30] == [200] * 30 and statuses[30] == 429
     page = await connected.client.get(f"/pay/{token_of(link)}")
     assert page.status == 429 and "Retry-After" in page.headers and "Wait" in await page.text()
+
+
+async def test_a_canceled_link_page_names_the_clinic_and_a_chosen_amount_page_asks_for_it(
+    connected: PayStack, clock: ManualClock
+) -> None:
+    admin = await connected.session(role="team_admin", sub="admin-1", call=None)
+    chosen = await make_link(connected, admin, min_amount="20.00", max_amount="200.00")
+    page = await connected.client.get(f"/pay/{token_of(chosen)}")
+    text = await page.text()
+    assert (
+        page.status == 200
+        and 'data-testid="link-amount"' in text
+        and "A$20.00 to A$200.00" in text.replace("From A$20.00 to A$200.00", "A$20.00 to A$200.00")
+    )
+    status, _ = await connected.api("POST", f"/api/v1/payment-links/{chosen['id']}/cancel", admin)
+    assert status == 200
+    page = await connected.client.get(f"/pay/{token_of(chosen)}")
+    text = await page.text()
+    assert page.status == 410 and "was cancelled" in text and "Harbour Physio" in text
+    assert 'data-testid="link-unavailable"' in text and 'data-testid="pay-submit"' not in text
+
+
+async def test_automatic_reminders_go_once_before_expiry(connected: PayStack, clock: ManualClock) -> None:
+    admin = await connected.session(role="team_admin", sub="admin-1", call=None)
+    async with connected.app[DB].begin() as db:
+        await db.execute(update(Clinic).values(link_reminder_hours=24))
+    link = await make_link(connected, admin, amount="80.00", email="pat@example.com")
+    clock.advance(timedelta(days=5, hours=23))
+    swept = await payment_links.sweep(connected.app[DB], connected.app[GATEWAY], clock=clock)
+    assert swept.reminded == []
+    clock.advance(timedelta(hours=1, seconds=1))
+    first, second = await asyncio.gather(
+        payment_links.sweep(connected.app[DB], connected.app[GATEWAY], clock=clock),
+        payment_links.sweep(connected.app[DB], connected.app[GATEWAY], clock=clock),
+    )
+    assert first.reminded + second.reminded == [link["id"]]
+    row = await link_row(connected, link["id"])
+    assert row.reminders_sent == 1 and row.last_reminded_at == clock.now()
+    async with connected.app[DB]() as db:
+        keys = (await db.scalars(select(OutboxEmail.dedupe_key).where(OutboxEmail.kind == "payment_link"))).all()
+    assert sorted(keys) == sorted([f"link:{link['id']}:sent", f"link:{link['id']}:auto-remind"])
