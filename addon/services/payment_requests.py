@@ -153,6 +153,19 @@ def parse_description(value: object) -> str:
     return " ".join(typed.split())
 
 
+MAX_ITEM_CODE = 50
+
+
+def parse_item_code(value: object) -> str | None:
+    """An optional item number for the receipt (a Medicare or health fund item, such as 10960)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or len(value.strip()) > MAX_ITEM_CODE or any(c in value for c in "\r\n"):
+        raise InvalidInput(f"Keep the item number to one line of {MAX_ITEM_CODE} characters or fewer.",
+                           field="item_code")  # fmt: skip
+    return value.strip()
+
+
 def parse_client_ref(value: object) -> str | None:
     if value is None:
         return None
@@ -189,6 +202,7 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
     typed, description = _read_amount_and_description(clinic, body)
     amount, currency = typed.minor, typed.currency
     client_ref = parse_client_ref(body.get("client_ref"))
+    item_code = parse_item_code(body.get("item_code"))
     # Last, so the clinician is asked to confirm only a request that is otherwise ready to send.
     amounts.require_confirmed(clinic, typed, body.get("confirm"))
 
@@ -200,6 +214,7 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
         "clinic_id": clinic.id,
         "clinician_id": principal.user_id,
         "client_ref": client_ref,
+        "item_code": item_code,
         "amount": amount,
         "currency": currency,
         "description": description,
