@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from addon.wire import clinic, links, payments, receipts, sessions
+from addon.wire import clinic, links, payments, profile, receipts, sessions
 from addon.wire.base import Incoming
 
 Method = Literal["get", "post", "patch", "put", "delete"]
@@ -132,6 +132,21 @@ ROUTES: tuple[Route, ...] = (
         status=202,
         body=payments.ResendReceiptBody,
         errors={**NOT_FOUND, **STAFF_ONLY, 409: "No receipt yet, or just sent"},
+    ),
+    Route(
+        "get",
+        "/api/v1/profile",
+        "The signed-in clinician's own details on receipts (their provider number)",
+        profile.Profile,
+        errors=STAFF_ONLY,
+    ),
+    Route(
+        "patch",
+        "/api/v1/profile",
+        "Set the signed-in clinician's provider number (a launch's provider_number claim, when sent, wins)",
+        profile.Profile,
+        body=profile.ProfileBody,
+        errors=STAFF_ONLY,
     ),
     Route(
         "get",

@@ -27,7 +27,8 @@ function announce(message, kind = "ok") {
 }
 
 function render(config, { settings = true } = {}) {
-  $("clinic-name").textContent = config.clinic.name || config.clinic.id;
+  // The clinic as its staff know it: the platform's name, else its Stripe account's; never its platform id.
+  $("clinic-name").textContent = config.clinic.name || config.stripe?.name || "your clinic";
   $("addon-off").hidden = config.clinic.addon_enabled;
   const notices = $("notices");
   notices.replaceChildren(...config.notices.map((n) => {

@@ -138,11 +138,63 @@ function renderTotals(totals) {
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
-  load();
+  // --- The clinician's own provider number -----------------------------------------------------------------------
+
+const profile = $("profile");
+if (profile) {
+  api("/api/v1/profile").then((me) => { $("provider-number").value = me.provider_number ?? ""; }).catch(() => {});
+  profile.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = $("provider-number-error");
+    error.hidden = true;
+    $("provider-number").removeAttribute("aria-invalid");
+    try {
+      const me = await api("/api/v1/profile", {
+        method: "PATCH",
+        body: { provider_number: $("provider-number").value.trim() || null },
+      });
+      $("provider-number").value = me.provider_number ?? "";
+      announce(me.provider_number ? `Provider number ${me.provider_number} saved.` : "Provider number removed.");
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+      $("provider-number").setAttribute("aria-invalid", "true");
+      $("provider-number").focus();
+    }
+  });
+}
+
+load();
 });
 $("filter-clear").addEventListener("click", () => {
   form.reset();
-  load();
+  // --- The clinician's own provider number -----------------------------------------------------------------------
+
+const profile = $("profile");
+if (profile) {
+  api("/api/v1/profile").then((me) => { $("provider-number").value = me.provider_number ?? ""; }).catch(() => {});
+  profile.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = $("provider-number-error");
+    error.hidden = true;
+    $("provider-number").removeAttribute("aria-invalid");
+    try {
+      const me = await api("/api/v1/profile", {
+        method: "PATCH",
+        body: { provider_number: $("provider-number").value.trim() || null },
+      });
+      $("provider-number").value = me.provider_number ?? "";
+      announce(me.provider_number ? `Provider number ${me.provider_number} saved.` : "Provider number removed.");
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+      $("provider-number").setAttribute("aria-invalid", "true");
+      $("provider-number").focus();
+    }
+  });
+}
+
+load();
 });
 $("more").addEventListener("click", () => load({ more: true }));
 for (const button of document.querySelectorAll(".cp-sort")) {
@@ -153,7 +205,33 @@ for (const button of document.querySelectorAll(".cp-sort")) {
       const on = th.dataset.sort === key;
       th.setAttribute("aria-sort", on ? (sort.startsWith("-") ? "descending" : "ascending") : "none");
     }
-    load();
+    // --- The clinician's own provider number -----------------------------------------------------------------------
+
+const profile = $("profile");
+if (profile) {
+  api("/api/v1/profile").then((me) => { $("provider-number").value = me.provider_number ?? ""; }).catch(() => {});
+  profile.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = $("provider-number-error");
+    error.hidden = true;
+    $("provider-number").removeAttribute("aria-invalid");
+    try {
+      const me = await api("/api/v1/profile", {
+        method: "PATCH",
+        body: { provider_number: $("provider-number").value.trim() || null },
+      });
+      $("provider-number").value = me.provider_number ?? "";
+      announce(me.provider_number ? `Provider number ${me.provider_number} saved.` : "Provider number removed.");
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+      $("provider-number").setAttribute("aria-invalid", "true");
+      $("provider-number").focus();
+    }
+  });
+}
+
+load();
   });
 }
 
@@ -311,7 +389,33 @@ $("refund-form").addEventListener("submit", async (event) => {
     announce(answer.refund.status === "failed"
       ? `The refund failed: ${answer.refund.failure_message ?? ""}`
       : `Refund of ${answer.refund.amount_display} ${answer.refund.status === "pending" ? "asked for" : "made"}.`);
-    load();
+    // --- The clinician's own provider number -----------------------------------------------------------------------
+
+const profile = $("profile");
+if (profile) {
+  api("/api/v1/profile").then((me) => { $("provider-number").value = me.provider_number ?? ""; }).catch(() => {});
+  profile.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = $("provider-number-error");
+    error.hidden = true;
+    $("provider-number").removeAttribute("aria-invalid");
+    try {
+      const me = await api("/api/v1/profile", {
+        method: "PATCH",
+        body: { provider_number: $("provider-number").value.trim() || null },
+      });
+      $("provider-number").value = me.provider_number ?? "";
+      announce(me.provider_number ? `Provider number ${me.provider_number} saved.` : "Provider number removed.");
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+      $("provider-number").setAttribute("aria-invalid", "true");
+      $("provider-number").focus();
+    }
+  });
+}
+
+load();
     $("detail").focus();
   } catch (err) {
     if (err.status && err.status !== 0 && err.code !== "network") refundRef = null;
@@ -346,5 +450,31 @@ $("resend-form").addEventListener("submit", async (event) => {
     button.disabled = false;
   }
 });
+
+// --- The clinician's own provider number -----------------------------------------------------------------------
+
+const profile = $("profile");
+if (profile) {
+  api("/api/v1/profile").then((me) => { $("provider-number").value = me.provider_number ?? ""; }).catch(() => {});
+  profile.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = $("provider-number-error");
+    error.hidden = true;
+    $("provider-number").removeAttribute("aria-invalid");
+    try {
+      const me = await api("/api/v1/profile", {
+        method: "PATCH",
+        body: { provider_number: $("provider-number").value.trim() || null },
+      });
+      $("provider-number").value = me.provider_number ?? "";
+      announce(me.provider_number ? `Provider number ${me.provider_number} saved.` : "Provider number removed.");
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+      $("provider-number").setAttribute("aria-invalid", "true");
+      $("provider-number").focus();
+    }
+  });
+}
 
 load();
