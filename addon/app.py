@@ -118,12 +118,15 @@ def _loop_watch(long_lived: bool) -> Callable[[web.Application], AsyncIterator[N
         loop = asyncio.get_running_loop()
         if long_lived:
             # `kill -USR1 <pid>`: log the loop's health now (and start a new window for its longest stall).
+            # `kill -USR2 <pid>`: free reference cycles that died after they were frozen (one full pause).
             loop.add_signal_handler(signal.SIGUSR1, watch.summary)
+            loop.add_signal_handler(signal.SIGUSR2, loop_health.compact)
         try:
             yield
         finally:
             if long_lived:
                 loop.remove_signal_handler(signal.SIGUSR1)
+                loop.remove_signal_handler(signal.SIGUSR2)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -32,8 +32,10 @@ from typing import Any
 
 log = logging.getLogger("callpay.loop")
 
-# (young, middle, old): the young generation is collected after this many net allocations of tracked objects.
-THRESHOLDS = (20_000, 20, 1_000)
+# (young, middle, old). A young collection walks the young generation, a middle one the young and middle: both
+# stay small (a few ms); the middle generation's survivors are then frozen, so the old generation stays empty.
+# (Measured at 10,000 sockets: (20_000, 20) let the middle generation reach ~400,000 objects, 0.5 s of CPU each.)
+THRESHOLDS = (5_000, 10, 1_000)
 TICK = 0.02
 STALL_WARNING = 0.1
 SUMMARY_EVERY = 60.0
@@ -75,7 +77,6 @@ class GcStats:
                     "pause_ms": round(pause_ms, 1),
                     "cpu_ms": round(cpu_ms, 1),
                     "collected": info.get("collected"),
-                    "frozen": gc.get_freeze_count(),
                 },
             )
 
@@ -94,10 +95,20 @@ def tune_collector() -> None:
 
 def compact() -> int:
     """Walk everything once (a pause of about 0.1 s per 100,000 objects), free what died since it was frozen, and
-    freeze the rest again; the number of objects freed."""
+    freeze the rest again; the number of objects freed. ``kill -USR2 <pid>`` runs it in ``callpay serve``."""
+    started, started_cpu = time.perf_counter(), time.thread_time()
     gc.unfreeze()
     freed = gc.collect()
     gc.freeze()
+    log.info(
+        "garbage collector compacted",
+        extra={
+            "freed": freed,
+            "frozen": gc.get_freeze_count(),
+            "pause_ms": round((time.perf_counter() - started) * 1000, 1),
+            "cpu_ms": round((time.thread_time() - started_cpu) * 1000, 1),
+        },
+    )
     return freed
 
 
@@ -153,7 +164,8 @@ class LoopWatch:
                 "gc_longest_ms": [round(ms, 1) for ms in GC.longest_ms],
                 "gc_longest_cpu_ms": [round(ms, 1) for ms in GC.longest_cpu_ms],
                 "gc_total_ms": [round(ms, 1) for ms in GC.total_ms],
-                "gc_frozen": gc.get_freeze_count(),
+                # Not gc.get_freeze_count(): it walks every frozen object, a pause of its own at a million.
+                "gc_young_counts": list(gc.get_count()),
             },
         )
         self.window_longest = 0.0

@@ -437,6 +437,11 @@ async def drive(
         finals.append(report)
     for proc in procs:
         proc.join(timeout=60)
+    if watched:
+        # Every socket is closed: what a full collection frees now is what freezing kept past its death.
+        await asyncio.sleep(5.0)
+        os.kill(pid, signal.SIGUSR2)
+        await asyncio.sleep(5.0)
     if probe.pid:
         os.kill(probe.pid, signal.SIGTERM)
     probe.join(timeout=60)
@@ -452,6 +457,7 @@ async def drive(
     hold_stall = health[-1]["window_longest_stall_ms"] if health else None
     wave_busy = health[-2].get("window_longest_busy_stall_ms") if len(health) >= 2 else None
     hold_busy = health[-1].get("window_longest_busy_stall_ms") if health else None
+    compacted = [line for line in log_lines(log_path) if line.get("message") == "garbage collector compacted"]
     dropped = sum(r["dropped"] for r in finals)
     held = sum(r["held"] for r in finals)
     open_lat = [lat for r in reports for lat in r["open_latencies"]]
@@ -485,6 +491,9 @@ async def drive(
         "healthz_wave": percentiles(wave_lat),
         "healthz_hold": percentiles(hold_lat),
         "healthz_errors": probe_errors,
+        "compact_after_close": {k: compacted[-1].get(k) for k in ("freed", "frozen", "pause_ms", "cpu_ms")}
+        if compacted
+        else None,
         "load_average_end": load_average(),
     }
     print()
@@ -505,6 +514,7 @@ async def drive(
     )
     print(f"  of it the loop busy   wave {wave_busy} ms, hold {hold_busy} ms (the rest: waiting for a CPU)")
     print(f"garbage collector       {results['gc']}")
+    print(f"compaction after close  {results['compact_after_close']} (cycles kept by freezing, freed)")
     print(f"open latency            {fmt(results['open_latency'])}")
     print(f"/healthz during wave    {fmt(results['healthz_wave'])}")
     print(f"/healthz during hold    {fmt(results['healthz_hold'])}  (errors {probe_errors})")

@@ -29,7 +29,7 @@ kept = [Socket() for _ in range(50_000)]  # long-lived, like sockets held for a 
 gc.collect(1)  # a collection of the middle generation: what survives it is frozen, never walked by a full one
 frozen = gc.get_freeze_count()
 assert frozen >= at_start + 50_000, (at_start, frozen)
-assert len(gc.get_objects(2)) < 1000, len(gc.get_objects(2))
+assert len(gc.get_objects(2)) < 5000, len(gc.get_objects(2))
 del kept
 assert loop_health.compact() >= 50_000  # an operator's compaction frees cycles that died after being frozen
 print("ok", loop_health.GC.collections)
