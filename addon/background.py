@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from addon.appkeys import AFTER_COMMIT, CLOCK, DB, GATEWAY, OUTBOX, SETTINGS
+from addon.appkeys import AFTER_COMMIT, CLOCK, DB, DB_READ, GATEWAY, OUTBOX, RECONCILED, SETTINGS
 from addon.mail import SmtpTransport
 from addon.outbound import Outbound
 from addon.publish import publish_after_commit
-from addon.services import payment_links
+from addon.services import payment_links, reconciliation
 from addon.services.outbox import OutboxWorker
 
 log = logging.getLogger("callpay.outbox")
@@ -24,6 +24,7 @@ SHUTDOWN_GRACE = 10.0
 def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_outbox_worker)
     app.cleanup_ctx.append(_link_sweeper)
+    app.cleanup_ctx.append(_reconciler)
     app[AFTER_COMMIT].append(lambda events: _wake_outbox(app, events))
 
 
@@ -79,6 +80,31 @@ async def _link_sweeper(app: web.Application) -> AsyncIterator[None]:
             await asyncio.sleep(SWEEP_INTERVAL)
 
     task = asyncio.create_task(loop(), name="callpay-link-sweeper")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _reconciler(app: web.Application) -> AsyncIterator[None]:
+    """Ask Stripe about open payments once on start-up and every minute after (addon/services/reconciliation.py)."""
+    totals = reconciliation.Totals()
+    app[RECONCILED] = totals
+
+    async def publish(events: Sequence[Outbound]) -> None:
+        await publish_after_commit(app, events)
+
+    async def rounds() -> None:
+        while True:
+            try:
+                totals.add(await reconciliation.reconcile(app[DB], app[DB_READ], app[GATEWAY], publish=publish))
+            except Exception:
+                log.exception("reconcile round failed")
+            await asyncio.sleep(reconciliation.INTERVAL)
+
+    task = asyncio.create_task(rounds(), name="callpay-reconcile")
     try:
         yield
     finally:

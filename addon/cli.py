@@ -1,4 +1,4 @@
-"""``callpay demo | serve | db upgrade | events list | events replay``."""
+"""``callpay demo | serve | db upgrade | events list | events replay | reconcile``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 from aiohttp import web
 
-from addon import cli_events, db, logs
+from addon import cli_events, cli_reconcile, db, logs
 from addon.app import create_app
 from addon.settings import Settings, SettingsError
 
@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     db_commands = db_parser.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply migrations")
     cli_events.add_commands(commands)
+    cli_reconcile.add_command(commands)
     args = parser.parse_args(argv)
     # The demo's terminal is for its addresses; its routine logs would push them off screen.
     logs.configure(logging.WARNING if args.command == "demo" else logging.INFO)
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "events":
         return cli_events.run(settings, args)
+    if args.command == "reconcile":
+        return cli_reconcile.run(settings, args)
     return serve(settings, host=args.host, port=args.port)
 
 

@@ -195,6 +195,10 @@ class InvalidSignature(Exception):
     """A webhook whose signature does not verify against any configured secret."""
 
 
+class MalformedEvent(Exception):
+    """A webhook that verifies but isn't an event Callpay can read (no ``id``, no ``data.object``, wrong types)."""
+
+
 class StripeGateway:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -453,7 +457,12 @@ class StripeGateway:
                 continue
             except ValueError as exc:
                 raise InvalidSignature("payload is not JSON") from exc
-            return webhook_event(event.to_dict())
+            except (AttributeError, KeyError, TypeError) as exc:
+                raise MalformedEvent("payload is not an event object") from exc
+            try:
+                return webhook_event(event.to_dict())
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
+                raise MalformedEvent(f"event is malformed: {type(exc).__name__}") from exc
         raise InvalidSignature("signature does not match")
 
     async def create_webhook_endpoint(self, *, url: str, connect: bool, events: list[str]) -> WebhookEndpoint:
@@ -483,14 +492,25 @@ def keyed(scope: str, params: Mapping[str, Any]) -> str:
 
 
 def webhook_event(data: Mapping[str, Any]) -> WebhookEvent:
-    """An event as Callpay reads it, from Stripe's JSON: a body just verified, or one kept in the inbox."""
-    return WebhookEvent(
-        id=data["id"],
-        type=data["type"],
-        account=data.get("account"),
-        created=int(data.get("created", 0)),
-        object=data["data"]["object"],
-    )
+    """An event as Callpay reads it, from Stripe's JSON: a body just verified, or one kept in the inbox.
+
+    Raises ``KeyError``/``TypeError``/``ValueError`` for anything that isn't shaped like one of Stripe's events."""
+    if not isinstance(data, Mapping):
+        raise TypeError("event is not an object")
+    event_id, kind, account, created = data["id"], data["type"], data.get("account"), data.get("created", 0)
+    body = data["data"]
+    if not isinstance(body, Mapping) or not isinstance(body.get("object"), Mapping):
+        raise TypeError("event data.object is not an object")
+    if not isinstance(event_id, str) or not isinstance(kind, str) or not 0 < len(event_id) <= 255:
+        raise TypeError("event id or type is not text")
+    if account is not None and (not isinstance(account, str) or len(account) > 255):
+        raise TypeError("event account is not text")
+    if isinstance(created, bool) or not isinstance(created, int | float) or not 0 <= created < 2**40:
+        raise ValueError("event created is not a time")
+    for text in (event_id, kind, account or ""):
+        if "\x00" in text or not text.isprintable():
+            raise ValueError("event id holds control characters")
+    return WebhookEvent(id=event_id, type=kind, account=account, created=int(created), object=body["object"])
 
 
 def account_from_object(data: Mapping[str, Any]) -> ConnectedAccount:

@@ -192,7 +192,7 @@ class UsedLaunch(Base):
 
     __tablename__ = "used_launches"
 
-    jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(401), primary_key=True)
     platform: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -324,7 +324,7 @@ class AuditEvent(Base):
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
     clinic_id: Mapped[int | None] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
     subject_type: Mapped[str | None] = mapped_column(String(50))
-    subject_id: Mapped[str | None] = mapped_column(String(100))
+    subject_id: Mapped[str | None] = mapped_column(String(200))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from aiohttp import web
 
 from addon.appkeys import DB, DB_READ, GATEWAY, INBOX
-from addon.gateway import InvalidSignature
+from addon.gateway import InvalidSignature, MalformedEvent
 from addon.outbound import Outbound
 from addon.publish import publish_after_commit
 from addon.services import inbox
@@ -37,6 +37,11 @@ async def receive(request: web.Request) -> web.Response:
         log.warning("stripe webhook refused", extra={"reason": str(exc)})
         return web.json_response(
             {"error": {"code": "bad_signature", "message": "The Stripe-Signature header does not verify."}}, status=400
+        )
+    except MalformedEvent as exc:
+        log.warning("stripe webhook refused", extra={"reason": str(exc)})
+        return web.json_response(
+            {"error": {"code": "invalid", "message": "The body is signed but is not a Stripe event."}}, status=400
         )
     async with request.app[DB].begin() as db:
         stored = await inbox.record(db, event, payload)

@@ -46,8 +46,6 @@ class CheckoutSession:
         return asdict(self)
 
 
-
-
 def refuse_unless_payable(pr: PaymentRequest) -> None:
     if Trigger.CHECKOUT_STARTED.may_start(pr.status):
         return
@@ -113,6 +111,23 @@ async def checkout(
     )
 
 
+NEUTRAL_DESCRIPTION = "Telehealth consultation"
+
+
+def stripe_description(pr: PaymentRequest, clinic: Clinic) -> str:
+    """What Stripe is told a payment is for: never the clinician's words, which may be health information.
+
+    "Telehealth consultation", the clinic's name and the receipt number when it has one, so the clinic's Stripe
+    dashboard and the card statement line stay recognisable without saying what the consultation was about."""
+    parts = [NEUTRAL_DESCRIPTION]
+    name = clinic.receipt_business_name or clinic.name
+    if name:
+        parts.append(name[:200])
+    if pr.receipt_number:
+        parts.append(pr.receipt_number)
+    return " · ".join(parts)
+
+
 async def _intent_to_create(db: AsyncSession, pr: PaymentRequest, clinic: Clinic, email: str) -> dict[str, Any]:
     """The gateway's create_payment_intent arguments for this request, read while the transaction is open."""
     call = await db.get_one(Call, pr.call_id)
@@ -123,15 +138,14 @@ async def _intent_to_create(db: AsyncSession, pr: PaymentRequest, clinic: Clinic
         account_id=clinic.stripe_account_id,
         amount=pr.amount,
         currency=pr.currency,
-        description=pr.description,
+        description=stripe_description(pr, clinic),
         receipt_email=email,
-        # What the clinic's Stripe dashboard shows against the payment, so its records explain themselves.
+        # Ids only: the clinic's records in Callpay explain the payment; Stripe holds no names or health text.
         metadata={
             "payment_request": pr.id,
             "call": call.external_id,
             "clinic": clinic.external_id,
             "clinician": clinician.external_id,
-            "clinician_name": clinician.name[:450],
         },
         idempotency_scope=idempotency_scope(pr),
         application_fee_amount=fee if fee and fee < pr.amount else None,
