@@ -99,5 +99,5 @@ async def _link_sweeper(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # Bounded: a round caught mid-call to Stripe never holds up the app's shutdown.
+        await asyncio.wait([task], timeout=SHUTDOWN_GRACE)
