@@ -68,8 +68,8 @@ def create_app(settings: Settings, *, require_migrated: bool = True, long_lived:
         part(app)
     openapi.check_described(app)
     if long_lived:
-        # After every cleanup context has opened (they run first), so what they made is frozen with the rest.
-        app.on_startup.append(_tune_collector)
+        # Last, so every other cleanup context has opened and what they made is frozen with the rest.
+        app.cleanup_ctx.append(_long_lived_collector)
     return app
 
 
@@ -136,6 +136,11 @@ def _loop_watch(long_lived: bool) -> Callable[[web.Application], AsyncIterator[N
     return context
 
 
-async def _tune_collector(_app: web.Application) -> None:
+async def _long_lived_collector(_app: web.Application) -> AsyncIterator[None]:
     loop_health.tune_collector()
     log.info("garbage collector tuned for a long-lived server", extra={"frozen": gc.get_freeze_count()})
+    clock = asyncio.create_task(loop_health.collector_clock(), name="callpay-collector-clock")
+    yield
+    clock.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await clock
