@@ -44,6 +44,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 async def _reconcile(settings: Settings, since: datetime | None) -> int:
     engine = db.create_engine(settings.database_url)
     gateway = StripeGateway(settings)
+    await gateway.open()
     try:
         await db.require_current(engine)
         report = await reconciliation.reconcile(

@@ -11,6 +11,7 @@ write by mistake (SQLite ``query_only``, PostgreSQL ``READ ONLY``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import weakref
 from pathlib import Path
@@ -33,6 +34,8 @@ READ_ONLY = "callpay_read_only"
 
 
 def create_engine(database_url: str) -> AsyncEngine:
+    # aiosqlite logs every statement with its parameters at DEBUG: never, whatever the root level.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     # hide_parameters: a database error's message never carries its SQL parameters (patients' emails, client
     # secrets) into logs or Sentry.
     if database_url.startswith("sqlite"):

@@ -139,9 +139,10 @@ async def _apply(
     async with sessions.begin() as db:
         pr = await db.get_one(PaymentRequest, request_id, populate_existing=True)
         events = await apply_intent(db, pr, intent)
-        await db.refresh(pr)
-        if pr.status == was:
+        if not events:
+            # Nothing moved, or another worker moved it first (only the mover gets events): not this one's fix.
             return events
+        await db.refresh(pr)
         report.fixed += 1
         report.changes.append((request_id, was, pr.status))
         audit.record(

@@ -4,7 +4,7 @@ ends paid, with one receipt, without anyone redelivering anything; several recon
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,8 @@ from sqlalchemy import select
 from addon.appkeys import DB, DB_READ, GATEWAY
 from addon.cli_reconcile import _reconcile
 from addon.models import AuditEvent
+from addon.outbound import Outbound
+from addon.publish import publish_after_commit
 from addon.services import reconciliation
 from sandbox.stripe import RunningSandbox
 from tests.support.payflow import PayStack, build_stack, receipts_queued, request_row
@@ -33,7 +35,10 @@ async def silent(
 
 
 async def _round(stack: PayStack) -> reconciliation.Report:
-    return await reconciliation.reconcile(stack.app[DB], stack.app[DB_READ], stack.app[GATEWAY])
+    async def publish(events: Sequence[Outbound]) -> None:
+        await publish_after_commit(stack.app, events)
+
+    return await reconciliation.reconcile(stack.app[DB], stack.app[DB_READ], stack.app[GATEWAY], publish=publish)
 
 
 async def test_a_payment_nobody_told_us_about_ends_paid_with_one_receipt(silent: PayStack) -> None:
