@@ -13,7 +13,7 @@ from addon.appkeys import AFTER_COMMIT, CLOCK, DB, GATEWAY, OUTBOX, SETTINGS
 from addon.mail import SmtpTransport
 from addon.outbound import Outbound
 from addon.publish import publish_after_commit
-from addon.services import payment_links
+from addon.services import holds, payment_links
 from addon.services.outbox import OutboxWorker
 
 log = logging.getLogger("callpay.outbox")
@@ -24,6 +24,7 @@ SHUTDOWN_GRACE = 10.0
 def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_outbox_worker)
     app.cleanup_ctx.append(_link_sweeper)
+    app.cleanup_ctx.append(_hold_sweeper)
     app[AFTER_COMMIT].append(lambda events: _wake_outbox(app, events))
 
 
@@ -79,6 +80,37 @@ async def _link_sweeper(app: web.Application) -> AsyncIterator[None]:
             await asyncio.sleep(SWEEP_INTERVAL)
 
     task = asyncio.create_task(loop(), name="callpay-link-sweeper")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+HOLD_SWEEP_INTERVAL = 300.0
+
+
+async def sweep_holds_once(app: web.Application) -> holds.Swept:
+    """One round of the card holds' sweeper (charge or release those close to Stripe's capture_before), its events
+    published; the one entry point a separate worker process can call on its own schedule."""
+    swept = await holds.sweep(app[DB], app[GATEWAY], clock=app[CLOCK])
+    await publish_after_commit(app, swept.events)
+    return swept
+
+
+async def _hold_sweeper(app: web.Application) -> AsyncIterator[None]:
+    async def loop() -> None:
+        while True:
+            try:
+                await sweep_holds_once(app)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("card hold sweep failed")
+            await asyncio.sleep(HOLD_SWEEP_INTERVAL)
+
+    task = asyncio.create_task(loop(), name="callpay-hold-sweeper")
     try:
         yield
     finally:

@@ -23,14 +23,21 @@ from addon.errors import CallpayError, Unauthenticated
 from addon.gateway import StripeFailure
 from addon.outbound import call_room, call_staff_room, clinic_patients_room, clinic_staff_room
 from addon.publish import publish_after_commit
-from addon.services import cancellation, clinics, payment_requests
+from addon.services import cancellation, clinics, holds, payment_requests
 from addon.services.payment_requests import Outcome
 from addon.services.stripe_errors import for_people
 from addon.wire.base import parse
 from addon.wire.clinic import ClinicStatus, PaymentsAvailable
 from addon.wire.common import ErrorDetail
 from addon.wire.payments import PaymentRequestList
-from addon.wire.realtime import AckError, AckOk, CancelPaymentRequest, RequestPayment
+from addon.wire.realtime import (
+    AckError,
+    AckOk,
+    CancelPaymentRequest,
+    CapturePaymentRequest,
+    ReleasePaymentRequest,
+    RequestPayment,
+)
 
 log = logging.getLogger("callpay.realtime")
 MISSING_SIGN_IN = 'Sign-in is missing: connect with auth {"token": <session token>}.'
@@ -139,6 +146,26 @@ def register(server: Any, app: web.Application) -> None:
 
         return await act_alone(sid, cancel)
 
+    async def capture_payment_request(sid: str, data: Any = None) -> Any:
+        database, gateway = app[DB], app[GATEWAY]
+
+        async def charge(principal: Principal) -> Outcome:
+            body = parse(CapturePaymentRequest, data)
+            return await holds.capture(database, gateway, principal, body.id, body.amount)
+
+        return await act_alone(sid, charge)
+
+    async def release_payment_request(sid: str, data: Any = None) -> Any:
+        database, gateway = app[DB], app[GATEWAY]
+
+        async def let_go(principal: Principal) -> Outcome:
+            body = parse(ReleasePaymentRequest, data)
+            return await holds.release(database, gateway, principal, body.id)
+
+        return await act_alone(sid, let_go)
+
     server.on("connect", connect)
     server.on("request_payment", request_payment)
     server.on("cancel_payment_request", cancel_payment_request)
+    server.on("capture_payment_request", capture_payment_request)
+    server.on("release_payment_request", release_payment_request)

@@ -133,6 +133,9 @@ async def _intent_to_create(db: AsyncSession, pr: PaymentRequest, clinic: Clinic
         },
         idempotency_scope=idempotency_scope(pr),
         application_fee_amount=fee if fee and fee < pr.amount else None,
+        # A hold: the card is authorised now and charged (captured) when the clinician, the call's end or the
+        # sweeper says so.
+        capture_method="manual" if pr.capture == "hold" else None,
     )
 
 

@@ -76,6 +76,13 @@ def payment_request_json(view: RequestView) -> wire.PaymentRequest:
         # What may be done now, from the lifecycle; refunds asked for and not failed hold their amount back.
         **lifecycle.flags(pr.status, pr.amount, pr.amount_refunded, pr.refund_reserved or 0),
         item_code=pr.item_code,
+        capture="hold" if pr.capture == "hold" else "now",
+        amount_authorized=pr.amount_authorized,
+        capturable=lifecycle.Trigger.CAPTURED.may_start(pr.status),
+        amount_authorized_display=(
+            money.format_amount(pr.amount_authorized, pr.currency) if pr.amount_authorized is not None else None
+        ),
+        capture_before=iso_utc(pr.capture_before),
         # What screens show, so no page formats money or guesses card details itself.
         amount_display=money.format_amount(pr.amount, pr.currency),
         card_brand=pr.card_brand,
@@ -153,6 +160,14 @@ def parse_description(value: object) -> str:
     return " ".join(typed.split())
 
 
+def parse_item_code(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or len(value.strip()) > 50:
+        raise InvalidInput("Give the item code as text of at most 50 characters.", field="item_code")
+    return value.strip()
+
+
 def parse_client_ref(value: object) -> str | None:
     if value is None:
         return None
@@ -189,6 +204,8 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
     typed, description = _read_amount_and_description(clinic, body)
     amount, currency = typed.minor, typed.currency
     client_ref = parse_client_ref(body.get("client_ref"))
+    capture = "hold" if body.get("capture") == "hold" else "now"
+    item_code = parse_item_code(body.get("item_code"))
     # Last, so the clinician is asked to confirm only a request that is otherwise ready to send.
     amounts.require_confirmed(clinic, typed, body.get("confirm"))
 
@@ -205,6 +222,8 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
         "description": description,
         "status": lifecycle.INITIAL.value,
         "amount_refunded": 0,
+        "capture": capture,
+        "item_code": item_code,
         "created_at": now,
         "updated_at": now,
     }
@@ -219,11 +238,12 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
             )
         )
         assert existing is not None
-        same = (existing.call_id, existing.amount, existing.currency, existing.description) == (
+        same = (existing.call_id, existing.amount, existing.currency, existing.description, existing.capture) == (
             principal.call_id,
             amount,
             currency,
             description,
+            capture,
         )
         if not same:
             raise Conflict("This request was already sent with different details.", field="client_ref")
@@ -237,7 +257,7 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
         clinic_id=clinic.id,
         subject_type="payment_request",
         subject_id=request_id,
-        data={"amount": amount, "currency": currency},
+        data={"amount": amount, "currency": currency, "capture": capture},
     )
     body_json, event = await changed_event(db, request_id)
     return Outcome(body_json, [event])

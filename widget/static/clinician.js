@@ -8,6 +8,8 @@ import { $ } from "/widget/static/view.js";
 import { requests, upsert, renderList, onCancel } from "/widget/static/clinician/list.js";
 import { showReceived, dismissOnEscape } from "/widget/static/clinician/popup.js";
 import { wireForm, setFormEnabled, showFormError } from "/widget/static/clinician/form.js";
+import { withCapture, onHoldAction } from "/widget/static/clinician/holds.js";
+import { announce } from "/widget/static/clinician/list.js";
 
 const config = JSON.parse($("panel-config").textContent);
 const ACK_TIMEOUT_MS = 10000;
@@ -71,7 +73,7 @@ const live = connectLive(session?.token, {
 });
 
 wireForm({
-  send: (body) => live.call("request_payment", body, ACK_TIMEOUT_MS),
+  send: (body) => live.call("request_payment", withCapture(body), ACK_TIMEOUT_MS),
   onCreated(pr) {
     upsert(pr);
     renderList();
@@ -91,6 +93,26 @@ onCancel(async (pr) => {
     return false;
   }
   upsert(ack.payment_request);
+  return true;
+});
+
+onHoldAction(async (kind, pr, amount) => {
+  const event = kind === "capture" ? "capture_payment_request" : "release_payment_request";
+  const body = amount ? { id: pr.id, amount } : { id: pr.id };
+  let ack;
+  try {
+    ack = await live.call(event, body, ACK_TIMEOUT_MS);
+  } catch {
+    showFormError("No answer from Callpay yet. Check your connection and try again.");
+    return false;
+  }
+  if (!ack.ok) {
+    showFormError(ack.error.message);
+    return false;
+  }
+  upsert(ack.payment_request);
+  renderList();
+  announce(kind === "capture" ? `Charged ${ack.payment_request.amount_display}.` : "Hold released. Nothing was charged.");
   return true;
 });
 
