@@ -16,6 +16,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from addon.errors import InvalidInput
 
 DEFAULT_TIMEZONE = "Australia/Sydney"
+# Offered on the settings page; any IANA name is accepted.
+COMMON_TIMEZONES = (
+    "Australia/Sydney", "Australia/Melbourne", "Australia/Brisbane", "Australia/Adelaide", "Australia/Darwin",
+    "Australia/Perth", "Australia/Hobart", "Pacific/Auckland", "Asia/Singapore", "Europe/London", "UTC",
+)  # fmt: skip
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 

@@ -41,6 +41,19 @@ class OAuthConnection:
 
 
 @dataclass(frozen=True)
+class AccountRequirements:
+    """What Stripe still needs from an account (``requirements``), as requirement names such as
+    ``external_account``; ``disabled_reason`` says why charges or payouts are off, when they are."""
+
+    currently_due: tuple[str, ...] = ()
+    past_due: tuple[str, ...] = ()
+    eventually_due: tuple[str, ...] = ()
+    pending_verification: tuple[str, ...] = ()
+    disabled_reason: str | None = None
+    current_deadline: int | None = None
+
+
+@dataclass(frozen=True)
 class ConnectedAccount:
     id: str
     name: str | None
@@ -48,6 +61,15 @@ class ConnectedAccount:
     default_currency: str | None
     charges_enabled: bool
     livemode: bool = False
+    payouts_enabled: bool = False
+    details_submitted: bool = False
+    requirements: AccountRequirements = field(default_factory=AccountRequirements)
+
+
+@dataclass(frozen=True)
+class AccountLink:
+    url: str
+    expires_at: int
 
 
 @dataclass(frozen=True)
@@ -268,6 +290,47 @@ class StripeGateway:
             raise _translate(exc) from exc
         return account_from_object(account.to_dict())
 
+    async def create_account(
+        self, *, country: str, business_name: str | None, metadata: Mapping[str, str], idempotency_key: str
+    ) -> ConnectedAccount:
+        """An account the platform makes for a clinic: the clinic's own, as a standard account is (it pays its own
+        Stripe fees, has the full Stripe dashboard, and Stripe collects what it needs on its hosted onboarding)."""
+        params: dict[str, Any] = {
+            "country": country,
+            "controller": {
+                "fees": {"payer": "account"},
+                "losses": {"payments": "stripe"},
+                "stripe_dashboard": {"type": "full"},
+            },
+            "metadata": dict(metadata),
+        }
+        if business_name:
+            params["business_profile"] = {"name": business_name}
+        try:
+            account = await self.client.v1.accounts.create_async(
+                params,  # type: ignore[arg-type]
+                options={"idempotency_key": keyed(idempotency_key, params)},
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return account_from_object(account.to_dict())
+
+    async def create_account_link(self, *, account_id: str, refresh_url: str, return_url: str) -> AccountLink:
+        """A single-use address of Stripe's hosted onboarding for the account; it lasts minutes, so make it just
+        before sending the person there."""
+        try:
+            link = await self.client.v1.account_links.create_async(
+                {
+                    "account": account_id,
+                    "type": "account_onboarding",
+                    "refresh_url": refresh_url,
+                    "return_url": return_url,
+                }
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return AccountLink(url=link.url, expires_at=int(link.expires_at))
+
     # --- PaymentIntents ------------------------------------------------------------------------------------
 
     async def create_payment_intent(
@@ -471,6 +534,26 @@ def account_from_object(data: Mapping[str, Any]) -> ConnectedAccount:
         default_currency=data.get("default_currency"),
         charges_enabled=bool(data.get("charges_enabled")),
         livemode=bool(data.get("livemode", False)),
+        payouts_enabled=bool(data.get("payouts_enabled")),
+        details_submitted=bool(data.get("details_submitted")),
+        requirements=requirements_from_object(data.get("requirements") or {}),
+    )
+
+
+def requirements_from_object(data: Mapping[str, Any]) -> AccountRequirements:
+    def names(key: str) -> tuple[str, ...]:
+        value = data.get(key) or []
+        return tuple(str(item) for item in value) if isinstance(value, list) else ()
+
+    deadline = data.get("current_deadline")
+    reason = data.get("disabled_reason")
+    return AccountRequirements(
+        currently_due=names("currently_due"),
+        past_due=names("past_due"),
+        eventually_due=names("eventually_due"),
+        pending_verification=names("pending_verification"),
+        disabled_reason=str(reason) if reason else None,
+        current_deadline=int(deadline) if isinstance(deadline, int) else None,
     )
 
 

@@ -112,6 +112,12 @@ class Clinic(Base):
     stripe_livemode: Mapped[bool] = mapped_column(Boolean, default=False)
     stripe_connected_at: Mapped[datetime | None]
     stripe_publishable_key: Mapped[str | None] = mapped_column(String(200))
+    # How the account came to be linked: "oauth" (the clinic's own account) or "hosted" (made by the platform and
+    # set up on Stripe's hosted onboarding). Its health, as Stripe last said: see addon.services.account_health.
+    stripe_account_kind: Mapped[str | None] = mapped_column(String(20))
+    stripe_payouts_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    stripe_details_submitted: Mapped[bool] = mapped_column(Boolean, default=False)
+    stripe_requirements: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     # Payment settings.
     default_currency: Mapped[str] = mapped_column(String(3), default="aud")
@@ -212,11 +218,14 @@ class Session(Base):
 
 
 class OAuthState(Base):
-    """A Connect OAuth ``state``: single use, bound to one session and one clinic, short-lived."""
+    """A Connect OAuth ``state``: single use, bound to one session and one clinic, short-lived. The same binding
+    carries a person back from Stripe's hosted onboarding (``purpose`` "onboarding"), where a link's return and
+    refresh addresses hold it."""
 
     __tablename__ = "oauth_states"
 
     state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(20), default="oauth", server_default="oauth")
     session_token_hash: Mapped[str] = mapped_column(String(64))
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -448,3 +457,19 @@ class PaymentLink(Base):
     last_reminded_at: Mapped[datetime | None]
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
     auto_reminded_at: Mapped[datetime | None]
+
+
+class ClinicStripeAccount(Base):
+    """Every Stripe account a clinic has had linked, so removing and linking again can offer the same account."""
+
+    __tablename__ = "clinic_stripe_accounts"
+    __table_args__ = (UniqueConstraint("clinic_id", "account_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str | None] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    first_linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    unlinked_at: Mapped[datetime | None]

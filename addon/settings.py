@@ -16,6 +16,10 @@ PREFIX = "CALLPAY_"
 STRIPE_API_BASE = "https://api.stripe.com"
 STRIPE_CONNECT_BASE = "https://connect.stripe.com"
 STRIPE_JS_URL = "https://js.stripe.com/v3/"
+STRIPE_DASHBOARD_BASE = "https://dashboard.stripe.com"
+# How a clinic may get a Stripe account linked: Connect OAuth to its own account, or one the platform creates and
+# Stripe's hosted onboarding sets up (Account Links).
+ONBOARDING_WAYS = ("oauth", "hosted")
 MIN_LAUNCH_SECRET_BYTES = 32
 
 
@@ -72,6 +76,8 @@ class Settings:
     stripe_api_base: str = STRIPE_API_BASE
     stripe_connect_base: str = STRIPE_CONNECT_BASE
     stripe_js_url: str = STRIPE_JS_URL
+    stripe_dashboard_base: str = STRIPE_DASHBOARD_BASE
+    stripe_onboarding: tuple[str, ...] = ONBOARDING_WAYS
     smtp_url: str | None = None
     mail_from: str = "Callpay <receipts@callpay.invalid>"
     sentry_dsn: Secret | None = None
@@ -105,7 +111,7 @@ class Settings:
             problems.append(f"{PREFIX}STRIPE_CONNECT_CLIENT_ID is malformed: it must start with ca_.")
         webhook_secret = get("STRIPE_WEBHOOK_SECRET", required=True)
         public_url = get("PUBLIC_URL", required=True)
-        for name in ("PUBLIC_URL", "STRIPE_API_BASE", "STRIPE_CONNECT_BASE", "STRIPE_JS_URL"):
+        for name in ("PUBLIC_URL", "STRIPE_API_BASE", "STRIPE_CONNECT_BASE", "STRIPE_JS_URL", "STRIPE_DASHBOARD_BASE"):
             _check_http_url(name, env.get(PREFIX + name, "").strip(), problems)
         database_url = get("DATABASE_URL") or default_database_url()
         if not database_url.startswith(("sqlite", "postgresql")):
@@ -115,6 +121,7 @@ class Settings:
             parts = urlsplit(smtp_url)
             if parts.scheme not in ("smtp", "smtps") or not parts.hostname or parts.port is None:
                 problems.append(f"{PREFIX}SMTP_URL is malformed: use smtp://[user:password@]host:port.")
+        onboarding = _onboarding_ways(get("STRIPE_ONBOARDING"), problems)
         if problems:
             raise SettingsError(problems)
         assert launch_secret and secret_key and publishable_key and client_id and webhook_secret and public_url
@@ -132,6 +139,8 @@ class Settings:
             stripe_api_base=(get("STRIPE_API_BASE") or STRIPE_API_BASE).rstrip("/"),
             stripe_connect_base=(get("STRIPE_CONNECT_BASE") or STRIPE_CONNECT_BASE).rstrip("/"),
             stripe_js_url=get("STRIPE_JS_URL") or STRIPE_JS_URL,
+            stripe_dashboard_base=(get("STRIPE_DASHBOARD_BASE") or STRIPE_DASHBOARD_BASE).rstrip("/"),
+            stripe_onboarding=onboarding,
             smtp_url=smtp_url,
             mail_from=get("MAIL_FROM") or cls.mail_from,
             sentry_dsn=Secret(sentry) if sentry else None,
@@ -156,6 +165,16 @@ def origin_of(url: str) -> str:
 def _check_http_url(name: str, value: str, problems: list[str]) -> None:
     if value and urlsplit(value).scheme not in ("http", "https"):
         problems.append(f"{PREFIX}{name} is malformed: it must be an http:// or https:// address.")
+
+
+def _onboarding_ways(value: str | None, problems: list[str]) -> tuple[str, ...]:
+    if value is None:
+        return ONBOARDING_WAYS
+    ways = tuple(dict.fromkeys(way.strip().lower() for way in value.split(",") if way.strip()))
+    if not ways or any(way not in ONBOARDING_WAYS for way in ways):
+        problems.append(f"{PREFIX}STRIPE_ONBOARDING is malformed: use oauth, hosted, or both separated by a comma.")
+        return ONBOARDING_WAYS
+    return ways
 
 
 def _async_driver(url: str) -> str:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from addon.appkeys import DB, GATEWAY
+from addon.appkeys import DB, GATEWAY, SETTINGS
 from addon.auth.roles import CLINIC_ADMINS, Role
 from addon.auth.sessions import IssuedSession
 from addon.errors import Unauthenticated
 from addon.http.surfaces import open_surface, render_surface
 from addon.pages import render_message_page
 from addon.publish import publish_after_commit
-from addon.services import connect
+from addon.services import connect, onboarding
 
 CALLBACK_PATH = "/clinic-config/oauth/callback"
 NO_CLINIC = (
@@ -61,6 +61,35 @@ async def oauth_callback(request: web.Request) -> web.Response:
     return _render_config(request, result.issued, flash={"kind": kind, "message": result.message})
 
 
+async def onboarding_return(request: web.Request) -> web.Response:
+    """Back from Stripe's hosted onboarding, finished or not: say what is left."""
+    try:
+        result = await onboarding.complete_return(
+            request.app[DB], request.app[GATEWAY], state=request.query.get("state")
+        )
+    except (connect.OAuthStateRejected, Unauthenticated) as exc:
+        return _message(request, "We couldn't match this return from Stripe", exc.message, status=exc.status)
+    await publish_after_commit(request.app, result.events)
+    kind = {"ready": "ok", "unfinished": "warn", "failed": "bad"}[result.outcome]
+    return _render_config(request, result.issued, flash={"kind": kind, "message": result.message})
+
+
+async def onboarding_refresh(request: web.Request) -> web.StreamResponse:
+    """Stripe's link had expired or been used: straight on to a fresh one, or back to the page saying why not."""
+    try:
+        result = await onboarding.refresh(
+            request.app[DB],
+            request.app[GATEWAY],
+            state=request.query.get("state"),
+            public_url=request.app[SETTINGS].public_url,
+        )
+    except (connect.OAuthStateRejected, Unauthenticated) as exc:
+        return _message(request, "We couldn't reopen Stripe", exc.message, status=exc.status)
+    if result.url is not None:
+        raise web.HTTPFound(result.url)
+    return _render_config(request, result.issued, flash={"kind": "bad", "message": result.message or ""})
+
+
 def _message(request: web.Request, title: str, message: str, *, status: int) -> web.Response:
     return render_message_page(request, title=title, message=message, status=status)
 
@@ -69,3 +98,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/clinic-config", clinic_config_page)
     app.router.add_get("/org-admin", org_admin_page)
     app.router.add_get(CALLBACK_PATH, oauth_callback)
+    app.router.add_get(onboarding.RETURN_PATH, onboarding_return)
+    app.router.add_get(onboarding.REFRESH_PATH, onboarding_refresh)

@@ -16,8 +16,9 @@ from addon.errors import InvalidInput
 from addon.http.auth import principal
 from addon.http.json import read_body, respond
 from addon.publish import publish_after_commit
-from addon.services import payment_detail, payment_listing, receipts, refunds
+from addon.services import payment_detail, payment_listing, profile, receipts, refunds
 from addon.wire.payments import ReceiptResent, RefundBody, RefundCreated, ResendReceiptBody
+from addon.wire.profile import ProfileBody
 
 
 def _query(request: web.Request) -> dict[str, list[str]]:
@@ -88,6 +89,19 @@ async def resend_receipt(request: web.Request) -> web.Response:
     return respond(ReceiptResent(email=email, payment_request=payment_request), status=202)
 
 
+async def get_profile(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    async with request.app[DB_READ]() as db:
+        return respond(await profile.profile_for(db, caller))
+
+
+async def patch_profile(request: web.Request) -> web.Response:
+    caller = await principal(request)
+    body = await read_body(request, ProfileBody)
+    async with request.app[DB].begin() as db:
+        return respond(await profile.update_profile(db, caller, body))
+
+
 def _wake_outbox(app: web.Application) -> None:
     # The email was queued in the transaction just committed: send it now, not at the outbox's next poll.
     if OUTBOX in app:
@@ -99,3 +113,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/v1/payment-requests/{id}", get_payment_request)
     app.router.add_post("/api/v1/payment-requests/{id}/refunds", create_refund)
     app.router.add_post("/api/v1/payment-requests/{id}/receipt/resend", resend_receipt)
+    app.router.add_get("/api/v1/profile", get_profile)
+    app.router.add_patch("/api/v1/profile", patch_profile)

@@ -80,6 +80,8 @@ def demo_environment(
                 "CALLPAY_STRIPE_API_BASE": sandbox_url,
                 "CALLPAY_STRIPE_CONNECT_BASE": sandbox_url,
                 "CALLPAY_STRIPE_JS_URL": f"{sandbox_url}/v3/",
+                # "Open Stripe dashboard" reaches the sandbox's stand-in, a page per account.
+                "CALLPAY_STRIPE_DASHBOARD_BASE": f"{sandbox_url}/dashboard",
             }
         )
     if smtp_url:

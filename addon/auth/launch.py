@@ -26,6 +26,8 @@ CLOCK_SKEW = timedelta(seconds=30)
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "role", "org", "iat", "exp", "jti"]
 MAX_CLAIM_LENGTH = 200
 MAX_PROVIDER_NUMBER = 50
+# What a patient launched without a name is called; such a patient has given no name to put on a receipt.
+DEFAULT_PATIENT_NAME = "Patient"
 REOPEN = "Close this and open it again from the video-call platform."
 
 
@@ -123,7 +125,7 @@ def verify(token: str, secret: str, *, now: datetime | None = None) -> LaunchCla
     return LaunchClaims(
         platform=claims["iss"],
         user_external_id=claims["sub"],
-        name=name or "Patient",
+        name=name or DEFAULT_PATIENT_NAME,
         role=role,
         org=claims["org"],
         clinic=clinic,

@@ -23,6 +23,7 @@ from addon.errors import Conflict
 from addon.gateway import PaymentIntentInfo, StripeFailure, StripeGateway
 from addon.lifecycle import MONEY_TAKEN, Status, Trigger
 from addon.models import Call, Clinic, PaymentRequest, User
+from addon.services import receipts
 from addon.services.clinics import require_payments_available
 from addon.services.payment_requests import find_in_call
 from addon.services.stripe_errors import worded
@@ -85,6 +86,7 @@ async def checkout(
         require_role(principal, {Role.PATIENT}, what="pay payment requests")
         email = parse_email(body.get("email") if isinstance(body, dict) else None)
         refuse_unless_payable(pr)
+        await receipts.record_patient_name(db, pr, principal, body.get("name") if isinstance(body, dict) else None)
         clinic = await require_payments_available(db, pr.clinic_id)
         new_intent = None if pr.stripe_payment_intent_id else await _intent_to_create(db, pr, clinic, email)
     if new_intent is not None:

@@ -21,9 +21,10 @@ from addon.auth.access import clinic_for_admin, require_role
 from addon.auth.roles import STAFF, Role
 from addon.auth.sessions import Principal
 from addon.errors import InvalidFields, InvalidInput, NotFound, PaymentsUnavailable
-from addon.models import Clinic, ClinicNotice, Organisation, iso_utc
+from addon.models import Clinic, ClinicNotice, ClinicStripeAccount, Organisation, iso_utc
 from addon.outbound import Outbound, clinic_patients_room, clinic_staff_room
-from addon.services import amounts
+from addon.services import account_health, amounts, link_settings
+from addon.settings import ONBOARDING_WAYS, STRIPE_DASHBOARD_BASE, Settings
 from addon.wire import clinic as wire
 from addon.wire.base import Outgoing
 
@@ -71,8 +72,11 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 CENTRE_FIELDS = frozenset({"timezone", "clinician_refunds", "clinician_refund_window_hours"})
 MAX_REFUND_WINDOW_HOURS = 24 * 30
 SETTING_FIELDS = frozenset(
-    {"locale", "default_currency", "preset_amounts", "confirm_above", "receipt_abn", *TEXT_LIMITS, *CENTRE_FIELDS}
-)
+    {
+        "locale", "default_currency", "preset_amounts", "confirm_above", "receipt_abn", *TEXT_LIMITS, *CENTRE_FIELDS,
+        *link_settings.FIELDS,
+    }
+)  # fmt: skip
 # The order Configure > Client Payments shows the settings in.
 FORM_ORDER = (
     "locale",
@@ -90,6 +94,7 @@ FORM_ORDER = (
     "timezone",
     "clinician_refunds",
     "clinician_refund_window_hours",
+    *link_settings.FIELDS,
 )
 # How numbers may be written, offered on the settings page; the API takes any BCP 47 tag CLDR knows.
 LOCALES = ("en-AU", "en-NZ", "en-GB", "en-US", "en-CA", "en-IE", "en-SG", "de-DE", "fr-FR", "ja-JP")
@@ -182,9 +187,34 @@ async def patient_status_for(db: AsyncSession, principal: Principal) -> wire.Pay
 # --- Configure > Client Payments ---------------------------------------------------------------------------
 
 
-def stripe_dashboard_url(account_id: str, *, livemode: bool) -> str:
+@dataclass(frozen=True)
+class AccountOptions:
+    """What the platform's settings say about clinics' Stripe accounts: the ways offered to link one, and where
+    the Stripe dashboard is."""
+
+    ways: tuple[str, ...] = ONBOARDING_WAYS
+    dashboard_base: str = STRIPE_DASHBOARD_BASE
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AccountOptions:
+        return cls(ways=settings.stripe_onboarding, dashboard_base=settings.stripe_dashboard_base)
+
+
+# Countries a new account can be made in, as Stripe's hosted onboarding offers them; the clinic chooses.
+ACCOUNT_COUNTRIES = {
+    "AU": "Australia",
+    "NZ": "New Zealand",
+    "GB": "United Kingdom",
+    "IE": "Ireland",
+    "US": "United States",
+    "CA": "Canada",
+    "SG": "Singapore",
+}
+
+
+def stripe_dashboard_url(account_id: str, *, livemode: bool, base: str = STRIPE_DASHBOARD_BASE) -> str:
     # Standard accounts edit their own details in their own Stripe dashboard; the account id selects it.
-    return f"https://dashboard.stripe.com/{account_id}" + ("" if livemode else "/test") + "/settings/account"
+    return f"{base}/{account_id}" + ("" if livemode else "/test") + "/settings/account"
 
 
 def settings_json(clinic: Clinic) -> wire.ClinicSettings:
@@ -211,12 +241,14 @@ def settings_json(clinic: Clinic) -> wire.ClinicSettings:
         timezone=clinic.timezone,
         clinician_refunds=clinic.clinician_refunds,
         clinician_refund_window_hours=clinic.clinician_refund_window_hours,
+        **link_settings.settings_json(clinic),
     )
 
 
-def stripe_json(clinic: Clinic) -> wire.StripeAccount | None:
+def stripe_json(clinic: Clinic, options: AccountOptions | None = None) -> wire.StripeAccount | None:
     if not clinic.stripe_account_id:
         return None
+    options = options or AccountOptions()
     return wire.StripeAccount(
         account_id=clinic.stripe_account_id,
         name=clinic.stripe_account_name,
@@ -225,12 +257,59 @@ def stripe_json(clinic: Clinic) -> wire.StripeAccount | None:
         charges_enabled=clinic.stripe_charges_enabled,
         livemode=clinic.stripe_livemode,
         connected_at=iso_utc(clinic.stripe_connected_at),
-        dashboard_url=stripe_dashboard_url(clinic.stripe_account_id, livemode=clinic.stripe_livemode),
+        dashboard_url=stripe_dashboard_url(
+            clinic.stripe_account_id, livemode=clinic.stripe_livemode, base=options.dashboard_base
+        ),
+        kind="hosted" if clinic.stripe_account_kind == "hosted" else "oauth",
+        # Only an account the platform made can be sent to Stripe's hosted onboarding; the clinic's own account
+        # (linked through OAuth) is finished in its own Stripe dashboard.
+        finish_on_stripe=clinic.stripe_account_kind == "hosted",
+        health=account_health.health_json(clinic),
     )
 
 
-async def config_json(db: AsyncSession, clinic: Clinic) -> wire.ClinicConfig:
+async def previous_accounts(db: AsyncSession, clinic: Clinic) -> list[wire.PreviousAccount]:
+    """Accounts this clinic had linked before and could link again, latest first (none while one is linked, and
+    never one another clinic has linked since)."""
+    if clinic.stripe_account_id:
+        return []
+    rows = (
+        await db.scalars(
+            select(ClinicStripeAccount)
+            .where(ClinicStripeAccount.clinic_id == clinic.id, ClinicStripeAccount.unlinked_at.is_not(None))
+            .order_by(ClinicStripeAccount.unlinked_at.desc(), ClinicStripeAccount.id.desc())
+        )
+    ).all()
+    taken = set(
+        (
+            await db.scalars(
+                select(Clinic.stripe_account_id).where(Clinic.stripe_account_id.in_([r.account_id for r in rows]))
+            )
+        ).all()
+    )
+    return [
+        wire.PreviousAccount(
+            account_id=row.account_id,
+            name=row.name,
+            kind="hosted" if row.kind == "hosted" else "oauth",
+            linked_until=iso_utc(row.unlinked_at),
+        )
+        for row in rows
+        if row.account_id not in taken
+    ]
+
+
+async def onboarding_json(db: AsyncSession, clinic: Clinic, options: AccountOptions) -> wire.Onboarding:
+    return wire.Onboarding(
+        ways=[way for way in ("oauth", "hosted") if way in options.ways],
+        previous_accounts=await previous_accounts(db, clinic),
+        countries=[wire.Country(code=code, name=name) for code, name in ACCOUNT_COUNTRIES.items()],
+    )
+
+
+async def config_json(db: AsyncSession, clinic: Clinic, options: AccountOptions | None = None) -> wire.ClinicConfig:
     """Everything Configure > Client Payments shows."""
+    options = options or AccountOptions()
     notices = (
         await db.scalars(
             select(ClinicNotice)
@@ -241,10 +320,13 @@ async def config_json(db: AsyncSession, clinic: Clinic) -> wire.ClinicConfig:
     return wire.ClinicConfig(
         clinic=wire.ClinicRef(id=clinic.external_id, name=clinic.name, addon_enabled=clinic.addon_enabled),
         status=clinic_status(clinic),
-        stripe=stripe_json(clinic),
+        stripe=stripe_json(clinic, options),
+        onboarding=await onboarding_json(db, clinic, options),
         settings=settings_json(clinic),
         currencies=sorted(money.SUPPORTED),
         locales=sorted({*LOCALES, clinic.locale}),
+        # The payment centre's zone choices: the usual ones, and the clinic's own if it chose another.
+        timezones=sorted({*dates.COMMON_TIMEZONES, clinic.timezone}),
         notices=[
             wire.Notice(id=n.id, kind=n.kind, message=n.message, created_at=iso_utc(n.created_at))
             for n in notices
@@ -252,12 +334,16 @@ async def config_json(db: AsyncSession, clinic: Clinic) -> wire.ClinicConfig:
     )
 
 
-async def config_for(db: AsyncSession, principal: Principal) -> wire.ClinicConfig:
+async def config_for(
+    db: AsyncSession, principal: Principal, options: AccountOptions | None = None
+) -> wire.ClinicConfig:
     clinic = await clinic_for_admin(db, principal)
-    return await config_json(db, clinic)
+    return await config_json(db, clinic, options)
 
 
-async def update_settings(db: AsyncSession, principal: Principal, body: Mapping[str, Any]) -> wire.ClinicConfig:
+async def update_settings(
+    db: AsyncSession, principal: Principal, body: Mapping[str, Any], options: AccountOptions | None = None
+) -> wire.ClinicConfig:
     """Apply a partial update of the clinic's payment settings; every field is checked before anything changes."""
     clinic = await clinic_for_admin(db, principal)
     changes = parse_settings(
@@ -266,6 +352,7 @@ async def update_settings(db: AsyncSession, principal: Principal, body: Mapping[
         has_presets=bool(clinic.preset_amounts),
         current_locale=clinic.locale,
         has_confirm_above=clinic.confirm_above is not None,
+        current_links=link_settings.settings_json(clinic),
     )
     if not changes:
         raise InvalidInput("Nothing to change: send at least one of " + ", ".join(sorted(SETTING_FIELDS)) + ".")
@@ -285,7 +372,7 @@ async def update_settings(db: AsyncSession, principal: Principal, body: Mapping[
             data={"fields": sorted(changed)},
         )
     await db.flush()
-    return await config_json(db, clinic)
+    return await config_json(db, clinic, options)
 
 
 def parse_settings(
@@ -295,6 +382,7 @@ def parse_settings(
     has_presets: bool = False,
     current_locale: str = money.DEFAULT_LOCALE,
     has_confirm_above: bool = False,
+    current_links: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The changes ``body`` asks for, every field checked: all the problems found are raised together
     (:class:`InvalidFields`), so the page can mark each field and each bad preset at once."""
@@ -353,6 +441,11 @@ def parse_settings(
         problems.append(
             InvalidInput("Enter the phone number with digits, spaces, + ( ) or - only.", field="receipt_phone")
         )
+    link_changes, link_problems = link_settings.parse(
+        body, currency=currency, locale=locale, current=current_links or {}
+    )
+    changes.update(link_changes)
+    problems.extend(link_problems)
     if problems:
         raise InvalidFields.of(_in_form_order(problems))
     return changes

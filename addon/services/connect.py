@@ -33,11 +33,12 @@ from addon.auth.sessions import IssuedSession, Principal
 from addon.dbutil import rows_changed
 from addon.errors import CallpayError, Conflict, Unauthenticated
 from addon.gateway import ConnectedAccount, StripeFailure, StripeGateway, WebhookEvent, account_from_object
-from addon.models import AuditEvent, Clinic, ClinicNotice, OAuthState
+from addon.models import AuditEvent, Clinic, ClinicNotice, ClinicStripeAccount, OAuthState
 from addon.outbound import Outbound
-from addon.services import clinics
-from addon.services.clinics import Changed
+from addon.services import account_health, clinics
+from addon.services.clinics import AccountOptions, Changed
 from addon.services.stripe_errors import for_people, worded
+from addon.settings import ONBOARDING_WAYS
 
 log = logging.getLogger("callpay.connect")
 
@@ -62,28 +63,48 @@ class OAuthStateRejected(CallpayError):
 
 
 async def begin_oauth(
-    db: AsyncSession, principal: Principal, gateway: StripeGateway, *, redirect_uri: str, now: datetime | None = None
+    db: AsyncSession,
+    principal: Principal,
+    gateway: StripeGateway,
+    *,
+    redirect_uri: str,
+    now: datetime | None = None,
+    ways: tuple[str, ...] = ONBOARDING_WAYS,
 ) -> str:
     """Record a fresh ``state`` for this session and clinic, and return Stripe's authorize address."""
     now = now or datetime.now(UTC)
     clinic = await clinic_for_admin(db, principal)
+    if "oauth" not in ways:
+        raise Conflict(
+            "Linking an existing Stripe account isn't offered here. Use Create one for this clinic instead.",
+            code="onboarding_way_unavailable",
+        )
     if clinic.stripe_account_id:
         raise Conflict(
             "This clinic already has a Stripe account linked. Remove it first if you want to link another.",
             code="already_connected",
         )
+    state = new_state(db, principal, clinic.id, now=now, purpose="oauth", lifetime=STATE_LIFETIME)
+    await db.flush()
+    return gateway.authorize_url(state=state, redirect_uri=redirect_uri)
+
+
+def new_state(
+    db: AsyncSession, principal: Principal, clinic_id: int, *, now: datetime, purpose: str, lifetime: timedelta
+) -> str:
+    """A fresh single-use token binding a trip to Stripe to this session and clinic; only its hash is kept."""
     state = secrets.token_urlsafe(32)
     db.add(
         OAuthState(
             state_hash=sessions.hash_token(state),
+            purpose=purpose,
             session_token_hash=principal.token_hash,
-            clinic_id=clinic.id,
+            clinic_id=clinic_id,
             created_at=now,
-            expires_at=now + STATE_LIFETIME,
+            expires_at=now + lifetime,
         )
     )
-    await db.flush()
-    return gateway.authorize_url(state=state, redirect_uri=redirect_uri)
+    return state
 
 
 # --- Back from Stripe --------------------------------------------------------------------------------------
@@ -133,7 +154,9 @@ async def complete_oauth(
     async with database.begin() as db:
         try:
             async with db.begin_nested():
-                stored = await _store_connection(db, clinic_id, account, connection.publishable_key, now)
+                stored = await store_connection(
+                    db, clinic_id, account, publishable_key=connection.publishable_key, kind="oauth", now=now
+                )
         except IntegrityError:
             stored = False
             message = (
@@ -161,24 +184,37 @@ async def complete_oauth(
 
 
 async def _claim_state(db: AsyncSession, state: str | None, now: datetime) -> tuple[int, IssuedSession]:
+    return await claim_state(db, state, now, purpose="oauth")
+
+
+async def claim_state(
+    db: AsyncSession, state: str | None, now: datetime, *, purpose: str, lifetime_words: str = "10 minutes"
+) -> tuple[int, IssuedSession]:
+    """Use up a trip's ``state`` (of this ``purpose`` only) and reopen the session that started the trip."""
+    click = "a Go to Stripe click" if purpose == "oauth" else "a Create or Finish on Stripe click"
     if not state or len(state) > 200:
-        raise OAuthStateRejected(f"This return from Stripe can't be matched to a Go to Stripe click. {START_AGAIN}")
+        raise OAuthStateRejected(f"This return from Stripe can't be matched to {click}. {START_AGAIN}")
     state_hash = sessions.hash_token(state)
     claimed = await db.execute(
         update(OAuthState)
-        .where(OAuthState.state_hash == state_hash, OAuthState.used_at.is_(None), OAuthState.expires_at > now)
+        .where(
+            OAuthState.state_hash == state_hash,
+            OAuthState.purpose == purpose,
+            OAuthState.used_at.is_(None),
+            OAuthState.expires_at > now,
+        )
         .values(used_at=now)
         .returning(OAuthState.clinic_id, OAuthState.session_token_hash)
     )
     row = claimed.one_or_none()
     if row is None:
         found = await db.get(OAuthState, state_hash)
-        if found is None:
-            why = "This return from Stripe can't be matched to a Go to Stripe click."
+        if found is None or found.purpose != purpose:
+            why = f"This return from Stripe can't be matched to {click}."
         elif found.used_at is not None:
             why = "This return from Stripe has already been used."
         else:
-            why = "This return from Stripe came too late: the link to Stripe lasts 10 minutes."
+            why = f"This return from Stripe came too late: the link to Stripe lasts {lifetime_words}."
         raise OAuthStateRejected(f"{why} Nothing was changed. {START_AGAIN}")
     clinic_id, session_hash = row
     issued = await sessions.reopen(db, session_hash, now=now)
@@ -190,9 +226,17 @@ async def _claim_state(db: AsyncSession, state: str | None, now: datetime) -> tu
     return clinic_id, issued
 
 
-async def _store_connection(
-    db: AsyncSession, clinic_id: int, account: ConnectedAccount, publishable_key: str | None, now: datetime
+async def store_connection(
+    db: AsyncSession,
+    clinic_id: int,
+    account: ConnectedAccount,
+    *,
+    publishable_key: str | None,
+    kind: str,
+    now: datetime,
 ) -> bool:
+    """Link ``account`` to the clinic if it has none; False when it already has one. Raises IntegrityError when
+    another clinic has this account."""
     # Conditional: two returns racing for one clinic can't both link (and a linked clinic isn't silently replaced).
     result = await db.execute(
         update(Clinic)
@@ -202,15 +246,17 @@ async def _store_connection(
             stripe_account_name=account.name,
             stripe_country=account.country,
             stripe_default_currency=account.default_currency,
-            stripe_charges_enabled=account.charges_enabled,
             stripe_livemode=account.livemode,
             stripe_connected_at=now,
             stripe_publishable_key=publishable_key,
+            stripe_account_kind=kind,
+            **account_health.health_values(account),
         )
         .execution_options(synchronize_session=False)
     )
     if not rows_changed(result):
         return False
+    await _remember(db, clinic_id, account, kind, now)
     # The "access was removed from Stripe" notice is answered by linking again.
     await db.execute(
         update(ClinicNotice)
@@ -223,14 +269,47 @@ async def _store_connection(
 # --- Remove Stripe account ---------------------------------------------------------------------------------
 
 
+async def _remember(db: AsyncSession, clinic_id: int, account: ConnectedAccount, kind: str, now: datetime) -> None:
+    """Keep the account in the clinic's list of accounts it has had (relinking offers it; history stays)."""
+    known = await db.scalar(
+        select(ClinicStripeAccount).where(
+            ClinicStripeAccount.clinic_id == clinic_id, ClinicStripeAccount.account_id == account.id
+        )
+    )
+    if known is None:
+        db.add(
+            ClinicStripeAccount(
+                clinic_id=clinic_id,
+                account_id=account.id,
+                name=account.name,
+                kind=kind,
+                first_linked_at=now,
+                last_linked_at=now,
+            )
+        )
+    else:
+        known.name = account.name or known.name
+        known.kind = kind
+        known.last_linked_at = now
+        known.unlinked_at = None
+    await db.flush()
+
+
 async def disconnect(
-    database: async_sessionmaker[AsyncSession], gateway: StripeGateway, principal: Principal
+    database: async_sessionmaker[AsyncSession],
+    gateway: StripeGateway,
+    principal: Principal,
+    options: AccountOptions | None = None,
 ) -> Changed:
     """Revoke Callpay's access on Stripe, then forget the account here. Stripe first: if it can't be reached,
-    nothing changes and the admin can try again, rather than Callpay forgetting an account that still trusts it."""
+    nothing changes and the admin can try again, rather than Callpay forgetting an account that still trusts it.
+
+    An account the platform created for the clinic (hosted onboarding) has no OAuth grant to revoke, and the
+    platform keeps it so the clinic can link it again; here it is only forgotten."""
     async with database.begin() as db:
         clinic = await clinic_for_admin(db, principal)
         account_id = clinic.stripe_account_id
+        kind = clinic.stripe_account_kind
         if account_id is None:
             raise Conflict("No Stripe account is linked to this clinic.", code="not_connected")
         # Committed before Stripe is called: Stripe's echo (account.application.deauthorized) can arrive before
@@ -244,8 +323,9 @@ async def disconnect(
             subject_type="stripe_account",
             subject_id=account_id,
         )
-    with worded():
-        await gateway.deauthorize(account_id)
+    if kind != "hosted":
+        with worded():
+            await gateway.deauthorize(account_id)
     async with database.begin() as db:
         clinic = await clinic_for_admin(db, principal)
         events: list[Outbound] = []
@@ -260,7 +340,7 @@ async def disconnect(
                 subject_id=account_id,
             )
             events.extend(clinics.status_events(clinic))
-        return Changed(body=await clinics.config_json(db, clinic), events=events)
+        return Changed(body=await clinics.config_json(db, clinic, options), events=events)
 
 
 async def _removal_requested_here(db: AsyncSession, clinic: Clinic, account_id: str) -> bool:
@@ -289,11 +369,22 @@ async def _forget_account(db: AsyncSession, clinic: Clinic, account_id: str) -> 
             stripe_livemode=False,
             stripe_connected_at=None,
             stripe_publishable_key=None,
+            stripe_account_kind=None,
+            stripe_payouts_enabled=False,
+            stripe_details_submitted=False,
+            stripe_requirements={},
         )
         .execution_options(synchronize_session=False)
     )
     await db.refresh(clinic)
-    return rows_changed(result) > 0
+    if not rows_changed(result):
+        return False
+    await db.execute(
+        update(ClinicStripeAccount)
+        .where(ClinicStripeAccount.clinic_id == clinic.id, ClinicStripeAccount.account_id == account_id)
+        .values(unlinked_at=datetime.now(UTC))
+    )
+    return True
 
 
 # --- From Stripe's side ------------------------------------------------------------------------------------
@@ -351,22 +442,32 @@ async def on_account_updated(db: AsyncSession, event: WebhookEvent, _context: ob
     except (KeyError, TypeError):
         log.warning("account.updated without a readable account", extra={"stripe_event": event.id})
         return []
+    return apply_account(db, clinic, account, data={"stripe_event": event.id})
+
+
+def apply_account(
+    db: AsyncSession, clinic: Clinic, account: ConnectedAccount, *, data: dict[str, str]
+) -> list[Outbound]:
+    """Bring the clinic's copy of its linked account up to what Stripe says, and return who to tell: everyone
+    when payments start or stop being possible, staff only when just what Client Payments shows has changed."""
     was_available = clinics.unavailable_reason(clinic) is None
-    clinic.stripe_charges_enabled = account.charges_enabled
+    health = account_health.health_values(account)
+    health_before = {key: getattr(clinic, key) for key in health}
+    for key, value in health.items():
+        setattr(clinic, key, value)
     clinic.stripe_account_name = account.name or clinic.stripe_account_name
     clinic.stripe_country = account.country or clinic.stripe_country
     clinic.stripe_default_currency = account.default_currency or clinic.stripe_default_currency
-    await db.flush()
     if (clinics.unavailable_reason(clinic) is None) == was_available:
-        return []
+        return [clinics.status_event(clinic)] if health_before != health else []
     audit.record(
         db,
         "clinic.stripe_charges_enabled" if account.charges_enabled else "clinic.stripe_charges_disabled",
         organisation_id=clinic.organisation_id,
         clinic_id=clinic.id,
         subject_type="stripe_account",
-        subject_id=account_id,
-        data={"stripe_event": event.id},
+        subject_id=account.id,
+        data=data,
     )
     return clinics.status_events(clinic)
 

@@ -121,6 +121,7 @@ def link_json(
         # Optional additions.
         "amount_display": shown or range_words(link, clinic.locale),
         "expires_display": dates.format_datetime(link.expires_at, clinic.timezone) or "",
+        "created_display": dates.format_datetime(link.created_at, clinic.timezone) or "",
         "last_reminded_display": dates.format_datetime(link.last_reminded_at, clinic.timezone),
         "canceled_at": iso_utc(link.canceled_at),
         "expired_at": iso_utc(link.expired_at),

@@ -26,8 +26,15 @@ from addon.wire import payments as wire
 # What the audit trail's actions say on a timeline; actions not named here aren't shown.
 AUDIT_WORDS = {
     "payment_request.canceled": "Cancelled by {actor}",
-    "payment_request.checkout_started": "The patient started paying",
-    "payment_request.declined": "The card was declined",
+    # Transitions (addon.services.transitions records each): those the timeline doesn't already show otherwise.
+    "lifecycle.checkout_started": "The patient started paying",
+    "lifecycle.receipt_email_changed": "The patient changed the receipt email",
+    "lifecycle.processing": "The bank is processing the payment",
+    "lifecycle.declined": "{failure}",
+    "lifecycle.authorized": "Card authorised (hold)",
+    "lifecycle.captured": "Hold charged",
+    "lifecycle.released": "Hold released",
+    "lifecycle.intent_canceled": "Cancelled at Stripe",
     "refund.requested": "{actor} asked for a refund of {amount}",
     "refund.succeeded": "Refund of {amount} made",
     "refund.failed": "Refund of {amount} failed",
@@ -52,8 +59,6 @@ async def timeline(db: AsyncSession, seen: Visible, *, staff: bool) -> list[dict
         card = f" with {pr.card_brand.title()} ending in {pr.card_last4}" if pr.card_brand and pr.card_last4 else ""
         receipt = f", receipt {pr.receipt_number}" if pr.receipt_number else ""
         entries.append(_entry(pr.paid_at, f"Paid{card}{receipt}", tz))
-    if pr.status == "failed" and pr.failure_message:
-        entries.append(_entry(pr.updated_at, pr.failure_message, tz))
     audits = (
         await db.execute(
             select(AuditEvent, User.name)
@@ -75,6 +80,7 @@ async def timeline(db: AsyncSession, seen: Visible, *, staff: bool) -> list[dict
                     actor=actor or "The clinic",
                     amount=money.format_amount(int(amount), pr.currency) if isinstance(amount, int) else "",
                     email=data.get("email", "the patient") if staff else "you",
+                    failure=data.get("failure_message") or "Payment failed",
                 ),
                 tz,
             )

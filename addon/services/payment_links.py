@@ -554,7 +554,8 @@ async def list_links(
         scope.append(PaymentLink.clinician_id == principal.user_id)
     filters = list(scope)
     wanted: list[LinkStatus] = []
-    for part in ",".join(query.getall("status") if hasattr(query, "getall") else [query.get("status", "")]).split(","):
+    given = query.getall("status", []) if hasattr(query, "getall") else [query.get("status") or ""]
+    for part in ",".join(given).split(","):
         if not part.strip():
             continue
         try:

@@ -160,11 +160,16 @@ def parse_description(value: object) -> str:
     return " ".join(typed.split())
 
 
+MAX_ITEM_CODE = 50
+
+
 def parse_item_code(value: object) -> str | None:
+    """An optional item number for the receipt (a Medicare or health fund item, such as 10960)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if not isinstance(value, str) or len(value.strip()) > 50:
-        raise InvalidInput("Give the item code as text of at most 50 characters.", field="item_code")
+    if not isinstance(value, str) or len(value.strip()) > MAX_ITEM_CODE or any(c in value for c in "\r\n"):
+        raise InvalidInput(f"Keep the item number to one line of {MAX_ITEM_CODE} characters or fewer.",
+                           field="item_code")  # fmt: skip
     return value.strip()
 
 
@@ -217,13 +222,13 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
         "clinic_id": clinic.id,
         "clinician_id": principal.user_id,
         "client_ref": client_ref,
+        "item_code": item_code,
         "amount": amount,
         "currency": currency,
         "description": description,
         "status": lifecycle.INITIAL.value,
         "amount_refunded": 0,
         "capture": capture,
-        "item_code": item_code,
         "created_at": now,
         "updated_at": now,
     }

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from addon import audit, dates
+from addon.auth.launch import DEFAULT_PATIENT_NAME
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
 from addon.dbutil import insert_ignoring_conflict
@@ -198,6 +199,32 @@ def build_receipt_email(receipt: Receipt, *, to_address: str, mail_from: str) ->
         render_receipt_pdf(receipt), maintype="application", subtype="pdf", filename=receipt.file_name
     )
     return message
+
+
+# --- The patient's name ---------------------------------------------------------------------------------------
+
+MAX_PATIENT_NAME = 200
+
+
+async def record_patient_name(db: AsyncSession, pr: PaymentRequest, principal: Principal, typed: object) -> None:
+    """The name a receipt gives the patient: what they typed on the pay form (optional), else their launch's name.
+
+    Only while the request is unpaid: a receipt already issued keeps the name it was issued to.
+    """
+    if typed is not None and not isinstance(typed, str):
+        raise InvalidInput("Enter your name as text, or leave it empty.", field="name")
+    name = " ".join((typed or "").split())
+    if len(name) > MAX_PATIENT_NAME:
+        raise InvalidInput(f"Keep your name to {MAX_PATIENT_NAME} characters or fewer.", field="name")
+    if not name and principal.user_name != DEFAULT_PATIENT_NAME:
+        name = principal.user_name
+    if not name or name == pr.patient_name:
+        return
+    await db.execute(
+        update(PaymentRequest)
+        .where(PaymentRequest.id == pr.id, PaymentRequest.status.not_in(list(RECEIPTED)))
+        .values(patient_name=name)
+    )
 
 
 # --- Sending it again ----------------------------------------------------------------------------------------

@@ -168,6 +168,17 @@ def may_refund(principal: Principal, pr: PaymentRequest, clinic: Clinic, *, now:
     return refund_refusal(principal, pr, clinic, now=now or utcnow()) is None
 
 
+async def panel_refunds(db: AsyncSession, principal: Principal) -> dict[str, Any]:
+    """Whether the clinician's panel offers Refund on this clinic's paid requests (the server checks each again)."""
+    clinic = await db.get(Clinic, principal.clinic_id) if principal.clinic_id is not None else None
+    if clinic is None:
+        return {"allowed": False}
+    if principal.role is Role.TEAM_ADMIN:
+        return {"allowed": True}
+    allowed = principal.role is Role.TEAM_MEMBER and clinic.clinician_refunds
+    return {"allowed": allowed, "window_hours": clinic.clinician_refund_window_hours if allowed else None}
+
+
 # --- Asking for a refund -----------------------------------------------------------------------------------
 
 
@@ -427,11 +438,17 @@ async def _give_up(
 
 
 async def _settle_failed(db: AsyncSession, refund_id: str, status: str, failure_reason: str | None) -> bool:
-    """Mark a pending refund failed or canceled and give its reservation back, once; True if this call did."""
+    """Mark a refund failed or canceled and give its reservation back, once; True if this call did.
+
+    A refund may fail after it succeeded (the card was closed meanwhile): it is then shown as failed with Stripe's
+    reason, but the request's refunded total and status stay (a payment never moves back), and the money has to
+    reach the patient another way, as the words say.
+    """
     now = utcnow()
+    settles_from = ("pending", "succeeded") if status == "failed" else ("pending",)
     result = await db.execute(
         update(Refund)
-        .where(Refund.id == refund_id, Refund.status == "pending")
+        .where(Refund.id == refund_id, Refund.status.in_(settles_from))
         .values(
             status=status,
             failure_reason=failure_reason,

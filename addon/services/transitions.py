@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from addon import audit
 from addon.lifecycle import Status, Trigger
 from addon.models import Clinic, PaymentRequest, utcnow
 from addon.outbound import Outbound, call_staff_room
@@ -74,6 +75,7 @@ async def transition(
     clinic_id = result.scalar_one_or_none()
     if clinic_id is None:
         return NOT_MOVED
+    _record_history(db, request_id, clinic_id, trigger, target, changes)
     if target is None:
         # Nothing anyone in the call sees has changed.
         return Transition(moved=True)
@@ -81,6 +83,29 @@ async def transition(
         return Transition(moved=True, status=target, events=await _money_taken(db, request_id, clinic_id, now))
     _, event = await changed_event(db, request_id)
     return Transition(moved=True, status=target, events=[event])
+
+
+def _record_history(
+    db: AsyncSession,
+    request_id: str,
+    clinic_id: int,
+    trigger: Trigger,
+    target: Status | None,
+    changes: Mapping[str, Any],
+) -> None:
+    """Each transition in the audit trail, so the request's timeline can say what happened when (every checkout
+    attempt and decline included), in the words of the trigger's ``says``."""
+    data: dict[str, Any] = {"status": target.value if target else None}
+    if changes.get("failure_message"):
+        data["failure_message"] = changes["failure_message"]
+    audit.record(
+        db,
+        f"lifecycle.{trigger.name.lower()}",
+        clinic_id=clinic_id,
+        subject_type="payment_request",
+        subject_id=request_id,
+        data=data,
+    )
 
 
 async def _money_taken(db: AsyncSession, request_id: str, clinic_id: int, now: Any) -> list[Outbound]:

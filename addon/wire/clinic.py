@@ -47,6 +47,16 @@ class ClinicSettings(Outgoing):
     timezone: str = Field(description="IANA time zone the clinic's dates are shown in")
     clinician_refunds: bool = Field(description="Clinicians may refund their own payments")
     clinician_refund_window_hours: int = Field(description="For how long after a payment they may")
+    # Pay later.
+    call_ended_action: Literal["send_link", "keep_unpaid", "cancel"] = Field(
+        description="What becomes of a request still unpaid when its call ends (default send_link)"
+    )
+    link_min_amount: MinorUnits | None = Field(description="The least a patient may choose on a link; null: Stripe's")
+    link_min_amount_text: str
+    link_max_amount: MinorUnits | None = Field(description="The most a patient may choose on a link; null: no limit")
+    link_max_amount_text: str
+    link_reminder_hours: int | None = Field(description="A reminder this many hours before expiry; null: off")
+    link_notice_email: str | None = Field(description="Where a link's paid and expired notices are emailed; null: none")
 
 
 class ClinicSettingsPatch(Incoming):
@@ -93,6 +103,26 @@ class ClinicSettingsPatch(Incoming):
     timezone: str | None = None
     clinician_refunds: bool | None = None
     clinician_refund_window_hours: int | None = None
+    call_ended_action: str | None = None
+    link_min_amount: int | str | None = None
+    link_max_amount: int | str | None = None
+    link_reminder_hours: int | str | None = None
+    link_notice_email: str | None = None
+
+
+class AccountHealth(Outgoing):
+    """What Stripe says of the linked account, with what it still needs in plain words (each thing once)."""
+
+    charges_enabled: bool
+    payouts_enabled: bool
+    details_submitted: bool
+    past_due: list[str] = Field(description="Overdue: payments are paused until Stripe has these")
+    currently_due: list[str] = Field(description="Needed now, by current_deadline when there is one")
+    eventually_due: list[str] = Field(description="Needed later")
+    pending_verification: list[str] = Field(description="Given, and being checked by Stripe")
+    current_deadline: str | None = Field(description="The date what is due now must be given by")
+    disabled_reason: str | None = Field(description="Why Stripe has paused the account, in plain words")
+    needs_action: bool = Field(description="Something is due now or overdue")
 
 
 class StripeAccount(Outgoing):
@@ -104,6 +134,54 @@ class StripeAccount(Outgoing):
     livemode: bool
     connected_at: Timestamp | None
     dashboard_url: str = Field(json_schema_extra={"format": "uri"})
+    kind: Literal["oauth", "hosted"] = Field(description="The clinic's own, linked through OAuth; or made here")
+    finish_on_stripe: bool = Field(description="Stripe's hosted onboarding can be reopened (accounts made here)")
+    health: AccountHealth
+
+
+class PreviousAccount(Outgoing):
+    """An account the clinic had linked before, offered to link again."""
+
+    account_id: str
+    name: str | None
+    kind: Literal["oauth", "hosted"]
+    linked_until: Timestamp | None
+
+
+class Country(Outgoing):
+    code: str
+    name: str
+
+
+class Onboarding(Outgoing):
+    """The ways the platform offers to link an account (``CALLPAY_STRIPE_ONBOARDING``), and earlier accounts."""
+
+    ways: list[Literal["oauth", "hosted"]]
+    previous_accounts: list[PreviousAccount]
+    countries: list[Country] = Field(description="Where an account made here can be")
+
+
+class CreateAccount(Incoming):
+    """``POST /api/v1/clinic/stripe/accounts``: make the clinic a Stripe account."""
+
+    messages = {"country": "Choose the country the clinic is in, such as AU."}
+
+    country: str
+
+
+class Relink(Incoming):
+    """``POST /api/v1/clinic/stripe/relink``: link an account the clinic had before."""
+
+    messages = {"account_id": "Say which account to link again."}
+
+    account_id: str
+
+
+class OnboardingUrl(Outgoing):
+    onboarding_url: str = Field(
+        description="Single-use, minutes-long address of Stripe's hosted onboarding, to open top-level",
+        json_schema_extra={"format": "uri"},
+    )
 
 
 class ClinicRef(Outgoing):
@@ -125,9 +203,11 @@ class ClinicConfig(Outgoing):
     clinic: ClinicRef
     status: ClinicStatus
     stripe: StripeAccount | None = Field(description="The linked Stripe account, or null")
+    onboarding: Onboarding
     settings: ClinicSettings
     currencies: list[str]
     locales: list[str]
+    timezones: list[str] = Field(default_factory=list, description="Time zones offered on the settings page")
     notices: list[Notice]
 
 

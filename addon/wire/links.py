@@ -38,6 +38,7 @@ class PaymentLink(Outgoing):
     # Added (optional to read, always sent): what screens show, so no page formats money or dates itself.
     amount_display: str = Field(description='The amount ("A$80.00"), or the range a patient may choose in')
     expires_display: str = Field(description="The expiry in the clinic's time zone, in words")
+    created_display: str = Field(description="When it was made, in the clinic's time zone, in words")
     last_reminded_display: str | None
     canceled_at: Timestamp | None
     expired_at: Timestamp | None

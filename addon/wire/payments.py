@@ -124,9 +124,14 @@ class PaymentRequestView(RootModel[StaffPaymentRequestDetail | PaymentRequestDet
 
 
 class CheckoutBody(Incoming):
-    messages = {"email": "Enter your email address for the receipt."}
+    messages = {
+        "email": "Enter your email address for the receipt.",
+        "name": "Enter your name as text, or leave it empty.",
+    }
 
     email: str
+    # Optional: the patient's name on the receipt; left out, the receipt uses the name the platform gave.
+    name: Annotated[str, Field(max_length=200)] | None = None
 
 
 class CallCheckoutBody(Incoming):

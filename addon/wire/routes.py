@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from addon.wire import clinic, links, payments, receipts, sessions
+from addon.wire import clinic, links, payments, profile, receipts, sessions
 from addon.wire.base import Incoming
 
 Method = Literal["get", "post", "patch", "put", "delete"]
@@ -132,6 +132,21 @@ ROUTES: tuple[Route, ...] = (
         status=202,
         body=payments.ResendReceiptBody,
         errors={**NOT_FOUND, **STAFF_ONLY, 409: "No receipt yet, or just sent"},
+    ),
+    Route(
+        "get",
+        "/api/v1/profile",
+        "The signed-in clinician's own details on receipts (their provider number)",
+        profile.Profile,
+        errors=STAFF_ONLY,
+    ),
+    Route(
+        "patch",
+        "/api/v1/profile",
+        "Set the signed-in clinician's provider number (a launch's provider_number claim, when sent, wins)",
+        profile.Profile,
+        body=profile.ProfileBody,
+        errors=STAFF_ONLY,
     ),
     Route(
         "get",
@@ -262,6 +277,45 @@ ROUTES: tuple[Route, ...] = (
         "Remove the Stripe account: deauthorize on Stripe, then unlink (clinic admins); audit-logged",
         clinic.ClinicConfig,
         errors={**STAFF_ONLY, 409: "No Stripe account is linked", 502: "Stripe could not be reached; nothing changed"},
+    ),
+    Route(
+        "post",
+        "/api/v1/clinic/stripe/accounts",
+        "Create one for this clinic: a Stripe account made by the platform, linked at once, and the address of "
+        "Stripe's hosted onboarding to open top-level (clinic admins); audit-logged",
+        clinic.OnboardingUrl,
+        status=201,
+        body=clinic.CreateAccount,
+        errors={
+            **STAFF_ONLY,
+            409: "A Stripe account is already linked, or the platform doesn't offer this way",
+            502: "Stripe could not be reached",
+        },
+    ),
+    Route(
+        "post",
+        "/api/v1/clinic/stripe/onboarding-link",
+        "Finish on Stripe: a fresh address of Stripe's hosted onboarding for the account made here (clinic admins)",
+        clinic.OnboardingUrl,
+        status=201,
+        errors={
+            **STAFF_ONLY,
+            409: "No account is linked, or it is the clinic's own (finished in its Stripe dashboard)",
+            502: "Stripe could not be reached",
+        },
+    ),
+    Route(
+        "post",
+        "/api/v1/clinic/stripe/relink",
+        "Link again an account made here for this clinic before (clinic admins); audit-logged",
+        clinic.ClinicConfig,
+        body=clinic.Relink,
+        errors={
+            **STAFF_ONLY,
+            404: "Not an account this clinic had",
+            409: "An account is linked, or this one is the clinic's own (linked again on Stripe)",
+            502: "Stripe could not be reached",
+        },
     ),
     Route(
         "get",

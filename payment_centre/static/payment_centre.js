@@ -72,8 +72,11 @@ function renderRow(pr) {
   tr.dataset.testid = "payment-row";
   tr.dataset.id = pr.id;
   tr.dataset.status = pr.status;
-  const patient = [pr.patient_name, pr.patient_email].filter(Boolean).join(" · ") || "—";
-  tr.append(cell(pr.created_at_display), cell(patient), cell(pr.description));
+  const patient = cell(pr.patient_name || (pr.patient_email ? "" : "—"));
+  if (pr.patient_email) {
+    patient.append(Object.assign(document.createElement("span"), { className: "cp-muted-line", textContent: pr.patient_email }));
+  }
+  tr.append(cell(pr.created_at_display, "cp-when"), patient, cell(pr.description));
   if (!config.own_only) tr.append(cell(pr.clinician.name));
   if (config.many_clinics) tr.append(cell(pr.clinic_name));
   const amount = cell(pr.amount_display, "num");
@@ -135,11 +138,63 @@ function renderTotals(totals) {
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
-  load();
+  // --- The clinician's own provider number -----------------------------------------------------------------------
+
+const profile = $("profile");
+if (profile) {
+  api("/api/v1/profile").then((me) => { $("provider-number").value = me.provider_number ?? ""; }).catch(() => {});
+  profile.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = $("provider-number-error");
+    error.hidden = true;
+    $("provider-number").removeAttribute("aria-invalid");
+    try {
+      const me = await api("/api/v1/profile", {
+        method: "PATCH",
+        body: { provider_number: $("provider-number").value.trim() || null },
+      });
+      $("provider-number").value = me.provider_number ?? "";
+      announce(me.provider_number ? `Provider number ${me.provider_number} saved.` : "Provider number removed.");
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+      $("provider-number").setAttribute("aria-invalid", "true");
+      $("provider-number").focus();
+    }
+  });
+}
+
+load();
 });
 $("filter-clear").addEventListener("click", () => {
   form.reset();
-  load();
+  // --- The clinician's own provider number -----------------------------------------------------------------------
+
+const profile = $("profile");
+if (profile) {
+  api("/api/v1/profile").then((me) => { $("provider-number").value = me.provider_number ?? ""; }).catch(() => {});
+  profile.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = $("provider-number-error");
+    error.hidden = true;
+    $("provider-number").removeAttribute("aria-invalid");
+    try {
+      const me = await api("/api/v1/profile", {
+        method: "PATCH",
+        body: { provider_number: $("provider-number").value.trim() || null },
+      });
+      $("provider-number").value = me.provider_number ?? "";
+      announce(me.provider_number ? `Provider number ${me.provider_number} saved.` : "Provider number removed.");
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+      $("provider-number").setAttribute("aria-invalid", "true");
+      $("provider-number").focus();
+    }
+  });
+}
+
+load();
 });
 $("more").addEventListener("click", () => load({ more: true }));
 for (const button of document.querySelectorAll(".cp-sort")) {
@@ -150,7 +205,33 @@ for (const button of document.querySelectorAll(".cp-sort")) {
       const on = th.dataset.sort === key;
       th.setAttribute("aria-sort", on ? (sort.startsWith("-") ? "descending" : "ascending") : "none");
     }
-    load();
+    // --- The clinician's own provider number -----------------------------------------------------------------------
+
+const profile = $("profile");
+if (profile) {
+  api("/api/v1/profile").then((me) => { $("provider-number").value = me.provider_number ?? ""; }).catch(() => {});
+  profile.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = $("provider-number-error");
+    error.hidden = true;
+    $("provider-number").removeAttribute("aria-invalid");
+    try {
+      const me = await api("/api/v1/profile", {
+        method: "PATCH",
+        body: { provider_number: $("provider-number").value.trim() || null },
+      });
+      $("provider-number").value = me.provider_number ?? "";
+      announce(me.provider_number ? `Provider number ${me.provider_number} saved.` : "Provider number removed.");
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+      $("provider-number").setAttribute("aria-invalid", "true");
+      $("provider-number").focus();
+    }
+  });
+}
+
+load();
   });
 }
 
@@ -308,7 +389,33 @@ $("refund-form").addEventListener("submit", async (event) => {
     announce(answer.refund.status === "failed"
       ? `The refund failed: ${answer.refund.failure_message ?? ""}`
       : `Refund of ${answer.refund.amount_display} ${answer.refund.status === "pending" ? "asked for" : "made"}.`);
-    load();
+    // --- The clinician's own provider number -----------------------------------------------------------------------
+
+const profile = $("profile");
+if (profile) {
+  api("/api/v1/profile").then((me) => { $("provider-number").value = me.provider_number ?? ""; }).catch(() => {});
+  profile.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = $("provider-number-error");
+    error.hidden = true;
+    $("provider-number").removeAttribute("aria-invalid");
+    try {
+      const me = await api("/api/v1/profile", {
+        method: "PATCH",
+        body: { provider_number: $("provider-number").value.trim() || null },
+      });
+      $("provider-number").value = me.provider_number ?? "";
+      announce(me.provider_number ? `Provider number ${me.provider_number} saved.` : "Provider number removed.");
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+      $("provider-number").setAttribute("aria-invalid", "true");
+      $("provider-number").focus();
+    }
+  });
+}
+
+load();
     $("detail").focus();
   } catch (err) {
     if (err.status && err.status !== 0 && err.code !== "network") refundRef = null;
@@ -343,5 +450,31 @@ $("resend-form").addEventListener("submit", async (event) => {
     button.disabled = false;
   }
 });
+
+// --- The clinician's own provider number -----------------------------------------------------------------------
+
+const profile = $("profile");
+if (profile) {
+  api("/api/v1/profile").then((me) => { $("provider-number").value = me.provider_number ?? ""; }).catch(() => {});
+  profile.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = $("provider-number-error");
+    error.hidden = true;
+    $("provider-number").removeAttribute("aria-invalid");
+    try {
+      const me = await api("/api/v1/profile", {
+        method: "PATCH",
+        body: { provider_number: $("provider-number").value.trim() || null },
+      });
+      $("provider-number").value = me.provider_number ?? "";
+      announce(me.provider_number ? `Provider number ${me.provider_number} saved.` : "Provider number removed.");
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+      $("provider-number").setAttribute("aria-invalid", "true");
+      $("provider-number").focus();
+    }
+  });
+}
 
 load();

@@ -31,6 +31,8 @@ class Person:
     sub: str
     name: str
     role: str
+    # Optional launch claims the platform knows about this person (a clinician's provider number).
+    extra: tuple[tuple[str, str], ...] = ()
     email: str | None = None
 
 
@@ -40,16 +42,24 @@ PEOPLE = {
     "org-admin": Person("olivia-org", "Olivia Ng (organisation admin)", "org_admin"),
     "clinic-config": Person("grace-admin", "Grace Hopper (clinic admin)", "team_admin"),
     "payment-centre": Person("grace-admin", "Grace Hopper (clinic admin)", "team_admin"),
-    "clinician": Person("dr-ada", "Dr Ada Lovelace", "team_member"),
+    "clinician": Person("dr-ada", "Dr Ada Lovelace", "team_member", (("provider_number", "2426351K"),)),
     # The platform knows the patient's email (the optional launch claim): where a pay-later link goes.
-    "patient": Person("sam-patient", "Sam Patient", "patient", "sam.patient@example.com"),
+    "patient": Person("sam-patient", "Sam Patient", "patient", email="sam.patient@example.com"),
 }
+CLINIC_NAME = "Harbour Physio"
+# The payment centre as the clinician and the org admin open it ("payment-centre" is the clinic admin's).
+PAYMENT_CENTRE = {
+    "payment-centre-clinician": "clinician",
+    "payment-centre-org": "org-admin",
+}
+PEOPLE.update({surface: PEOPLE[person] for surface, person in PAYMENT_CENTRE.items()})
 SURFACE_PATHS = {
     "org-admin": "/org-admin",
     "clinic-config": "/clinic-config",
     "clinician": "/widget/clinician",
     "patient": "/widget/patient",
     "payment-centre": "/payment-centre",
+    **dict.fromkeys(PAYMENT_CENTRE, "/payment-centre"),
 }
 IN_CALL = frozenset({"clinician", "patient"})
 
@@ -85,6 +95,8 @@ def mint_launch(secret: str, person: Person, *, call: str | None) -> str:
     }
     if person.role != "org_admin":
         claims["clinic"] = CLINIC
+        claims["clinic_name"] = CLINIC_NAME
+    claims.update(person.extra)
     if call is not None:
         claims["call"] = call
     if person.email is not None:

@@ -9,12 +9,15 @@ from aiohttp import web
 
 from . import (
     accounts,
+    accounts_api,
     charges,
     controls,
     customers,
+    dashboard,
     events,
     ledger,
     oauth,
+    onboarding_page,
     payment_intents,
     payment_methods,
     refunds,
@@ -34,6 +37,9 @@ from .tasks import BackgroundTasks
 
 _ROUTES: tuple[Callable[[web.Application], None], ...] = (
     accounts.add_routes,
+    accounts_api.add_routes,
+    onboarding_page.add_routes,
+    dashboard.add_routes,
     payment_intents.add_routes,
     payment_methods.add_routes,
     charges.add_routes,

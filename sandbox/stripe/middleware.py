@@ -20,7 +20,9 @@ _CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Headers": "Authorization, Stripe-Account, Stripe-Version, Content-Type, Idempotency-Key",
     "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-    "Access-Control-Expose-Headers": "Request-Id, Stripe-Should-Retry, Idempotent-Replayed",
+    "Access-Control-Expose-Headers": (
+        "Request-Id, Stripe-Should-Retry, Idempotent-Replayed, Stripe-Version, Idempotency-Key"
+    ),
     "Access-Control-Max-Age": "300",
 }
 

@@ -38,7 +38,9 @@ def list_object(data: list[JSON], url: str, *, has_more: bool = False) -> JSON:
 
 def account(acct: Account) -> JSON:
     requirements = _requirements()
-    if not acct.charges_enabled:
+    if acct.requirements is not None:
+        requirements.update(acct.requirements)
+    elif not acct.charges_enabled:
         requirements["disabled_reason"] = "requirements.past_due"
         requirements["currently_due"] = requirements["past_due"] = ["external_account"]
         requirements["eventually_due"] = ["external_account"]
@@ -64,7 +66,7 @@ def account(acct: Account) -> JSON:
             "transfers": "active" if acct.payouts_enabled else "inactive",
         },
         "charges_enabled": acct.charges_enabled,
-        "controller": {"type": "account"},
+        "controller": acct.controller or {"type": "account"},
         "country": acct.country,
         "created": acct.created,
         "default_currency": acct.default_currency,

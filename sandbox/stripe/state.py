@@ -41,6 +41,11 @@ class Account:
     details_submitted: bool = True
     payouts_enabled: bool = True
     made_on_oauth_page: bool = False
+    # Set for accounts a platform made with POST /v1/accounts (see accounts_api): who made it, its controller,
+    # and what Stripe still needs from it. None keeps the OAuth page's standard account as it always was.
+    created_by: str | None = None
+    controller: JSON | None = None
+    requirements: JSON | None = None
     payment_intents: dict[str, JSON] = field(default_factory=dict)
     charges: dict[str, JSON] = field(default_factory=dict)
     refunds: dict[str, JSON] = field(default_factory=dict)
@@ -95,6 +100,7 @@ class SandboxState:
     refresh_tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
     idempotency: dict[tuple[str, str, str], IdempotentResult] = field(default_factory=dict)
     listeners: list[EventListener] = field(default_factory=list)
+    account_links: dict[str, Any] = field(default_factory=dict)  # token -> accounts_api.AccountLink
 
     def reset(self) -> None:
         fresh = SandboxState(listeners=self.listeners)

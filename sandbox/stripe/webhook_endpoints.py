@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from . import objects, params, spec
+from . import objects, params, spec, versions
 from .api import Call, endpoint, lookup
 from .errors import invalid, missing_parameter
 from .ids import new_id
@@ -44,6 +44,16 @@ def _enabled_events(call: Call, required: bool) -> list[str] | None:
     return events
 
 
+def _api_version(call: Call) -> str | None:
+    """The version events are rendered in for this endpoint; Stripe refuses one it never released."""
+    version = params.string(call.form, "api_version")
+    if version is None:
+        return None
+    if version not in versions.KNOWN:
+        raise invalid(f"Invalid Stripe API version: {version}", param="api_version")
+    return version
+
+
 def _find(call: Call) -> WebhookEndpoint:
     return lookup(call.account.webhook_endpoints, call.request.match_info["id"], "webhook endpoint")
 
@@ -56,7 +66,7 @@ def create(call: Call) -> JSON:
     obj = objects.webhook_endpoint(
         url=url,
         enabled_events=events,
-        api_version=params.string(call.form, "api_version"),
+        api_version=_api_version(call),
         description=params.nullable_string(call.form, "description"),
         metadata=params.metadata(call.form) or {},
     )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.centre.conftest import ROLES, Seeded
+from tests.centre.conftest import ROLES, Seeded, headers_for
 from tests.conftest import launch_token, session_from_page
 
 CONFIG = re.compile(r'<script type="application/json" id="centre-config">(.*?)</script>', re.S)
@@ -81,3 +81,22 @@ async def test_without_a_launch_the_page_says_where_to_open_it(client: TestClien
     response = await client.get("/payment-centre")
     assert response.status == 401
     assert "Open it again from" in await response.text()
+
+
+async def test_a_clinician_sets_their_own_provider_number(client: TestClient[Any, Any], seeded: Seeded) -> None:
+    headers = await headers_for(client, "bob")
+    response = await client.get("/api/v1/profile", headers=headers)
+    assert (response.status, (await response.json())["provider_number"]) == (200, "4455667B")
+    response = await client.patch("/api/v1/profile", json={"provider_number": " 7788990X "}, headers=headers)
+    assert response.status == 200 and (await response.json())["provider_number"] == "7788990X"
+    response = await client.patch("/api/v1/profile", json={"provider_number": "<b>"}, headers=headers)
+    body = await response.json()
+    assert response.status == 400 and body["error"]["field"] == "provider_number"
+    response = await client.patch("/api/v1/profile", json={"colour": "red"}, headers=headers)
+    assert response.status == 400
+    org = await headers_for(client, "org")
+    assert (await client.get("/api/v1/profile", headers=org)).status == 403
+    _, html = await open_page(client, "bob")
+    assert 'data-testid="provider-number"' in html
+    _, html = await open_page(client, "org")
+    assert 'data-testid="provider-number"' not in html

@@ -236,3 +236,113 @@ async def test_a_refund_made_in_the_stripe_dashboard_shows_up(connected: PayStac
     # And what is left is what Stripe has left.
     status, body = await refund(stack, boss, paid.request["id"])
     assert status == 201 and body["refund"]["amount"] == 5500
+
+
+# --- Refunds that wait, and refunds that fail ------------------------------------------------------------------
+
+
+async def pay_with(stack: PayStack, payment_method: str) -> dict[str, Any]:
+    doctor = await stack.socket(await stack.clinician())
+    patient_session = await stack.patient()
+    pr = await stack.request_payment(doctor)
+    intent, _ = await stack.pay(pr["id"], patient_session, payment_method)
+    assert intent["status"] == "succeeded", intent
+    status, body = await stack.report(pr["id"], patient_session)
+    assert status == 200 and body["status"] == "paid"
+    return {"request": body, "intent": intent}
+
+
+async def settle_at_stripe(stack: PayStack, refund_id: str, outcome: str, **body: str) -> None:
+    """The sandbox's control standing in for the bank: a pending refund goes through, or any refund fails."""
+    url = f"{stack.sandbox.url}/_sandbox/refunds/{refund_id}/{outcome}"
+    async with stack.http.post(url, json=body) as answer:
+        settled = await answer.json()
+    assert settled.get("id") == refund_id, settled
+
+
+async def detail(stack: PayStack, who: dict[str, Any], pr_id: str) -> dict[str, Any]:
+    status, body = await stack.api("GET", f"/api/v1/payment-requests/{pr_id}", who)
+    assert status == 200, body
+    return body  # type: ignore[no-any-return]
+
+
+async def test_a_pending_refund_holds_its_amount_then_succeeds_when_stripe_says(connected: PayStack) -> None:
+    stack = connected
+    paid = await pay_with(stack, "pm_card_pendingRefund")
+    pr_id, intent_id = paid["request"]["id"], paid["intent"]["id"]
+    boss = await admin(stack)
+    status, body = await refund(stack, boss, pr_id, amount=5000)
+    assert status == 201, body
+    assert body["refund"]["status"] == "pending" and body["refund"]["status_words"] == "Waiting for the bank"
+    pr = body["payment_request"]
+    # Not refunded yet, but its amount is held: only A$30.00 may still be refunded.
+    assert (pr["status"], pr["amount_refunded"], pr["amount_refundable"]) == ("paid", 0, 3000)
+    assert await receipts_queued(stack, pr_id, kind="refund") == 0
+    status, body = await refund(stack, boss, pr_id, amount=4000)
+    assert status == 409 and "A$30.00 of A$80.00 is left" in body["error"]["message"]
+
+    (made,) = await stripe_refunds(stack, intent_id)
+    await settle_at_stripe(stack, made["id"], "succeed")
+    assert await stack.deliver(await stack.event(intent_id, "refund.updated")) == 200
+    after = await detail(stack, boss, pr_id)
+    assert (after["status"], after["amount_refunded"], after["amount_refundable"]) == ("partially_refunded", 5000, 3000)
+    assert after["refunds"][0]["status"] == "succeeded"
+    assert await receipts_queued(stack, pr_id, kind="refund") == 1
+
+
+async def test_a_failing_refund_shows_stripes_reason_and_gives_its_amount_back(connected: PayStack) -> None:
+    stack = connected
+    paid = await pay_with(stack, "pm_card_pendingRefund")
+    pr_id, intent_id = paid["request"]["id"], paid["intent"]["id"]
+    boss = await admin(stack)
+    assert (await refund(stack, boss, pr_id, amount=8000, reason="Wrong patient"))[0] == 201
+    (made,) = await stripe_refunds(stack, intent_id)
+    await settle_at_stripe(stack, made["id"], "fail", failure_reason="lost_or_stolen_card")
+    assert await stack.deliver(await stack.event(intent_id, "refund.failed")) == 200
+
+    after = await detail(stack, boss, pr_id)
+    (failed,) = after["refunds"]
+    assert (failed["status"], failed["failure_reason"]) == ("failed", "lost_or_stolen_card")
+    assert "reported lost or stolen" in failed["failure_message"]
+    assert any(e["what"].startswith("Refund failed: The patient's card was reported lost") for e in after["timeline"])
+    # Nothing went back to the patient: still paid in full, and all of it may be refunded again (another way).
+    assert (after["status"], after["amount_refunded"], after["amount_refundable"]) == ("paid", 0, 8000)
+    assert await receipts_queued(stack, pr_id, kind="refund") == 0
+    # The failure is also what the list shows.
+    status, listed = await stack.api("GET", "/api/v1/payments", boss)
+    assert status == 200 and listed["data"][0]["amount_refundable"] == 8000
+
+
+async def test_a_refund_that_fails_after_it_succeeded_is_shown_failed(connected: PayStack) -> None:
+    stack = connected
+    paid = await pay_with(stack, "pm_card_refundFail")
+    pr_id, intent_id = paid["request"]["id"], paid["intent"]["id"]
+    boss = await admin(stack)
+    status, body = await refund(stack, boss, pr_id, amount=2000)
+    assert status == 201 and body["refund"]["status"] == "succeeded"
+    (made,) = await stripe_refunds(stack, intent_id)
+    await settle_at_stripe(stack, made["id"], "fail", failure_reason="expired_or_canceled_card")
+    assert await stack.deliver(await stack.event(intent_id, "refund.failed")) == 200
+    after = await detail(stack, boss, pr_id)
+    (failed,) = after["refunds"]
+    assert failed["status"] == "failed" and "expired or been cancelled" in failed["failure_message"]
+    # The payment never moves back; the clinic is told to refund the patient another way.
+    assert after["status"] == "partially_refunded"
+    assert "another way" in failed["failure_message"]
+
+
+async def test_stripes_fee_and_the_clinics_net_come_from_the_balance_transaction(connected: PayStack) -> None:
+    stack = connected
+    paid = await pay_in_call(stack)
+    assert await stack.deliver(await stack.event(paid.intent["id"], "charge.succeeded")) == 200
+    charge = await stack.stripe("GET", f"/v1/charges/{paid.intent['latest_charge']}?expand[]=balance_transaction")
+    fee, net = charge["balance_transaction"]["fee"], charge["balance_transaction"]["net"]
+    assert fee > 0 and net == 8000 - fee
+    row = await request_row(stack, paid.request["id"])
+    assert (row.stripe_fee, row.stripe_net) == (fee, net)
+    boss = await admin(stack)
+    await refund(stack, boss, paid.request["id"], amount=1000)
+    status, listed = await stack.api("GET", "/api/v1/payments", boss)
+    assert status == 200
+    (aud,) = listed["totals"]
+    assert (aud["gross"], aud["refunded"], aud["fees"], aud["net_to_clinic"]) == (8000, 1000, fee, net - 1000)

@@ -34,3 +34,17 @@ async def test_org_admin_page_is_accessible(stack: Stack, page: Page) -> None:
     await page.goto(f"{stack.url}/org-admin?launch={launch_token(role='org_admin', clinic=None, call=None)}")
     await expect(page.get_by_test_id("addon-switch-harbour-physio")).to_be_visible()
     await assert_accessible(page)
+
+
+async def test_client_payments_is_accessible_with_an_account_stripe_still_needs_things_for(
+    stack: Stack, page: Page
+) -> None:
+    await page.goto(f"{stack.url}/clinic-config?launch={launch_token(role='team_admin', call=None)}")
+    await expect(page.get_by_test_id("create-stripe-account")).to_be_visible()
+    await page.get_by_test_id("create-stripe-account").click()
+    submit = page.get_by_test_id("onboarding-submit")
+    await expect(submit).to_be_visible()
+    await assert_accessible(page)  # the sandbox's hosted onboarding page, as people meet it in the demo
+    await submit.click()
+    await expect(page.get_by_test_id("stripe-requirements")).to_contain_text("a bank account for payouts")
+    await assert_accessible(page)

@@ -82,7 +82,10 @@ async def test_an_admin_links_configures_and_removes_a_stripe_account(
     await save_screenshot(page, "clinic-config-5-confirm-remove")
     await confirm.click()
     await expect(status).to_have_text("No Stripe account is linked, so clinicians can't request payments.")
-    await expect(page.get_by_test_id("go-to-stripe")).to_be_focused()
+    # Linking again offers the same account first, and takes the focus.
+    relink = page.get_by_test_id("relink-stripe-account")
+    await expect(relink).to_have_text("Link Harbour Physio again")
+    await expect(relink).to_be_focused()
     await save_screenshot(page, "clinic-config-6-removed")
     # The refused ABN (a 400 the page handles) and the sandbox page's missing favicon are only resource errors.
     assert script_errors(page_errors) == []
@@ -131,3 +134,68 @@ async def test_an_org_admin_turns_callpay_off_for_a_clinic(stack: Stack, page: P
     await expect(page.locator("#announcer")).to_have_text("Callpay is now on for city-gp.")
     await expect(switch).to_be_checked()
     assert page_errors == []
+
+
+async def test_an_admin_creates_a_stripe_account_and_finishes_onboarding(
+    stack: Stack, page: Page, page_errors: list[str]
+) -> None:
+    launch = launch_token(role="team_admin", name="Grace Hopper", clinic="harbour-physio", call=None)
+    await page.goto(f"{stack.url}/clinic-config?launch={launch}")
+    status = page.get_by_test_id("stripe-status")
+    await expect(status).to_contain_text("No Stripe account is linked")
+    await expect(page.get_by_role("heading", name="I have a Stripe account")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Create one for this clinic")).to_be_visible()
+    await expect(page.get_by_label("Country the clinic is in")).to_have_value("AU")
+    await save_screenshot(page, "onboarding-1-two-ways")
+
+    await page.get_by_test_id("create-stripe-account").click()
+    submit = page.get_by_test_id("onboarding-submit")
+    await expect(submit).to_be_visible()
+    assert page.url.startswith(f"{stack.sandbox.url}/setup/s/acct_")
+    await page.get_by_label("Business name").fill("Harbour Physio")
+    await page.get_by_label("Type of business").select_option("company")
+    await page.get_by_label("Business website").fill("https://harbour-physio.example")
+    await page.get_by_label("Your first name").fill("Grace")
+    await page.get_by_label("Your last name").fill("Hopper")
+    await page.get_by_label("Your date of birth").fill("09/12/1986")
+    await page.get_by_test_id("onboarding-tos_acceptance.date").check()
+    await save_screenshot(page, "onboarding-2-hosted-form")
+    await submit.click()  # the bank account left for later
+
+    flash = page.get_by_test_id("flash")
+    await expect(flash).to_contain_text("can't take payments yet. Stripe still needs a bank account for payouts.")
+    assert page.url == f"{stack.url}/clinic-config"
+    needs = page.get_by_test_id("stripe-requirements")
+    await expect(needs).to_contain_text("a bank account for payouts")
+    await expect(status).to_contain_text("can't take payments yet: click Finish on Stripe")
+    await expect(page.locator("#acct-payouts")).to_have_text("Not yet")
+    await save_screenshot(page, "onboarding-3-back-unfinished")
+
+    await page.get_by_test_id("finish-on-stripe").click()
+    await expect(submit).to_be_visible()
+    await expect(page.get_by_label("Your first name")).to_have_count(0)  # only what is left is asked again
+    await page.get_by_label("Bank account for payouts").fill("000-000 000123456")
+    await submit.click()
+    await expect(flash).to_contain_text("is set up and linked to this clinic. It can take payments.")
+    await expect(status).to_contain_text("It can take payments.")
+    await expect(needs).to_be_hidden()
+    await expect(page.locator("#acct-payouts")).to_have_text("Yes")
+    await save_screenshot(page, "onboarding-4-ready")
+
+    # Stripe asks for more later: the page shows it live, without a reload.
+    account = (await page.locator("#acct-id").text_content() or "").strip()
+    async with stack.http.post(
+        f"{stack.sandbox.url}/_sandbox/accounts/{account}/requirements",
+        json={"currently_due": ["company.tax_id"], "past_due": True},
+    ) as answer:
+        assert answer.status == 200
+    await expect(needs).to_contain_text("the business's ABN or tax number", timeout=10_000)
+    await expect(needs).to_contain_text("Stripe has paused payments until the overdue details are given.")
+    await expect(status).to_have_text(
+        "Linked to Harbour Physio, but Stripe has paused its payments: click Finish on Stripe."
+    )
+    await expect(page.locator("#announcer")).to_have_text(
+        "Linked to Harbour Physio, but Stripe has paused its payments: click Finish on Stripe."
+    )
+    await save_screenshot(page, "onboarding-5-overdue-live")
+    assert script_errors(page_errors) == []

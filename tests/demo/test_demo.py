@@ -166,3 +166,12 @@ def test_the_demo_honours_the_operators_launch_secret_and_smtp(tmp_path: Path) -
             running.process.kill()
             running.process.wait()
     assert "CALLPAY_LAUNCH_SECRET" not in os.environ
+
+
+def test_the_footers_stripe_sandbox_link_opens_a_page_a_person_can_read(demo: Demo) -> None:
+    _, _, body = get(f"{demo.app}/")
+    found = re.search(rb'href="([^"]+)" data-testid="host-sandbox-link"', body)
+    assert found, "the simulator's footer has no Stripe sandbox link"
+    status, headers, page = get(found.group(1).decode())
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert b"What this sandbox serves" in page and b"Unrecognized request URL" not in page

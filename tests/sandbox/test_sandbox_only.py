@@ -205,3 +205,16 @@ async def test_clock_controls_are_checked(
             assert answer.status == 400, body
     await control("POST", "/_sandbox/reset")
     assert (await control("GET", "/_sandbox/clock"))["offset_seconds"] == 0
+
+
+async def test_a_webhook_endpoint_names_a_version_stripe_released(make_client: ClientFactory) -> None:
+    client = make_client(new_platform_key())
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        await client.v1.webhook_endpoints.create_async(
+            {"url": "https://clinic.example/hook", "enabled_events": ["*"], "api_version": "2099-01-01"}  # type: ignore[typeddict-item]
+        )
+    assert raised.value.param == "api_version"
+    created = await client.v1.webhook_endpoints.create_async(
+        {"url": "https://clinic.example/hook", "enabled_events": ["*"], "api_version": stripe.api_version}  # type: ignore[typeddict-item]
+    )
+    assert created.api_version == stripe.api_version

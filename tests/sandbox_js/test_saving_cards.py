@@ -19,9 +19,7 @@ pytestmark = pytest.mark.browser
 CARD_ONLY = {"enabled": True, "allow_redirects": "never"}
 
 
-async def setup_for(
-    client: stripe.StripeClient, account: str
-) -> tuple[stripe.Customer, stripe.SetupIntent, Any]:
+async def setup_for(client: stripe.StripeClient, account: str) -> tuple[stripe.Customer, stripe.SetupIntent, Any]:
     options: Any = {"stripe_account": account}
     customer = await client.v1.customers.create_async({"email": "pat@example.com", "name": "Pat Lee"}, options)
     setup = await client.v1.setup_intents.create_async(

@@ -5,13 +5,16 @@
 import { session } from "/static/session.js";
 import { connectLive } from "/widget/static/live.js";
 import { $ } from "/widget/static/view.js";
-import { requests, upsert, renderList, onCancel } from "/widget/static/clinician/list.js";
+import { requests, upsert, renderList, onCancel, onItemExtra, announce } from "/widget/static/clinician/list.js";
+import { onAfterPayment } from "/widget/static/clinician/after_payment.js";
+import { wireLinks, linkPart, onLinkChanged } from "/widget/static/clinician/links.js";
 import { showReceived, dismissOnEscape } from "/widget/static/clinician/popup.js";
 import { wireForm, setFormEnabled, showFormError } from "/widget/static/clinician/form.js";
 import { withCapture, onHoldAction } from "/widget/static/clinician/holds.js";
 import { announce } from "/widget/static/clinician/list.js";
 
 const config = JSON.parse($("panel-config").textContent);
+onAfterPayment({ render: renderList, announce });
 const ACK_TIMEOUT_MS = 10000;
 
 let paymentsAvailable = Boolean(config.status?.payments_available);
@@ -69,8 +72,14 @@ const live = connectLive(session?.token, {
       renderList();
       showReceived(pr);
     },
+    payment_link(link) {
+      onLinkChanged(link, { inThisCall: (id) => requests.has(id) });
+    },
   },
 });
+
+wireLinks({ render: renderList, announce });
+onItemExtra(linkPart);
 
 wireForm({
   send: (body) => live.call("request_payment", withCapture(body), ACK_TIMEOUT_MS),

@@ -96,7 +96,7 @@ export function wireForm({ send, onCreated }) {
       descriptionInput.focus();
     });
   }
-  for (const input of [amountInput, descriptionInput]) {
+  for (const input of [amountInput, descriptionInput, document.getElementById("item-code")].filter(Boolean)) {
     input.addEventListener("input", () => {
       pendingRef = null; // different details make a different request
     });
@@ -109,6 +109,9 @@ export function wireForm({ send, onCreated }) {
     pendingRef ??= newRef();
     const body = { amount: amountInput.value.trim(), description: descriptionInput.value, client_ref: pendingRef };
     if (confirm) body.confirm = true;
+    // The item number is optional; it goes on the patient's receipt (a Medicare or health fund item).
+    const itemCode = document.getElementById("item-code")?.value.trim();
+    if (itemCode) body.item_code = itemCode;
     submit.disabled = true;
     submit.textContent = "Sending…";
     let ack;

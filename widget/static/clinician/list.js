@@ -3,6 +3,7 @@
 import { $, element, announcer, timeOf } from "/widget/static/view.js";
 import { isCancelable, isNewer, newestFirst } from "/widget/static/requests.js";
 import { holdMeta, renderHoldActions } from "/widget/static/clinician/holds.js";
+import { renderAfterPayment } from "/widget/static/clinician/after_payment.js";
 
 const STATUS_WORDS = {
   requested: "Waiting for the patient",
@@ -19,6 +20,11 @@ export const announce = announcer("announcer");
 export const requests = new Map(); // id → PaymentRequest, newest copy wins
 let confirmingId = null; // the request whose "Cancel this request?" is open
 let cancel = async () => {}; // how a confirmed cancel reaches the server; clinician.js sets it
+let itemExtra = () => null; // more for an item (its pay-later link, Send link); clinician.js sets it
+
+export function onItemExtra(handler) {
+  itemExtra = handler;
+}
 
 export function onCancel(handler) {
   cancel = handler;
@@ -65,6 +71,9 @@ function renderItem(pr) {
   item.append(element("span", { className: "cp-request-meta", text: parts.join(" · ") }));
   if (pr.capturable) item.append(renderHoldActions(pr));
   if (isCancelable(pr)) item.append(pr.id === confirmingId ? renderConfirm(pr) : renderCancel(pr));
+  if (pr.receipt_available) item.append(renderAfterPayment(pr));
+  const extra = itemExtra(pr);
+  if (extra) item.append(extra);
   return item;
 }
 

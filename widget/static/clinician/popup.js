@@ -4,17 +4,27 @@
 // Shown once per payment on this page; a second payment's banner lies over the first until that is dismissed.
 
 import { $, element } from "/widget/static/view.js";
+import { startRefund } from "/widget/static/clinician/after_payment.js";
+
+const refunds = JSON.parse(document.getElementById("panel-config").textContent).refunds ?? {};
 
 const shown = new Set(); // ids whose pop-up has been shown on this page: never twice
 
 export function showReceived(pr) {
-  if (shown.has(pr.id)) return;
-  shown.add(pr.id);
+  showBanner({ id: pr.id, title: "Payment received", amount: pr.amount_display, description: pr.description,
+    testid: "payment-received", label: `Dismiss: payment of ${pr.amount_display} received` });
+}
+
+// The banner itself, for a payment or a pay-later link's notice (clinician/links.js).
+export function showBanner({ id, title: words, amount, description, testid, label }) {
+  if (shown.has(id)) return;
+  shown.add(id);
+  const pr = { id, amount_display: amount, description };
   const region = $("received-region");
-  const card = element("div", { className: "cp-received", attrs: { "data-testid": "payment-received" } });
+  const card = element("div", { className: "cp-received", attrs: { "data-testid": testid } });
   card.dataset.id = pr.id;
   // When it was paid is in the list below; the banner keeps to what and how much, so it stays two short lines.
-  const title = element("h2", { text: "Payment received" });
+  const title = element("h2", { text: words });
   const detail = element("p", { className: "cp-received-detail" });
   detail.append(
     element("span", { className: "cp-received-amount", text: pr.amount_display }),
@@ -24,10 +34,24 @@ export function showReceived(pr) {
   const dismiss = element("button", {
     className: "cp-received-dismiss",
     text: "Dismiss",
-    attrs: { type: "button", "aria-label": `Dismiss: payment of ${pr.amount_display} received` },
+    attrs: { type: "button", "aria-label": label || `Dismiss: ${words.toLowerCase()}, ${pr.amount_display}` },
   });
   dismiss.addEventListener("click", () => dismissReceived(card));
-  card.append(element("div", { className: "cp-received-text" }), dismiss);
+  card.append(element("div", { className: "cp-received-text" }));
+  if (refunds.allowed) {
+    // A mistaken charge is seen first here: its refund is one press away, in the request's row below.
+    const refund = element("button", {
+      className: "cp-received-dismiss secondary",
+      text: "Refund",
+      attrs: { type: "button", "aria-label": `Refund the payment of ${pr.amount_display}` },
+    });
+    refund.addEventListener("click", () => {
+      dismissReceived(card);
+      startRefund(pr.id);
+    });
+    card.append(refund);
+  }
+  card.append(dismiss);
   card.firstChild.append(title, detail);
   region.prepend(card); // the newest on top, and first in focus order
   region.classList.add("cp-has-received");

@@ -103,7 +103,9 @@ export function prepareCard({ focusCard, quiet = false }) {
   show("pw-card-loading", true);
   const preparing = (async () => {
     try {
-      const data = await api(checkoutPath(requestId), { method: "POST", body: { email } });
+      // The name for the receipt is optional; left empty, the receipt uses the name the platform knows.
+      const name = document.getElementById("pw-name")?.value.trim() || undefined;
+      const data = await api(checkoutPath(requestId), { method: "POST", body: { email, name } });
       let StripeJs;
       try {
         StripeJs = await loadStripeJs(data.stripe_js_url);

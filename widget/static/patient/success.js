@@ -3,6 +3,7 @@
 import { api, request, ApiError } from "/static/session.js";
 import { $, element, show, dateTimeOf } from "/widget/static/view.js";
 import { state } from "/widget/static/patient/state.js";
+import { saveTab } from "/widget/static/patient/tab.js";
 import { teardownCard } from "/widget/static/patient/card.js";
 import { announce, setView } from "/widget/static/patient/list.js";
 import { successLead } from "/widget/static/patient/words.js";
@@ -34,6 +35,7 @@ export async function loadReceipt(requestId) {
     const receipt = await api(`/api/v1/payment-requests/${encodeURIComponent(requestId)}/receipt`);
     state.receipts.set(requestId, receipt);
     $("clinic-name").textContent = receipt.business_name;
+    saveTab({ clinicName: receipt.business_name }); // a reload shows the name the receipt gives
     if (state.view === "success" && state.active === requestId) fillSuccess(state.requests.get(requestId));
   } catch {
     // Not receipted yet (still processing) or offline: the confirmation already shows what is known.

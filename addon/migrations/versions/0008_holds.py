@@ -1,7 +1,7 @@
 """card holds: how a request is charged, what its hold authorised and until when, and the clinic's expiry rule
 
-Revision ID: 0007_holds
-Revises: 0006_payment_links
+Revision ID: 0008_holds
+Revises: 0007_stripe_onboarding
 Create Date: 2026-12-02 05:20:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_holds"
-down_revision: str | None = "0006_payment_links"
+revision: str = "0008_holds"
+down_revision: str | None = "0007_stripe_onboarding"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
