@@ -17,7 +17,7 @@ import clinic_config
 import payment_centre
 import realtime
 import widget
-from addon import __version__, background, db, loop_health, middleware
+from addon import __version__, background, db, loop_health, metrics, middleware
 from addon.appkeys import AFTER_COMMIT, CLOCK, DB, DB_READ, ENGINE, GATEWAY, PUBLISHER, RATE_LIMITS, SETTINGS
 from addon.clock import SYSTEM
 from addon.gateway import StripeGateway
@@ -49,6 +49,7 @@ def create_app(settings: Settings, *, require_migrated: bool = True, long_lived:
     app[CLOCK] = SYSTEM
     app[RATE_LIMITS] = RateLimits()
     setup_templates(app)
+    metrics.setup(app)
     app.cleanup_ctx.append(_database(require_migrated))
     app.cleanup_ctx.append(_stripe_gateway)
     app.cleanup_ctx.append(_loop_watch(long_lived))
@@ -67,8 +68,8 @@ def create_app(settings: Settings, *, require_migrated: bool = True, long_lived:
         part(app)
     openapi.check_described(app)
     if long_lived:
-        # After every cleanup context has opened (they run first), so what they made is frozen with the rest.
-        app.on_startup.append(_tune_collector)
+        # Last, so every other cleanup context has opened and what they made is frozen with the rest.
+        app.cleanup_ctx.append(_long_lived_collector)
     return app
 
 
@@ -118,12 +119,15 @@ def _loop_watch(long_lived: bool) -> Callable[[web.Application], AsyncIterator[N
         loop = asyncio.get_running_loop()
         if long_lived:
             # `kill -USR1 <pid>`: log the loop's health now (and start a new window for its longest stall).
+            # `kill -USR2 <pid>`: free reference cycles that died after they were frozen (one full pause).
             loop.add_signal_handler(signal.SIGUSR1, watch.summary)
+            loop.add_signal_handler(signal.SIGUSR2, loop_health.compact)
         try:
             yield
         finally:
             if long_lived:
                 loop.remove_signal_handler(signal.SIGUSR1)
+                loop.remove_signal_handler(signal.SIGUSR2)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -132,6 +136,11 @@ def _loop_watch(long_lived: bool) -> Callable[[web.Application], AsyncIterator[N
     return context
 
 
-async def _tune_collector(_app: web.Application) -> None:
+async def _long_lived_collector(_app: web.Application) -> AsyncIterator[None]:
     loop_health.tune_collector()
     log.info("garbage collector tuned for a long-lived server", extra={"frozen": gc.get_freeze_count()})
+    clock = asyncio.create_task(loop_health.collector_clock(), name="callpay-collector-clock")
+    yield
+    clock.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await clock

@@ -1,11 +1,18 @@
-"""Background work that lives as long as the app: the outbox worker that sends receipt emails."""
+"""Background work that lives as long as the app: the outbox worker that sends receipt emails, the pay-later
+sweeper, and (registered by addon/http/webhooks.py) the Stripe inbox processor.
+
+Each job is a cleanup context registered with :func:`job`; it runs only in a process whose settings have
+``background`` on (the default, and always in ``callpay worker``). Web workers started with
+``CALLPAY_BACKGROUND=off`` (or ``callpay serve --no-background``) leave them to the worker process. Every job is
+safe to run in several processes at once: the outbox and the inbox claim rows with a lease, and a sweep's updates
+are conditional."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
 
@@ -21,10 +28,19 @@ log = logging.getLogger("callpay.outbox")
 SHUTDOWN_GRACE = 10.0
 
 
+Job = Callable[[web.Application], AsyncIterator[None]]
+
+
+def job(app: web.Application, context: Job) -> None:
+    """Register one background job: it opens and closes with the app in processes that run background work."""
+    if app[SETTINGS].background:
+        app.cleanup_ctx.append(context)
+
+
 def setup(app: web.Application) -> None:
-    app.cleanup_ctx.append(_outbox_worker)
-    app.cleanup_ctx.append(_link_sweeper)
-    app.cleanup_ctx.append(_hold_sweeper)
+    job(app, _outbox_worker)
+    job(app, _link_sweeper)
+    job(app, _hold_sweeper)
     app[AFTER_COMMIT].append(lambda events: _wake_outbox(app, events))
 
 
@@ -84,8 +100,8 @@ async def _link_sweeper(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # Bounded: a round caught mid-call to Stripe never holds up the app's shutdown.
+        await asyncio.wait([task], timeout=SHUTDOWN_GRACE)
 
 
 HOLD_SWEEP_INTERVAL = 300.0
@@ -115,5 +131,5 @@ async def _hold_sweeper(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # Bounded: a round caught mid-call to Stripe never holds up the app's shutdown.
+        await asyncio.wait([task], timeout=SHUTDOWN_GRACE)

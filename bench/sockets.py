@@ -36,6 +36,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -288,6 +289,10 @@ def health_lines(log_path: Path) -> list[dict[str, Any]]:
     return [line for line in log_lines(log_path) if line.get("logger") == "callpay.loop"]
 
 
+def stamp(line: dict[str, Any]) -> float:
+    return datetime.fromisoformat(str(line.get("time"))).timestamp()
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
@@ -437,6 +442,11 @@ async def drive(
         finals.append(report)
     for proc in procs:
         proc.join(timeout=60)
+    if watched:
+        # Every socket is closed: what a full collection frees now is what freezing kept past its death.
+        await asyncio.sleep(5.0)
+        os.kill(pid, signal.SIGUSR2)
+        await asyncio.sleep(5.0)
     if probe.pid:
         os.kill(probe.pid, signal.SIGTERM)
     probe.join(timeout=60)
@@ -446,12 +456,27 @@ async def drive(
     wave_lat = [lat for t, lat, _ in samples if wave_started <= t < wave_ended]
     hold_lat = [lat for t, lat, _ in samples if hold_started <= t < hold_ended]
     probe_errors = sum(1 for t, _, status in samples if status != 200 and wave_started <= t < hold_ended)
-    health = [line for line in health_lines(log_path) if line.get("message") == "event loop health"]
-    stalls = [line for line in health_lines(log_path) if line.get("message") == "event loop stalled"]
-    wave_stall = health[-2]["window_longest_stall_ms"] if len(health) >= 2 else None
-    hold_stall = health[-1]["window_longest_stall_ms"] if health else None
-    wave_busy = health[-2].get("window_longest_busy_stall_ms") if len(health) >= 2 else None
-    hold_busy = health[-1].get("window_longest_busy_stall_ms") if health else None
+    lines = health_lines(log_path)
+    health = [(stamp(line), line) for line in lines if line.get("message") == "event loop health"]
+    stalls = [(stamp(line), line) for line in lines if line.get("message") == "event loop stalled"]
+    # Each health line covers the window since the one before it (a summary a minute, and one on each SIGUSR1
+    # at the end of the wave and of the hold), so a phase's longest stall is the largest over its lines.
+    boundaries = [t for t, line in health if t >= wave_ended][:1] + [t for t, line in health if t >= hold_ended][:1]
+    wave_end = boundaries[0] if boundaries else wave_ended
+    hold_end = boundaries[1] if len(boundaries) > 1 else hold_ended
+
+    def longest(key: str, start: float, end: float) -> float | None:
+        values = [line[key] for t, line in health if start < t <= end and key in line]
+        return max(values) if values else None
+
+    wave_stall = longest("window_longest_stall_ms", wave_started, wave_end)
+    hold_stall = longest("window_longest_stall_ms", wave_end, hold_end)
+    wave_busy = longest("window_longest_busy_stall_ms", wave_started, wave_end)
+    hold_busy = longest("window_longest_busy_stall_ms", wave_end, hold_end)
+    stalls_wave = sum(1 for t, _ in stalls if wave_started <= t < wave_end)
+    stalls_hold = sum(1 for t, _ in stalls if wave_end <= t < hold_end)
+    at_hold_end = [line for t, line in health if t == hold_end] or [line for _, line in health[-1:]]
+    compacted = [line for line in log_lines(log_path) if line.get("message") == "garbage collector compacted"]
     dropped = sum(r["dropped"] for r in finals)
     held = sum(r["held"] for r in finals)
     open_lat = [lat for r in reports for lat in r["open_latencies"]]
@@ -479,12 +504,16 @@ async def drive(
         "longest_stall_ms_hold": hold_stall,
         "longest_busy_stall_ms_wave": wave_busy,
         "longest_busy_stall_ms_hold": hold_busy,
-        "stalls_over_100ms": len(stalls),
-        "gc": {k: v for k, v in (health[-1] if health else {}).items() if k.startswith("gc_")},
+        "stalls_over_100ms_wave": stalls_wave,
+        "stalls_over_100ms_hold": stalls_hold,
+        "gc_at_hold_end": {k: v for k, v in (at_hold_end[0] if at_hold_end else {}).items() if k.startswith("gc_")},
         "open_latency": percentiles(open_lat),
         "healthz_wave": percentiles(wave_lat),
         "healthz_hold": percentiles(hold_lat),
         "healthz_errors": probe_errors,
+        "compact_after_close": {k: compacted[-1].get(k) for k in ("freed", "frozen", "pause_ms", "cpu_ms")}
+        if compacted
+        else None,
         "load_average_end": load_average(),
     }
     print()
@@ -501,10 +530,11 @@ async def drive(
     print(f"server RSS              {results['server_rss_mb']:.0f} MB, {results['rss_kb_per_socket']} KB per socket")
     print(
         f"longest loop stall      wave {wave_stall} ms, hold {hold_stall} ms (wall clock); "
-        f"stalls over 100 ms: {len(stalls)}"
+        f"stalls over 100 ms: wave {stalls_wave}, hold {stalls_hold}"
     )
     print(f"  of it the loop busy   wave {wave_busy} ms, hold {hold_busy} ms (the rest: waiting for a CPU)")
-    print(f"garbage collector       {results['gc']}")
+    print(f"garbage collector       {results['gc_at_hold_end']} (totals since start, at the end of the hold)")
+    print(f"compaction after close  {results['compact_after_close']} (cycles kept by freezing, freed)")
     print(f"open latency            {fmt(results['open_latency'])}")
     print(f"/healthz during wave    {fmt(results['healthz_wave'])}")
     print(f"/healthz during hold    {fmt(results['healthz_hold'])}  (errors {probe_errors})")

@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from addon.pages import register_part
-from widget import clinician, patient
+from widget import clinician, patient, pay_link
 
 STATIC = Path(__file__).parent / "static"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -19,3 +19,4 @@ def setup(app: web.Application) -> None:
     register_part(app, templates=TEMPLATES, static=("/widget/static/", STATIC))
     clinician.setup(app)
     patient.setup(app)
+    pay_link.setup(app)

@@ -18,6 +18,7 @@ async def clinician_page(request: web.Request) -> web.Response:
     async with request.app[DB_READ]() as db:
         context = await panel_context(db, opened.principal)
         context["refunds"] = await refunds.panel_refunds(db, opened.principal)
+        context["timezone"] = await refunds.clinic_timezone(db, opened.principal)
     return render_surface(request, "clinician.html", opened, context)
 
 

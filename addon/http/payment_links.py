@@ -7,23 +7,18 @@ and per token, never cached, and send no referrer.
 
 from __future__ import annotations
 
-from typing import Any
-
-import aiohttp_jinja2
 import segno
 from aiohttp import web
 
 from addon.appkeys import CLOCK, DB, DB_READ, GATEWAY, RATE_LIMITS, SETTINGS
 from addon.auth import platform
-from addon.errors import RateLimited, Unauthenticated
+from addon.errors import Unauthenticated
 from addon.http.auth import bearer_token, principal
 from addon.http.json import read_body, respond
 from addon.publish import publish_after_commit
 from addon.services import holds, payment_links, receipts
-from addon.services.link_state import L
 from addon.wire.links import PayLinkCheckoutBody, PaymentLinkBody, PaymentLinkRemindBody
 from addon.wire.payments import Checkout
-from widget.patient import content_security_policy
 
 PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 # Looking at a link, and trying to pay it: per address and per token.
@@ -35,13 +30,13 @@ def _address(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
-async def _limit(request: web.Request, rules: tuple[tuple[str, str], ...]) -> None:
+async def limit(request: web.Request, rules: tuple[tuple[str, str], ...]) -> None:
     token = request.match_info.get("token", "")
     who = [_address(request), token]
     await request.app[RATE_LIMITS].check([(name, limit, who[i]) for i, (name, limit) in enumerate(rules)])
 
 
-def _private(response: web.StreamResponse) -> web.StreamResponse:
+def private(response: web.StreamResponse) -> web.StreamResponse:
     response.headers.update(PRIVATE)
     return response
 
@@ -131,79 +126,46 @@ async def call_ended(request: web.Request) -> web.Response:
 
 
 async def public_view(request: web.Request) -> web.StreamResponse:
-    await _limit(request, VIEW_LIMITS)
+    await limit(request, VIEW_LIMITS)
     async with request.app[DB_READ]() as db:
         found = await payment_links.public(db, request.match_info["token"], clock=request.app[CLOCK])
     payment_links.refuse_unless_active(found)
     assert found.body is not None
-    return _private(respond(found.body))
+    return private(respond(found.body))
 
 
 async def public_checkout(request: web.Request) -> web.StreamResponse:
-    await _limit(request, CHECKOUT_LIMITS)
+    await limit(request, CHECKOUT_LIMITS)
     body = (await read_body(request, PayLinkCheckoutBody)).model_dump(exclude_none=True)
     app = request.app
     session = await payment_links.checkout(
         app[DB], app[GATEWAY], app[SETTINGS], request.match_info["token"], body, clock=app[CLOCK]
     )
-    return _private(respond(Checkout(**session.to_json())))
+    return private(respond(Checkout(**session.to_json())))
 
 
 async def public_confirmation(request: web.Request) -> web.StreamResponse:
-    await _limit(request, CHECKOUT_LIMITS)
+    await limit(request, CHECKOUT_LIMITS)
     app = request.app
     body, events = await payment_links.confirmation(
         app[DB], app[GATEWAY], request.match_info["token"], clock=app[CLOCK]
     )
     await publish_after_commit(app, events)
-    return _private(respond(body))
+    return private(respond(body))
 
 
 async def public_receipt(request: web.Request) -> web.StreamResponse:
-    await _limit(request, VIEW_LIMITS)
+    await limit(request, VIEW_LIMITS)
     async with request.app[DB_READ]() as db:
         receipt = await payment_links.receipt(db, request.match_info["token"])
     pdf = await receipts.render_pdf(receipt)
-    return _private(
+    return private(
         web.Response(
             body=pdf,
             content_type="application/pdf",
             headers={"Content-Disposition": f'attachment; filename="{receipt.file_name}"'},
         )
     )
-
-
-# --- The patient: the page ---------------------------------------------------------------------------------
-
-
-async def pay_page(request: web.Request) -> web.StreamResponse:
-    """``GET /pay/{token}``: the link's page. Unknown and wrong tokens get the same page; an expired or canceled
-    link's page says so and names the clinic; a paid one says it is paid."""
-    try:
-        await _limit(request, VIEW_LIMITS)
-    except RateLimited as exc:
-        return _page(request, {"state": "limited", "message": exc.message}, status=429, headers=exc.headers)
-    async with request.app[DB_READ]() as db:
-        found = await payment_links.public(db, request.match_info["token"], clock=request.app[CLOCK])
-    if found.status is None:
-        return _page(request, {"state": "unavailable", "clinic_name": None}, status=404)
-    if found.status in (L.EXPIRED, L.CANCELED):
-        return _page(
-            request, {"state": "unavailable", "clinic_name": found.clinic_name, "why": found.status.value}, status=410
-        )
-    link = found.body.to_json() if found.body is not None else None
-    return _page(request, {"state": found.status.value, "clinic_name": found.clinic_name, "link": link})
-
-
-def _page(
-    request: web.Request, context: dict[str, Any], *, status: int = 200, headers: dict[str, str] | None = None
-) -> web.StreamResponse:
-    context.setdefault("clinic_name", None)
-    context.setdefault("link", None)
-    response = aiohttp_jinja2.render_template("pay_link.html", request, context, status=status)
-    response.headers["Content-Security-Policy"] = content_security_policy(request.app[SETTINGS], request.host)
-    response.headers.update(headers or {})
-    return _private(response)
 
 
 def setup(app: web.Application) -> None:
@@ -217,4 +179,3 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/v1/pay/{token}/checkout", public_checkout)
     app.router.add_post("/api/v1/pay/{token}/confirmation", public_confirmation)
     app.router.add_get("/api/v1/pay/{token}/receipt.pdf", public_receipt)
-    app.router.add_get("/pay/{token}", pay_page)

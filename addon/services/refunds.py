@@ -168,6 +168,12 @@ def may_refund(principal: Principal, pr: PaymentRequest, clinic: Clinic, *, now:
     return refund_refusal(principal, pr, clinic, now=now or utcnow()) is None
 
 
+async def clinic_timezone(db: AsyncSession, principal: Principal) -> str:
+    """The zone the session's clinic shows its times in."""
+    clinic = await db.get(Clinic, principal.clinic_id) if principal.clinic_id is not None else None
+    return clinic.timezone if clinic is not None else dates.DEFAULT_TIMEZONE
+
+
 async def panel_refunds(db: AsyncSession, principal: Principal) -> dict[str, Any]:
     """Whether the clinician's panel offers Refund on this clinic's paid requests (the server checks each again)."""
     clinic = await db.get(Clinic, principal.clinic_id) if principal.clinic_id is not None else None

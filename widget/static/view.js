@@ -27,10 +27,13 @@ export function announcer(id) {
   };
 }
 
-const TIME_FORMAT = new Intl.DateTimeFormat(LANG, { hour: "numeric", minute: "2-digit" });
+// Times in the clinic's time zone when the page names one (the clinic setting), as receipts and the payment
+// centre show them; otherwise the device's.
+const ZONE = document.documentElement.dataset.timezone || undefined;
+const TIME_FORMAT = new Intl.DateTimeFormat(LANG, { hour: "numeric", minute: "2-digit", timeZone: ZONE });
 // Day, month, year, as the receipt writes it ("22 November 2026, 2:58 pm").
 const DATE_TIME_FORMAT = new Intl.DateTimeFormat(LANG, {
-  day: "numeric", month: "long", year: "numeric", hour: "numeric", minute: "2-digit",
+  day: "numeric", month: "long", year: "numeric", hour: "numeric", minute: "2-digit", timeZone: ZONE,
 });
 
 export function timeOf(iso) {
