@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -84,24 +84,8 @@ async def sweep_links_once(app: web.Application) -> payment_links.Swept:
     return swept
 
 
-async def _link_sweeper(app: web.Application) -> AsyncIterator[None]:
-    async def loop() -> None:
-        while True:
-            try:
-                await sweep_links_once(app)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("pay-later sweep failed")
-            await asyncio.sleep(SWEEP_INTERVAL)
-
-    task = asyncio.create_task(loop(), name="callpay-link-sweeper")
-    try:
-        yield
-    finally:
-        task.cancel()
-        # Bounded: a round caught mid-call to Stripe never holds up the app's shutdown.
-        await asyncio.wait([task], timeout=SHUTDOWN_GRACE)
+def _link_sweeper(app: web.Application) -> AsyncIterator[None]:
+    return _periodic(app, sweep_links_once, SWEEP_INTERVAL, "pay-later sweep")
 
 
 HOLD_SWEEP_INTERVAL = 300.0
@@ -115,21 +99,37 @@ async def sweep_holds_once(app: web.Application) -> holds.Swept:
     return swept
 
 
-async def _hold_sweeper(app: web.Application) -> AsyncIterator[None]:
+def _hold_sweeper(app: web.Application) -> AsyncIterator[None]:
+    return _periodic(app, sweep_holds_once, HOLD_SWEEP_INTERVAL, "card hold sweep")
+
+
+async def _periodic(
+    app: web.Application, once: Callable[[web.Application], Awaitable[object]], interval: float, what: str
+) -> AsyncIterator[None]:
+    """Run ``once`` every ``interval`` seconds while the app lives.
+
+    It stops on an event rather than on cancellation alone: on Python 3.11 ``asyncio.wait_for`` (used deep in the
+    database layer) can swallow a cancellation that lands as its inner wait completes, and a sweep loop that lost
+    its cancellation went back to sleep and kept the app's shutdown waiting forever."""
+    stopping = asyncio.Event()
+
     async def loop() -> None:
-        while True:
+        while not stopping.is_set():
             try:
-                await sweep_holds_once(app)
+                await once(app)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("card hold sweep failed")
-            await asyncio.sleep(HOLD_SWEEP_INTERVAL)
+                log.exception("%s failed", what)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), interval)
 
-    task = asyncio.create_task(loop(), name="callpay-hold-sweeper")
+    task = asyncio.create_task(loop(), name=f"callpay-{what.replace(' ', '-')}")
     try:
         yield
     finally:
-        task.cancel()
+        stopping.set()
         # Bounded: a round caught mid-call to Stripe never holds up the app's shutdown.
-        await asyncio.wait([task], timeout=SHUTDOWN_GRACE)
+        _done, pending = await asyncio.wait([task], timeout=SHUTDOWN_GRACE)
+        for late in pending:
+            late.cancel()
