@@ -283,6 +283,9 @@ class PaymentRequest(Base):
     final_amount: Mapped[int | None] = mapped_column(BigInteger)
     # The sweeper's lease on a hold it is charging or releasing, so two workers never both act on it.
     hold_claimed_until: Mapped[datetime | None]
+    # Who pays: one participant of the call (their launch sub and name then), or anyone in the call when null.
+    payer_sub: Mapped[str | None] = mapped_column(String(200))
+    payer_name: Mapped[str | None] = mapped_column(String(200))
 
 
 REFUND_STATUSES = ("pending", "succeeded", "failed", "canceled")

@@ -21,9 +21,9 @@ from addon.auth.roles import CLINICIANS, Role
 from addon.auth.sessions import Principal
 from addon.errors import CallpayError, Unauthenticated
 from addon.gateway import StripeFailure
-from addon.outbound import call_room, call_staff_room, clinic_patients_room, clinic_staff_room
+from addon.outbound import Outbound, call_room, call_staff_room, clinic_patients_room, clinic_staff_room
 from addon.publish import publish_after_commit
-from addon.services import cancellation, clinics, holds, payment_requests
+from addon.services import cancellation, clinics, holds, participants, payment_requests
 from addon.services.payment_requests import Outcome
 from addon.services.stripe_errors import for_people
 from addon.wire.base import parse
@@ -35,6 +35,7 @@ from addon.wire.realtime import (
     AckOk,
     CancelPaymentRequest,
     CapturePaymentRequest,
+    Participants,
     ReleasePaymentRequest,
     RequestPayment,
 )
@@ -89,15 +90,25 @@ def register(server: Any, app: web.Application) -> None:
             )
             status = await clinics.status_for(db, principal) if principal.is_staff and principal.clinic_id else None
             available = await clinics.patient_status_for(db, principal) if principal.role is Role.PATIENT else None
+            present = (
+                Participants(await participants.in_call(db, principal.call_id)) if principal.call_id else None
+            )
+        if present is not None and principal.role is Role.PATIENT and principal.call_id is not None:
+            # Someone joined: the clinician's "who pays" picker hears it at once.
+            await publish_after_commit(
+                app, [Outbound(event="participants", room=call_staff_room(principal.call_id), data=present)]
+            )
+        clinicians_list = present if principal.role in CLINICIANS else None
         # Sent once the connection is accepted (the handler returning is what accepts it), and only to this
         # socket on this worker, so it never goes round through Redis.
-        server.start_background_task(send_snapshot, sid, snapshot, status, available)
+        server.start_background_task(send_snapshot, sid, snapshot, status, available, clinicians_list)
 
     async def send_snapshot(
         sid: str,
         snapshot: PaymentRequestList | None,
         status: ClinicStatus | None,
         available: PaymentsAvailable | None,
+        present: Participants | None = None,
     ) -> None:
         # A patient hears whether paying is possible before the list, so no Pay now shows that can't work.
         if available is not None:
@@ -106,6 +117,8 @@ def register(server: Any, app: web.Application) -> None:
             await server.emit("payment_requests", snapshot.to_json(), to=sid, ignore_queue=True)
         if status is not None:
             await server.emit("clinic_status", status.to_json(), to=sid, ignore_queue=True)
+        if present is not None:
+            await server.emit("participants", present.to_json(), to=sid, ignore_queue=True)
 
     async def act(sid: str, action: Action) -> Any:
         async def in_one_transaction(principal: Principal) -> Outcome:

@@ -23,7 +23,7 @@ from addon.errors import Conflict
 from addon.gateway import PaymentIntentInfo, StripeFailure, StripeGateway
 from addon.lifecycle import MONEY_TAKEN, Status, Trigger
 from addon.models import Call, Clinic, PaymentRequest, User
-from addon.services import receipts
+from addon.services import participants, receipts
 from addon.services.clinics import require_payments_available
 from addon.services.payment_requests import find_in_call
 from addon.services.stripe_errors import worded
@@ -84,6 +84,7 @@ async def checkout(
     async with database.begin() as db:
         pr = await find_in_call(db, principal, request_id)
         require_role(principal, {Role.PATIENT}, what="pay payment requests")
+        participants.require_payer(pr, principal)
         email = parse_email(body.get("email") if isinstance(body, dict) else None)
         refuse_unless_payable(pr)
         await receipts.record_patient_name(db, pr, principal, body.get("name") if isinstance(body, dict) else None)

@@ -27,7 +27,7 @@ from addon.errors import Conflict, InvalidFields, InvalidInput, NotFound
 from addon.lifecycle import Status
 from addon.models import Call, Clinic, PaymentRequest, User, iso_utc, utcnow
 from addon.outbound import Outbound, call_room
-from addon.services import amounts
+from addon.services import amounts, participants
 from addon.services.clinics import clinic_status, require_payments_available
 from addon.wire import payments as wire
 from addon.wire.common import Person
@@ -83,6 +83,7 @@ def payment_request_json(view: RequestView) -> wire.PaymentRequest:
             money.format_amount(pr.amount_authorized, pr.currency) if pr.amount_authorized is not None else None
         ),
         capture_before=iso_utc(pr.capture_before),
+        payer=Person(id=pr.payer_sub, name=pr.payer_name or "Someone in the call") if pr.payer_sub else None,
         # What screens show, so no page formats money or guesses card details itself.
         amount_display=money.format_amount(pr.amount, pr.currency),
         card_brand=pr.card_brand,
@@ -211,6 +212,7 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
     client_ref = parse_client_ref(body.get("client_ref"))
     capture = "hold" if body.get("capture") == "hold" else "now"
     item_code = parse_item_code(body.get("item_code"))
+    payer = await participants.read_payer(db, principal.call_id, body.get("payer"))
     # Last, so the clinician is asked to confirm only a request that is otherwise ready to send.
     amounts.require_confirmed(clinic, typed, body.get("confirm"))
 
@@ -229,6 +231,7 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
         "status": lifecycle.INITIAL.value,
         "amount_refunded": 0,
         "capture": capture,
+        **participants.payer_values(payer),
         "created_at": now,
         "updated_at": now,
     }
