@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -20,7 +20,7 @@ from addon.appkeys import AFTER_COMMIT, CLOCK, DB, DB_READ, GATEWAY, OUTBOX, REC
 from addon.mail import SmtpTransport
 from addon.outbound import Outbound
 from addon.publish import publish_after_commit
-from addon.services import payment_links, reconciliation
+from addon.services import holds, payment_links, reconciliation
 from addon.services.outbox import OutboxWorker
 
 log = logging.getLogger("callpay.outbox")
@@ -40,6 +40,7 @@ def job(app: web.Application, context: Job) -> None:
 def setup(app: web.Application) -> None:
     job(app, _outbox_worker)
     job(app, _link_sweeper)
+    job(app, _hold_sweeper)
     job(app, _reconciler)
     app[AFTER_COMMIT].append(lambda events: _wake_outbox(app, events))
 
@@ -84,27 +85,58 @@ async def sweep_links_once(app: web.Application) -> payment_links.Swept:
     return swept
 
 
-async def _link_sweeper(app: web.Application) -> AsyncIterator[None]:
+def _link_sweeper(app: web.Application) -> AsyncIterator[None]:
+    return _periodic(app, sweep_links_once, SWEEP_INTERVAL, "pay-later sweep")
+
+
+HOLD_SWEEP_INTERVAL = 300.0
+
+
+async def sweep_holds_once(app: web.Application) -> holds.Swept:
+    """One round of the card holds' sweeper (charge or release those close to Stripe's capture_before), its events
+    published; the one entry point a separate worker process can call on its own schedule."""
+    swept = await holds.sweep(app[DB], app[GATEWAY], clock=app[CLOCK])
+    await publish_after_commit(app, swept.events)
+    return swept
+
+
+def _hold_sweeper(app: web.Application) -> AsyncIterator[None]:
+    return _periodic(app, sweep_holds_once, HOLD_SWEEP_INTERVAL, "card hold sweep")
+
+
+async def _periodic(
+    app: web.Application, once: Callable[[web.Application], Awaitable[object]], interval: float, what: str
+) -> AsyncIterator[None]:
+    """Run ``once`` every ``interval`` seconds while the app lives.
+
+    It stops on an event rather than on cancellation alone: on Python 3.11 ``asyncio.wait_for`` (used deep in the
+    database layer) can swallow a cancellation that lands as its inner wait completes, and a sweep loop that lost
+    its cancellation went back to sleep and kept the app's shutdown waiting forever."""
+    stopping = asyncio.Event()
+
     async def loop() -> None:
-        while True:
+        while not stopping.is_set():
             try:
-                await sweep_links_once(app)
+                await once(app)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("pay-later sweep failed")
-            await asyncio.sleep(SWEEP_INTERVAL)
+                log.exception("%s failed", what)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), interval)
 
-    task = asyncio.create_task(loop(), name="callpay-link-sweeper")
+    task = asyncio.create_task(loop(), name=f"callpay-{what.replace(' ', '-')}")
     try:
         yield
     finally:
-        task.cancel()
+        stopping.set()
         # Bounded: a round caught mid-call to Stripe never holds up the app's shutdown.
-        await asyncio.wait([task], timeout=SHUTDOWN_GRACE)
+        _done, pending = await asyncio.wait([task], timeout=SHUTDOWN_GRACE)
+        for late in pending:
+            late.cancel()
 
 
-async def _reconciler(app: web.Application) -> AsyncIterator[None]:
+def _reconciler(app: web.Application) -> AsyncIterator[None]:
     """Ask Stripe about open payments once on start-up and every minute after (addon/services/reconciliation.py)."""
     totals = reconciliation.Totals()
     app[RECONCILED] = totals
@@ -112,18 +144,7 @@ async def _reconciler(app: web.Application) -> AsyncIterator[None]:
     async def publish(events: Sequence[Outbound]) -> None:
         await publish_after_commit(app, events)
 
-    async def rounds() -> None:
-        while True:
-            try:
-                totals.add(await reconciliation.reconcile(app[DB], app[DB_READ], app[GATEWAY], publish=publish))
-            except Exception:
-                log.exception("reconcile round failed")
-            await asyncio.sleep(reconciliation.INTERVAL)
+    async def reconcile_once(app: web.Application) -> None:
+        totals.add(await reconciliation.reconcile(app[DB], app[DB_READ], app[GATEWAY], publish=publish))
 
-    task = asyncio.create_task(rounds(), name="callpay-reconcile")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return _periodic(app, reconcile_once, reconciliation.INTERVAL, "reconcile round")

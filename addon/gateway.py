@@ -88,6 +88,10 @@ class PaymentIntentInfo:
     failure_code: str | None = None
     failure_message: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # A card hold (capture_method=manual): what may still be captured, and by when (the charge's capture_before).
+    capture_method: str = "automatic"
+    amount_capturable: int = 0
+    capture_before: int | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,10 @@ class Declined(StripeFailure):
 
 class NotCancelable(StripeFailure):
     """The PaymentIntent can no longer be canceled: it succeeded or is processing."""
+
+
+class NotCapturable(StripeFailure):
+    """The hold can't be captured: already captured, released, or past its capture_before."""
 
 
 class AmountRejected(StripeFailure):
@@ -340,6 +348,7 @@ class StripeGateway:
         metadata: Mapping[str, str],
         idempotency_scope: str,
         application_fee_amount: int | None = None,
+        capture_method: str | None = None,
     ) -> PaymentIntentInfo:
         """A PaymentIntent on the connected account. ``idempotency_scope`` names the attempt (one per payment
         request); the key sent is that scope plus a digest of exactly the parameters sent, see :func:`keyed`."""
@@ -357,6 +366,8 @@ class StripeGateway:
             params["receipt_email"] = receipt_email
         if application_fee_amount:
             params["application_fee_amount"] = application_fee_amount
+        if capture_method == "manual":
+            params["capture_method"] = "manual"
         try:
             intent = await self.client.v1.payment_intents.create_async(
                 params,  # type: ignore[arg-type]
@@ -394,6 +405,25 @@ class StripeGateway:
             raise _translate(exc) from exc
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
+
+    async def capture_payment_intent(
+        self, *, account_id: str, intent_id: str, amount: int, idempotency_key: str
+    ) -> PaymentIntentInfo:
+        """Charge ``amount`` of a card hold (the rest goes back to the cardholder). A hold that can't be captured
+        any more (released, lapsed, already captured) is :class:`NotCapturable`."""
+        try:
+            intent = await self.client.v1.payment_intents.capture_async(
+                intent_id,
+                {"amount_to_capture": amount, "expand": ["latest_charge"]},
+                options={"stripe_account": account_id, "idempotency_key": idempotency_key},
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "payment_intent_unexpected_state":
+                raise NotCapturable(exc.code) from exc
+            raise _translate(exc) from exc
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return intent_from_object(intent.to_dict())
 
     # --- Refunds -------------------------------------------------------------------------------------------
 
@@ -574,10 +604,12 @@ def intent_from_object(data: Mapping[str, Any]) -> PaymentIntentInfo:
     charge = data.get("latest_charge")
     brand = last4 = None
     refunded = 0
+    capture_before: int | None = None
     if isinstance(charge, Mapping):
         card = (charge.get("payment_method_details") or {}).get("card") or {}
         brand, last4 = card.get("brand"), card.get("last4")
-        refunded = int(charge.get("amount_refunded") or 0)
+        capture_before = int(card["capture_before"]) if card.get("capture_before") else None
+        refunded = refunded_after_capture(charge)
     error = data.get("last_payment_error") or {}
     return PaymentIntentInfo(
         id=data["id"],
@@ -593,7 +625,19 @@ def intent_from_object(data: Mapping[str, Any]) -> PaymentIntentInfo:
         failure_code=error.get("decline_code") or error.get("code"),
         failure_message=error.get("message"),
         metadata=dict(data.get("metadata") or {}),
+        capture_method=str(data.get("capture_method") or "automatic"),
+        amount_capturable=int(data.get("amount_capturable") or 0),
+        capture_before=capture_before,
     )
+
+
+def refunded_after_capture(charge: Mapping[str, Any]) -> int:
+    """What was refunded of what the charge took: a smaller capture's released rest is in Stripe's
+    ``amount_refunded`` too, but it was never taken, so it is not a refund of the payment."""
+    refunded = int(charge.get("amount_refunded") or 0)
+    if charge.get("captured") and charge.get("amount_captured") is not None and charge.get("amount") is not None:
+        refunded -= int(charge["amount"]) - int(charge["amount_captured"])
+    return max(refunded, 0)
 
 
 def _translate(exc: stripe.StripeError) -> StripeFailure:

@@ -23,7 +23,7 @@ from addon.errors import Conflict
 from addon.gateway import PaymentIntentInfo, StripeFailure, StripeGateway
 from addon.lifecycle import MONEY_TAKEN, Status, Trigger
 from addon.models import Call, Clinic, PaymentRequest, User
-from addon.services import receipts
+from addon.services import participants, receipts
 from addon.services.clinics import require_payments_available
 from addon.services.payment_requests import find_in_call
 from addon.services.stripe_errors import worded
@@ -82,6 +82,7 @@ async def checkout(
     async with database.begin() as db:
         pr = await find_in_call(db, principal, request_id)
         require_role(principal, {Role.PATIENT}, what="pay payment requests")
+        participants.require_payer(pr, principal)
         email = parse_email(body.get("email") if isinstance(body, dict) else None)
         refuse_unless_payable(pr)
         await receipts.record_patient_name(db, pr, principal, body.get("name") if isinstance(body, dict) else None)
@@ -149,6 +150,9 @@ async def _intent_to_create(db: AsyncSession, pr: PaymentRequest, clinic: Clinic
         },
         idempotency_scope=idempotency_scope(pr),
         application_fee_amount=fee if fee and fee < pr.amount else None,
+        # A hold: the card is authorised now and charged (captured) when the clinician, the call's end or the
+        # sweeper says so.
+        capture_method="manual" if pr.capture == "hold" else None,
     )
 
 

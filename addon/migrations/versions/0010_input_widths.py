@@ -1,7 +1,7 @@
 """widths the launch contract allows: a used launch's platform + jti, an audit subject's platform id
 
-Revision ID: 0008_input_widths
-Revises: 0007_stripe_onboarding
+Revision ID: 0010_input_widths
+Revises: 0009_payer
 Create Date: 2026-12-02 05:40:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_input_widths"
-down_revision: str | None = "0007_stripe_onboarding"
+revision: str = "0010_input_widths"
+down_revision: str | None = "0009_payer"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
