@@ -11,7 +11,6 @@ import { wireLinks, linkPart, onLinkChanged } from "/widget/static/clinician/lin
 import { showReceived, dismissOnEscape } from "/widget/static/clinician/popup.js";
 import { wireForm, setFormEnabled, showFormError } from "/widget/static/clinician/form.js";
 import { withCapture, onHoldAction } from "/widget/static/clinician/holds.js";
-import { announce } from "/widget/static/clinician/list.js";
 
 const config = JSON.parse($("panel-config").textContent);
 onAfterPayment({ render: renderList, announce });
