@@ -17,7 +17,7 @@ import clinic_config
 import payment_centre
 import realtime
 import widget
-from addon import __version__, background, db, loop_health, middleware
+from addon import __version__, background, db, loop_health, metrics, middleware
 from addon.appkeys import AFTER_COMMIT, CLOCK, DB, DB_READ, ENGINE, GATEWAY, PUBLISHER, RATE_LIMITS, SETTINGS
 from addon.clock import SYSTEM
 from addon.gateway import StripeGateway
@@ -49,6 +49,7 @@ def create_app(settings: Settings, *, require_migrated: bool = True, long_lived:
     app[CLOCK] = SYSTEM
     app[RATE_LIMITS] = RateLimits()
     setup_templates(app)
+    metrics.setup(app)
     app.cleanup_ctx.append(_database(require_migrated))
     app.cleanup_ctx.append(_stripe_gateway)
     app.cleanup_ctx.append(_loop_watch(long_lived))

@@ -13,6 +13,7 @@ from addon.outbound import Outbound, Publisher
 from addon.ratelimit import RateLimits
 from addon.services.inbox import InboxProcessor
 from addon.services.outbox import OutboxWorker
+from addon.services.reconciliation import Totals
 from addon.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -29,6 +30,8 @@ INBOX = web.AppKey("inbox", InboxProcessor)
 CLOCK = web.AppKey("clock", Clock)
 # Budgets for what anyone may reach without a session (a pay-later link's page and checkout).
 RATE_LIMITS = web.AppKey("rate_limits", RateLimits)
+# What the reconciler has asked Stripe about and fixed since start-up, shown on /readyz.
+RECONCILED = web.AppKey("reconciled", Totals)
 # Where services' events go after commit (the realtime package installs its own), and other work a committed
 # change sets off (e.g. waking the receipt outbox), so no handler has to remember it.
 PUBLISHER = web.AppKey("publisher", Publisher)

@@ -1,19 +1,26 @@
-"""Background work that lives as long as the app: the outbox worker that sends receipt emails."""
+"""Background work that lives as long as the app: the outbox worker that sends receipt emails, the pay-later
+sweeper, and (registered by addon/http/webhooks.py) the Stripe inbox processor.
+
+Each job is a cleanup context registered with :func:`job`; it runs only in a process whose settings have
+``background`` on (the default, and always in ``callpay worker``). Web workers started with
+``CALLPAY_BACKGROUND=off`` (or ``callpay serve --no-background``) leave them to the worker process. Every job is
+safe to run in several processes at once: the outbox and the inbox claim rows with a lease, and a sweep's updates
+are conditional."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from aiohttp import web
 
-from addon.appkeys import AFTER_COMMIT, CLOCK, DB, GATEWAY, OUTBOX, SETTINGS
+from addon.appkeys import AFTER_COMMIT, CLOCK, DB, DB_READ, GATEWAY, OUTBOX, RECONCILED, SETTINGS
 from addon.mail import SmtpTransport
 from addon.outbound import Outbound
 from addon.publish import publish_after_commit
-from addon.services import payment_links
+from addon.services import holds, payment_links, reconciliation
 from addon.services.outbox import OutboxWorker
 
 log = logging.getLogger("callpay.outbox")
@@ -21,9 +28,20 @@ log = logging.getLogger("callpay.outbox")
 SHUTDOWN_GRACE = 10.0
 
 
+Job = Callable[[web.Application], AsyncIterator[None]]
+
+
+def job(app: web.Application, context: Job) -> None:
+    """Register one background job: it opens and closes with the app in processes that run background work."""
+    if app[SETTINGS].background:
+        app.cleanup_ctx.append(context)
+
+
 def setup(app: web.Application) -> None:
-    app.cleanup_ctx.append(_outbox_worker)
-    app.cleanup_ctx.append(_link_sweeper)
+    job(app, _outbox_worker)
+    job(app, _link_sweeper)
+    job(app, _hold_sweeper)
+    job(app, _reconciler)
     app[AFTER_COMMIT].append(lambda events: _wake_outbox(app, events))
 
 
@@ -67,21 +85,66 @@ async def sweep_links_once(app: web.Application) -> payment_links.Swept:
     return swept
 
 
-async def _link_sweeper(app: web.Application) -> AsyncIterator[None]:
+def _link_sweeper(app: web.Application) -> AsyncIterator[None]:
+    return _periodic(app, sweep_links_once, SWEEP_INTERVAL, "pay-later sweep")
+
+
+HOLD_SWEEP_INTERVAL = 300.0
+
+
+async def sweep_holds_once(app: web.Application) -> holds.Swept:
+    """One round of the card holds' sweeper (charge or release those close to Stripe's capture_before), its events
+    published; the one entry point a separate worker process can call on its own schedule."""
+    swept = await holds.sweep(app[DB], app[GATEWAY], clock=app[CLOCK])
+    await publish_after_commit(app, swept.events)
+    return swept
+
+
+def _hold_sweeper(app: web.Application) -> AsyncIterator[None]:
+    return _periodic(app, sweep_holds_once, HOLD_SWEEP_INTERVAL, "card hold sweep")
+
+
+async def _periodic(
+    app: web.Application, once: Callable[[web.Application], Awaitable[object]], interval: float, what: str
+) -> AsyncIterator[None]:
+    """Run ``once`` every ``interval`` seconds while the app lives.
+
+    It stops on an event rather than on cancellation alone: on Python 3.11 ``asyncio.wait_for`` (used deep in the
+    database layer) can swallow a cancellation that lands as its inner wait completes, and a sweep loop that lost
+    its cancellation went back to sleep and kept the app's shutdown waiting forever."""
+    stopping = asyncio.Event()
+
     async def loop() -> None:
-        while True:
+        while not stopping.is_set():
             try:
-                await sweep_links_once(app)
+                await once(app)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("pay-later sweep failed")
-            await asyncio.sleep(SWEEP_INTERVAL)
+                log.exception("%s failed", what)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), interval)
 
-    task = asyncio.create_task(loop(), name="callpay-link-sweeper")
+    task = asyncio.create_task(loop(), name=f"callpay-{what.replace(' ', '-')}")
     try:
         yield
     finally:
-        task.cancel()
+        stopping.set()
         # Bounded: a round caught mid-call to Stripe never holds up the app's shutdown.
-        await asyncio.wait([task], timeout=SHUTDOWN_GRACE)
+        _done, pending = await asyncio.wait([task], timeout=SHUTDOWN_GRACE)
+        for late in pending:
+            late.cancel()
+
+
+def _reconciler(app: web.Application) -> AsyncIterator[None]:
+    """Ask Stripe about open payments once on start-up and every minute after (addon/services/reconciliation.py)."""
+    totals = reconciliation.Totals()
+    app[RECONCILED] = totals
+
+    async def publish(events: Sequence[Outbound]) -> None:
+        await publish_after_commit(app, events)
+
+    async def reconcile_once(app: web.Application) -> None:
+        totals.add(await reconciliation.reconcile(app[DB], app[DB_READ], app[GATEWAY], publish=publish))
+
+    return _periodic(app, reconcile_once, reconciliation.INTERVAL, "reconcile round")

@@ -1,16 +1,17 @@
-"""``callpay demo | serve | db upgrade | events list | events replay``."""
+"""``callpay demo | serve | worker | db upgrade | events list | events replay | reconcile``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import importlib
 import logging
 import sys
 
 from aiohttp import web
 
-from addon import cli_events, db, logs
+from addon import cli_events, cli_reconcile, db, logs, worker
 from addon.app import create_app
 from addon.settings import Settings, SettingsError
 
@@ -35,10 +36,26 @@ def main(argv: list[str] | None = None) -> int:
         command = commands.add_parser(name, help=text, description=description)
         command.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
         command.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+        if name == "serve":
+            command.add_argument(
+                "--no-background",
+                action="store_true",
+                help="leave the background jobs (receipts, Stripe inbox, sweepers) to `callpay worker` processes; "
+                "the same as CALLPAY_BACKGROUND=off",
+            )
+    worker_parser = commands.add_parser(
+        "worker",
+        help="background jobs only: receipts, the Stripe inbox, sweepers",
+        description="Run the background jobs (receipt outbox, Stripe webhook inbox, pay-later sweeper) without "
+        "serving the app; web workers then run with CALLPAY_BACKGROUND=off. Several may run at once.",
+    )
+    worker_parser.add_argument("--host", default="127.0.0.1", help="address for the health port (default: 127.0.0.1)")
+    worker_parser.add_argument("--port", type=int, default=None, help="serve /healthz and /readyz on this port")
     db_parser = commands.add_parser("db", help="database maintenance")
     db_commands = db_parser.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply migrations")
     cli_events.add_commands(commands)
+    cli_reconcile.add_command(commands)
     args = parser.parse_args(argv)
     # The demo's terminal is for its addresses; its routine logs would push them off screen.
     logs.configure(logging.WARNING if args.command == "demo" else logging.INFO)
@@ -52,6 +69,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "events":
         return cli_events.run(settings, args)
+    if args.command == "reconcile":
+        return cli_reconcile.run(settings, args)
+    if args.command == "worker":
+        try:
+            asyncio.run(_check_migrated(settings))
+        except db.DatabaseBehind as exc:
+            print(f"callpay: {exc}", file=sys.stderr)
+            return 1
+        return worker.run(settings, host=args.host, port=args.port)
+    if args.no_background:
+        settings = dataclasses.replace(settings, background=False)
     return serve(settings, host=args.host, port=args.port)
 
 

@@ -11,6 +11,7 @@ write by mistake (SQLite ``query_only``, PostgreSQL ``READ ONLY``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import weakref
 from pathlib import Path
@@ -33,15 +34,19 @@ READ_ONLY = "callpay_read_only"
 
 
 def create_engine(database_url: str) -> AsyncEngine:
+    # aiosqlite logs every statement with its parameters at DEBUG: never, whatever the root level.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    # hide_parameters: a database error's message never carries its SQL parameters (patients' emails, client
+    # secrets) into logs or Sentry.
     if database_url.startswith("sqlite"):
         _ensure_sqlite_folder(database_url)
-        engine = create_async_engine(database_url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        engine = create_async_engine(database_url, connect_args={"timeout": BUSY_TIMEOUT_S}, hide_parameters=True)
         turns = WriterTurns()
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", lambda connection: _sqlite_begin(connection, turns))
         event.listen(engine.sync_engine.pool, "checkin", lambda _dbapi, record: turns.release(record.info))
         return engine
-    return create_async_engine(database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(database_url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True)
 
 
 def _ensure_sqlite_folder(database_url: str) -> None:

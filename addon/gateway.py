@@ -88,6 +88,10 @@ class PaymentIntentInfo:
     failure_code: str | None = None
     failure_message: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # A card hold (capture_method=manual): what may still be captured, and by when (the charge's capture_before).
+    capture_method: str = "automatic"
+    amount_capturable: int = 0
+    capture_before: int | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,10 @@ class NotCancelable(StripeFailure):
     """The PaymentIntent can no longer be canceled: it succeeded or is processing."""
 
 
+class NotCapturable(StripeFailure):
+    """The hold can't be captured: already captured, released, or past its capture_before."""
+
+
 class AmountRejected(StripeFailure):
     """Stripe won't take a card payment of this amount (``code`` says too small or too large)."""
 
@@ -193,6 +201,10 @@ class StripeRefused(StripeFailure):
 
 class InvalidSignature(Exception):
     """A webhook whose signature does not verify against any configured secret."""
+
+
+class MalformedEvent(Exception):
+    """A webhook that verifies but isn't an event Callpay can read (no ``id``, no ``data.object``, wrong types)."""
 
 
 class StripeGateway:
@@ -336,6 +348,7 @@ class StripeGateway:
         metadata: Mapping[str, str],
         idempotency_scope: str,
         application_fee_amount: int | None = None,
+        capture_method: str | None = None,
     ) -> PaymentIntentInfo:
         """A PaymentIntent on the connected account. ``idempotency_scope`` names the attempt (one per payment
         request); the key sent is that scope plus a digest of exactly the parameters sent, see :func:`keyed`."""
@@ -353,6 +366,8 @@ class StripeGateway:
             params["receipt_email"] = receipt_email
         if application_fee_amount:
             params["application_fee_amount"] = application_fee_amount
+        if capture_method == "manual":
+            params["capture_method"] = "manual"
         try:
             intent = await self.client.v1.payment_intents.create_async(
                 params,  # type: ignore[arg-type]
@@ -390,6 +405,25 @@ class StripeGateway:
             raise _translate(exc) from exc
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
+
+    async def capture_payment_intent(
+        self, *, account_id: str, intent_id: str, amount: int, idempotency_key: str
+    ) -> PaymentIntentInfo:
+        """Charge ``amount`` of a card hold (the rest goes back to the cardholder). A hold that can't be captured
+        any more (released, lapsed, already captured) is :class:`NotCapturable`."""
+        try:
+            intent = await self.client.v1.payment_intents.capture_async(
+                intent_id,
+                {"amount_to_capture": amount, "expand": ["latest_charge"]},
+                options={"stripe_account": account_id, "idempotency_key": idempotency_key},
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "payment_intent_unexpected_state":
+                raise NotCapturable(exc.code) from exc
+            raise _translate(exc) from exc
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return intent_from_object(intent.to_dict())
 
     # --- Refunds -------------------------------------------------------------------------------------------
 
@@ -453,7 +487,12 @@ class StripeGateway:
                 continue
             except ValueError as exc:
                 raise InvalidSignature("payload is not JSON") from exc
-            return webhook_event(event.to_dict())
+            except (AttributeError, KeyError, TypeError) as exc:
+                raise MalformedEvent("payload is not an event object") from exc
+            try:
+                return webhook_event(event.to_dict())
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
+                raise MalformedEvent(f"event is malformed: {type(exc).__name__}") from exc
         raise InvalidSignature("signature does not match")
 
     async def create_webhook_endpoint(self, *, url: str, connect: bool, events: list[str]) -> WebhookEndpoint:
@@ -483,14 +522,25 @@ def keyed(scope: str, params: Mapping[str, Any]) -> str:
 
 
 def webhook_event(data: Mapping[str, Any]) -> WebhookEvent:
-    """An event as Callpay reads it, from Stripe's JSON: a body just verified, or one kept in the inbox."""
-    return WebhookEvent(
-        id=data["id"],
-        type=data["type"],
-        account=data.get("account"),
-        created=int(data.get("created", 0)),
-        object=data["data"]["object"],
-    )
+    """An event as Callpay reads it, from Stripe's JSON: a body just verified, or one kept in the inbox.
+
+    Raises ``KeyError``/``TypeError``/``ValueError`` for anything that isn't shaped like one of Stripe's events."""
+    if not isinstance(data, Mapping):
+        raise TypeError("event is not an object")
+    event_id, kind, account, created = data["id"], data["type"], data.get("account"), data.get("created", 0)
+    body = data["data"]
+    if not isinstance(body, Mapping) or not isinstance(body.get("object"), Mapping):
+        raise TypeError("event data.object is not an object")
+    if not isinstance(event_id, str) or not isinstance(kind, str) or not 0 < len(event_id) <= 255:
+        raise TypeError("event id or type is not text")
+    if account is not None and (not isinstance(account, str) or len(account) > 255):
+        raise TypeError("event account is not text")
+    if isinstance(created, bool) or not isinstance(created, int | float) or not 0 <= created < 2**40:
+        raise ValueError("event created is not a time")
+    for text in (event_id, kind, account or ""):
+        if "\x00" in text or not text.isprintable():
+            raise ValueError("event id holds control characters")
+    return WebhookEvent(id=event_id, type=kind, account=account, created=int(created), object=body["object"])
 
 
 def account_from_object(data: Mapping[str, Any]) -> ConnectedAccount:
@@ -554,10 +604,12 @@ def intent_from_object(data: Mapping[str, Any]) -> PaymentIntentInfo:
     charge = data.get("latest_charge")
     brand = last4 = None
     refunded = 0
+    capture_before: int | None = None
     if isinstance(charge, Mapping):
         card = (charge.get("payment_method_details") or {}).get("card") or {}
         brand, last4 = card.get("brand"), card.get("last4")
-        refunded = int(charge.get("amount_refunded") or 0)
+        capture_before = int(card["capture_before"]) if card.get("capture_before") else None
+        refunded = refunded_after_capture(charge)
     error = data.get("last_payment_error") or {}
     return PaymentIntentInfo(
         id=data["id"],
@@ -573,7 +625,19 @@ def intent_from_object(data: Mapping[str, Any]) -> PaymentIntentInfo:
         failure_code=error.get("decline_code") or error.get("code"),
         failure_message=error.get("message"),
         metadata=dict(data.get("metadata") or {}),
+        capture_method=str(data.get("capture_method") or "automatic"),
+        amount_capturable=int(data.get("amount_capturable") or 0),
+        capture_before=capture_before,
     )
+
+
+def refunded_after_capture(charge: Mapping[str, Any]) -> int:
+    """What was refunded of what the charge took: a smaller capture's released rest is in Stripe's
+    ``amount_refunded`` too, but it was never taken, so it is not a refund of the payment."""
+    refunded = int(charge.get("amount_refunded") or 0)
+    if charge.get("captured") and charge.get("amount_captured") is not None and charge.get("amount") is not None:
+        refunded -= int(charge["amount"]) - int(charge["amount_captured"])
+    return max(refunded, 0)
 
 
 def _translate(exc: stripe.StripeError) -> StripeFailure:

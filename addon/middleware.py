@@ -15,8 +15,8 @@ from typing import Any
 import sentry_sdk
 from aiohttp import web
 
-from addon import logs
-from addon.errors import CallpayError
+from addon import input_limits, logs
+from addon.errors import CallpayError, InvalidInput
 from addon.gateway import StripeFailure
 from addon.pages import content_security_policy, render_message_page
 from addon.services.stripe_errors import for_people
@@ -40,6 +40,13 @@ HTTP_MESSAGES = {
     405: "This address doesn't accept that method.",
     413: "The request is too large.",
 }
+
+
+def _address_is_safe(request: web.Request) -> bool:
+    """A NUL byte or a lone surrogate in the path or query (``%00``, ``%ED%A0%80``) never reaches a handler."""
+    if not input_limits.safe_path(request.path):
+        return False
+    return all(input_limits.safe_path(key) and input_limits.safe_path(value) for key, value in request.query.items())
 
 
 def wants_json(request: web.Request) -> bool:
@@ -73,6 +80,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        if not _address_is_safe(request):
+            raise InvalidInput("The address holds characters Callpay doesn't accept.")
         return await handler(request)
     except CallpayError as exc:
         response = error_response(request, exc.status, exc.to_dict())

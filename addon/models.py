@@ -156,6 +156,8 @@ class Clinic(Base):
     link_min_amount: Mapped[int | None] = mapped_column(BigInteger)
     link_max_amount: Mapped[int | None] = mapped_column(BigInteger)
     link_reminder_hours: Mapped[int | None] = mapped_column(Integer)
+    # What happens to a card hold nobody charged or released before Stripe would let it lapse: "capture" or "release".
+    hold_expiry_action: Mapped[str] = mapped_column(String(10), default="capture", server_default="capture")
     link_notice_email: Mapped[str | None] = mapped_column(String(320))
 
 
@@ -192,7 +194,7 @@ class UsedLaunch(Base):
 
     __tablename__ = "used_launches"
 
-    jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(401), primary_key=True)
     platform: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -273,6 +275,17 @@ class PaymentRequest(Base):
     # From the charge's balance transaction, once Stripe reports it: its fee and what the clinic keeps.
     stripe_fee: Mapped[int | None] = mapped_column(BigInteger)
     stripe_net: Mapped[int | None] = mapped_column(BigInteger)
+    # Card holds: "now" charges at once; "hold" authorises the card and is charged (captured) later.
+    capture: Mapped[str] = mapped_column(String(10), default="now", server_default="now")
+    amount_authorized: Mapped[int | None] = mapped_column(BigInteger)
+    # Stripe's deadline for capturing the hold, and the smaller final amount its clinician set (if any).
+    capture_before: Mapped[datetime | None]
+    final_amount: Mapped[int | None] = mapped_column(BigInteger)
+    # The sweeper's lease on a hold it is charging or releasing, so two workers never both act on it.
+    hold_claimed_until: Mapped[datetime | None]
+    # Who pays: one participant of the call (their launch sub and name then), or anyone in the call when null.
+    payer_sub: Mapped[str | None] = mapped_column(String(200))
+    payer_name: Mapped[str | None] = mapped_column(String(200))
 
 
 REFUND_STATUSES = ("pending", "succeeded", "failed", "canceled")
@@ -324,7 +337,7 @@ class AuditEvent(Base):
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
     clinic_id: Mapped[int | None] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
     subject_type: Mapped[str | None] = mapped_column(String(50))
-    subject_id: Mapped[str | None] = mapped_column(String(100))
+    subject_id: Mapped[str | None] = mapped_column(String(200))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 

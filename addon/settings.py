@@ -83,6 +83,11 @@ class Settings:
     sentry_dsn: Secret | None = None
     # Extra Stripe webhook secrets that are also accepted (e.g. a platform and a Connect endpoint).
     stripe_extra_webhook_secrets: tuple[Secret, ...] = ()
+    # Whether this process runs the background jobs (outbox, Stripe inbox, sweepers); off for web workers when a
+    # `callpay worker` process runs them.
+    background: bool = True
+    # Bearer token for GET /metrics (Prometheus); unset, the endpoint is off.
+    metrics_token: Secret | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -122,6 +127,7 @@ class Settings:
             if parts.scheme not in ("smtp", "smtps") or not parts.hostname or parts.port is None:
                 problems.append(f"{PREFIX}SMTP_URL is malformed: use smtp://[user:password@]host:port.")
         onboarding = _onboarding_ways(get("STRIPE_ONBOARDING"), problems)
+        background = _switch("BACKGROUND", get("BACKGROUND"), problems)
         if problems:
             raise SettingsError(problems)
         assert launch_secret and secret_key and publishable_key and client_id and webhook_secret and public_url
@@ -145,6 +151,8 @@ class Settings:
             mail_from=get("MAIL_FROM") or cls.mail_from,
             sentry_dsn=Secret(sentry) if sentry else None,
             stripe_extra_webhook_secrets=extra,
+            background=background,
+            metrics_token=Secret(metrics) if (metrics := get("METRICS_TOKEN")) else None,
         )
 
     @property
@@ -175,6 +183,16 @@ def _onboarding_ways(value: str | None, problems: list[str]) -> tuple[str, ...]:
         problems.append(f"{PREFIX}STRIPE_ONBOARDING is malformed: use oauth, hosted, or both separated by a comma.")
         return ONBOARDING_WAYS
     return ways
+
+
+def _switch(name: str, value: str | None, problems: list[str]) -> bool:
+    """An on/off setting; unset is on."""
+    if value is None or value.lower() in ("on", "true", "1", "yes"):
+        return True
+    if value.lower() in ("off", "false", "0", "no"):
+        return False
+    problems.append(f"{PREFIX}{name} is malformed: use on or off.")
+    return True
 
 
 def _async_driver(url: str) -> str:

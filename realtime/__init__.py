@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from addon import metrics
 from realtime import handlers, server
 
 
@@ -15,3 +16,4 @@ def setup(app: web.Application) -> None:
     """Attach the Socket.IO server and its handlers; it opens and closes with the app."""
     sio = server.attach(app)
     handlers.register(sio, app)
+    metrics.time_socket_actions(app, sio)

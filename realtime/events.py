@@ -30,6 +30,8 @@ ALLOWED_ROOMS: dict[str, frozenset[str]] = {
     "payments_available": frozenset({"clinic_patients"}),
     # A pay-later link changed (made, paid, expired, canceled, reminded): the clinic's staff only.
     "payment_link": frozenset({"clinic_staff"}),
+    # Who is in the call (names and launch ids): the call's clinicians only, for the "who pays" picker.
+    "participants": frozenset({"call_staff"}),
 }
 assert set(ALLOWED_ROOMS) == set(get_args(EventName)), "every event name needs its allowed rooms"
 

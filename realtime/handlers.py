@@ -21,16 +21,24 @@ from addon.auth.roles import CLINICIANS, Role
 from addon.auth.sessions import Principal
 from addon.errors import CallpayError, Unauthenticated
 from addon.gateway import StripeFailure
-from addon.outbound import call_room, call_staff_room, clinic_patients_room, clinic_staff_room
+from addon.outbound import Outbound, call_room, call_staff_room, clinic_patients_room, clinic_staff_room
 from addon.publish import publish_after_commit
-from addon.services import cancellation, clinics, payment_requests
+from addon.services import cancellation, clinics, holds, participants, payment_requests
 from addon.services.payment_requests import Outcome
 from addon.services.stripe_errors import for_people
 from addon.wire.base import parse
 from addon.wire.clinic import ClinicStatus, PaymentsAvailable
 from addon.wire.common import ErrorDetail
 from addon.wire.payments import PaymentRequestList
-from addon.wire.realtime import AckError, AckOk, CancelPaymentRequest, RequestPayment
+from addon.wire.realtime import (
+    AckError,
+    AckOk,
+    CancelPaymentRequest,
+    CapturePaymentRequest,
+    Participants,
+    ReleasePaymentRequest,
+    RequestPayment,
+)
 
 log = logging.getLogger("callpay.realtime")
 MISSING_SIGN_IN = 'Sign-in is missing: connect with auth {"token": <session token>}.'
@@ -82,15 +90,25 @@ def register(server: Any, app: web.Application) -> None:
             )
             status = await clinics.status_for(db, principal) if principal.is_staff and principal.clinic_id else None
             available = await clinics.patient_status_for(db, principal) if principal.role is Role.PATIENT else None
+            present = (
+                Participants(await participants.in_call(db, principal.call_id)) if principal.call_id else None
+            )
+        if present is not None and principal.role is Role.PATIENT and principal.call_id is not None:
+            # Someone joined: the clinician's "who pays" picker hears it at once.
+            await publish_after_commit(
+                app, [Outbound(event="participants", room=call_staff_room(principal.call_id), data=present)]
+            )
+        clinicians_list = present if principal.role in CLINICIANS else None
         # Sent once the connection is accepted (the handler returning is what accepts it), and only to this
         # socket on this worker, so it never goes round through Redis.
-        server.start_background_task(send_snapshot, sid, snapshot, status, available)
+        server.start_background_task(send_snapshot, sid, snapshot, status, available, clinicians_list)
 
     async def send_snapshot(
         sid: str,
         snapshot: PaymentRequestList | None,
         status: ClinicStatus | None,
         available: PaymentsAvailable | None,
+        present: Participants | None = None,
     ) -> None:
         # A patient hears whether paying is possible before the list, so no Pay now shows that can't work.
         if available is not None:
@@ -99,6 +117,8 @@ def register(server: Any, app: web.Application) -> None:
             await server.emit("payment_requests", snapshot.to_json(), to=sid, ignore_queue=True)
         if status is not None:
             await server.emit("clinic_status", status.to_json(), to=sid, ignore_queue=True)
+        if present is not None:
+            await server.emit("participants", present.to_json(), to=sid, ignore_queue=True)
 
     async def act(sid: str, action: Action) -> Any:
         async def in_one_transaction(principal: Principal) -> Outcome:
@@ -139,6 +159,26 @@ def register(server: Any, app: web.Application) -> None:
 
         return await act_alone(sid, cancel)
 
+    async def capture_payment_request(sid: str, data: Any = None) -> Any:
+        database, gateway = app[DB], app[GATEWAY]
+
+        async def charge(principal: Principal) -> Outcome:
+            body = parse(CapturePaymentRequest, data)
+            return await holds.capture(database, gateway, principal, body.id, body.amount)
+
+        return await act_alone(sid, charge)
+
+    async def release_payment_request(sid: str, data: Any = None) -> Any:
+        database, gateway = app[DB], app[GATEWAY]
+
+        async def let_go(principal: Principal) -> Outcome:
+            body = parse(ReleasePaymentRequest, data)
+            return await holds.release(database, gateway, principal, body.id)
+
+        return await act_alone(sid, let_go)
+
     server.on("connect", connect)
     server.on("request_payment", request_payment)
     server.on("cancel_payment_request", cancel_payment_request)
+    server.on("capture_payment_request", capture_payment_request)
+    server.on("release_payment_request", release_payment_request)

@@ -94,7 +94,8 @@ def verify(token: str, secret: str, *, now: datetime | None = None) -> LaunchCla
         raise LaunchRejected(f"This launch link's signature doesn't match. {REOPEN}") from exc
     except jwt.MissingRequiredClaimError as exc:
         raise LaunchRejected(f"This launch link is missing '{exc.claim}'. {REOPEN}") from exc
-    except jwt.PyJWTError as exc:
+    except (jwt.PyJWTError, OverflowError, ValueError, TypeError) as exc:
+        # A signed but absurd claim (an ``exp`` of 1e400 decodes to infinity) is as invalid as a bad signature.
         raise LaunchRejected(f"This launch link is not valid. {REOPEN}") from exc
 
     issued = _timestamp(claims["iat"], "iat")
@@ -216,7 +217,10 @@ async def _upsert_user(db: AsyncSession, claims: LaunchClaims) -> int:
 def _timestamp(value: object, claim: str) -> datetime:
     if not isinstance(value, int | float):
         raise LaunchRejected(f"This launch link's '{claim}' is not a time. {REOPEN}")
-    return datetime.fromtimestamp(value, UTC)
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise LaunchRejected(f"This launch link's '{claim}' is not a time Callpay can read. {REOPEN}") from None
 
 
 def role_has_provider_number(role: Role) -> bool:

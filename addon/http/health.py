@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 
 from addon import db
-from addon.appkeys import ENGINE
+from addon.appkeys import ENGINE, RECONCILED
 
 log = logging.getLogger("callpay.health")
 
@@ -22,7 +22,10 @@ async def readyz(request: web.Request) -> web.Response:
     except Exception:
         log.warning("database not reachable", exc_info=True)
         return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
-    return web.json_response({"status": "ok", "database": "ok"})
+    body: dict[str, object] = {"status": "ok", "database": "ok"}
+    if RECONCILED in request.app:
+        body["reconciled"] = request.app[RECONCILED].to_json()
+    return web.json_response(body)
 
 
 def setup(app: web.Application) -> None:

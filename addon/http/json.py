@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
+from addon import input_limits
 from addon.errors import InvalidInput
 from addon.wire.base import In, Outgoing, parse
 
@@ -19,10 +19,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     if not raw:
         return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidInput("The request body is not valid JSON.") from exc
+    body = input_limits.loads(raw)
     if not isinstance(body, dict):
         raise InvalidInput("The request body must be a JSON object.")
     return body

@@ -16,7 +16,7 @@ from addon.errors import Unauthenticated
 from addon.http.auth import bearer_token, principal
 from addon.http.json import read_body, respond
 from addon.publish import publish_after_commit
-from addon.services import payment_links, receipts
+from addon.services import holds, payment_links, receipts
 from addon.wire.links import PayLinkCheckoutBody, PaymentLinkBody, PaymentLinkRemindBody
 from addon.wire.payments import Checkout
 
@@ -114,6 +114,11 @@ async def call_ended(request: web.Request) -> web.Response:
         ended = await payment_links.call_ended(db, claims, clock=app[CLOCK], base_url=_base_url(request))
     await payment_links.cancel_intents(app[GATEWAY], ended.intents_to_cancel)
     await publish_after_commit(app, ended.events)
+    # Card holds: each authorised hold is charged (in full, or the final amount its clinician set).
+    charged, requests = await holds.charge_ended_call(app[DB], app[GATEWAY], claims)
+    await publish_after_commit(app, charged)
+    if requests is not None:
+        ended.body = ended.body.model_copy(update={"payment_requests": requests})
     return respond(ended.body)
 
 

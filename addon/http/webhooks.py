@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
+from addon import background, metrics
 from addon.appkeys import DB, DB_READ, GATEWAY, INBOX
-from addon.gateway import InvalidSignature
+from addon.gateway import InvalidSignature, MalformedEvent
 from addon.outbound import Outbound
 from addon.publish import publish_after_commit
 from addon.services import inbox
@@ -38,6 +39,12 @@ async def receive(request: web.Request) -> web.Response:
         return web.json_response(
             {"error": {"code": "bad_signature", "message": "The Stripe-Signature header does not verify."}}, status=400
         )
+    except MalformedEvent as exc:
+        log.warning("stripe webhook refused", extra={"reason": str(exc)})
+        return web.json_response(
+            {"error": {"code": "invalid", "message": "The body is signed but is not a Stripe event."}}, status=400
+        )
+    metrics.webhook_received(request.app, event.created)
     async with request.app[DB].begin() as db:
         stored = await inbox.record(db, event, payload)
     if stored and INBOX in request.app:
@@ -47,7 +54,7 @@ async def receive(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app.router.add_post("/stripe/webhook", receive)
-    app.cleanup_ctx.append(_inbox_processor)
+    background.job(app, _inbox_processor)
 
 
 async def _inbox_processor(app: web.Application) -> AsyncIterator[None]:

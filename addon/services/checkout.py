@@ -23,7 +23,7 @@ from addon.errors import Conflict
 from addon.gateway import PaymentIntentInfo, StripeFailure, StripeGateway
 from addon.lifecycle import MONEY_TAKEN, Status, Trigger
 from addon.models import Call, Clinic, PaymentRequest, User
-from addon.services import receipts
+from addon.services import participants, receipts
 from addon.services.clinics import require_payments_available
 from addon.services.payment_requests import find_in_call
 from addon.services.stripe_errors import worded
@@ -44,8 +44,6 @@ class CheckoutSession:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
 
 
 def refuse_unless_payable(pr: PaymentRequest) -> None:
@@ -84,6 +82,7 @@ async def checkout(
     async with database.begin() as db:
         pr = await find_in_call(db, principal, request_id)
         require_role(principal, {Role.PATIENT}, what="pay payment requests")
+        participants.require_payer(pr, principal)
         email = parse_email(body.get("email") if isinstance(body, dict) else None)
         refuse_unless_payable(pr)
         await receipts.record_patient_name(db, pr, principal, body.get("name") if isinstance(body, dict) else None)
@@ -113,6 +112,23 @@ async def checkout(
     )
 
 
+NEUTRAL_DESCRIPTION = "Telehealth consultation"
+
+
+def stripe_description(pr: PaymentRequest, clinic: Clinic) -> str:
+    """What Stripe is told a payment is for: never the clinician's words, which may be health information.
+
+    "Telehealth consultation", the clinic's name and the receipt number when it has one, so the clinic's Stripe
+    dashboard and the card statement line stay recognisable without saying what the consultation was about."""
+    parts = [NEUTRAL_DESCRIPTION]
+    name = clinic.receipt_business_name or clinic.name
+    if name:
+        parts.append(name[:200])
+    if pr.receipt_number:
+        parts.append(pr.receipt_number)
+    return " · ".join(parts)
+
+
 async def _intent_to_create(db: AsyncSession, pr: PaymentRequest, clinic: Clinic, email: str) -> dict[str, Any]:
     """The gateway's create_payment_intent arguments for this request, read while the transaction is open."""
     call = await db.get_one(Call, pr.call_id)
@@ -123,18 +139,20 @@ async def _intent_to_create(db: AsyncSession, pr: PaymentRequest, clinic: Clinic
         account_id=clinic.stripe_account_id,
         amount=pr.amount,
         currency=pr.currency,
-        description=pr.description,
+        description=stripe_description(pr, clinic),
         receipt_email=email,
-        # What the clinic's Stripe dashboard shows against the payment, so its records explain themselves.
+        # Ids only: the clinic's records in Callpay explain the payment; Stripe holds no names or health text.
         metadata={
             "payment_request": pr.id,
             "call": call.external_id,
             "clinic": clinic.external_id,
             "clinician": clinician.external_id,
-            "clinician_name": clinician.name[:450],
         },
         idempotency_scope=idempotency_scope(pr),
         application_fee_amount=fee if fee and fee < pr.amount else None,
+        # A hold: the card is authorised now and charged (captured) when the clinician, the call's end or the
+        # sweeper says so.
+        capture_method="manual" if pr.capture == "hold" else None,
     )
 
 

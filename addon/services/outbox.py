@@ -98,6 +98,17 @@ BUILDERS: Mapping[str, MessageBuilder] = {
 }
 
 
+def stable_message_id(row: Claimed, mail_from: str) -> str:
+    """One Message-ID per queued email, the same across attempts, workers and restarts."""
+    domain = mail_from.rpartition("@")[2].strip(" >") or "callpay.invalid"
+    return f"<callpay.{row.kind}.{row.id}@{domain}>"
+
+
+def stamp_message_id(message: EmailMessage, row: Claimed, mail_from: str) -> None:
+    del message["Message-ID"]
+    message["Message-ID"] = stable_message_id(row, mail_from)
+
+
 def backoff(attempts: int, *, base: timedelta = BACKOFF_BASE, cap: timedelta = BACKOFF_CAP) -> timedelta:
     """15 s, 30 s, 1 min, 2 min … capped at 2 h: a mail server that is down for a while isn't hammered."""
     return min(base * (1 << max(attempts - 1, 0)), cap)
@@ -204,6 +215,9 @@ class OutboxWorker:
             except ValueError as exc:
                 # e.g. a header that can't be encoded: no retry will change that, so don't make one twelve times.
                 raise Undeliverable(f"the message can't be built: {exc}") from exc
+            # The same Message-ID on every attempt: a copy sent again after a crash between SMTP's acceptance and
+            # the row being marked sent is the same message, which mail systems drop as a duplicate.
+            stamp_message_id(message, row, self._mail_from)
             await self._transport.send(message)
         except Undeliverable as exc:
             log.error("outbox email can't be sent", extra={"outbox_id": row.id, "reason": str(exc)})

@@ -27,7 +27,7 @@ from addon.errors import Conflict, InvalidFields, InvalidInput, NotFound
 from addon.lifecycle import Status
 from addon.models import Call, Clinic, PaymentRequest, User, iso_utc, utcnow
 from addon.outbound import Outbound, call_room
-from addon.services import amounts
+from addon.services import amounts, participants
 from addon.services.clinics import clinic_status, require_payments_available
 from addon.wire import payments as wire
 from addon.wire.common import Person
@@ -76,6 +76,14 @@ def payment_request_json(view: RequestView) -> wire.PaymentRequest:
         # What may be done now, from the lifecycle; refunds asked for and not failed hold their amount back.
         **lifecycle.flags(pr.status, pr.amount, pr.amount_refunded, pr.refund_reserved or 0),
         item_code=pr.item_code,
+        capture="hold" if pr.capture == "hold" else "now",
+        amount_authorized=pr.amount_authorized,
+        capturable=lifecycle.Trigger.CAPTURED.may_start(pr.status),
+        amount_authorized_display=(
+            money.format_amount(pr.amount_authorized, pr.currency) if pr.amount_authorized is not None else None
+        ),
+        capture_before=iso_utc(pr.capture_before),
+        payer=Person(id=pr.payer_sub, name=pr.payer_name or "Someone in the call") if pr.payer_sub else None,
         # What screens show, so no page formats money or guesses card details itself.
         amount_display=money.format_amount(pr.amount, pr.currency),
         card_brand=pr.card_brand,
@@ -202,7 +210,9 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
     typed, description = _read_amount_and_description(clinic, body)
     amount, currency = typed.minor, typed.currency
     client_ref = parse_client_ref(body.get("client_ref"))
+    capture = "hold" if body.get("capture") == "hold" else "now"
     item_code = parse_item_code(body.get("item_code"))
+    payer = await participants.read_payer(db, principal.call_id, body.get("payer"))
     # Last, so the clinician is asked to confirm only a request that is otherwise ready to send.
     amounts.require_confirmed(clinic, typed, body.get("confirm"))
 
@@ -220,6 +230,8 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
         "description": description,
         "status": lifecycle.INITIAL.value,
         "amount_refunded": 0,
+        "capture": capture,
+        **participants.payer_values(payer),
         "created_at": now,
         "updated_at": now,
     }
@@ -234,11 +246,12 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
             )
         )
         assert existing is not None
-        same = (existing.call_id, existing.amount, existing.currency, existing.description) == (
+        same = (existing.call_id, existing.amount, existing.currency, existing.description, existing.capture) == (
             principal.call_id,
             amount,
             currency,
             description,
+            capture,
         )
         if not same:
             raise Conflict("This request was already sent with different details.", field="client_ref")
@@ -252,7 +265,7 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
         clinic_id=clinic.id,
         subject_type="payment_request",
         subject_id=request_id,
-        data={"amount": amount, "currency": currency},
+        data={"amount": amount, "currency": currency, "capture": capture},
     )
     body_json, event = await changed_event(db, request_id)
     return Outcome(body_json, [event])

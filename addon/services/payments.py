@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -56,11 +57,13 @@ async def apply_intent(db: AsyncSession, pr: PaymentRequest, intent: PaymentInte
         log.warning("intent does not belong to request", extra={"payment_intent": intent.id, "request": pr.id})
         return []
     if intent.status == "succeeded":
+        if pr.capture == "hold":
+            return await mark_captured(db, pr.id, intent)
         return await mark_paid(db, pr.id, intent)
     if intent.status == "processing":
         return (await transition(db, pr.id, Trigger.PROCESSING, values={"failure_message": None})).events
     if intent.status == "requires_capture":
-        return (await transition(db, pr.id, Trigger.AUTHORIZED, values={"failure_message": None})).events
+        return (await transition(db, pr.id, Trigger.AUTHORIZED, values=held_values(intent))).events
     if intent.status == "canceled":
         return (await transition(db, pr.id, Trigger.INTENT_CANCELED)).events
     if intent.status == "requires_payment_method" and (intent.failure_message or intent.failure_code):
@@ -98,6 +101,38 @@ async def mark_paid(db: AsyncSession, request_id: str, intent: PaymentIntentInfo
             "card_last4": intent.card_last4,
         },
     )
+    return moved.events
+
+
+def held_values(intent: PaymentIntentInfo) -> dict[str, Any]:
+    """What a card hold records: how much it authorised, until when Stripe lets it be captured, and the card."""
+    before = datetime.fromtimestamp(intent.capture_before, UTC) if intent.capture_before else None
+    return {
+        "failure_message": None,
+        "amount_authorized": intent.amount_capturable or intent.amount,
+        "capture_before": before,
+        "card_brand": intent.card_brand,
+        "card_last4": intent.card_last4,
+    }
+
+
+async def mark_captured(db: AsyncSession, request_id: str, intent: PaymentIntentInfo) -> list[Outbound]:
+    """A hold charged: the request's amount becomes what was captured (the final amount, never more than held), and
+    the once-only work of a payment follows (the receipt is for the captured amount). A hold Stripe reports
+    captured before we heard it was authorised moves the same way, from any unpaid state."""
+    captured = intent.amount_received or intent.amount
+    values = {
+        "amount": captured,
+        "amount_authorized": intent.amount,
+        "amount_refunded": intent.amount_refunded,
+        "card_brand": intent.card_brand,
+        "card_last4": intent.card_last4,
+        "hold_claimed_until": None,
+    }
+    to = after_refund(captured, intent.amount_refunded)
+    moved = await transition(db, request_id, Trigger.CAPTURED, to=to, values=values)
+    if not moved.moved:
+        moved = await transition(db, request_id, Trigger.SUCCEEDED, to=to, values=values)
     return moved.events
 
 
@@ -236,6 +271,8 @@ HANDLERS = {
     "payment_intent.processing": on_payment_intent,
     "payment_intent.payment_failed": on_payment_intent,
     "payment_intent.canceled": on_payment_intent,
+    # A hold authorised (or its capturable amount changed): re-read, like the others, and recorded as authorised.
+    "payment_intent.amount_capturable_updated": on_payment_intent,
     "charge.refunded": on_charge_refunded,
 }
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, TypeVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
+from addon import input_limits
 from addon.errors import InvalidFields, InvalidInput
 
 
@@ -50,6 +51,7 @@ def parse(model: type[In], data: object) -> In:
     """``data`` as ``model``, or :class:`InvalidInput` naming the first field at fault."""
     if not isinstance(data, dict):
         raise InvalidInput(model.not_an_object)
+    input_limits.check(data, text=True)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -62,6 +62,9 @@ class PaymentRequest(Outgoing):
     capture: Capture = "now"
     amount_authorized: MinorUnits | None = Field(default=None, description="A hold's authorised amount")
     payer: Person | None = Field(default=None, description="null: anyone in the call may pay")
+    capturable: bool = Field(default=False, description="A hold its clinician may charge or release now")
+    amount_authorized_display: str | None = None
+    capture_before: Timestamp | None = Field(default=None, description="When Stripe would let the hold lapse")
     refunds: list[Refund] = []
     # What screens show, so no page formats money or guesses card details itself.
     amount_display: str = Field(description='The amount as people read it, with its currency ("A$80.00")')

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, RootModel
 
 from addon.wire.base import Incoming, Outgoing
 from addon.wire.clinic import ClinicStatus, PaymentsAvailable
-from addon.wire.common import ErrorDetail
+from addon.wire.common import ErrorDetail, Person
 from addon.wire.links import PaymentLink
 from addon.wire.payments import Capture, PaymentRequest, PaymentRequestList
 
@@ -92,12 +92,25 @@ class AckError(Outgoing):
 class Ack(RootModel[AckOk | AckError]):
     """Every client → server event is acked with ``{"ok": true, "payment_request"}`` or ``{"ok": false, "error"}``."""
 
+class Participants(RootModel[list[Person]]):
+    """Who is in the call and can pay (each by their launch sub and name), in the order they joined."""
+
+    def to_json(self) -> object:
+        return self.model_dump(mode="json")
+
+
 # --- The table -----------------------------------------------------------------------------------------------
 
 EventName = Literal[
-    "payment_requests", "payment_request", "payment_received", "clinic_status", "payments_available", "payment_link"
+    "payment_requests",
+    "payment_request",
+    "payment_received",
+    "clinic_status",
+    "payments_available",
+    "payment_link",
+    "participants",
 ]
-EventPayload = PaymentRequest | PaymentRequestList | ClinicStatus | PaymentsAvailable | PaymentLink
+EventPayload = PaymentRequest | PaymentRequestList | ClinicStatus | PaymentsAvailable | PaymentLink | Participants
 
 SERVER_EVENTS: dict[EventName, type[BaseModel]] = {
     "payment_requests": PaymentRequestList,
@@ -106,6 +119,7 @@ SERVER_EVENTS: dict[EventName, type[BaseModel]] = {
     "clinic_status": ClinicStatus,
     "payments_available": PaymentsAvailable,
     "payment_link": PaymentLink,
+    "participants": Participants,
 }
 SERVER_EVENT_SUMMARIES: dict[EventName, str] = {
     "payment_requests": "The call's PaymentRequests, on every (re)connect",
@@ -114,6 +128,7 @@ SERVER_EVENT_SUMMARIES: dict[EventName, str] = {
     "clinic_status": "Whether the clinic can take payments, to its staff, on connect and on every change",
     "payments_available": "Whether a patient can pay by card now, to patients, on every (re)connect and change",
     "payment_link": "One PaymentLink, on every change, to the clinic's staff",
+    "participants": "Who is in the call and can pay, to the call's clinicians, on connect and when someone joins",
 }
 CLIENT_EVENTS: dict[str, type[Incoming]] = {
     "request_payment": RequestPayment,

@@ -106,6 +106,7 @@ async def test_socket_io_events_are_published_with_the_same_schemas(client: Test
         "clinic_status": "#/components/schemas/ClinicStatus",
         "payments_available": "#/components/schemas/PaymentsAvailable",
         "payment_link": "#/components/schemas/PaymentLink",
+        "participants": "#/components/schemas/Participants",
     }
     assert set(socket["client_to_server"]) == {
         "request_payment",

@@ -63,7 +63,10 @@ async def test_request_pay_and_the_clinician_sees_it_land(connected: PayStack) -
     assert stored["metadata"]["payment_request"] == pr["id"]
     assert stored["metadata"]["call"] == "call-1" and stored["metadata"]["clinician"] == "dr-ada"
     assert stored["receipt_email"] == "pat@example.com"
-    assert stored["description"] == "Follow-up consultation"
+    # Stripe is told only that it was a consultation, never the clinician's words, and holds no names.
+    assert stored["description"].startswith("Telehealth consultation")
+    assert "Follow-up" not in stored["description"]
+    assert "clinician_name" not in stored["metadata"]
 
 
 async def test_checkout_twice_returns_the_same_intent_and_updates_the_email(connected: PayStack) -> None:

@@ -90,7 +90,9 @@ async def test_staff_only_events_never_reach_patients(connected: PayStack) -> No
     await patient.wait_for(lambda u: len(u.of("payment_request")) == 2)
     await asyncio.sleep(0.3)
 
-    assert [event for event, _ in doctor.received] == [
+    # Who is in the call (for the "who pays" picker) comes on connect and when someone joins, to clinicians only.
+    assert doctor.of("participants")[-1] == [{"id": "patient-1", "name": "Patient"}]
+    assert [event for event, _ in doctor.received if event != "participants"] == [
         "payment_requests",
         "clinic_status",
         "payment_request",

@@ -10,6 +10,7 @@ import { onAfterPayment } from "/widget/static/clinician/after_payment.js";
 import { wireLinks, linkPart, onLinkChanged } from "/widget/static/clinician/links.js";
 import { showReceived, dismissOnEscape } from "/widget/static/clinician/popup.js";
 import { wireForm, setFormEnabled, showFormError } from "/widget/static/clinician/form.js";
+import { withCapture, onHoldAction } from "/widget/static/clinician/holds.js";
 
 const config = JSON.parse($("panel-config").textContent);
 onAfterPayment({ render: renderList, announce });
@@ -80,7 +81,7 @@ wireLinks({ render: renderList, announce });
 onItemExtra(linkPart);
 
 wireForm({
-  send: (body) => live.call("request_payment", body, ACK_TIMEOUT_MS),
+  send: (body) => live.call("request_payment", withCapture(body), ACK_TIMEOUT_MS),
   onCreated(pr) {
     upsert(pr);
     renderList();
@@ -100,6 +101,26 @@ onCancel(async (pr) => {
     return false;
   }
   upsert(ack.payment_request);
+  return true;
+});
+
+onHoldAction(async (kind, pr, amount) => {
+  const event = kind === "capture" ? "capture_payment_request" : "release_payment_request";
+  const body = amount ? { id: pr.id, amount } : { id: pr.id };
+  let ack;
+  try {
+    ack = await live.call(event, body, ACK_TIMEOUT_MS);
+  } catch {
+    showFormError("No answer from Callpay yet. Check your connection and try again.");
+    return false;
+  }
+  if (!ack.ok) {
+    showFormError(ack.error.message);
+    return false;
+  }
+  upsert(ack.payment_request);
+  renderList();
+  announce(kind === "capture" ? `Charged ${ack.payment_request.amount_display}.` : "Hold released. Nothing was charged.");
   return true;
 });
 

@@ -14,6 +14,7 @@ import {
 import { startCheckout, pay, wireEmailField } from "/widget/static/patient/checkout.js";
 import { showSuccess, fillSuccess, loadReceipt, downloadReceipt } from "/widget/static/patient/success.js";
 import { CONNECTION_LOST, NOT_FROM_CALL, SESSION_ENDED } from "/widget/static/patient/words.js";
+import { isHeld, leaveHeld, holdNews } from "/widget/static/patient/held.js";
 
 let resumeTo = null; // where a reloaded frame was: {view, active}, until the first list arrives
 
@@ -22,6 +23,7 @@ function reconcile() {
   const pr = state.active ? state.requests.get(state.active) : null;
   if (state.view === "checkout" && pr) {
     if (hasReceipt(pr)) showSuccess(pr.id);
+    else if (isHeld(pr)) leaveHeld(pr);
     else if (pr.canceled_at) leaveCanceled(pr.id);
   } else if (state.view === "success" && pr) {
     fillSuccess(pr);
@@ -57,7 +59,13 @@ function upsert(pr) {
 function onChange(pr) {
   if (!pr || !pr.id) return;
   const known = state.requests.has(pr.id);
+  const before = state.requests.get(pr.id);
   upsert(pr);
+  const news = holdNews(before, state.requests.get(pr.id));
+  if (news) {
+    announce(news);
+    showConnection(news, "");
+  }
   if (!known && isPayable(pr)) {
     announce(`Your clinician has asked for a payment of ${pr.amount_display} for ${pr.description}.`);
   }

@@ -2,11 +2,13 @@
 
 import { $, element, announcer, timeOf } from "/widget/static/view.js";
 import { isCancelable, isNewer, newestFirst } from "/widget/static/requests.js";
+import { holdMeta, renderHoldActions } from "/widget/static/clinician/holds.js";
 import { renderAfterPayment } from "/widget/static/clinician/after_payment.js";
 
 const STATUS_WORDS = {
   requested: "Waiting for the patient",
   processing: "Processing",
+  authorized: "Card held — not charged yet",
   paid: "Paid",
   failed: "Payment failed — the patient can try again",
   canceled: "Cancelled",
@@ -64,7 +66,10 @@ function renderItem(pr) {
   if (pr.paid_at) parts.push(`paid ${timeOf(pr.paid_at)}`);
   if (pr.receipt_number) parts.push(`receipt ${pr.receipt_number}`);
   if (pr.card_display) parts.push(pr.card_display);
+  const held = holdMeta(pr);
+  if (held) parts.push(held);
   item.append(element("span", { className: "cp-request-meta", text: parts.join(" · ") }));
+  if (pr.capturable) item.append(renderHoldActions(pr));
   if (isCancelable(pr)) item.append(pr.id === confirmingId ? renderConfirm(pr) : renderCancel(pr));
   if (pr.receipt_available) item.append(renderAfterPayment(pr));
   const extra = itemExtra(pr);

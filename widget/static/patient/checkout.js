@@ -13,6 +13,7 @@ import {
 } from "/widget/static/patient/card.js";
 import { announce, setView, setAvailability, leaveCanceled, showConnection } from "/widget/static/patient/list.js";
 import { showSuccess } from "/widget/static/patient/success.js";
+import { isHeld, leaveHeld } from "/widget/static/patient/held.js";
 import { SESSION_ENDED, paymentErrorMessage, wantsAnotherCard } from "/widget/static/patient/words.js";
 
 const checkoutPath = (requestId) => `/api/v1/payment-requests/${encodeURIComponent(requestId)}/checkout`;
@@ -217,6 +218,8 @@ export async function pay() {
     const confirmed = await reportConfirmation(requestId);
     if (hasReceipt(confirmed)) {
       showSuccess(requestId);
+    } else if (isHeld(confirmed)) {
+      leaveHeld(confirmed);
     } else {
       announce("Your payment is being processed. This page updates when it's done.");
       $("pw-submit").textContent = "Processing…";

@@ -3,6 +3,7 @@
 export const STATUS_WORDS = {
   requested: "Waiting for payment",
   processing: "Processing your payment…",
+  authorized: "Card authorised — not charged yet. You're charged at the end of the consultation.",
   paid: "Paid",
   failed: "Not paid yet — the last attempt didn't go through",
   canceled: "Cancelled by your clinician",
@@ -10,7 +11,10 @@ export const STATUS_WORDS = {
   partially_refunded: "Paid, partly refunded",
 };
 
+export const RELEASED_WORDS = "Hold released by your clinician — you haven't been charged";
+
 export function statusWords(pr) {
+  if (pr.capture === "hold" && pr.status === "canceled") return RELEASED_WORDS;
   return STATUS_WORDS[pr.status] || pr.status;
 }
 

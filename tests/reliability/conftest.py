@@ -1,0 +1,3 @@
+"""Reliability fixtures: see tests.support.payflow."""
+
+from tests.support.payflow import connected, stack  # noqa: F401
