@@ -398,7 +398,10 @@ async def on_account_deauthorized(db: AsyncSession, event: WebhookEvent, _contex
     if clinic is None:
         return []  # already removed here (e.g. the echo of our own Remove), or never linked
     connected_at = clinic.stripe_connected_at
-    if connected_at is not None and event.created < int(connected_at.timestamp()):
+    # Stripe's `created` is whole seconds, so the echo of a Remove made in the same second as the relink that
+    # followed it can't be told apart by time alone: it is taken as the old link's, and the current link stands.
+    # (A real revocation that quick still shows at the next payment, which Stripe refuses as access revoked.)
+    if connected_at is not None and event.created <= int(connected_at.timestamp()):
         return []  # an old event about an earlier link of the same account; the current link stands
     # The echo of an admin's own Remove can overtake its local commit: then this finishes the removal, no notice.
     requested_here = await _removal_requested_here(db, clinic, event.account)

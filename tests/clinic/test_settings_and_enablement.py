@@ -131,7 +131,7 @@ async def test_an_admin_saves_settings_and_reads_amounts_with_their_currency(
         # A line break can't go into the receipt email's From or Subject: it would never be sent.
         ({"receipt_business_name": "Harbour\nPhysio"}, "receipt_business_name", "Keep this on one line."),
         ({"receipt_provider_name": "Dr\rAda"}, "receipt_provider_name", "Keep this on one line."),
-        ({"receipt_footer": "Thanks\x07"}, "receipt_footer", "invisible control characters"),
+        ({"receipt_footer": "Thanks\x07"}, "receipt_footer", "hidden control or direction characters"),
     ],
 )
 async def test_bad_settings_are_refused_with_the_field_and_nothing_changes(
