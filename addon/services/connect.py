@@ -343,6 +343,22 @@ async def disconnect(
         return Changed(body=await clinics.config_json(db, clinic, options), events=events)
 
 
+async def _removed_here_before_relink(
+    db: AsyncSession, clinic: Clinic, event: WebhookEvent, connected_at: datetime
+) -> bool:
+    """Whether an admin removed ``event.account`` here in the event's second, before the current link was made."""
+    if event.created != int(connected_at.timestamp()):
+        return False
+    query = select(AuditEvent.id).where(
+        AuditEvent.clinic_id == clinic.id,
+        AuditEvent.action == REMOVAL_REQUESTED,
+        AuditEvent.subject_id == event.account,
+        AuditEvent.occurred_at >= datetime.fromtimestamp(event.created, UTC).replace(tzinfo=connected_at.tzinfo),
+        AuditEvent.occurred_at < connected_at,
+    )
+    return await db.scalar(query.limit(1)) is not None
+
+
 async def _removal_requested_here(db: AsyncSession, clinic: Clinic, account_id: str) -> bool:
     """Whether an admin asked Callpay to remove this account since it was last linked."""
     query = select(AuditEvent.id).where(
@@ -398,10 +414,11 @@ async def on_account_deauthorized(db: AsyncSession, event: WebhookEvent, _contex
     if clinic is None:
         return []  # already removed here (e.g. the echo of our own Remove), or never linked
     connected_at = clinic.stripe_connected_at
-    # Stripe's `created` is whole seconds, so the echo of a Remove made in the same second as the relink that
-    # followed it can't be told apart by time alone: it is taken as the old link's, and the current link stands.
-    # (A real revocation that quick still shows at the next payment, which Stripe refuses as access revoked.)
-    if connected_at is not None and event.created <= int(connected_at.timestamp()):
+    if connected_at is not None and event.created < int(connected_at.timestamp()):
+        return []  # an old event about an earlier link of the same account; the current link stands
+    # Stripe's `created` is whole seconds: an echo of a Remove made in the same second as the relink that followed
+    # it is told from a real revocation by the Remove asked here, just before this link.
+    if connected_at is not None and await _removed_here_before_relink(db, clinic, event, connected_at):
         return []  # an old event about an earlier link of the same account; the current link stands
     # The echo of an admin's own Remove can overtake its local commit: then this finishes the removal, no notice.
     requested_here = await _removal_requested_here(db, clinic, event.account)
