@@ -138,63 +138,11 @@ function renderTotals(totals) {
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
-  // --- The clinician's own provider number -----------------------------------------------------------------------
-
-const profile = $("profile");
-if (profile) {
-  api("/api/v1/profile").then((me) => { $("provider-number").value = me.provider_number ?? ""; }).catch(() => {});
-  profile.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const error = $("provider-number-error");
-    error.hidden = true;
-    $("provider-number").removeAttribute("aria-invalid");
-    try {
-      const me = await api("/api/v1/profile", {
-        method: "PATCH",
-        body: { provider_number: $("provider-number").value.trim() || null },
-      });
-      $("provider-number").value = me.provider_number ?? "";
-      announce(me.provider_number ? `Provider number ${me.provider_number} saved.` : "Provider number removed.");
-    } catch (err) {
-      error.textContent = err.message;
-      error.hidden = false;
-      $("provider-number").setAttribute("aria-invalid", "true");
-      $("provider-number").focus();
-    }
-  });
-}
-
-load();
+  load();
 });
 $("filter-clear").addEventListener("click", () => {
   form.reset();
-  // --- The clinician's own provider number -----------------------------------------------------------------------
-
-const profile = $("profile");
-if (profile) {
-  api("/api/v1/profile").then((me) => { $("provider-number").value = me.provider_number ?? ""; }).catch(() => {});
-  profile.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const error = $("provider-number-error");
-    error.hidden = true;
-    $("provider-number").removeAttribute("aria-invalid");
-    try {
-      const me = await api("/api/v1/profile", {
-        method: "PATCH",
-        body: { provider_number: $("provider-number").value.trim() || null },
-      });
-      $("provider-number").value = me.provider_number ?? "";
-      announce(me.provider_number ? `Provider number ${me.provider_number} saved.` : "Provider number removed.");
-    } catch (err) {
-      error.textContent = err.message;
-      error.hidden = false;
-      $("provider-number").setAttribute("aria-invalid", "true");
-      $("provider-number").focus();
-    }
-  });
-}
-
-load();
+  load();
 });
 $("more").addEventListener("click", () => load({ more: true }));
 for (const button of document.querySelectorAll(".cp-sort")) {
@@ -205,33 +153,7 @@ for (const button of document.querySelectorAll(".cp-sort")) {
       const on = th.dataset.sort === key;
       th.setAttribute("aria-sort", on ? (sort.startsWith("-") ? "descending" : "ascending") : "none");
     }
-    // --- The clinician's own provider number -----------------------------------------------------------------------
-
-const profile = $("profile");
-if (profile) {
-  api("/api/v1/profile").then((me) => { $("provider-number").value = me.provider_number ?? ""; }).catch(() => {});
-  profile.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const error = $("provider-number-error");
-    error.hidden = true;
-    $("provider-number").removeAttribute("aria-invalid");
-    try {
-      const me = await api("/api/v1/profile", {
-        method: "PATCH",
-        body: { provider_number: $("provider-number").value.trim() || null },
-      });
-      $("provider-number").value = me.provider_number ?? "";
-      announce(me.provider_number ? `Provider number ${me.provider_number} saved.` : "Provider number removed.");
-    } catch (err) {
-      error.textContent = err.message;
-      error.hidden = false;
-      $("provider-number").setAttribute("aria-invalid", "true");
-      $("provider-number").focus();
-    }
-  });
-}
-
-load();
+    load();
   });
 }
 
@@ -389,33 +311,7 @@ $("refund-form").addEventListener("submit", async (event) => {
     announce(answer.refund.status === "failed"
       ? `The refund failed: ${answer.refund.failure_message ?? ""}`
       : `Refund of ${answer.refund.amount_display} ${answer.refund.status === "pending" ? "asked for" : "made"}.`);
-    // --- The clinician's own provider number -----------------------------------------------------------------------
-
-const profile = $("profile");
-if (profile) {
-  api("/api/v1/profile").then((me) => { $("provider-number").value = me.provider_number ?? ""; }).catch(() => {});
-  profile.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const error = $("provider-number-error");
-    error.hidden = true;
-    $("provider-number").removeAttribute("aria-invalid");
-    try {
-      const me = await api("/api/v1/profile", {
-        method: "PATCH",
-        body: { provider_number: $("provider-number").value.trim() || null },
-      });
-      $("provider-number").value = me.provider_number ?? "";
-      announce(me.provider_number ? `Provider number ${me.provider_number} saved.` : "Provider number removed.");
-    } catch (err) {
-      error.textContent = err.message;
-      error.hidden = false;
-      $("provider-number").setAttribute("aria-invalid", "true");
-      $("provider-number").focus();
-    }
-  });
-}
-
-load();
+    load();
     $("detail").focus();
   } catch (err) {
     if (err.status && err.status !== 0 && err.code !== "network") refundRef = null;
