@@ -7,7 +7,7 @@ import { api, request, ApiError } from "/static/session.js";
 import { $, element, show, dateTimeOf, announcer } from "/widget/static/view.js";
 import { state } from "/widget/static/patient/state.js";
 import {
-  loadStripeJs, mountCard, teardownCard, focusCardFields, clearCardFields, setCardReadOnly,
+  loadStripeJs, mountCard, teardownCard, focusCardFields, clearCardFields, setCardReadOnly, confirmCard,
 } from "/widget/static/patient/card.js";
 import { paymentErrorMessage, wantsAnotherCard } from "/widget/static/patient/words.js";
 
@@ -123,20 +123,10 @@ async function pay() {
   let declined = false;
   let done = false;
   try {
-    const submitted = await checkout.elements.submit();
-    if (submitted && submitted.error) {
-      setPaymentError(paymentErrorMessage(submitted.error));
-      return;
-    }
-    const result = await checkout.stripe.confirmPayment({
-      elements: checkout.elements,
-      clientSecret: checkout.clientSecret,
-      confirmParams: { return_url: window.location.href },
-      redirect: "if_required",
-    });
-    if (result.error) {
-      setPaymentError(paymentErrorMessage(result.error));
-      declined = wantsAnotherCard(result.error);
+    const error = await confirmCard(checkout);
+    if (error) {
+      setPaymentError(paymentErrorMessage(error));
+      declined = wantsAnotherCard(error);
       return;
     }
     paidEmail = checkout.email;

@@ -66,3 +66,17 @@ export function clearCardFields() {
 export function setCardReadOnly(readOnly) {
   if (state.checkout && state.checkout.element) state.checkout.element.update({ readOnly });
 }
+
+// Submit the card fields and confirm the payment with Stripe, staying on this page unless the bank needs a
+// redirect. Resolves to null when paid, or to Stripe's error (shown by the caller in the patient's words).
+export async function confirmCard(checkout) {
+  const submitted = await checkout.elements.submit();
+  if (submitted && submitted.error) return submitted.error;
+  const result = await checkout.stripe.confirmPayment({
+    elements: checkout.elements,
+    clientSecret: checkout.clientSecret,
+    confirmParams: { return_url: window.location.href },
+    redirect: "if_required",
+  });
+  return result.error ?? null;
+}

@@ -9,7 +9,7 @@ import { isPayable, hasReceipt } from "/widget/static/requests.js";
 import { state, remember } from "/widget/static/patient/state.js";
 import { forgetTab } from "/widget/static/patient/tab.js";
 import {
-  loadStripeJs, mountCard, teardownCard, focusCardFields, clearCardFields, setCardReadOnly,
+  loadStripeJs, mountCard, teardownCard, focusCardFields, clearCardFields, setCardReadOnly, confirmCard,
 } from "/widget/static/patient/card.js";
 import { announce, setView, setAvailability, leaveCanceled, showConnection } from "/widget/static/patient/list.js";
 import { showSuccess } from "/widget/static/patient/success.js";
@@ -196,20 +196,10 @@ export async function pay() {
       checkout.email = email;
       state.lastEmail = email;
     }
-    const submitted = await checkout.elements.submit();
-    if (submitted && submitted.error) {
-      setPaymentError(paymentErrorMessage(submitted.error));
-      return;
-    }
-    const result = await checkout.stripe.confirmPayment({
-      elements: checkout.elements,
-      clientSecret: checkout.clientSecret,
-      confirmParams: { return_url: window.location.href },
-      redirect: "if_required",
-    });
-    if (result.error) {
-      setPaymentError(paymentErrorMessage(result.error));
-      declined = wantsAnotherCard(result.error);
+    const error = await confirmCard(checkout);
+    if (error) {
+      setPaymentError(paymentErrorMessage(error));
+      declined = wantsAnotherCard(error);
       return;
     }
     paid = true;
