@@ -63,6 +63,11 @@ log = logging.getLogger("callpay.pay_all")
 MAX_ITEMS = 15
 BEING_PAID = "A payment for these is already going through. There's no need to pay again."
 CHANGED = "These payment requests changed while you were paying. Please try again."
+# As for one request (see checkout.refuse_unless_theirs): the patient who started paying keeps the payment.
+SOMEONE_ELSE = (
+    "Someone else in the call has started paying {what}. If they can't finish, ask your clinician to request it "
+    "again for you."
+)
 
 
 def new_id() -> str:
@@ -262,6 +267,16 @@ async def _refusals(
             f"{_listed([what(pr) for pr in others])} is for {others[0].payer_name or 'someone else'} to pay.",
             code="not_payer", named=[pr.id for pr in others],
         )  # fmt: skip
+    theirs = [found[i] for i in ids if found[i].checkout_user_id not in (None, principal.user_id)]
+    for request_id in ids:
+        held = await open_set_of(db, request_id)
+        if held is not None and held.payer_user_id != principal.user_id and found[request_id] not in theirs:
+            theirs.append(found[request_id])
+    if theirs:
+        raise SetRefused(
+            SOMEONE_ELSE.format(what=_listed([what(pr) for pr in theirs])),
+            code="paid_by_someone_else", named=[pr.id for pr in theirs],
+        )  # fmt: skip
     holds = [found[i] for i in ids if found[i].capture == "hold"]
     if holds:
         raise SetRefused(
@@ -369,7 +384,7 @@ async def checkout_all(
     if plan.reuse is not None:
         pa = plan.reuse
         if pa.patient_email != plan.email:
-            await _change_email(database, gateway, pa, plan.email)
+            await _change_email(database, pa, plan.email)
         return pa
     for old in plan.supersede or []:
         await _retire(database, gateway, old, "superseded")
@@ -463,21 +478,16 @@ async def _create_intent(gateway: StripeGateway, pa: PayAll, plan: _Plan, descri
             amount=pa.amount,
             currency=pa.currency,
             description=description,
-            receipt_email=plan.email,
+            # Callpay sends the receipt; Stripe would send a second one and keep the patient's address.
+            receipt_email=None,
             metadata=metadata_of(pa, plan.call, clinic, [pr.id for pr in plan.requests]),
             idempotency_scope=f"callpay-pay-all:{pa.id}",
             application_fee_amount=_fee(clinic, plan.requests),
         )
 
 
-async def _change_email(
-    database: async_sessionmaker[AsyncSession], gateway: StripeGateway, pa: PayAll, email: str
-) -> None:
-    assert pa.stripe_account_id is not None and pa.stripe_payment_intent_id is not None
-    with worded():
-        await gateway.update_receipt_email(
-            account_id=pa.stripe_account_id, intent_id=pa.stripe_payment_intent_id, receipt_email=email
-        )
+async def _change_email(database: async_sessionmaker[AsyncSession], pa: PayAll, email: str) -> None:
+    """Where Callpay sends the set's receipt (Stripe never holds the patient's address)."""
     async with database.begin() as db:
         await db.execute(update(PayAll).where(PayAll.id == pa.id, PayAll.status == "open").values(patient_email=email))
 
@@ -601,16 +611,18 @@ async def before_cancel(database: async_sessionmaker[AsyncSession], gateway: Str
 
 
 async def before_single_checkout(
-    database: async_sessionmaker[AsyncSession], gateway: StripeGateway, request_id: object
+    database: async_sessionmaker[AsyncSession], gateway: StripeGateway, principal: Principal, request_id: str
 ) -> None:
     """Pay now on a request that is in an open set: the set's intent is canceled first, so the request can't be
-    paid twice (409 while that payment is going through)."""
-    if not isinstance(request_id, str):
-        return
+    paid twice (409 while that payment is going through). Another patient's set is theirs to finish (409)."""
     async with database() as db:
         pa = await open_set_of(db, request_id)
-    if pa is not None:
-        await _retire(database, gateway, pa, "superseded")
+        pr = await db.get(PaymentRequest, request_id) if pa is not None else None
+    if pa is None or pr is None:
+        return
+    if pa.payer_user_id != principal.user_id:
+        raise Conflict(SOMEONE_ELSE.format(what=what(pr)), code="paid_by_someone_else")
+    await _retire(database, gateway, pa, "superseded")
 
 
 async def call_ended(db: AsyncSession, call_id: int) -> list[tuple[str, str]]:
@@ -698,7 +710,7 @@ async def own_intent_dropped(db: AsyncSession, request_id: str, intent_id: str) 
         request_id,
         Trigger.PAY_ALL_JOINED,
         where=[PaymentRequest.stripe_payment_intent_id == intent_id],
-        values={"stripe_payment_intent_id": None, "stripe_client_secret": None},
+        values={"stripe_payment_intent_id": None, "stripe_client_secret": None, "checkout_user_id": None},
     )
     return moved.moved
 

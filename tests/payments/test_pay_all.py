@@ -100,7 +100,10 @@ async def test_the_same_set_again_is_the_same_intent_and_another_set_replaces_it
     _, first = await pay_all(stack, patient, ids)
     status, again = await pay_all(stack, patient, [*reversed(ids), ids[0]], email="new@example.com")
     assert status == 200 and again["client_secret"] == first["client_secret"]
-    assert (await stack.stripe("GET", f"/v1/payment_intents/{intent_of(first)}"))["receipt_email"] == "new@example.com"
+    # Callpay sends the receipt, to the newest address; Stripe never holds it.
+    assert (await stack.stripe("GET", f"/v1/payment_intents/{intent_of(first)}"))["receipt_email"] is None
+    async with stack.app[DB]() as db:
+        assert (await db.scalar(select(PayAll.patient_email))) == "new@example.com"
 
     status, fewer = await pay_all(stack, patient, ids[:2])
     assert status == 200 and fewer["client_secret"] != first["client_secret"] and fewer["amount"] == 12000
@@ -268,9 +271,15 @@ async def test_ids_this_patient_cant_pay_here_are_refused_by_name_and_nothing_is
         assert await db.scalar(select(func.count()).select_from(PayAllItem)) == 0
     intents = await stack.stripe("GET", "/v1/payment_intents?limit=100")
     assert intents["data"] == []
-    # The carer pays theirs and the open one together.
+    # The carer pays theirs and the open one together; then that payment is theirs to finish.
     status, session = await pay_all(stack, carer, [mine["id"], for_carer["id"]])
     assert status == 200 and session["amount"] == 10000
+    status, body = await pay_all(stack, patient, [mine["id"]])
+    assert status == 409 and body["error"]["code"] == "paid_by_someone_else"
+    assert body["error"]["payment_requests"] == [mine["id"]]
+    status, body = await stack.checkout(mine["id"], patient)
+    assert status == 409 and body["error"]["code"] == "paid_by_someone_else"
+    assert (await stack.stripe("GET", f"/v1/payment_intents/{intent_of(session)}"))["status"] != "canceled"
 
 
 async def test_duplicate_and_out_of_order_webhooks_change_nothing_more(connected: PayStack) -> None:
