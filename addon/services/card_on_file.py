@@ -192,8 +192,6 @@ class _ToCreate:
     card_id: str
     account_id: str
     customer_id: str | None
-    email: str
-    name: str | None
     patient_external_id: str
     clinic_external_id: str
     call_external_id: str
@@ -292,8 +290,6 @@ async def start_setup(
                 card_id=card.id,
                 account_id=clinic.stripe_account_id,
                 customer_id=customer,
-                email=email,
-                name=patient.name if patient.name != "Patient" else None,
                 patient_external_id=patient.external_id,
                 clinic_external_id=clinic.external_id,
                 call_external_id=principal.call_external_id or "",
@@ -322,8 +318,9 @@ async def _create_at_stripe(
     with worded():
         customer = made.customer_id or await gateway.create_customer(
             account_id=made.account_id,
-            email=made.email,
-            name=made.name,
+            # Ids only, as for payments: Callpay sends the receipts, so Stripe needs neither the address nor a name.
+            email=None,
+            name=None,
             metadata=ids,
             idempotency_key=f"callpay-customer:{made.card_id}",
         )

@@ -1,7 +1,7 @@
 """a card on file: the clinic's saved-card settings and fees, saved cards with their consent, off-session charges
 
-Revision ID: 0011_saved_cards
-Revises: 0010_input_widths
+Revision ID: 0012_saved_cards
+Revises: 0011_checkout_claim
 Create Date: 2026-12-02 10:20:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_saved_cards"
-down_revision: str | None = "0010_input_widths"
+revision: str = "0012_saved_cards"
+down_revision: str | None = "0011_checkout_claim"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
