@@ -78,6 +78,9 @@ class Receipt:
     payer_name: str | None = None
     # Several requests paid at once (Pay all): one line each. Empty: the one item above.
     lines: tuple[Item, ...] = ()
+    # Charged to a card the patient saved: the clinic's policy as they agreed to it, and when (clinic time).
+    policy: str | None = None
+    policy_agreed_on: str | None = None
 
     # --- Amounts -------------------------------------------------------------------------------------------
 

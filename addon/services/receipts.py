@@ -29,7 +29,17 @@ from addon.dbutil import insert_ignoring_conflict
 from addon.email_address import parse_email
 from addon.errors import Conflict, Forbidden, InvalidInput, NotFound
 from addon.lifecycle import MONEY_TAKEN, after_refund
-from addon.models import Clinic, OutboxEmail, PayAllItem, PaymentRequest, Refund, User, utcnow
+from addon.models import (
+    Clinic,
+    OffSessionCharge,
+    OutboxEmail,
+    PayAllItem,
+    PaymentRequest,
+    Refund,
+    SavedCard,
+    User,
+    utcnow,
+)
 from addon.receipt_content import DEFAULT_GST_LINE, Item, Receipt, RefundLine
 from addon.receipts_pdf import render_receipt_pdf
 from addon.services.payment_access import may_see, visible_request
@@ -85,7 +95,7 @@ async def load_receipt(db: AsyncSession, request_id: str, *, refund_id: str | No
     found = await _load(db, request_id)
     if found is None or found[0].status not in RECEIPTED:
         return None
-    receipt = await _receipt(db, *found)
+    receipt = await _with_consent(db, await _receipt(db, *found))
     if refund_id is None:
         return receipt
     line = next((line for line in receipt.refunds if line.refund_id == refund_id), None)
@@ -97,7 +107,7 @@ async def receipt_for(db: AsyncSession, principal: Principal, request_id: str) -
     found = await _load(db, request_id)
     if found is None or not may_see(principal, found[0], found[1]) or found[0].status not in RECEIPTED:
         raise NotFound(NO_RECEIPT)
-    return await _receipt(db, *found)
+    return await _with_consent(db, await _receipt(db, *found))
 
 
 async def _receipt(db: AsyncSession, request: PaymentRequest, clinic: Clinic, clinician: User) -> Receipt:
@@ -147,6 +157,20 @@ async def _receipt(db: AsyncSession, request: PaymentRequest, clinic: Clinic, cl
             )
             for pr in together
         ),
+    )
+
+
+async def _with_consent(db: AsyncSession, receipt: Receipt) -> Receipt:
+    """A payment charged to a saved card cites the policy the patient agreed to, and the date they agreed."""
+    card = await db.scalar(
+        select(SavedCard)
+        .join(OffSessionCharge, OffSessionCharge.saved_card_id == SavedCard.id)
+        .where(OffSessionCharge.payment_request_id == receipt.request_id)
+    )
+    if card is None or not card.consent_text or card.consent_at is None:
+        return receipt
+    return replace(
+        receipt, policy=card.consent_text, policy_agreed_on=dates.format_date(card.consent_at, receipt.timezone)
     )
 
 

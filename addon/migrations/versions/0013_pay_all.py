@@ -1,7 +1,7 @@
 """pay all: several open requests of a call paid with one PaymentIntent; who paid, for the receipt
 
-Revision ID: 0012_pay_all
-Revises: 0011_checkout_claim
+Revision ID: 0013_pay_all
+Revises: 0012_saved_cards
 Create Date: 2026-12-02 10:20:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_pay_all"
-down_revision: str | None = "0011_checkout_claim"
+revision: str = "0013_pay_all"
+down_revision: str | None = "0012_saved_cards"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
