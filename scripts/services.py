@@ -101,6 +101,8 @@ def ensure_nginx() -> str | None:
 
 if __name__ == "__main__":
     ok_pg, ok_redis = ensure_postgres(), ensure_redis()
+    if not ensure_nginx():
+        print("services: nginx is missing (the deployment tests need it): apt-get install nginx-light", file=sys.stderr)
     if not ok_pg:
         print("services: PostgreSQL is not reachable on 127.0.0.1:5432", file=sys.stderr)
     if not ok_redis:
