@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -148,6 +149,9 @@ class Clinic(Base):
     # Whether a clinician may refund their own payments, and for how long after the payment.
     clinician_refunds: Mapped[bool] = mapped_column(Boolean, default=False)
     clinician_refund_window_hours: Mapped[int] = mapped_column(Integer, default=24)
+    # Privacy by default: Stripe hears only "Telehealth consultation", the clinic and the receipt number, unless
+    # the clinic chooses to send the clinician's own words too (they may be health information).
+    share_description_with_stripe: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     # Pay later (addon/services/payment_links.py): what becomes of a request still unpaid when its call ends
     # ("send_link", "keep_unpaid" or "cancel"), the range a patient may choose an amount in (None: Stripe's
@@ -286,6 +290,9 @@ class PaymentRequest(Base):
     # Who pays: one participant of the call (their launch sub and name then), or anyone in the call when null.
     payer_sub: Mapped[str | None] = mapped_column(String(200))
     payer_name: Mapped[str | None] = mapped_column(String(200))
+    # The patient whose checkout made the PaymentIntent: they keep it, so another participant can neither take
+    # over its client_secret nor re-address its receipt (they get a 409 instead).
+    checkout_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 REFUND_STATUSES = ("pending", "succeeded", "failed", "canceled")

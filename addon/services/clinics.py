@@ -70,11 +70,13 @@ MULTILINE_FIELDS = frozenset({"receipt_address", "receipt_footer"})
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # The payment centre's: the clinic's time zone, and whether (and for how long) clinicians may refund their own.
 CENTRE_FIELDS = frozenset({"timezone", "clinician_refunds", "clinician_refund_window_hours"})
+# Privacy: off by default, so Stripe never holds what the clinician typed unless the clinic says so.
+PRIVACY_FIELDS = frozenset({"share_description_with_stripe"})
 MAX_REFUND_WINDOW_HOURS = 24 * 30
 SETTING_FIELDS = frozenset(
     {
         "locale", "default_currency", "preset_amounts", "confirm_above", "receipt_abn", *TEXT_LIMITS, *CENTRE_FIELDS,
-        *link_settings.FIELDS,
+        *PRIVACY_FIELDS, *link_settings.FIELDS,
     }
 )  # fmt: skip
 # The order Configure > Client Payments shows the settings in.
@@ -94,6 +96,7 @@ FORM_ORDER = (
     "timezone",
     "clinician_refunds",
     "clinician_refund_window_hours",
+    "share_description_with_stripe",
     *link_settings.FIELDS,
 )
 # How numbers may be written, offered on the settings page; the API takes any BCP 47 tag CLDR knows.
@@ -241,6 +244,7 @@ def settings_json(clinic: Clinic) -> wire.ClinicSettings:
         timezone=clinic.timezone,
         clinician_refunds=clinic.clinician_refunds,
         clinician_refund_window_hours=clinic.clinician_refund_window_hours,
+        share_description_with_stripe=clinic.share_description_with_stripe,
         **link_settings.settings_json(clinic),
     )
 
@@ -437,6 +441,8 @@ def parse_settings(
         check("clinician_refunds", lambda: parse_clinician_refunds(body["clinician_refunds"]))
     if "clinician_refund_window_hours" in body:
         check("clinician_refund_window_hours", lambda: parse_refund_window(body["clinician_refund_window_hours"]))
+    if "share_description_with_stripe" in body:
+        check("share_description_with_stripe", lambda: parse_share_description(body["share_description_with_stripe"]))
     if changes.get("receipt_phone") and not PHONE.match(changes["receipt_phone"]):
         problems.append(
             InvalidInput("Enter the phone number with digits, spaces, + ( ) or - only.", field="receipt_phone")
@@ -455,6 +461,15 @@ def parse_clinician_refunds(value: object) -> bool:
     if not isinstance(value, bool):
         raise InvalidInput("Say true or false: may clinicians refund their own payments?", field="clinician_refunds")
     return value
+
+
+def parse_share_description(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(SHARE_DESCRIPTION_WORDS, field="share_description_with_stripe")
+    return value
+
+
+SHARE_DESCRIPTION_WORDS = "Say true or false: may Stripe see what each payment is for?"
 
 
 def parse_refund_window(value: object) -> int:

@@ -53,7 +53,13 @@ from addon.models import (
 )
 from addon.outbound import Outbound
 from addon.services import amounts, payments, receipts
-from addon.services.checkout import CheckoutSession, _change_email, _discard, refuse_unless_payable
+from addon.services.checkout import (
+    CheckoutSession,
+    _change_email,
+    _discard,
+    refuse_unless_payable,
+    stripe_description,
+)
 from addon.services.clinics import require_payments_available
 from addon.services.link_state import (
     L,
@@ -903,8 +909,9 @@ async def checkout(
                 account_id=clinic.stripe_account_id,
                 amount=pr.amount,
                 currency=pr.currency,
-                description=pr.description,
-                receipt_email=email,
+                # Neutral, as in the call (see checkout.stripe_description); the patient's address stays here.
+                description=stripe_description(pr, clinic),
+                receipt_email=None,
                 metadata={"payment_request": pr.id, "payment_link": link.id, "clinic": clinic.external_id},
                 idempotency_scope=idempotency_scope(link),
                 application_fee_amount=fee if fee and fee < pr.amount else None,

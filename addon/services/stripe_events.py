@@ -37,7 +37,7 @@ def handlers() -> Mapping[str, EventHandler]:
 
 def preparers() -> Mapping[str, Preparer]:
     """Network reads an event type needs, done before its transaction opens."""
-    return {**payments.PREPARERS, **refunds.PREPARERS, **charge_fees.PREPARERS}
+    return {**connect.ACCOUNT_EVENT_PREPARERS, **payments.PREPARERS, **refunds.PREPARERS, **charge_fees.PREPARERS}
 
 
 async def prepare(database: async_sessionmaker[AsyncSession], event: WebhookEvent, context: EventContext) -> None:

@@ -47,6 +47,10 @@ class ClinicSettings(Outgoing):
     timezone: str = Field(description="IANA time zone the clinic's dates are shown in")
     clinician_refunds: bool = Field(description="Clinicians may refund their own payments")
     clinician_refund_window_hours: int = Field(description="For how long after a payment they may")
+    share_description_with_stripe: bool = Field(
+        description="Stripe is told what each payment is for in the clinician's words (default false: Stripe sees "
+        '"Telehealth consultation", the clinic and the receipt number only)'
+    )
     # Pay later.
     call_ended_action: Literal["send_link", "keep_unpaid", "cancel"] = Field(
         description="What becomes of a request still unpaid when its call ends (default send_link)"
@@ -84,6 +88,7 @@ class ClinicSettingsPatch(Incoming):
         },
         "clinician_refunds": "Say true or false: may clinicians refund their own payments?",
         "clinician_refund_window_hours": "Give the window in whole hours, from 1 to 720 (30 days).",
+        "share_description_with_stripe": "Say true or false: may Stripe see what each payment is for?",
     }
 
     locale: str | None = None
@@ -103,6 +108,7 @@ class ClinicSettingsPatch(Incoming):
     timezone: str | None = None
     clinician_refunds: bool | None = None
     clinician_refund_window_hours: int | None = None
+    share_description_with_stripe: bool | None = None
     call_ended_action: str | None = None
     link_min_amount: int | str | None = None
     link_max_amount: int | str | None = None
