@@ -438,7 +438,7 @@ async def _paid(db: AsyncSession, attempt: _Attempt, intent: PaymentIntentInfo) 
     await transition(
         db,
         attempt.request_id,
-        Trigger.CHECKOUT_STARTED,
+        Trigger.OFF_SESSION_CHARGE,
         where=[PaymentRequest.stripe_payment_intent_id.is_(None)],
         values={
             "stripe_payment_intent_id": intent.id,
