@@ -37,6 +37,8 @@ async def test_save_a_card_at_join_then_the_clinic_charges_a_no_show_fee(
     async with context.expect_page() as opened:
         await page.get_by_test_id("host-clinic-config").click()
     admin = await opened.value
+    # The page has its settings from the server (the form is filled in) before anyone types in it.
+    await expect(admin.locator("#confirm_above")).not_to_have_value("", timeout=SLOW_MS)
     # Configure > Client Payments: saved cards on, with the policy and the no-show fee.
     await admin.get_by_test_id("saved-cards-enabled").check()
     await admin.get_by_test_id("saved-card-policy").fill(POLICY)
@@ -117,6 +119,8 @@ async def test_not_now_by_keyboard_and_the_call_goes_on(
     async with context.expect_page() as opened:
         await page.get_by_test_id("host-clinic-config").click()
     admin = await opened.value
+    # The page has its settings from the server (the form is filled in) before anyone types in it.
+    await expect(admin.locator("#confirm_above")).not_to_have_value("", timeout=SLOW_MS)
     await admin.get_by_test_id("saved-cards-enabled").check()
     await admin.get_by_test_id("save-settings").click()
     # On without a policy: said beside the field, nothing saved.
