@@ -23,7 +23,7 @@ from addon.auth.sessions import Principal
 from addon.errors import InvalidFields, InvalidInput, NotFound, PaymentsUnavailable
 from addon.models import Clinic, ClinicNotice, ClinicStripeAccount, Organisation, iso_utc
 from addon.outbound import Outbound, clinic_patients_room, clinic_staff_room
-from addon.services import account_health, amounts, link_settings
+from addon.services import account_health, amounts, card_settings, link_settings
 from addon.settings import ONBOARDING_WAYS, STRIPE_DASHBOARD_BASE, Settings
 from addon.wire import clinic as wire
 from addon.wire.base import Outgoing
@@ -76,7 +76,7 @@ MAX_REFUND_WINDOW_HOURS = 24 * 30
 SETTING_FIELDS = frozenset(
     {
         "locale", "default_currency", "preset_amounts", "confirm_above", "receipt_abn", *TEXT_LIMITS, *CENTRE_FIELDS,
-        *PRIVACY_FIELDS, *link_settings.FIELDS,
+        *PRIVACY_FIELDS, *link_settings.FIELDS, *card_settings.FIELDS,
     }
 )  # fmt: skip
 # The order Configure > Client Payments shows the settings in.
@@ -98,6 +98,7 @@ FORM_ORDER = (
     "clinician_refund_window_hours",
     "share_description_with_stripe",
     *link_settings.FIELDS,
+    *card_settings.FIELDS,
 )
 # How numbers may be written, offered on the settings page; the API takes any BCP 47 tag CLDR knows.
 LOCALES = ("en-AU", "en-NZ", "en-GB", "en-US", "en-CA", "en-IE", "en-SG", "de-DE", "fr-FR", "ja-JP")
@@ -246,6 +247,7 @@ def settings_json(clinic: Clinic) -> wire.ClinicSettings:
         clinician_refund_window_hours=clinic.clinician_refund_window_hours,
         share_description_with_stripe=clinic.share_description_with_stripe,
         **link_settings.settings_json(clinic),
+        **card_settings.settings_json(clinic),
     )
 
 
@@ -357,6 +359,7 @@ async def update_settings(
         current_locale=clinic.locale,
         has_confirm_above=clinic.confirm_above is not None,
         current_links=link_settings.settings_json(clinic),
+        current_cards=card_settings.settings_json(clinic),
     )
     if not changes:
         raise InvalidInput("Nothing to change: send at least one of " + ", ".join(sorted(SETTING_FIELDS)) + ".")
@@ -387,6 +390,7 @@ def parse_settings(
     current_locale: str = money.DEFAULT_LOCALE,
     has_confirm_above: bool = False,
     current_links: Mapping[str, Any] | None = None,
+    current_cards: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The changes ``body`` asks for, every field checked: all the problems found are raised together
     (:class:`InvalidFields`), so the page can mark each field and each bad preset at once."""
@@ -452,6 +456,12 @@ def parse_settings(
     )
     changes.update(link_changes)
     problems.extend(link_problems)
+    card_changes, card_problems = card_settings.parse(
+        body, currency=currency, locale=locale, currency_changed=currency != current_currency,
+        current=current_cards or {},
+    )  # fmt: skip
+    changes.update(card_changes)
+    problems.extend(card_problems)
     if problems:
         raise InvalidFields.of(_in_form_order(problems))
     return changes
