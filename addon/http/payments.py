@@ -14,7 +14,7 @@ from addon.http.json import read_body, respond
 from addon.http.limits import client_address, limit
 from addon.publish import publish_after_commit
 from addon.services import checkout, payments
-from addon.wire.payments import Checkout, CheckoutBody
+from addon.wire.payments import CallCheckoutBody, Checkout, CheckoutBody
 
 
 async def limit_checkout(request: web.Request, user_id: int) -> None:
@@ -33,6 +33,17 @@ async def start_checkout(request: web.Request) -> web.Response:
     return respond(Checkout(**session.to_json()))
 
 
+async def start_call_checkout(request: web.Request) -> web.Response:
+    """Pay all: several open requests of the call with one PaymentIntent."""
+    caller = await principal(request)
+    body = await read_body(request, CallCheckoutBody)
+    app = request.app
+    session = await checkout.checkout_call(
+        app[DB], app[GATEWAY], app[SETTINGS], caller, request.match_info["call"], body.model_dump()
+    )
+    return respond(Checkout(**session.to_json()))
+
+
 async def confirmation(request: web.Request) -> web.Response:
     caller = await principal(request)
     await limit_checkout(request, caller.user_id)
@@ -45,3 +56,4 @@ async def confirmation(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     app.router.add_post("/api/v1/payment-requests/{id}/checkout", start_checkout)
     app.router.add_post("/api/v1/payment-requests/{id}/confirmation", confirmation)
+    app.router.add_post("/api/v1/calls/{call}/checkout", start_call_checkout)
