@@ -36,6 +36,7 @@ async def start_checkout(request: web.Request) -> web.Response:
 async def start_call_checkout(request: web.Request) -> web.Response:
     """Pay all: several open requests of the call with one PaymentIntent."""
     caller = await principal(request)
+    await limit_checkout(request, caller.user_id)
     body = await read_body(request, CallCheckoutBody)
     app = request.app
     session = await checkout.checkout_call(
