@@ -97,6 +97,9 @@ class Settings:
     # CALLPAY_TRUSTED_PROXIES: addresses (or networks) of the load balancers in front, whose X-Forwarded-For is
     # believed when finding a client's address for rate limits. Unset: the connecting address is the client's.
     trusted_proxies: tuple[str, ...] = ()
+    # How long a process holds an email it is sending before another may take it up: what a receipt waits after
+    # its sender died mid-send. Each SMTP send is given at most half of it, so a live send never outlasts its lease.
+    outbox_lease_seconds: float = 120.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -140,6 +143,7 @@ class Settings:
         problems.extend(limit_problems)
         proxies = _networks(get("TRUSTED_PROXIES"), problems)
         background = _switch("BACKGROUND", get("BACKGROUND"), problems)
+        outbox_lease = _seconds("OUTBOX_LEASE_SECONDS", get("OUTBOX_LEASE_SECONDS"), 120.0, problems, least=2.0)
         if problems:
             raise SettingsError(problems)
         assert launch_secret and secret_key and publishable_key and client_id and webhook_secret and public_url
@@ -168,6 +172,7 @@ class Settings:
             rate_limits=tuple(sorted(budgets.items())),
             rate_limits_enabled=limits_on,
             trusted_proxies=proxies,
+            outbox_lease_seconds=outbox_lease,
         )
 
     @property
@@ -221,6 +226,20 @@ def _switch(name: str, value: str | None, problems: list[str]) -> bool:
         return False
     problems.append(f"{PREFIX}{name} is malformed: use on or off.")
     return True
+
+
+def _seconds(name: str, value: str | None, default: float, problems: list[str], *, least: float) -> float:
+    """A duration in seconds; unset is ``default``."""
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds >= least or seconds == float("inf"):
+        problems.append(f"{PREFIX}{name} is malformed: use a number of seconds, at least {least:g}.")
+        return default
+    return seconds
 
 
 def _async_driver(url: str) -> str:
