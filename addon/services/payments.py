@@ -35,6 +35,7 @@ from addon.gateway import (
 from addon.lifecycle import MONEY_TAKEN, Trigger, after_refund, refund_trigger
 from addon.models import PaymentRequest
 from addon.outbound import Outbound
+from addon.services import paying
 from addon.services.event_context import EventContext
 from addon.services.payment_requests import changed_event, find_in_call
 from addon.services.stripe_errors import worded
@@ -219,6 +220,16 @@ async def on_payment_intent(db: AsyncSession, event: WebhookEvent, context: Even
     return await apply_intent(db, pr, intent)
 
 
+async def on_requires_action(db: AsyncSession, event: WebhookEvent, context: EventContext) -> list[Outbound]:
+    """payment_intent.requires_action: the bank is checking the card (3-D Secure), so the call hears the patient is
+    authenticating. Only news for the clinician: nothing about the money, so an intent not read now is let go."""
+    pr = await _request_for_intent(db, event.object.get("id"))
+    intent = context.intents.get(pr.stripe_payment_intent_id or "") if pr is not None else None
+    if pr is None or intent is None:
+        return []
+    return await paying.on_requires_action(db, pr, intent)
+
+
 async def on_charge_refunded(db: AsyncSession, event: WebhookEvent, context: EventContext) -> list[Outbound]:
     """charge.refunded: record the refunded total. It only grows, so an older event can't undo a newer one."""
     charge: Mapping[str, Any] = event.object
@@ -274,6 +285,7 @@ HANDLERS = {
     # A hold authorised (or its capturable amount changed): re-read, like the others, and recorded as authorised.
     "payment_intent.amount_capturable_updated": on_payment_intent,
     "charge.refunded": on_charge_refunded,
+    "payment_intent.requires_action": on_requires_action,
 }
 
 PREPARERS = {event_type: prefetch_intent for event_type in HANDLERS}
