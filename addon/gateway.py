@@ -129,6 +129,34 @@ class ChargeFees:
     net: int
 
 
+@dataclass(frozen=True)
+class SavedPaymentMethod:
+    """A card attached to a customer, as a page may name it: no number, only the brand, last four and expiry."""
+
+    id: str
+    customer: str | None
+    card_brand: str | None = None
+    card_last4: str | None = None
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+
+@dataclass(frozen=True)
+class SetupIntentInfo:
+    """A SetupIntent (saving a card for later). ``payment_method`` is expanded when it was retrieved."""
+
+    id: str
+    status: str
+    customer: str | None
+    client_secret: str | None
+    usage: str
+    payment_method: SavedPaymentMethod | None = None
+    payment_method_id: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
 # Stripe's codes for "this charge has less left to refund than you asked": the caller says how much is left.
 REFUND_REFUSALS = frozenset({"amount_too_large", "charge_already_refunded"})
 
@@ -165,6 +193,21 @@ class Declined(StripeFailure):
     def __init__(self, code: str | None = None, *, stripe_message: str | None = None) -> None:
         super().__init__(code)
         self.stripe_message = stripe_message
+
+
+class OffSessionDeclined(Declined):
+    """A saved card charged without its holder present was refused: the bank wants them to authenticate
+    (``authentication_required``) or declined it. ``intent_id`` is the PaymentIntent Stripe left behind."""
+
+    def __init__(
+        self, code: str | None = None, *, stripe_message: str | None = None, intent_id: str | None = None
+    ) -> None:
+        super().__init__(code, stripe_message=stripe_message)
+        self.intent_id = intent_id
+
+    @property
+    def needs_authentication(self) -> bool:
+        return self.code == "authentication_required"
 
 
 class NotCancelable(StripeFailure):
@@ -425,6 +468,136 @@ class StripeGateway:
             raise _translate(exc) from exc
         return intent_from_object(intent.to_dict())
 
+    async def charge_off_session(
+        self,
+        *,
+        account_id: str,
+        customer_id: str,
+        payment_method_id: str,
+        amount: int,
+        currency: str,
+        description: str,
+        metadata: Mapping[str, str],
+        idempotency_scope: str,
+        application_fee_amount: int | None = None,
+    ) -> PaymentIntentInfo:
+        """Charge a saved card with its holder absent (``off_session``, confirmed at once). A refusal is
+        :class:`OffSessionDeclined`, naming the PaymentIntent Stripe made; a retry of the same scope and parameters
+        replays Stripe's first answer, so it never charges twice."""
+        params: dict[str, Any] = {
+            "amount": amount,
+            "currency": currency,
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "off_session": True,
+            "confirm": True,
+            "description": description,
+            "metadata": dict(metadata),
+            "payment_method_types": ["card"],
+            "expand": ["latest_charge"],
+        }
+        if application_fee_amount:
+            params["application_fee_amount"] = application_fee_amount
+        try:
+            intent = await self.client.v1.payment_intents.create_async(
+                params,  # type: ignore[arg-type]
+                options={"stripe_account": account_id, "idempotency_key": keyed(idempotency_scope, params)},
+            )
+        except stripe.CardError as exc:
+            error = exc.error
+            intent_obj = getattr(error, "payment_intent", None) if error is not None else None
+            code = (getattr(error, "decline_code", None) if exc.code == "card_declined" else None) or exc.code
+            log.info("off-session charge refused", extra={"stripe_code": exc.code})
+            raise OffSessionDeclined(
+                code, stripe_message=exc.user_message, intent_id=getattr(intent_obj, "id", None)
+            ) from exc
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return intent_from_object(intent.to_dict())
+
+    # --- Customers and saved cards -------------------------------------------------------------------------
+
+    async def create_customer(
+        self, *, account_id: str, email: str | None, name: str | None, metadata: Mapping[str, str], idempotency_key: str
+    ) -> str:
+        """A Customer on the connected account (a patient of that clinic); returns its id."""
+        params: dict[str, Any] = {"metadata": dict(metadata)}
+        if email:
+            params["email"] = email
+        if name:
+            params["name"] = name
+        try:
+            customer = await self.client.v1.customers.create_async(
+                params,  # type: ignore[arg-type]
+                options={"stripe_account": account_id, "idempotency_key": keyed(idempotency_key, params)},
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return str(customer.id)
+
+    async def create_setup_intent(
+        self, *, account_id: str, customer_id: str, metadata: Mapping[str, str], idempotency_scope: str
+    ) -> SetupIntentInfo:
+        """A SetupIntent that saves a card for off-session charges, confirmed in the browser by Stripe.js."""
+        params: dict[str, Any] = {
+            "customer": customer_id,
+            "usage": "off_session",
+            # As for payments: only methods that complete inside the call window (no redirect out of the iframe).
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+            "metadata": dict(metadata),
+        }
+        try:
+            setup = await self.client.v1.setup_intents.create_async(
+                params,  # type: ignore[arg-type]
+                options={"stripe_account": account_id, "idempotency_key": keyed(idempotency_scope, params)},
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return setup_intent_from_object(setup.to_dict())
+
+    async def retrieve_setup_intent(self, *, account_id: str, setup_intent_id: str) -> SetupIntentInfo:
+        try:
+            setup = await self.client.v1.setup_intents.retrieve_async(
+                setup_intent_id, {"expand": ["payment_method"]}, options={"stripe_account": account_id}
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return setup_intent_from_object(setup.to_dict())
+
+    async def cancel_setup_intent(self, *, account_id: str, setup_intent_id: str) -> None:
+        try:
+            await self.client.v1.setup_intents.cancel_async(
+                setup_intent_id, {"cancellation_reason": "abandoned"}, options={"stripe_account": account_id}
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "setup_intent_unexpected_state":
+                return  # already succeeded or canceled: nothing to stop
+            raise _translate(exc) from exc
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+
+    async def retrieve_payment_method(self, *, account_id: str, payment_method_id: str) -> SavedPaymentMethod:
+        try:
+            pm = await self.client.v1.payment_methods.retrieve_async(
+                payment_method_id, options={"stripe_account": account_id}
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return payment_method_from_object(pm.to_dict())
+
+    async def detach_payment_method(self, *, account_id: str, payment_method_id: str) -> None:
+        """Take a saved card off its customer, so it can never be charged for them again. One already detached
+        is the outcome the caller wants."""
+        try:
+            await self.client.v1.payment_methods.detach_async(payment_method_id, options={"stripe_account": account_id})
+        except stripe.InvalidRequestError as exc:
+            if exc.code in ("payment_method_unexpected_state", "resource_missing"):
+                log.info("payment method already detached", extra={"stripe_code": exc.code})
+                return
+            raise _translate(exc) from exc
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+
     # --- Refunds -------------------------------------------------------------------------------------------
 
     async def create_refund(
@@ -598,6 +771,37 @@ def fees_from_charge(data: Mapping[str, Any]) -> ChargeFees | None:
     if not isinstance(balance, Mapping) or balance.get("fee") is None or balance.get("net") is None:
         return None
     return ChargeFees(fee=int(balance["fee"]), net=int(balance["net"]))
+
+
+def payment_method_from_object(data: Mapping[str, Any]) -> SavedPaymentMethod:
+    card = data.get("card") or {}
+    customer = data.get("customer")
+    return SavedPaymentMethod(
+        id=data["id"],
+        customer=customer.get("id") if isinstance(customer, Mapping) else customer,
+        card_brand=card.get("brand"),
+        card_last4=card.get("last4"),
+        exp_month=int(card["exp_month"]) if card.get("exp_month") else None,
+        exp_year=int(card["exp_year"]) if card.get("exp_year") else None,
+    )
+
+
+def setup_intent_from_object(data: Mapping[str, Any]) -> SetupIntentInfo:
+    pm = data.get("payment_method")
+    customer = data.get("customer")
+    error = data.get("last_setup_error") or {}
+    return SetupIntentInfo(
+        id=data["id"],
+        status=data["status"],
+        customer=customer.get("id") if isinstance(customer, Mapping) else customer,
+        client_secret=data.get("client_secret"),
+        usage=str(data.get("usage") or "off_session"),
+        payment_method=payment_method_from_object(pm) if isinstance(pm, Mapping) else None,
+        payment_method_id=pm.get("id") if isinstance(pm, Mapping) else pm,
+        failure_code=error.get("decline_code") or error.get("code"),
+        failure_message=error.get("message"),
+        metadata=dict(data.get("metadata") or {}),
+    )
 
 
 def intent_from_object(data: Mapping[str, Any]) -> PaymentIntentInfo:

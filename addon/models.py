@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -148,6 +149,9 @@ class Clinic(Base):
     # Whether a clinician may refund their own payments, and for how long after the payment.
     clinician_refunds: Mapped[bool] = mapped_column(Boolean, default=False)
     clinician_refund_window_hours: Mapped[int] = mapped_column(Integer, default=24)
+    # Privacy by default: Stripe hears only "Telehealth consultation", the clinic and the receipt number, unless
+    # the clinic chooses to send the clinician's own words too (they may be health information).
+    share_description_with_stripe: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     # Pay later (addon/services/payment_links.py): what becomes of a request still unpaid when its call ends
     # ("send_link", "keep_unpaid" or "cancel"), the range a patient may choose an amount in (None: Stripe's
@@ -159,6 +163,13 @@ class Clinic(Base):
     # What happens to a card hold nobody charged or released before Stripe would let it lapse: "capture" or "release".
     hold_expiry_action: Mapped[str] = mapped_column(String(10), default="capture", server_default="capture")
     link_notice_email: Mapped[str | None] = mapped_column(String(320))
+    # A card on file (addon/services/saved_cards.py): whether patients are asked to save one at join, the policy
+    # they agree to (required when on), the fees the clinic may charge to it, and whether clinicians may.
+    saved_cards_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    saved_card_policy: Mapped[str | None] = mapped_column(String(2000))
+    no_show_fee: Mapped[int | None] = mapped_column(BigInteger)
+    late_cancellation_fee: Mapped[int | None] = mapped_column(BigInteger)
+    clinician_fees: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class User(Base):
@@ -311,6 +322,9 @@ class PaymentRequest(Base):
     paying_name: Mapped[str | None] = mapped_column(String(200))
     paying_since: Mapped[datetime | None]
     paying_until: Mapped[datetime | None]
+    # The patient whose checkout made the PaymentIntent: they keep it, so another participant can neither take
+    # over its client_secret nor re-address its receipt (they get a 409 instead).
+    checkout_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 REFUND_STATUSES = ("pending", "succeeded", "failed", "canceled")
@@ -501,3 +515,75 @@ class ClinicStripeAccount(Base):
     first_linked_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_linked_at: Mapped[datetime] = mapped_column(default=utcnow)
     unlinked_at: Mapped[datetime | None]
+
+
+SAVED_CARD_STATUSES = ("declined", "pending", "active", "removed")
+
+
+class SavedCard(Base):
+    """A patient's card saved for one clinic with their consent, or their "Not now" in one call.
+
+    One row per offer: a "Not now" (``declined``), a SetupIntent being confirmed (``pending``), a card the clinic may
+    charge off-session (``active``), or one the patient removed (``removed``, detached at Stripe). ``offer_key``
+    ("call id:patient id") is unique while the row is the call's answer, so a double click makes one offer; a removed
+    card lets it go. The consent (the policy text exactly as shown, when, in which call) stays on the row for good.
+    """
+
+    __tablename__ = "saved_cards"
+    __table_args__ = (
+        Index("ix_saved_cards_clinic_patient", "clinic_id", "patient_id"),
+        CheckConstraint("status IN ('declined', 'pending', 'active', 'removed')", name="status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    offer_key: Mapped[str | None] = mapped_column(String(40), unique=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(320))
+    stripe_account_id: Mapped[str | None] = mapped_column(String(100))
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(100))
+    stripe_setup_intent_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    stripe_client_secret: Mapped[str | None] = mapped_column(String(200))
+    stripe_payment_method_id: Mapped[str | None] = mapped_column(String(100))
+    card_brand: Mapped[str | None] = mapped_column(String(30))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    card_exp_month: Mapped[int | None] = mapped_column(Integer)
+    card_exp_year: Mapped[int | None] = mapped_column(Integer)
+    consent_text: Mapped[str | None] = mapped_column(Text)
+    consent_at: Mapped[datetime | None]
+    failure_message: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    saved_at: Mapped[datetime | None]
+    removed_at: Mapped[datetime | None]
+
+
+class OffSessionCharge(Base):
+    """One charge of a saved card without the patient present: its request, the card, what it was for, and how it
+    went. The unique ``(clinic_id, idempotency_key)`` makes a double click or a retry one charge."""
+
+    __tablename__ = "off_session_charges"
+    __table_args__ = (
+        UniqueConstraint("clinic_id", "idempotency_key"),
+        CheckConstraint("status IN ('pending', 'paid', 'needs_patient')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    payment_request_id: Mapped[str] = mapped_column(
+        ForeignKey("payment_requests.id", ondelete="CASCADE"), unique=True
+    )
+    saved_card_id: Mapped[str] = mapped_column(ForeignKey("saved_cards.id", ondelete="CASCADE"), index=True)
+    # What the charge is for: "no_show_fee", "late_cancellation_fee", "instalment", ...
+    purpose: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    # Stripe's code when the bank wanted the patient or declined ("authentication_required", "card_declined").
+    failure_code: Mapped[str | None] = mapped_column(String(100))
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(100))
+    payment_link_id: Mapped[str | None] = mapped_column(ForeignKey("payment_links.id", ondelete="SET NULL"))
+    requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -68,6 +68,9 @@ class Receipt:
     refunds: tuple[RefundLine, ...] = field(default_factory=tuple)
     # Set on the receipt a refund email carries: the refund it is about.
     refund: RefundLine | None = None
+    # Charged to a card the patient saved: the clinic's policy as they agreed to it, and when (clinic time).
+    policy: str | None = None
+    policy_agreed_on: str | None = None
 
     # --- Amounts -------------------------------------------------------------------------------------------
 

@@ -2,9 +2,15 @@
 
 One PaymentIntent per request, as a direct charge on the connected account (``Stripe-Account``), so the money and
 the records land in the clinic's Stripe dashboard. Repeating checkout returns the same intent; a new email only
-updates ``receipt_email``, and only while the request is unpaid. Two checkouts racing are settled by a conditional
-UPDATE on the empty intent column: the first to write wins and the other's intent (made only when what was sent
-differs, since the idempotency key covers every parameter) is canceled.
+changes where Callpay sends the receipt, and only while the request is unpaid. Stripe is never told the patient's
+email (``receipt_email`` would have Stripe send a second receipt, and keep the address): Callpay sends the receipt.
+Two checkouts racing are settled by a conditional UPDATE on the empty intent column: the first to write wins and
+the other's intent (made only when what was sent differs, since the idempotency key covers every parameter) is
+canceled.
+
+The patient whose checkout made the intent keeps it. In a call with two patients (a patient and a carer), the other
+one gets a 409 ``paid_by_someone_else`` rather than the same ``client_secret``: sharing it would let them take over
+a payment the first has started, or send its receipt to their own address.
 """
 
 from __future__ import annotations
@@ -58,6 +64,18 @@ def refuse_unless_payable(pr: PaymentRequest) -> None:
     raise Conflict("This payment request can't be paid now.", code="not_payable")
 
 
+SOMEONE_ELSE = (
+    "Someone else in the call has started paying this. If they can't finish, ask your clinician to request it "
+    "again for you."
+)
+
+
+def refuse_unless_theirs(pr: PaymentRequest, principal: Principal) -> None:
+    """Only the patient whose checkout made the request's PaymentIntent may have its client_secret."""
+    if pr.checkout_user_id is not None and pr.checkout_user_id != principal.user_id:
+        raise Conflict(SOMEONE_ELSE, code="paid_by_someone_else")
+
+
 def idempotency_scope(pr: PaymentRequest) -> str:
     # The gateway adds a digest of everything sent (the email, the clinic's fee, the clinician's name...), so a
     # retried or doubled checkout replays Stripe's first answer and a changed one is a new intent instead of an
@@ -85,6 +103,7 @@ async def checkout(
         participants.require_payer(pr, principal)
         email = parse_email(body.get("email") if isinstance(body, dict) else None)
         refuse_unless_payable(pr)
+        refuse_unless_theirs(pr, principal)
         await receipts.record_patient_name(db, pr, principal, body.get("name") if isinstance(body, dict) else None)
         clinic = await require_payments_available(db, pr.clinic_id)
         new_intent = None if pr.stripe_payment_intent_id else await _intent_to_create(db, pr, clinic, email)
@@ -93,12 +112,13 @@ async def checkout(
             intent = await gateway.create_payment_intent(**new_intent)
         async with database.begin() as db:
             pr = await db.get_one(PaymentRequest, pr.id, populate_existing=True)
-            attached = await _attach(db, pr, intent, clinic, email)
+            attached = await _attach(db, pr, intent, clinic, email, user_id=principal.user_id)
         if not attached:
             await _discard(gateway, clinic.stripe_account_id, intent)
     async with database.begin() as db:
         pr = await find_in_call(db, principal, request_id)
         refuse_unless_payable(pr)
+        refuse_unless_theirs(pr, principal)  # another patient's checkout won the race
     if pr.stripe_payment_intent_id is not None and pr.patient_email != email:
         await _change_email(database, gateway, pr, email)
     assert pr.stripe_client_secret is not None and pr.stripe_account_id is not None
@@ -116,17 +136,21 @@ NEUTRAL_DESCRIPTION = "Telehealth consultation"
 
 
 def stripe_description(pr: PaymentRequest, clinic: Clinic) -> str:
-    """What Stripe is told a payment is for: never the clinician's words, which may be health information.
+    """What Stripe is told a payment is for: by default never the clinician's words, which may be health
+    information (Stripe asks that nothing sensitive goes in a description).
 
     "Telehealth consultation", the clinic's name and the receipt number when it has one, so the clinic's Stripe
-    dashboard and the card statement line stay recognisable without saying what the consultation was about."""
+    dashboard and the card statement line stay recognisable without saying what the consultation was about. A
+    clinic that wants its own words in its Stripe dashboard turns on ``share_description_with_stripe``."""
     parts = [NEUTRAL_DESCRIPTION]
     name = clinic.receipt_business_name or clinic.name
     if name:
         parts.append(name[:200])
     if pr.receipt_number:
         parts.append(pr.receipt_number)
-    return " · ".join(parts)
+    if clinic.share_description_with_stripe and pr.description:
+        parts.append(pr.description)
+    return " · ".join(parts)[:1000]
 
 
 async def _intent_to_create(db: AsyncSession, pr: PaymentRequest, clinic: Clinic, email: str) -> dict[str, Any]:
@@ -140,7 +164,8 @@ async def _intent_to_create(db: AsyncSession, pr: PaymentRequest, clinic: Clinic
         amount=pr.amount,
         currency=pr.currency,
         description=stripe_description(pr, clinic),
-        receipt_email=email,
+        # Callpay sends the receipt; Stripe would send a second one and keep the patient's address.
+        receipt_email=None,
         # Ids only: the clinic's records in Callpay explain the payment; Stripe holds no names or health text.
         metadata={
             "payment_request": pr.id,
@@ -156,8 +181,16 @@ async def _intent_to_create(db: AsyncSession, pr: PaymentRequest, clinic: Clinic
     )
 
 
-async def _attach(db: AsyncSession, pr: PaymentRequest, intent: PaymentIntentInfo, clinic: Clinic, email: str) -> bool:
-    """Store the intent unless another checkout stored one first; True when the request now has this intent."""
+async def _attach(
+    db: AsyncSession,
+    pr: PaymentRequest,
+    intent: PaymentIntentInfo,
+    clinic: Clinic,
+    email: str,
+    user_id: int | None = None,
+) -> bool:
+    """Store the intent unless another checkout stored one first; True when the request now has this intent.
+    ``user_id`` is the patient who keeps it (None on a pay-later link, where the link's token is the authority)."""
     moved = await transition(
         db,
         pr.id,
@@ -168,6 +201,7 @@ async def _attach(db: AsyncSession, pr: PaymentRequest, intent: PaymentIntentInf
             "stripe_client_secret": intent.client_secret,
             "stripe_account_id": clinic.stripe_account_id,
             "patient_email": email,
+            "checkout_user_id": user_id,
         },
     )
     await db.refresh(pr)
@@ -189,23 +223,18 @@ async def _discard(gateway: StripeGateway, account_id: str | None, intent: Payme
 async def _change_email(
     database: async_sessionmaker[AsyncSession], gateway: StripeGateway, seen: PaymentRequest, email: str
 ) -> None:
-    """A new receipt address, only while the request is unpaid and still on the same intent: read, Stripe, then
-    the conditional transition, each on its own, so Stripe is never waited on inside a transaction.
+    """A new receipt address, only while the request is unpaid and still on the same intent.
 
     What was read a moment ago may be stale: the payment can land between checkout's status check and this. So the
-    row is read again first, and a paid request keeps the address its receipt went to; should the payment land
-    while Stripe is being asked, the transition misses and Stripe is put back to the address the receipt went to.
+    row is read again first, and a paid request keeps the address its receipt went to. Stripe isn't told: it never
+    holds the patient's address (``gateway`` stays in the signature for the callers that pass it).
     """
     async with database.begin() as db:
         pr = await db.get_one(PaymentRequest, seen.id, populate_existing=True)
         refuse_unless_payable(pr)
         if pr.stripe_payment_intent_id != seen.stripe_payment_intent_id or pr.patient_email == email:
             return  # a racing checkout already did it, or another intent is now the request's
-        account_id, intent_id = pr.stripe_account_id, pr.stripe_payment_intent_id
-    assert account_id is not None and intent_id is not None
-    with worded():
-        await gateway.update_receipt_email(account_id=account_id, intent_id=intent_id, receipt_email=email)
-    async with database.begin() as db:
+        intent_id = pr.stripe_payment_intent_id
         moved = await transition(
             db,
             seen.id,
@@ -217,12 +246,5 @@ async def _change_email(
     if moved.moved:
         seen.patient_email = email
         return
-    if now.patient_email and now.stripe_payment_intent_id == intent_id:
-        try:
-            await gateway.update_receipt_email(
-                account_id=account_id, intent_id=intent_id, receipt_email=now.patient_email
-            )
-        except StripeFailure:
-            log.warning("could not put the receipt address back at Stripe", extra={"request": seen.id})
     refuse_unless_payable(now)
     raise Conflict("This payment request changed while you were paying. Please try again.", code="not_payable")

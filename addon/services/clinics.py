@@ -23,7 +23,7 @@ from addon.auth.sessions import Principal
 from addon.errors import InvalidFields, InvalidInput, NotFound, PaymentsUnavailable
 from addon.models import Clinic, ClinicNotice, ClinicStripeAccount, Organisation, iso_utc
 from addon.outbound import Outbound, clinic_patients_room, clinic_staff_room
-from addon.services import account_health, amounts, link_settings
+from addon.services import account_health, amounts, card_settings, link_settings
 from addon.settings import ONBOARDING_WAYS, STRIPE_DASHBOARD_BASE, Settings
 from addon.wire import clinic as wire
 from addon.wire.base import Outgoing
@@ -70,11 +70,13 @@ MULTILINE_FIELDS = frozenset({"receipt_address", "receipt_footer"})
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # The payment centre's: the clinic's time zone, and whether (and for how long) clinicians may refund their own.
 CENTRE_FIELDS = frozenset({"timezone", "clinician_refunds", "clinician_refund_window_hours"})
+# Privacy: off by default, so Stripe never holds what the clinician typed unless the clinic says so.
+PRIVACY_FIELDS = frozenset({"share_description_with_stripe"})
 MAX_REFUND_WINDOW_HOURS = 24 * 30
 SETTING_FIELDS = frozenset(
     {
         "locale", "default_currency", "preset_amounts", "confirm_above", "receipt_abn", *TEXT_LIMITS, *CENTRE_FIELDS,
-        *link_settings.FIELDS,
+        *PRIVACY_FIELDS, *link_settings.FIELDS, *card_settings.FIELDS,
     }
 )  # fmt: skip
 # The order Configure > Client Payments shows the settings in.
@@ -94,7 +96,9 @@ FORM_ORDER = (
     "timezone",
     "clinician_refunds",
     "clinician_refund_window_hours",
+    "share_description_with_stripe",
     *link_settings.FIELDS,
+    *card_settings.FIELDS,
 )
 # How numbers may be written, offered on the settings page; the API takes any BCP 47 tag CLDR knows.
 LOCALES = ("en-AU", "en-NZ", "en-GB", "en-US", "en-CA", "en-IE", "en-SG", "de-DE", "fr-FR", "ja-JP")
@@ -241,7 +245,9 @@ def settings_json(clinic: Clinic) -> wire.ClinicSettings:
         timezone=clinic.timezone,
         clinician_refunds=clinic.clinician_refunds,
         clinician_refund_window_hours=clinic.clinician_refund_window_hours,
+        share_description_with_stripe=clinic.share_description_with_stripe,
         **link_settings.settings_json(clinic),
+        **card_settings.settings_json(clinic),
     )
 
 
@@ -353,6 +359,7 @@ async def update_settings(
         current_locale=clinic.locale,
         has_confirm_above=clinic.confirm_above is not None,
         current_links=link_settings.settings_json(clinic),
+        current_cards=card_settings.settings_json(clinic),
     )
     if not changes:
         raise InvalidInput("Nothing to change: send at least one of " + ", ".join(sorted(SETTING_FIELDS)) + ".")
@@ -383,6 +390,7 @@ def parse_settings(
     current_locale: str = money.DEFAULT_LOCALE,
     has_confirm_above: bool = False,
     current_links: Mapping[str, Any] | None = None,
+    current_cards: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The changes ``body`` asks for, every field checked: all the problems found are raised together
     (:class:`InvalidFields`), so the page can mark each field and each bad preset at once."""
@@ -437,6 +445,8 @@ def parse_settings(
         check("clinician_refunds", lambda: parse_clinician_refunds(body["clinician_refunds"]))
     if "clinician_refund_window_hours" in body:
         check("clinician_refund_window_hours", lambda: parse_refund_window(body["clinician_refund_window_hours"]))
+    if "share_description_with_stripe" in body:
+        check("share_description_with_stripe", lambda: parse_share_description(body["share_description_with_stripe"]))
     if changes.get("receipt_phone") and not PHONE.match(changes["receipt_phone"]):
         problems.append(
             InvalidInput("Enter the phone number with digits, spaces, + ( ) or - only.", field="receipt_phone")
@@ -446,6 +456,12 @@ def parse_settings(
     )
     changes.update(link_changes)
     problems.extend(link_problems)
+    card_changes, card_problems = card_settings.parse(
+        body, currency=currency, locale=locale, currency_changed=currency != current_currency,
+        current=current_cards or {},
+    )  # fmt: skip
+    changes.update(card_changes)
+    problems.extend(card_problems)
     if problems:
         raise InvalidFields.of(_in_form_order(problems))
     return changes
@@ -455,6 +471,15 @@ def parse_clinician_refunds(value: object) -> bool:
     if not isinstance(value, bool):
         raise InvalidInput("Say true or false: may clinicians refund their own payments?", field="clinician_refunds")
     return value
+
+
+def parse_share_description(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(SHARE_DESCRIPTION_WORDS, field="share_description_with_stripe")
+    return value
+
+
+SHARE_DESCRIPTION_WORDS = "Say true or false: may Stripe see what each payment is for?"
 
 
 def parse_refund_window(value: object) -> int:

@@ -32,11 +32,12 @@ from addon.auth.access import clinic_for_admin
 from addon.auth.sessions import IssuedSession, Principal
 from addon.dbutil import rows_changed
 from addon.errors import CallpayError, Conflict, Unauthenticated
-from addon.gateway import ConnectedAccount, StripeFailure, StripeGateway, WebhookEvent, account_from_object
+from addon.gateway import AccessRevoked, ConnectedAccount, StripeFailure, StripeGateway, WebhookEvent
 from addon.models import AuditEvent, Clinic, ClinicNotice, ClinicStripeAccount, OAuthState
 from addon.outbound import Outbound
 from addon.services import account_health, clinics
 from addon.services.clinics import AccountOptions, Changed
+from addon.services.event_context import EventContext
 from addon.services.stripe_errors import for_people, worded
 from addon.settings import ONBOARDING_WAYS
 
@@ -449,18 +450,48 @@ async def on_account_deauthorized(db: AsyncSession, event: WebhookEvent, _contex
     return clinics.status_events(clinic)
 
 
-async def on_account_updated(db: AsyncSession, event: WebhookEvent, _context: object) -> list[Outbound]:
-    """Keep what the config page shows, and whether payments are possible, in step with the account."""
+def _updated_account_id(event: WebhookEvent) -> str | None:
     account_id = event.account or event.object.get("id")
-    if not isinstance(account_id, str):
+    return account_id if isinstance(account_id, str) and account_id else None
+
+
+async def prefetch_account(
+    database: async_sessionmaker[AsyncSession], event: WebhookEvent, context: EventContext
+) -> None:
+    """account.updated: read the account from Stripe before the webhook's transaction opens."""
+    account_id = _updated_account_id(event)
+    if account_id is None:
+        return
+    async with database() as db:
+        if await db.scalar(select(Clinic.id).where(Clinic.stripe_account_id == account_id)) is None:
+            return
+    try:
+        context.accounts[account_id] = await context.gateway.retrieve_account(account_id)
+    except StripeFailure:
+        return  # the handler asks again and decides
+
+
+async def on_account_updated(db: AsyncSession, event: WebhookEvent, context: EventContext) -> list[Outbound]:
+    """Keep what the config page shows, and whether payments are possible, in step with the account.
+
+    The event is only news that the account changed: what is applied is the account as Stripe has it now, read
+    with Callpay's own key, so a payload that says more than Stripe does (charges enabled on an account that isn't)
+    changes nothing. An account Callpay can no longer read is left to account.application.deauthorized."""
+    account_id = _updated_account_id(event)
+    if account_id is None:
         return []
     clinic = await db.scalar(select(Clinic).where(Clinic.stripe_account_id == account_id))
     if clinic is None:
         return []
-    try:
-        account = account_from_object(event.object)
-    except (KeyError, TypeError):
-        log.warning("account.updated without a readable account", extra={"stripe_event": event.id})
+    account = context.accounts.get(account_id)
+    if account is None:
+        try:
+            account = await context.gateway.retrieve_account(account_id)
+        except AccessRevoked:
+            log.warning("account.updated for an account Callpay can't read", extra={"stripe_event": event.id})
+            return []
+    if account.id != account_id:
+        log.warning("account.updated: Stripe answered for another account", extra={"stripe_event": event.id})
         return []
     return apply_account(db, clinic, account, data={"stripe_event": event.id})
 
@@ -496,3 +527,4 @@ ACCOUNT_EVENT_HANDLERS = {
     "account.application.deauthorized": on_account_deauthorized,
     "account.updated": on_account_updated,
 }
+ACCOUNT_EVENT_PREPARERS = {"account.updated": prefetch_account}

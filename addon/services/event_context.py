@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from addon.gateway import ChargeFees, PaymentIntentInfo, RefundInfo, StripeGateway, WebhookEvent
+from addon.gateway import (
+    ChargeFees,
+    ConnectedAccount,
+    PaymentIntentInfo,
+    RefundInfo,
+    SetupIntentInfo,
+    StripeGateway,
+    WebhookEvent,
+)
 from addon.outbound import Outbound
 
 
@@ -22,6 +30,10 @@ class EventContext:
     refund_lists: dict[str, list[RefundInfo]] = field(default_factory=dict)
     # Stripe's fee and net per charge, from its balance transaction.
     fees: dict[str, ChargeFees] = field(default_factory=dict)
+    # SetupIntents (saving a card) re-read from Stripe by id.
+    setup_intents: dict[str, SetupIntentInfo] = field(default_factory=dict)
+    # Connected accounts as Stripe has them now (account.updated is news to look again, never the truth).
+    accounts: dict[str, ConnectedAccount] = field(default_factory=dict)
 
 
 EventHandler = Callable[[AsyncSession, WebhookEvent, EventContext], Awaitable[list[Outbound]]]

@@ -15,6 +15,13 @@ from addon.models import PaymentLink
 from addon.services.link_state import L, LinkStatus, amount_words, load, notice_words, range_words
 from addon.services.receipts import name_on_receipt
 
+# A pay-later link sent because a saved card couldn't be charged without the patient: why, in their words.
+SAVED_CARD_WORDS = {
+    "saved-card-authentication": "We tried the card you saved with {clinic}, but your bank wants you to confirm "
+    "this payment yourself, so nothing was charged.",
+    "saved-card-declined": "We tried the card you saved with {clinic}, but it was declined, so nothing was charged.",
+}
+
 
 class NotSendable(Exception):
     """The link is gone, or no longer worth sending (paid or closed before the email went)."""
@@ -44,10 +51,12 @@ async def link_message(
     name = name_on_receipt(clinic)
     how_much = amount_words(link, clinic.locale) or f"an amount you choose ({range_words(link, clinic.locale)})"
     until = dates.format_datetime(link.expires_at, clinic.timezone)
-    reminder = why != "sent"
+    reminder = why not in ("sent", *SAVED_CARD_WORDS)
     subject = f"{'Reminder: ' if reminder else ''}{name} — pay {amount_words(link, clinic.locale) or 'online'}"
     greeting = f"Hello {link.name}," if link.name else "Hello,"
     lead = f"{name} asks you to pay {how_much} for {link.description}."
+    if why in SAVED_CARD_WORDS:
+        lead = f"{SAVED_CARD_WORDS[why].format(clinic=name)} {lead}"
     text = (
         f"{greeting}\n\n{lead}\n\nPay securely here:\n{link.url}\n\n"
         f"The link works until {until}. Card details go straight to Stripe, {name}'s payment provider.\n"

@@ -53,7 +53,13 @@ from addon.models import (
 )
 from addon.outbound import Outbound
 from addon.services import amounts, payments, receipts
-from addon.services.checkout import CheckoutSession, _change_email, _discard, refuse_unless_payable
+from addon.services.checkout import (
+    CheckoutSession,
+    _change_email,
+    _discard,
+    refuse_unless_payable,
+    stripe_description,
+)
 from addon.services.clinics import require_payments_available
 from addon.services.link_state import (
     L,
@@ -297,8 +303,12 @@ async def link_from_request(
     origin: str,
     client_ref: str | None = None,
     actor: Principal | None = None,
+    email_reason: str = "sent",
 ) -> Made:
-    """A link that pays ``pr`` (which must be unpaid); a request with an active link keeps that one."""
+    """A link that pays ``pr`` (which must be unpaid); a request with an active link keeps that one.
+
+    ``email_reason`` names the first email's occasion (``sent``; ``saved-card-…`` says the saved card couldn't be
+    charged, and the email says why)."""
     if not Trigger.CHECKOUT_STARTED.may_start(pr.status):
         raise Conflict("Only an unpaid request can be sent as a link.", code="not_payable", field="from_request")
     existing = await _active_link_for(db, pr.id, now)
@@ -324,14 +334,21 @@ async def link_from_request(
         base_url=base_url,
         now=now,
     )
-    return await _made(db, link_id, created, email, now=now, actor=actor)
+    return await _made(db, link_id, created, email, now=now, actor=actor, reason=email_reason)
 
 
 async def _made(
-    db: AsyncSession, link_id: str, created: bool, email: str | None, *, now: datetime, actor: Principal | None
+    db: AsyncSession,
+    link_id: str,
+    created: bool,
+    email: str | None,
+    *,
+    now: datetime,
+    actor: Principal | None,
+    reason: str = "sent",
 ) -> Made:
     if created and email:
-        queue_link_email(db, link_id, email, reason="sent", now=now)
+        queue_link_email(db, link_id, email, reason=reason, now=now)
     if created:
         link = await db.get_one(PaymentLink, link_id)
         audit.record(
@@ -903,8 +920,9 @@ async def checkout(
                 account_id=clinic.stripe_account_id,
                 amount=pr.amount,
                 currency=pr.currency,
-                description=pr.description,
-                receipt_email=email,
+                # Neutral, as in the call (see checkout.stripe_description); the patient's address stays here.
+                description=stripe_description(pr, clinic),
+                receipt_email=None,
                 metadata={"payment_request": pr.id, "payment_link": link.id, "clinic": clinic.external_id},
                 idempotency_scope=idempotency_scope(link),
                 application_fee_amount=fee if fee and fee < pr.amount else None,

@@ -246,8 +246,12 @@ async def on_charge_refunded(db: AsyncSession, event: WebhookEvent, context: Eve
         except AccessRevoked:
             log.warning("refund for an unpaid request after access was revoked", extra={"request": pr.id})
             return []
-    refunded = int(charge.get("amount_refunded") or 0)
-    trigger = refund_trigger(pr.amount, pr.amount if charge.get("refunded") else refunded)
+    # Only when Stripe can't be asked (access revoked) does the payload stand in, and never for more than was paid.
+    reported = charge.get("amount_refunded")
+    refunded = min(reported, pr.amount) if isinstance(reported, int) and reported > 0 else 0
+    if refunded <= 0:
+        return events
+    trigger = refund_trigger(pr.amount, refunded)
     moved = await transition(
         db,
         pr.id,

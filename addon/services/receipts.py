@@ -29,7 +29,7 @@ from addon.dbutil import insert_ignoring_conflict
 from addon.email_address import parse_email
 from addon.errors import Conflict, Forbidden, InvalidInput, NotFound
 from addon.lifecycle import MONEY_TAKEN
-from addon.models import Clinic, OutboxEmail, PaymentRequest, Refund, User, utcnow
+from addon.models import Clinic, OffSessionCharge, OutboxEmail, PaymentRequest, Refund, SavedCard, User, utcnow
 from addon.receipt_content import DEFAULT_GST_LINE, Receipt, RefundLine
 from addon.receipts_pdf import render_receipt_pdf
 from addon.services.payment_access import may_see, visible_request
@@ -82,7 +82,7 @@ async def load_receipt(db: AsyncSession, request_id: str, *, refund_id: str | No
     found = await _load(db, request_id)
     if found is None or found[0].status not in RECEIPTED:
         return None
-    receipt = _build(*found, await _refund_lines(db, request_id, found[1].timezone))
+    receipt = await _with_consent(db, _build(*found, await _refund_lines(db, request_id, found[1].timezone)))
     if refund_id is None:
         return receipt
     line = next((line for line in receipt.refunds if line.refund_id == refund_id), None)
@@ -94,7 +94,21 @@ async def receipt_for(db: AsyncSession, principal: Principal, request_id: str) -
     found = await _load(db, request_id)
     if found is None or not may_see(principal, found[0], found[1]) or found[0].status not in RECEIPTED:
         raise NotFound(NO_RECEIPT)
-    return _build(*found, await _refund_lines(db, request_id, found[1].timezone))
+    return await _with_consent(db, _build(*found, await _refund_lines(db, request_id, found[1].timezone)))
+
+
+async def _with_consent(db: AsyncSession, receipt: Receipt) -> Receipt:
+    """A payment charged to a saved card cites the policy the patient agreed to, and the date they agreed."""
+    card = await db.scalar(
+        select(SavedCard)
+        .join(OffSessionCharge, OffSessionCharge.saved_card_id == SavedCard.id)
+        .where(OffSessionCharge.payment_request_id == receipt.request_id)
+    )
+    if card is None or not card.consent_text or card.consent_at is None:
+        return receipt
+    return replace(
+        receipt, policy=card.consent_text, policy_agreed_on=dates.format_date(card.consent_at, receipt.timezone)
+    )
 
 
 async def _refund_lines(db: AsyncSession, request_id: str, tz: str) -> tuple[RefundLine, ...]:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from addon.gateway import WebhookEvent
 from addon.models import ProcessedStripeEvent
 from addon.outbound import Outbound
-from addon.services import charge_fees, connect, payments, refunds
+from addon.services import card_on_file, charge_fees, connect, payments, refunds
 from addon.services.event_context import EventContext, EventHandler, Preparer
 
 __all__ = ["EventContext", "EventHandler", "Preparer", "handle", "handlers", "prepare", "preparers"]
@@ -32,12 +32,16 @@ def handlers() -> Mapping[str, EventHandler]:
     table.update(payments.HANDLERS)
     table.update(refunds.HANDLERS)
     table.update(charge_fees.HANDLERS)
+    table.update(card_on_file.HANDLERS)
     return table
 
 
 def preparers() -> Mapping[str, Preparer]:
     """Network reads an event type needs, done before its transaction opens."""
-    return {**payments.PREPARERS, **refunds.PREPARERS, **charge_fees.PREPARERS}
+    return {
+        **connect.ACCOUNT_EVENT_PREPARERS, **payments.PREPARERS, **refunds.PREPARERS, **charge_fees.PREPARERS,
+        **card_on_file.PREPARERS,
+    }  # fmt: skip
 
 
 async def prepare(database: async_sessionmaker[AsyncSession], event: WebhookEvent, context: EventContext) -> None:

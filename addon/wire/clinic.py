@@ -47,6 +47,10 @@ class ClinicSettings(Outgoing):
     timezone: str = Field(description="IANA time zone the clinic's dates are shown in")
     clinician_refunds: bool = Field(description="Clinicians may refund their own payments")
     clinician_refund_window_hours: int = Field(description="For how long after a payment they may")
+    share_description_with_stripe: bool = Field(
+        description="Stripe is told what each payment is for in the clinician's words (default false: Stripe sees "
+        '"Telehealth consultation", the clinic and the receipt number only)'
+    )
     # Pay later.
     call_ended_action: Literal["send_link", "keep_unpaid", "cancel"] = Field(
         description="What becomes of a request still unpaid when its call ends (default send_link)"
@@ -57,6 +61,16 @@ class ClinicSettings(Outgoing):
     link_max_amount_text: str
     link_reminder_hours: int | None = Field(description="A reminder this many hours before expiry; null: off")
     link_notice_email: str | None = Field(description="Where a link's paid and expired notices are emailed; null: none")
+    # A card on file.
+    saved_cards_enabled: bool = Field(default=False, description="Patients are asked to save a card at join")
+    saved_card_policy: str | None = Field(default=None, description="The policy patients agree to when saving one")
+    no_show_fee: MinorUnits | None = Field(default=None, description="The no-show fee; null: none")
+    no_show_fee_text: str = ""
+    no_show_fee_display: str | None = None
+    late_cancellation_fee: MinorUnits | None = Field(default=None, description="The late-cancellation fee")
+    late_cancellation_fee_text: str = ""
+    late_cancellation_fee_display: str | None = None
+    clinician_fees: bool = Field(default=False, description="Clinicians may charge the fees, not only clinic admins")
 
 
 class ClinicSettingsPatch(Incoming):
@@ -84,6 +98,12 @@ class ClinicSettingsPatch(Incoming):
         },
         "clinician_refunds": "Say true or false: may clinicians refund their own payments?",
         "clinician_refund_window_hours": "Give the window in whole hours, from 1 to 720 (30 days).",
+        "saved_cards_enabled": "Say true or false: may patients save a card for this clinic?",
+        "saved_card_policy": "Enter the policy as text.",
+        "no_show_fee": "Enter an amount, such as 50.00.",
+        "late_cancellation_fee": "Enter an amount, such as 50.00.",
+        "clinician_fees": "Say true or false: may clinicians charge the fees to a saved card?",
+        "share_description_with_stripe": "Say true or false: may Stripe see what each payment is for?",
     }
 
     locale: str | None = None
@@ -103,11 +123,17 @@ class ClinicSettingsPatch(Incoming):
     timezone: str | None = None
     clinician_refunds: bool | None = None
     clinician_refund_window_hours: int | None = None
+    share_description_with_stripe: bool | None = None
     call_ended_action: str | None = None
     link_min_amount: int | str | None = None
     link_max_amount: int | str | None = None
     link_reminder_hours: int | str | None = None
     link_notice_email: str | None = None
+    saved_cards_enabled: bool | None = None
+    saved_card_policy: str | None = None
+    no_show_fee: int | str | None = None
+    late_cancellation_fee: int | str | None = None
+    clinician_fees: bool | None = None
 
 
 class AccountHealth(Outgoing):

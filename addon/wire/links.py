@@ -43,8 +43,9 @@ class PaymentLink(Outgoing):
     canceled_at: Timestamp | None
     expired_at: Timestamp | None
     reminders_sent: int
-    origin: Literal["call_ended", "request", "new"] = Field(
-        description="call_ended: made when its call ended; request: Send link on a request; new: made as it is"
+    origin: Literal["call_ended", "request", "new", "saved_card"] = Field(
+        description="call_ended: made when its call ended; request: Send link on a request; new: made as it is; "
+        "saved_card: sent because a saved card could not be charged without the patient"
     )
     notice: str | None = Field(
         description="Set on the one event that says the link was just paid or expired: the pop-up's words"

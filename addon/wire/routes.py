@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from addon.wire import clinic, links, payments, profile, receipts, sessions
+from addon.wire import clinic, links, payments, profile, receipts, saved_cards, sessions
 from addon.wire.base import Incoming
 
 Method = Literal["get", "post", "patch", "put", "delete"]
@@ -344,6 +344,71 @@ ROUTES: tuple[Route, ...] = (
         clinic.OrgClinic,
         body=clinic.AddonSwitch,
         errors={**STAFF_ONLY, 404: "No such clinic in your organisation"},
+    ),
+    # A card on file: the patient saves one at join (with consent) and may remove it; staff charge fees to it.
+    Route(
+        "get",
+        "/api/v1/saved-card",
+        "The patient's card on file for this clinic: whether to ask now, the policy, and the card if saved",
+        saved_cards.SavedCardOffer,
+        errors={403: "Patients only"},
+    ),
+    Route(
+        "post",
+        "/api/v1/saved-card/setup",
+        "The patient agrees to the policy shown: consent recorded, and a SetupIntent for Stripe.js's confirmSetup",
+        saved_cards.SavedCardSetup,
+        body=saved_cards.SavedCardSetupBody,
+        errors={
+            403: "Patients only",
+            409: "Saved cards are off, the policy changed (policy_changed), or a card is already saved",
+            502: "Stripe could not be reached",
+        },
+    ),
+    Route(
+        "post",
+        "/api/v1/saved-card/decline",
+        "Not now: the patient joins without saving a card and is not asked again in this call",
+        saved_cards.SavedCardOffer,
+        errors={403: "Patients only"},
+    ),
+    Route(
+        "post",
+        "/api/v1/saved-card/confirmation",
+        "The browser says confirmSetup finished; Callpay asks Stripe and saves the card if it succeeded",
+        saved_cards.SavedCardOffer,
+        errors={403: "Patients only", 409: "No card being saved (no_setup)", 502: "Stripe could not be reached"},
+    ),
+    Route(
+        "post",
+        "/api/v1/saved-cards/{id}/remove",
+        "The patient removes their saved card: detached at Stripe, marked removed; audit-logged",
+        saved_cards.SavedCard,
+        errors={403: "Patients only", 404: "Not the patient's card", 502: "Stripe could not be reached"},
+    ),
+    Route(
+        "get",
+        "/api/v1/saved-cards",
+        "The clinic's saved cards with their consent, the fees it may charge, and whether the caller may (staff)",
+        saved_cards.SavedCardsPage,
+        query=saved_cards.SavedCardsQuery,
+        errors=STAFF_ONLY,
+    ),
+    Route(
+        "post",
+        "/api/v1/saved-cards/{id}/fees",
+        "Charge the clinic's no-show or late-cancellation fee to a saved card, citing a call (team admins; "
+        "clinicians when allowed); declined or needing the patient: a pay-later link is emailed instead",
+        saved_cards.FeeCharged,
+        status=201,
+        body=saved_cards.ChargeFeeBody,
+        also={200: "A repeat (the same fee for the same call and patient): what the first did"},
+        errors={
+            **STAFF_ONLY,
+            404: "No such saved card in your clinic",
+            409: "The fee isn't set (fee_not_set), or the card was removed (card_removed)",
+            502: "Stripe could not be reached; nothing charged, try again",
+        },
     ),
 )
 

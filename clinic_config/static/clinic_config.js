@@ -13,7 +13,9 @@ const FIELDS = [
   "call_ended_action", "link_min_amount", "link_max_amount", "link_reminder_hours", "link_notice_email",
 ];
 // The payment centre's settings: a time zone, and whether (and how long) clinicians may refund their own.
-const CENTRE_FIELDS = ["receipt_gst_line", "timezone", "clinician_refunds", "clinician_refund_window_hours"];
+const CENTRE_FIELDS = [
+  "receipt_gst_line", "timezone", "clinician_refunds", "clinician_refund_window_hours", "share_description_with_stripe",
+];
 
 // Back from Stripe, the address holds the single-use code and state: take them out of history.
 if (window.location.pathname !== "/clinic-config") window.history.replaceState(null, "", "/clinic-config");
@@ -176,6 +178,7 @@ function renderCentreSettings(config) {
   $("receipt_gst_line").value = s.receipt_gst_line ?? "";
   $("clinician_refunds").checked = Boolean(s.clinician_refunds);
   $("clinician_refund_window_hours").value = String(s.clinician_refund_window_hours ?? "");
+  $("share_description_with_stripe").checked = Boolean(s.share_description_with_stripe);
 }
 
 function centreSettings() {
@@ -186,6 +189,7 @@ function centreSettings() {
     clinician_refunds: $("clinician_refunds").checked,
     // Whole hours go as a number; anything else goes as typed, and the server says what to write.
     clinician_refund_window_hours: /^\d+$/.test(hours) ? Number(hours) : hours,
+    share_description_with_stripe: $("share_description_with_stripe").checked,
   };
 }
 

@@ -62,7 +62,7 @@ async def test_request_pay_and_the_clinician_sees_it_land(connected: PayStack) -
     stored = await stack.stripe("GET", f"/v1/payment_intents/{intent['id']}")
     assert stored["metadata"]["payment_request"] == pr["id"]
     assert stored["metadata"]["call"] == "call-1" and stored["metadata"]["clinician"] == "dr-ada"
-    assert stored["receipt_email"] == "pat@example.com"
+    assert stored["receipt_email"] is None  # Callpay sends the receipt; Stripe never holds the address
     # Stripe is told only that it was a consultation, never the clinician's words, and holds no names.
     assert stored["description"].startswith("Telehealth consultation")
     assert "Follow-up" not in stored["description"]
@@ -70,6 +70,7 @@ async def test_request_pay_and_the_clinician_sees_it_land(connected: PayStack) -
 
 
 async def test_checkout_twice_returns_the_same_intent_and_updates_the_email(connected: PayStack) -> None:
+    """The receipt goes to the address given last; Stripe is never told either."""
     stack = connected
     doctor = await stack.socket(await stack.clinician())
     patient = await stack.patient()
@@ -80,7 +81,7 @@ async def test_checkout_twice_returns_the_same_intent_and_updates_the_email(conn
     assert first[1]["client_secret"] == again[1]["client_secret"]
     intent_id = first[1]["client_secret"].split("_secret_")[0]
     stored = await stack.stripe("GET", f"/v1/payment_intents/{intent_id}")
-    assert stored["receipt_email"] == "two@example.com"
+    assert stored["receipt_email"] is None
     assert (await request_row(stack, pr["id"])).patient_email == "two@example.com"
 
 
@@ -270,7 +271,7 @@ async def test_a_checkout_retried_after_the_clinic_fee_changed(connected: PaySta
 
 async def test_a_receipt_address_change_that_loses_to_the_payment_changes_nothing(connected: PayStack) -> None:
     """Race: checkout read the request unpaid, then the payment landed before it changed the receipt address.
-    The address the receipt went to stays, at Callpay and at Stripe."""
+    The address the receipt went to stays."""
     stack = connected
     doctor = await stack.socket(await stack.clinician())
     patient_session = await stack.patient()
@@ -285,7 +286,7 @@ async def test_a_receipt_address_change_that_loses_to_the_payment_changes_nothin
         await checkout._change_email(stack.app[DB], stack.app[GATEWAY], stale, "second@example.com")
     assert raised.value.code == "already_paid"
     assert (await request_row(stack, pr["id"])).patient_email == "first@example.com"
-    assert (await stack.stripe("GET", f"/v1/payment_intents/{intent_id}"))["receipt_email"] == "first@example.com"
+    assert (await stack.stripe("GET", f"/v1/payment_intents/{intent_id}"))["receipt_email"] is None
 
 
 async def test_cancel_after_the_clinic_removed_its_stripe_account(connected: PayStack) -> None:
