@@ -24,7 +24,7 @@ from addon.gateway import PaymentIntentInfo
 from addon.models import PaymentRequest, utcnow
 from addon.outbound import Outbound
 from addon.services import participants
-from addon.services.checkout import refuse_unless_payable
+from addon.services.checkout import refuse_unless_payable, refuse_unless_theirs
 from addon.services.paying_state import CLEARED, PAYABLE, TTL, paying_json
 from addon.services.payment_requests import Outcome, changed_event, find_in_call
 
@@ -44,6 +44,7 @@ async def report(db: AsyncSession, principal: Principal, request_id: object, ste
         moved = await _set(db, pr, CLEARED, PaymentRequest.paying_sub == principal.user_external_id)
     else:
         refuse_unless_payable(pr)
+        refuse_unless_theirs(pr, principal)  # another patient's checkout made its payment: they are the one paying
         said: Step = "confirming" if step == "confirming" else "checkout"
         moved = await _mark(db, pr, principal.user_external_id, principal.user_name, said)
     body, event = await changed_event(db, pr.id)

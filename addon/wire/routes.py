@@ -96,7 +96,7 @@ ROUTES: tuple[Route, ...] = (
         errors={
             **NOT_FOUND,
             403: "Only the request's payer may pay it (not_payer)",
-            409: "Already paid or canceled: nothing to pay now",
+            409: "Already paid or canceled, or another patient is paying it: nothing to say now",
         },
     ),
     Route(

@@ -131,6 +131,11 @@ async def test_only_the_payer_says_they_are_paying(connected: PayStack) -> None:
     await say(stack, open_one["id"], sam, "checkout")
     status, body = await say(stack, open_one["id"], alex, "closed")
     assert status == 200 and body["paying"]["by"]["id"] == "patient-1"
+    # Once Sam's checkout made its payment, Sam is the one paying it: Alex can't say otherwise.
+    assert (await stack.checkout(open_one["id"], sam))[0] == 200
+    status, body = await say(stack, open_one["id"], alex, "checkout")
+    assert status == 409 and body["error"]["code"] == "paid_by_someone_else"
+    assert (await request_row(stack, open_one["id"])).paying_sub == "patient-1"
 
 
 async def test_three_d_secure_is_said_from_stripes_word(connected: PayStack) -> None:
