@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from aiohttp import web
 
+from addon import metrics
 from addon.appkeys import AFTER_COMMIT, CLOCK, DB, DB_READ, GATEWAY, OUTBOX, RECONCILED, SETTINGS
 from addon.mail import SmtpTransport
 from addon.outbound import Outbound
@@ -145,6 +146,8 @@ def _reconciler(app: web.Application) -> AsyncIterator[None]:
         await publish_after_commit(app, events)
 
     async def reconcile_once(app: web.Application) -> None:
-        totals.add(await reconciliation.reconcile(app[DB], app[DB_READ], app[GATEWAY], publish=publish))
+        report = await reconciliation.reconcile(app[DB], app[DB_READ], app[GATEWAY], publish=publish)
+        totals.add(report)
+        metrics.reconciled(app, report.checked, report.fixed, report.errors)
 
     return _periodic(app, reconcile_once, reconciliation.INTERVAL, "reconcile round")

@@ -101,13 +101,24 @@ def run_demo(*, host: str, port: int) -> int:
     return int(demo.run(host=host, port=port))
 
 
+# SIGTERM: stop listening, drop the sockets (their clients reconnect to another worker), then wait this long for
+# requests in flight (a webhook being stored, a checkout) before closing; under a platform's usual 30 s stop timeout.
+SHUTDOWN_TIMEOUT = 25.0
+
+
 def serve(settings: Settings, *, host: str, port: int) -> int:
     try:
         asyncio.run(_check_migrated(settings))
     except db.DatabaseBehind as exc:
         print(f"callpay: {exc}", file=sys.stderr)
         return 1
-    web.run_app(create_app(settings, long_lived=True), host=host, port=port, print=lambda _: print(f"Callpay on http://{host}:{port}/"))
+    web.run_app(
+        create_app(settings, long_lived=True),
+        host=host,
+        port=port,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        print=lambda _: print(f"Callpay on http://{host}:{port}/", flush=True),
+    )
     return 0
 
 

@@ -13,19 +13,41 @@ Off unless ``CALLPAY_METRICS_TOKEN`` is set (then ``Authorization: Bearer <token
 - ``callpay_outbox_depth`` and ``callpay_outbox_oldest_seconds``: receipts waiting to be sent, read at scrape time;
 - ``callpay_connected_sockets``: Socket.IO connections held by this worker.
 
-Under several workers each one answers for itself; scrape each (or the worker process's health port).
+- ``callpay_reconciliation_fixes_total``: payment requests reconciliation corrected from Stripe (each fix counted
+  once, by the worker whose conditional update made it), with ``callpay_reconciliation_checks_total`` and
+  ``callpay_reconciliation_errors_total``.
+
+Several processes (gunicorn's workers, several ``callpay serve`` behind a load balancer, ``callpay worker``): give
+them one empty directory in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode; emptied before
+they start, see addon/gunicorn_conf.py) and ``/metrics`` on any of them answers for all: counters and histograms
+summed over every process that ran since, ``callpay_connected_sockets`` summed over the live ones. Without it each
+process answers for itself; scrape each then (a ``callpay worker`` with ``--port`` answers too). The outbox figures
+are read from the database at scrape time, so they are the same whichever process answers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from addon.appkeys import AFTER_COMMIT, DB_READ, SETTINGS
@@ -68,14 +90,44 @@ class Metrics:
             buckets=LAG_BUCKETS,
             registry=self.registry,
         )
-        self.outbox_depth = Gauge("callpay_outbox_depth", "Emails waiting in the outbox.", registry=self.registry)
-        self.outbox_oldest = Gauge(
-            "callpay_outbox_oldest_seconds", "Age of the oldest email waiting in the outbox.", registry=self.registry
-        )
         self.sockets = Gauge(
-            "callpay_connected_sockets", "Socket.IO connections held by this worker.", registry=self.registry
+            "callpay_connected_sockets",
+            "Socket.IO connections held (summed over the live workers in multiprocess mode).",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
-        self.count_sockets: Callable[[], int] = lambda: 0
+        self.reconciliation_checks = Counter(
+            "callpay_reconciliation_checks",
+            "Open payment requests reconciliation compared with Stripe.",
+            registry=self.registry,
+        )
+        self.reconciliation_fixes = Counter(
+            "callpay_reconciliation_fixes",
+            "Payment requests reconciliation corrected from Stripe.",
+            registry=self.registry,
+        )
+        self.reconciliation_errors = Counter(
+            "callpay_reconciliation_errors",
+            "Reconciliation checks that could not reach Stripe.",
+            registry=self.registry,
+        )
+        # Socket.IO session ids counted in ``sockets``: a refused connect is never counted, so never subtracted.
+        self._connected: set[str] = set()
+
+    def socket_connected(self, sid: str) -> None:
+        if sid not in self._connected:
+            self._connected.add(sid)
+            self.sockets.inc()
+
+    def socket_disconnected(self, sid: str) -> None:
+        if sid in self._connected:
+            self._connected.discard(sid)
+            self.sockets.dec()
+
+    def reconciled(self, checked: int, fixed: int, errors: int) -> None:
+        self.reconciliation_checks.inc(checked)
+        self.reconciliation_fixes.inc(fixed)
+        self.reconciliation_errors.inc(errors)
 
     def published(self, events: Sequence[Outbound]) -> None:
         for event in events:
@@ -87,12 +139,33 @@ class Metrics:
 METRICS = web.AppKey("metrics", Metrics)
 
 
+def multiprocess_mode() -> bool:
+    """Whether prometheus-client keeps this process's figures in ``PROMETHEUS_MULTIPROC_DIR`` (it decides once, when
+    it is imported, from the environment)."""
+    return values.ValueClass is not values.MutexValue
+
+
 def setup(app: web.Application) -> None:
     metrics = Metrics()
     app[METRICS] = metrics
     app.middlewares.insert(0, _timed)
     app[AFTER_COMMIT].append(metrics.published)
     app.router.add_get("/metrics", _scrape)
+    if multiprocess_mode():
+        app.cleanup_ctx.append(_leave_multiprocess)
+
+
+async def _leave_multiprocess(_app: web.Application) -> AsyncIterator[None]:
+    yield
+    # This process's live gauges (its sockets) stop counting; its counters and histograms stay in the sums.
+    with contextlib.suppress(OSError):
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def reconciled(app: web.Application, checked: int, fixed: int, errors: int) -> None:
+    """One reconciliation round's figures."""
+    if METRICS in app:
+        app[METRICS].reconciled(checked, fixed, errors)
 
 
 def webhook_received(app: web.Application, created: int) -> None:
@@ -109,7 +182,30 @@ def time_socket_actions(app: web.Application, server: Any, namespace: str = "/")
     for name, handler in list(handlers.items()):
         if name not in NOT_ACTIONS:
             handlers[name] = _timed_action(metrics, name, handler)
-    metrics.count_sockets = lambda: len(server.eio.sockets)
+    if "connect" in handlers:
+        handlers["connect"] = _counted_connect(metrics, handlers["connect"])
+    disconnect = handlers.get("disconnect")
+    handlers["disconnect"] = _counted_disconnect(metrics, disconnect)
+
+
+def _counted_connect(metrics: Metrics, handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def connect(sid: str, *args: Any) -> Any:
+        answer = await handler(sid, *args)  # a refusal raises (or answers False): not counted
+        if answer is not False:
+            metrics.socket_connected(sid)
+        return answer
+
+    return connect
+
+
+def _counted_disconnect(
+    metrics: Metrics, handler: Callable[..., Awaitable[Any]] | None
+) -> Callable[..., Awaitable[Any]]:
+    async def disconnect(sid: str, *args: Any) -> Any:
+        metrics.socket_disconnected(sid)
+        return None if handler is None else await handler(sid, *args)
+
+    return disconnect
 
 
 def _timed_action(metrics: Metrics, name: str, handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -152,17 +248,37 @@ async def _scrape(request: web.Request) -> web.Response:
         return web.json_response(
             {"error": {"code": "unauthorized", "message": "Metrics need the operator's bearer token."}}, status=401
         )
-    metrics = request.app[METRICS]
     async with request.app[DB_READ]() as db:
         depth, oldest = (
             await db.execute(
                 select(func.count(), func.min(OutboxEmail.created_at)).where(OutboxEmail.status == "pending")
             )
         ).one()
-    metrics.outbox_depth.set(depth)
-    metrics.outbox_oldest.set(0.0 if oldest is None else max(0.0, (datetime.now(UTC) - _aware(oldest)).total_seconds()))
-    metrics.sockets.set(metrics.count_sockets())
-    return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    age = 0.0 if oldest is None else max(0.0, (datetime.now(UTC) - _aware(oldest)).total_seconds())
+    if multiprocess_mode():
+        # Every process's files in PROMETHEUS_MULTIPROC_DIR, this one's included.
+        processes = CollectorRegistry()
+        multiprocess.MultiProcessCollector(processes)  # type: ignore[no-untyped-call]
+    else:
+        processes = request.app[METRICS].registry
+    database = CollectorRegistry()
+    database.register(_Outbox(int(depth), age))
+    body = generate_latest(processes) + generate_latest(database)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+class _Outbox(Collector):
+    """The outbox's figures as read from the database for this scrape (the same whichever process answers)."""
+
+    def __init__(self, depth: int, oldest: float) -> None:
+        self.depth = depth
+        self.oldest = oldest
+
+    def collect(self) -> Iterable[Metric]:
+        yield GaugeMetricFamily("callpay_outbox_depth", "Emails waiting in the outbox.", value=self.depth)
+        yield GaugeMetricFamily(
+            "callpay_outbox_oldest_seconds", "Age of the oldest email waiting in the outbox.", value=self.oldest
+        )
 
 
 def _aware(moment: datetime) -> datetime:

@@ -3,6 +3,10 @@
 With ``CALLPAY_REDIS_URL`` set, rooms are shared through Redis so any worker can reach a client connected to
 another. The Redis channel is named after the database: room names carry database ids, so only workers sharing a
 database may share rooms (and test runs, each with its own database, never hear each other).
+
+On a graceful stop (SIGTERM) the worker has stopped listening before its shutdown hooks run; :func:`drain` then
+drops every socket's transport, so each client reconnects at once, through the load balancer, to a worker still
+running (and gets its snapshot there), instead of holding this worker's shutdown until its timeout.
 """
 
 from __future__ import annotations
@@ -101,9 +105,33 @@ def lifecycle(server: Any) -> Any:
     return context
 
 
+async def drain(server: Any) -> int:
+    """Drop every connection's transport; how many there were.
+
+    A transport closed under the client, not a Socket.IO or Engine.IO disconnect: the browser client treats the
+    server's "io server disconnect" as the end of the session and would not come back, and python-socketio's client
+    does the same on Engine.IO's CLOSE packet. A dropped transport is what both retry, as after any network blip."""
+    eio = server.eio
+    sockets = list(eio.sockets.items())
+    for sid, socket in sockets:
+        # Marks it closed and runs the disconnect handlers (participants updated for the others in the call) without
+        # sending a CLOSE packet; the None ends its writer (or its pending long-poll), which closes the WebSocket.
+        await socket.close(wait=False, abort=True)
+        socket.queue.put_nowait(None)
+        eio.sockets.pop(sid, None)
+    if sockets:
+        log.info("sockets drained for shutdown", extra={"sockets": len(sockets)})
+    return len(sockets)
+
+
 def attach(app: web.Application) -> Any:
     server = build_server(app[SETTINGS])
     server.attach(app, socketio_path=PATH)
     app[PUBLISHER] = SocketPublisher(server)
     app.cleanup_ctx.append(lifecycle(server))
+
+    async def on_shutdown(_app: web.Application) -> None:
+        await drain(server)
+
+    app.on_shutdown.append(on_shutdown)
     return server

@@ -13,7 +13,7 @@ from addon.http.auth import principal
 from addon.http.json import read_body, respond
 from addon.publish import publish_after_commit
 from addon.services import checkout, paying, payments
-from addon.wire.payments import Checkout, CheckoutBody, PayingBody
+from addon.wire.payments import CallCheckoutBody, Checkout, CheckoutBody, PayingBody
 
 
 async def start_checkout(request: web.Request) -> web.Response:
@@ -40,6 +40,17 @@ async def report_paying(request: web.Request) -> web.Response:
     return respond(outcome.payment_request)
 
 
+async def start_call_checkout(request: web.Request) -> web.Response:
+    """Pay all: several open requests of the call with one PaymentIntent."""
+    caller = await principal(request)
+    body = await read_body(request, CallCheckoutBody)
+    app = request.app
+    session = await checkout.checkout_call(
+        app[DB], app[GATEWAY], app[SETTINGS], caller, request.match_info["call"], body.model_dump()
+    )
+    return respond(Checkout(**session.to_json()))
+
+
 async def confirmation(request: web.Request) -> web.Response:
     caller = await principal(request)
     app = request.app
@@ -52,3 +63,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/v1/payment-requests/{id}/checkout", start_checkout)
     app.router.add_post("/api/v1/payment-requests/{id}/confirmation", confirmation)
     app.router.add_post("/api/v1/payment-requests/{id}/paying", report_paying)
+    app.router.add_post("/api/v1/calls/{call}/checkout", start_call_checkout)

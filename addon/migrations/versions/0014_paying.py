@@ -1,7 +1,7 @@
 """who is paying a request now (step, who, since, until) and who is in a call now (one row per patient socket)
 
-Revision ID: 0013_paying
-Revises: 0012_saved_cards
+Revision ID: 0014_paying
+Revises: 0013_pay_all
 Create Date: 2026-12-02 10:20:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_paying"
-down_revision: str | None = "0012_saved_cards"
+revision: str = "0014_paying"
+down_revision: str | None = "0013_pay_all"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
