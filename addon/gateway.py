@@ -214,6 +214,10 @@ class NotCancelable(StripeFailure):
     """The PaymentIntent can no longer be canceled: it succeeded or is processing."""
 
 
+class NotUpdatable(StripeFailure):
+    """The PaymentIntent's amount can no longer be changed: it is being paid (processing), paid, or canceled."""
+
+
 class NotCapturable(StripeFailure):
     """The hold can't be captured: already captured, released, or past its capture_before."""
 
@@ -427,6 +431,34 @@ class StripeGateway:
             )
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
+
+    async def update_payment_intent_amount(
+        self,
+        *,
+        account_id: str,
+        intent_id: str,
+        amount: int,
+        metadata: Mapping[str, str],
+        application_fee_amount: int | None = None,
+    ) -> PaymentIntentInfo:
+        """A new amount (and the metadata saying what it covers) for an intent not yet paid; one that is already
+        processing, paid or canceled is :class:`NotUpdatable`, so the caller knows the money may have moved."""
+        params: dict[str, Any] = {"amount": amount, "metadata": dict(metadata)}
+        if application_fee_amount:
+            params["application_fee_amount"] = application_fee_amount
+        try:
+            intent = await self.client.v1.payment_intents.update_async(
+                intent_id,
+                params,  # type: ignore[arg-type]
+                options={"stripe_account": account_id},
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "payment_intent_unexpected_state":
+                raise NotUpdatable(exc.code) from exc
+            raise _translate(exc) from exc
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return intent_from_object(intent.to_dict())
 
     async def retrieve_payment_intent(self, *, account_id: str, intent_id: str) -> PaymentIntentInfo:
         try:

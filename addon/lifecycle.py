@@ -11,7 +11,7 @@ Pages never restate these rules: the JSON carries :func:`flags` (``payable``, ``
 This module imports nothing of the project, so the models (the CHECK constraint), the JSON, the services and the
 OpenAPI document can all depend on it.
 
-Adding a trigger (a hold, a pay-all, a refund pending, a link paid): add one row to :class:`Trigger` with where it
+Adding a trigger (a hold, a refund pending, a link paid): add one row to :class:`Trigger` with where it
 may start and where it leads, and fire it with ``transition(db, request_id, Trigger.X)``. Adding a status: add it to
 :class:`Status`, to the rows that lead to and from it, and a migration that rewrites the CHECK constraint.
 """
@@ -72,6 +72,17 @@ class Trigger(Enum):
     SUCCEEDED = _rule(
         "Paid",
         UNPAID | {S.PROCESSING, S.AUTHORIZED, S.CANCELED},
+        S.PAID,
+        S.PARTIALLY_REFUNDED,
+        S.REFUNDED,
+    )
+    # Pay all: the request joins a set paid with one intent (its own unconfirmed intent, if any, dropped), and the
+    # set's payment marks every request in it paid, each by this one row, in one transaction. Money is the truth
+    # here as for SUCCEEDED.
+    PAY_ALL_JOINED = _rule("Paying it together with other requests (Pay all)", UNPAID)
+    PAID_ALL = _rule(
+        "Paid together with other requests (Pay all)",
+        UNPAID | {S.PROCESSING, S.CANCELED},
         S.PAID,
         S.PARTIALLY_REFUNDED,
         S.REFUNDED,

@@ -300,6 +300,61 @@ class PaymentRequest(Base):
     # The patient whose checkout made the PaymentIntent: they keep it, so another participant can neither take
     # over its client_secret nor re-address its receipt (they get a 409 instead).
     checkout_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Who ran the checkout that paid it (their launch sub and name), so the receipt can name the payer.
+    paid_by_sub: Mapped[str | None] = mapped_column(String(200))
+    paid_by_name: Mapped[str | None] = mapped_column(String(200))
+    # Paid together with other requests of the call (Pay all): the one payment they share (see PayAll).
+    pay_all_id: Mapped[str | None] = mapped_column(ForeignKey("pay_alls.id", ondelete="SET NULL"), index=True)
+
+
+PAY_ALL_STATUSES = ("open", "paid", "superseded", "canceled")
+
+
+class PayAll(Base):
+    """Several open requests of a call paid with one PaymentIntent (the patient's Pay all).
+
+    Its items are the requests it covers; the intent's metadata names the same ids, so what Stripe charged and what
+    is marked paid can't disagree. A request is in at most one open set (``PayAllItem.claim`` is unique), and a
+    different set for the same requests replaces this one (``superseded``, its intent canceled first).
+    """
+
+    __tablename__ = "pay_alls"
+    __table_args__ = (CheckConstraint("status IN ('open', 'paid', 'superseded', 'canceled')", name="status"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    # Who asked to pay them all: the launch of the participant paying.
+    payer_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    payer_sub: Mapped[str] = mapped_column(String(200))
+    payer_name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    patient_email: Mapped[str | None] = mapped_column(String(320))
+    stripe_account_id: Mapped[str | None] = mapped_column(String(100))
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    stripe_client_secret: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    paid_at: Mapped[datetime | None]
+
+
+class PayAllItem(Base):
+    """One request of a :class:`PayAll`, in the order the patient saw them."""
+
+    __tablename__ = "pay_all_items"
+
+    pay_all_id: Mapped[str] = mapped_column(ForeignKey("pay_alls.id", ondelete="CASCADE"), primary_key=True)
+    payment_request_id: Mapped[str] = mapped_column(
+        ForeignKey("payment_requests.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    # The request's id while this set holds it (open or paid), else null: unique, so a request is in one set at once.
+    claim: Mapped[str | None] = mapped_column(String(40), unique=True)
+    # Taken out of the set (cancelled by the clinician while the patient was paying them all).
+    removed_at: Mapped[datetime | None]
 
 
 REFUND_STATUSES = ("pending", "succeeded", "failed", "canceled")
@@ -315,9 +370,7 @@ class Refund(Base):
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    payment_request_id: Mapped[str] = mapped_column(
-        ForeignKey("payment_requests.id", ondelete="CASCADE"), index=True
-    )
+    payment_request_id: Mapped[str] = mapped_column(ForeignKey("payment_requests.id", ondelete="CASCADE"), index=True)
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
     # The idempotency of "refund this": the same reference twice is one refund, and one Stripe refund.
     client_ref: Mapped[str] = mapped_column(String(100))

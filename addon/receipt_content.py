@@ -30,6 +30,10 @@ class Item:
     description: str
     amount: int
     item_code: str | None = None
+    # Set on the lines of a receipt for several requests paid at once (Pay all): which request, and its number.
+    payment_request: str | None = None
+    receipt_number: str | None = None
+    amount_refunded: int = 0
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class RefundLine:
     refunded_on: date
     reason: str | None = None
     refund_id: str | None = None
+    # On a receipt for several items: the item the refund was for.
+    item: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,10 @@ class Receipt:
     refunds: tuple[RefundLine, ...] = field(default_factory=tuple)
     # Set on the receipt a refund email carries: the refund it is about.
     refund: RefundLine | None = None
+    # Who paid (the launch name of the participant who paid), when it isn't the patient named above.
+    payer_name: str | None = None
+    # Several requests paid at once (Pay all): one line each. Empty: the one item above.
+    lines: tuple[Item, ...] = ()
     # Charged to a card the patient saved: the clinic's policy as they agreed to it, and when (clinic time).
     policy: str | None = None
     policy_agreed_on: str | None = None
@@ -79,7 +89,18 @@ class Receipt:
 
     @property
     def items(self) -> tuple[Item, ...]:
-        return (Item(self.description, self.amount, self.item_code),)
+        return self.lines or (Item(self.description, self.amount, self.item_code),)
+
+    @property
+    def several(self) -> bool:
+        return len(self.items) > 1
+
+    @property
+    def paid_by(self) -> str | None:
+        """The payer, named only when it is someone other than the patient (a carer, a parent)."""
+        if not self.payer_name or self.payer_name == self.patient_name:
+            return None
+        return self.payer_name
 
     @property
     def charged_display(self) -> str:
@@ -113,8 +134,9 @@ class Receipt:
         return dates.format_date(self.paid_at, self.timezone) if self.paid_at else None
 
     def refund_words(self, line: RefundLine) -> str:
-        """``A$40.00 on 2 December 2026``."""
-        return f"{self.money(line.amount)} on {dates.format_date(line.refunded_on)}"
+        """``A$40.00 on 2 December 2026`` (``… for Script`` on a receipt of several items)."""
+        words = f"{self.money(line.amount)} on {dates.format_date(line.refunded_on)}"
+        return f"{words} for {line.item}" if line.item and self.several else words
 
     # --- Words ---------------------------------------------------------------------------------------------
 
@@ -150,6 +172,19 @@ class Receipt:
             "description": self.description,
             "item_code": self.item_code,
             "patient_name": self.patient_name,
+            "payer_name": self.paid_by,
+            "items": [
+                {
+                    "payment_request": item.payment_request or self.request_id,
+                    "description": item.description,
+                    "item_code": item.item_code,
+                    "amount": item.amount,
+                    "amount_display": self.money(item.amount),
+                    "amount_refunded": item.amount_refunded,
+                    "receipt_number": item.receipt_number or self.receipt_number,
+                }
+                for item in self.items
+            ],
             "gst_line": self.gst_line,
             "amount": self.amount,
             "amount_refunded": self.amount_refunded,

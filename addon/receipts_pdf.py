@@ -54,6 +54,8 @@ def render_receipt_pdf(receipt: Receipt) -> bytes:
     rows: list[tuple[str, str]] = []
     if receipt.patient_name:
         rows.append(("Patient", receipt.patient_name))
+    if receipt.paid_by:
+        rows.append(("Paid by", receipt.paid_by))
     rows += [("Service date", receipt.service_date_display), ("Provider", receipt.provider_name)]
     if receipt.provider_number:
         rows.append(("Provider number", receipt.provider_number))
@@ -76,7 +78,10 @@ def render_receipt_pdf(receipt: Receipt) -> bytes:
     for item in receipt.items:
         y = pdf.get_y()
         pdf.cell(width * 0.2, 6, _text(item.item_code or "-"))
-        pdf.multi_cell(width * 0.5, 6, _text(item.description), new_x=XPos.RIGHT, new_y=YPos.TOP)
+        label = item.description
+        if receipt.several and item.receipt_number:
+            label = f"{label} (receipt {item.receipt_number})"
+        pdf.multi_cell(width * 0.5, 6, _text(label), new_x=XPos.RIGHT, new_y=YPos.TOP)
         after = pdf.get_y()
         pdf.set_xy(pdf.l_margin + width * 0.7, y)
         pdf.cell(width * 0.3, 6, _money(item.amount, receipt), align="R")

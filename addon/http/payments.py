@@ -13,7 +13,7 @@ from addon.http.auth import principal
 from addon.http.json import read_body, respond
 from addon.publish import publish_after_commit
 from addon.services import checkout, payments
-from addon.wire.payments import Checkout, CheckoutBody
+from addon.wire.payments import CallCheckoutBody, Checkout, CheckoutBody
 
 
 async def start_checkout(request: web.Request) -> web.Response:
@@ -22,6 +22,17 @@ async def start_checkout(request: web.Request) -> web.Response:
     app = request.app
     session = await checkout.checkout(
         app[DB], app[GATEWAY], app[SETTINGS], caller, request.match_info["id"], body.model_dump()
+    )
+    return respond(Checkout(**session.to_json()))
+
+
+async def start_call_checkout(request: web.Request) -> web.Response:
+    """Pay all: several open requests of the call with one PaymentIntent."""
+    caller = await principal(request)
+    body = await read_body(request, CallCheckoutBody)
+    app = request.app
+    session = await checkout.checkout_call(
+        app[DB], app[GATEWAY], app[SETTINGS], caller, request.match_info["call"], body.model_dump()
     )
     return respond(Checkout(**session.to_json()))
 
@@ -37,3 +48,4 @@ async def confirmation(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     app.router.add_post("/api/v1/payment-requests/{id}/checkout", start_checkout)
     app.router.add_post("/api/v1/payment-requests/{id}/confirmation", confirmation)
+    app.router.add_post("/api/v1/calls/{call}/checkout", start_call_checkout)

@@ -22,6 +22,7 @@ from addon.errors import Conflict
 from addon.gateway import AccessRevoked, NotCancelable, StripeFailure, StripeGateway
 from addon.lifecycle import MONEY_TAKEN, Status, Trigger
 from addon.models import Clinic, PaymentRequest
+from addon.services import pay_all
 from addon.services.payment_requests import Outcome, changed_event, find_in_call
 from addon.services.stripe_errors import for_people
 from addon.services.transitions import transition
@@ -45,6 +46,8 @@ async def cancel(
             intent_id, account_id = pr.stripe_payment_intent_id, pr.stripe_account_id
             linked = await db.scalar(select(Clinic.stripe_account_id).where(Clinic.id == pr.clinic_id))
         left_at_stripe: str | None = None
+        # Being paid with others (Pay all): out of that intent first, refused if the patient already confirmed it.
+        await pay_all.before_cancel(database, gateway, pr.id)
         if intent_id is not None and account_id is not None:
             left_at_stripe = await _cancel_at_stripe(gateway, pr.id, account_id, intent_id, linked)
         intent_unchanged = (

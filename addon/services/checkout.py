@@ -29,7 +29,7 @@ from addon.errors import Conflict
 from addon.gateway import PaymentIntentInfo, StripeFailure, StripeGateway
 from addon.lifecycle import MONEY_TAKEN, Status, Trigger
 from addon.models import Call, Clinic, PaymentRequest, User
-from addon.services import participants, receipts
+from addon.services import participants, pay_all, receipts
 from addon.services.clinics import require_payments_available
 from addon.services.payment_requests import find_in_call
 from addon.services.stripe_errors import worded
@@ -105,8 +105,11 @@ async def checkout(
         refuse_unless_payable(pr)
         refuse_unless_theirs(pr, principal)
         await receipts.record_patient_name(db, pr, principal, body.get("name") if isinstance(body, dict) else None)
+        await receipts.record_payer(db, pr, principal)
         clinic = await require_payments_available(db, pr.clinic_id)
         new_intent = None if pr.stripe_payment_intent_id else await _intent_to_create(db, pr, clinic, email)
+    # Paying it on its own after starting Pay all: that set's intent goes first, so it can't be paid twice.
+    await pay_all.before_single_checkout(database, gateway, principal, pr.id)
     if new_intent is not None:
         with worded():
             intent = await gateway.create_payment_intent(**new_intent)
@@ -132,7 +135,36 @@ async def checkout(
     )
 
 
+async def checkout_call(
+    database: async_sessionmaker[AsyncSession],
+    gateway: StripeGateway,
+    settings: Settings,
+    principal: Principal,
+    call: str,
+    body: Any,
+) -> CheckoutSession:
+    """``POST /api/v1/calls/{call}/checkout``: Pay all, answered as a single checkout (see :mod:`.pay_all`)."""
+    paying = await pay_all.checkout_all(
+        database, gateway, principal, call, body if isinstance(body, dict) else {}, describe=clinic_description
+    )
+    assert paying.stripe_client_secret is not None and paying.stripe_account_id is not None
+    return CheckoutSession(
+        client_secret=paying.stripe_client_secret,
+        publishable_key=settings.stripe_publishable_key,
+        stripe_account=paying.stripe_account_id,
+        stripe_js_url=settings.stripe_js_url,
+        amount=paying.amount,
+        currency=paying.currency,
+    )
+
+
 NEUTRAL_DESCRIPTION = "Telehealth consultation"
+
+
+def clinic_description(clinic: Clinic) -> str:
+    """What Stripe is told a payment of several requests is for: as :func:`stripe_description`, without a number."""
+    name = clinic.receipt_business_name or clinic.name
+    return " · ".join([NEUTRAL_DESCRIPTION, name[:200]] if name else [NEUTRAL_DESCRIPTION])
 
 
 def stripe_description(pr: PaymentRequest, clinic: Clinic) -> str:

@@ -52,7 +52,7 @@ from addon.models import (
     utcnow,
 )
 from addon.outbound import Outbound
-from addon.services import amounts, payments, receipts
+from addon.services import amounts, pay_all, payments, receipts
 from addon.services.checkout import (
     CheckoutSession,
     _change_email,
@@ -491,6 +491,8 @@ async def call_ended(db: AsyncSession, claims: PlatformClaims, *, clock: Clock, 
         )
     ).all()
     action = clinic.call_ended_action if clinic.call_ended_action in CALL_ENDED_ACTIONS else "send_link"
+    # A Pay all left open in the call ends with it: what is unpaid goes on as each request's own (link or cancel).
+    result.intents_to_cancel.extend(await pay_all.call_ended(db, call.id))
     for pr in requests:
         if pr.status not in UNPAID:
             # Paid, canceled or processing; an authorised hold is charged by the holds work, not here.

@@ -33,8 +33,9 @@ from addon.gateway import (
     intent_from_object,
 )
 from addon.lifecycle import MONEY_TAKEN, Trigger, after_refund, refund_trigger
-from addon.models import PaymentRequest
+from addon.models import PayAll, PaymentRequest
 from addon.outbound import Outbound
+from addon.services import pay_all
 from addon.services.event_context import EventContext
 from addon.services.payment_requests import changed_event, find_in_call
 from addon.services.stripe_errors import worded
@@ -56,6 +57,8 @@ async def apply_intent(db: AsyncSession, pr: PaymentRequest, intent: PaymentInte
     if intent.id != pr.stripe_payment_intent_id:
         log.warning("intent does not belong to request", extra={"payment_intent": intent.id, "request": pr.id})
         return []
+    if intent.status == "canceled" and await pay_all.own_intent_canceled(db, pr, intent):
+        return []  # canceled because the request joined a Pay all: it is paid with the others, not cancelled
     if intent.status == "succeeded":
         if pr.capture == "hold":
             return await mark_captured(db, pr.id, intent)
@@ -171,16 +174,35 @@ async def confirm_from_browser(
     async with database.begin() as db:
         pr = await find_in_call(db, principal, request_id)
         require_role(principal, {Role.PATIENT}, what="report payments")
-        if pr.stripe_payment_intent_id is None or pr.stripe_account_id is None:
+        paying = await pay_all.open_set_of(db, pr.id)
+        if paying is None and pr.pay_all_id is not None:
+            paying = await db.get(PayAll, pr.pay_all_id)
+        if paying is not None and paying.stripe_payment_intent_id and paying.stripe_account_id:
+            # Paid with others (Pay all): the set's intent says what happened to all of them.
+            request_id, account_id, intent_id = pr.id, paying.stripe_account_id, paying.stripe_payment_intent_id
+        elif pr.stripe_payment_intent_id is None or pr.stripe_account_id is None:
             raise Conflict("There is no payment for this request yet. Choose Pay now first.", code="no_payment")
-        request_id, account_id, intent_id = pr.id, pr.stripe_account_id, pr.stripe_payment_intent_id
+        else:
+            request_id, account_id, intent_id = pr.id, pr.stripe_account_id, pr.stripe_payment_intent_id
+            paying = None
     with worded():
         intent = await gateway.retrieve_payment_intent(account_id=account_id, intent_id=intent_id)
     async with database.begin() as db:
-        pr = await db.get_one(PaymentRequest, request_id, populate_existing=True)
-        events = await apply_current(db, gateway, pr, {intent_id: intent})
-        body, _ = await changed_event(db, pr.id)
+        if paying is not None:
+            found = await db.get_one(PayAll, paying.id, populate_existing=True)
+            events = await apply_set(db, found, intent)
+        else:
+            pr = await db.get_one(PaymentRequest, request_id, populate_existing=True)
+            events = await apply_current(db, gateway, pr, {intent_id: intent})
+        body, _ = await changed_event(db, request_id)
     return body, events
+
+
+async def apply_set(db: AsyncSession, paying: PayAll, intent: PaymentIntentInfo) -> list[Outbound]:
+    """A Pay all intent, applied to every request of its set (see :mod:`addon.services.pay_all`)."""
+    declined = intent.status == "requires_payment_method" and (intent.failure_message or intent.failure_code)
+    words = failure_text(intent) if declined else None
+    return await pay_all.apply_set_intent(db, paying, intent, failure_message=words)
 
 
 # --- Webhooks ----------------------------------------------------------------------------------------------
@@ -204,6 +226,9 @@ async def on_payment_intent(db: AsyncSession, event: WebhookEvent, context: Even
     """
     pr = await _request_for_intent(db, event.object.get("id"))
     if pr is None:
+        paying = await pay_all.set_for_intent(db, event.object.get("id"))
+        if paying is not None:
+            return await _on_set_intent(db, paying, event, context)
         # Not ours (another integration on the same account) or not yet stored: Stripe only needs a 2xx.
         return []
     try:
@@ -217,6 +242,25 @@ async def on_payment_intent(db: AsyncSession, event: WebhookEvent, context: Even
         log.warning("intent unreadable after access was revoked; ignored", extra={"payment_intent": intent.id})
         return []
     return await apply_intent(db, pr, intent)
+
+
+async def _on_set_intent(
+    db: AsyncSession, paying: PayAll, event: WebhookEvent, context: EventContext
+) -> list[Outbound]:
+    """A Pay all intent's news, re-read from Stripe like a single payment's (the payload only says "look")."""
+    if paying.stripe_account_id is None or paying.stripe_payment_intent_id is None:
+        return []
+    intent = context.intents.get(paying.stripe_payment_intent_id)
+    if intent is None:
+        try:
+            intent = await context.gateway.retrieve_payment_intent(
+                account_id=paying.stripe_account_id, intent_id=paying.stripe_payment_intent_id
+            )
+        except AccessRevoked:
+            intent = intent_from_object(event.object)
+            if intent.status not in FINAL:
+                return []
+    return await apply_set(db, paying, intent)
 
 
 async def on_charge_refunded(db: AsyncSession, event: WebhookEvent, context: EventContext) -> list[Outbound]:
@@ -259,9 +303,13 @@ async def prefetch_intent(
     intent_id = event.object.get("payment_intent") if event.type.startswith("charge.") else event.object.get("id")
     async with database() as db:
         pr = await _request_for_intent(db, intent_id)
-        if pr is None or pr.stripe_account_id is None or pr.stripe_payment_intent_id is None:
+        paying = await pay_all.set_for_intent(db, intent_id) if pr is None else None
+        if paying is not None and paying.stripe_account_id and paying.stripe_payment_intent_id:
+            account_id, intent_id = paying.stripe_account_id, paying.stripe_payment_intent_id
+        elif pr is None or pr.stripe_account_id is None or pr.stripe_payment_intent_id is None:
             return
-        account_id, intent_id = pr.stripe_account_id, pr.stripe_payment_intent_id
+        else:
+            account_id, intent_id = pr.stripe_account_id, pr.stripe_payment_intent_id
     try:
         context.intents[intent_id] = await context.gateway.retrieve_payment_intent(
             account_id=account_id, intent_id=intent_id

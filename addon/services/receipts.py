@@ -28,9 +28,19 @@ from addon.auth.sessions import Principal
 from addon.dbutil import insert_ignoring_conflict
 from addon.email_address import parse_email
 from addon.errors import Conflict, Forbidden, InvalidInput, NotFound
-from addon.lifecycle import MONEY_TAKEN
-from addon.models import Clinic, OffSessionCharge, OutboxEmail, PaymentRequest, Refund, SavedCard, User, utcnow
-from addon.receipt_content import DEFAULT_GST_LINE, Receipt, RefundLine
+from addon.lifecycle import MONEY_TAKEN, after_refund
+from addon.models import (
+    Clinic,
+    OffSessionCharge,
+    OutboxEmail,
+    PayAllItem,
+    PaymentRequest,
+    Refund,
+    SavedCard,
+    User,
+    utcnow,
+)
+from addon.receipt_content import DEFAULT_GST_LINE, Item, Receipt, RefundLine
 from addon.receipts_pdf import render_receipt_pdf
 from addon.services.payment_access import may_see, visible_request
 
@@ -48,14 +58,17 @@ _EMAIL_TEMPLATES = jinja2.Environment(
 
 
 async def enqueue_receipt(db: AsyncSession, request: PaymentRequest) -> bool:
-    """Queue the receipt email for a paid request; True if this call queued it (False: already queued or no email)."""
+    """Queue the receipt email for a paid request; True if this call queued it (False: already queued or no email).
+
+    Requests paid together (Pay all) share one receipt listing each: the first of them to be recorded queues it,
+    keyed by the set, and the others find it queued."""
     if not request.patient_email:
         return False
     return await insert_ignoring_conflict(
         db,
         OutboxEmail,
         {
-            "dedupe_key": f"receipt:{request.id}",
+            "dedupe_key": f"receipt:{request.pay_all_id or request.id}",
             "kind": "receipt",
             "to_address": request.patient_email,
             "payment_request_id": request.id,
@@ -82,7 +95,7 @@ async def load_receipt(db: AsyncSession, request_id: str, *, refund_id: str | No
     found = await _load(db, request_id)
     if found is None or found[0].status not in RECEIPTED:
         return None
-    receipt = await _with_consent(db, _build(*found, await _refund_lines(db, request_id, found[1].timezone)))
+    receipt = await _with_consent(db, await _receipt(db, *found))
     if refund_id is None:
         return receipt
     line = next((line for line in receipt.refunds if line.refund_id == refund_id), None)
@@ -94,7 +107,57 @@ async def receipt_for(db: AsyncSession, principal: Principal, request_id: str) -
     found = await _load(db, request_id)
     if found is None or not may_see(principal, found[0], found[1]) or found[0].status not in RECEIPTED:
         raise NotFound(NO_RECEIPT)
-    return await _with_consent(db, _build(*found, await _refund_lines(db, request_id, found[1].timezone)))
+    return await _with_consent(db, await _receipt(db, *found))
+
+
+async def _receipt(db: AsyncSession, request: PaymentRequest, clinic: Clinic, clinician: User) -> Receipt:
+    """One request's receipt; for a request paid with others (Pay all), the one receipt of them all."""
+    receipt = _build(request, clinic, clinician, await _refund_lines(db, request.id, clinic.timezone))
+    if request.pay_all_id is None:
+        return receipt
+    together = (
+        await db.scalars(
+            select(PaymentRequest)
+            .join(PayAllItem, PayAllItem.payment_request_id == PaymentRequest.id)
+            .where(
+                PayAllItem.pay_all_id == request.pay_all_id,
+                PaymentRequest.pay_all_id == request.pay_all_id,
+                PaymentRequest.status.in_(list(RECEIPTED)),
+            )
+            .order_by(PayAllItem.position)
+        )
+    ).all()
+    if len(together) < 2:
+        return receipt
+    refunds: list[RefundLine] = []
+    for pr in together:
+        lines = await _refund_lines(db, pr.id, clinic.timezone)
+        refunds += [replace(line, item=pr.description) for line in lines]
+    refunds.sort(key=lambda line: line.refunded_on)
+    amount = sum(pr.amount for pr in together)
+    refunded = sum(pr.amount_refunded for pr in together)
+    numbers = [pr.receipt_number or pr.id for pr in together]
+    return replace(
+        receipt,
+        receipt_number=numbers[0] if len(set(numbers)) == 1 else f"{numbers[0]}-{numbers[-1]}",
+        status=str(after_refund(amount, refunded)),
+        description=", ".join(pr.description for pr in together),
+        amount=amount,
+        amount_refunded=refunded,
+        service_date=min(dates.local_date(pr.created_at, clinic.timezone) for pr in together),
+        refunds=tuple(refunds),
+        lines=tuple(
+            Item(
+                pr.description,
+                pr.amount,
+                pr.item_code,
+                payment_request=pr.id,
+                receipt_number=pr.receipt_number,
+                amount_refunded=pr.amount_refunded,
+            )
+            for pr in together
+        ),
+    )
 
 
 async def _with_consent(db: AsyncSession, receipt: Receipt) -> Receipt:
@@ -183,6 +246,7 @@ def _build(request: PaymentRequest, clinic: Clinic, clinician: User, refunds: tu
         card_last4=request.card_last4,
         patient_name=request.patient_name,
         item_code=request.item_code,
+        payer_name=request.paid_by_name,
         gst_line=gst_line(clinic),
         timezone=clinic.timezone,
         refunds=refunds,
@@ -238,6 +302,19 @@ async def record_patient_name(db: AsyncSession, pr: PaymentRequest, principal: P
         update(PaymentRequest)
         .where(PaymentRequest.id == pr.id, PaymentRequest.status.not_in(list(RECEIPTED)))
         .values(patient_name=name)
+    )
+
+
+async def record_payer(db: AsyncSession, pr: PaymentRequest, principal: Principal) -> None:
+    """Who is paying (their launch name), for the receipt's "Paid by"; only while the request is unpaid."""
+    # A launch without a name gives a placeholder, which names nobody on a receipt.
+    name = principal.user_name if principal.user_name != DEFAULT_PATIENT_NAME else None
+    if (pr.paid_by_sub, pr.paid_by_name) == (principal.user_external_id, name):
+        return
+    await db.execute(
+        update(PaymentRequest)
+        .where(PaymentRequest.id == pr.id, PaymentRequest.status.not_in(list(RECEIPTED)))
+        .values(paid_by_sub=principal.user_external_id, paid_by_name=name)
     )
 
 

@@ -23,9 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from addon import audit
 from addon.gateway import PaymentIntentInfo, StripeFailure, StripeGateway
 from addon.lifecycle import Status
-from addon.models import PaymentRequest
+from addon.models import PayAll, PaymentRequest
 from addon.outbound import Outbound
-from addon.services.payments import apply_intent
+from addon.services import pay_all
+from addon.services.payments import apply_intent, apply_set
 
 log = logging.getLogger("callpay.reconcile")
 
@@ -121,12 +122,42 @@ async def reconcile(
         events = await _apply(sessions, request_id, intent, status, report)
         if events and publish is not None:
             await publish(events)
+    # Pay all: the intent belongs to a set of requests, so it is read once and applied to all of them.
+    for pay_all_id, account_id, intent_id in await pay_all.open_sets(read, since, BATCH):
+        report.checked += 1
+        try:
+            intent = await gateway.retrieve_payment_intent(account_id=account_id, intent_id=intent_id)
+        except StripeFailure:
+            report.errors += 1
+            log.warning("reconcile: stripe unreachable for a pay-all", extra={"pay_all": pay_all_id})
+            continue
+        events = await _apply_set(sessions, pay_all_id, intent, report)
+        if events and publish is not None:
+            await publish(events)
     if report.fixed or report.errors:
         log.info(
             "reconcile round fixed requests",
             extra={"checked": report.checked, "fixed": report.fixed, "errors": report.errors},
         )
     return report
+
+
+async def _apply_set(
+    sessions: async_sessionmaker[AsyncSession], pay_all_id: str, intent: PaymentIntentInfo, report: Report
+) -> list[Outbound]:
+    async with sessions.begin() as db:
+        paying = await db.get_one(PayAll, pay_all_id, populate_existing=True)
+        events = await apply_set(db, paying, intent)
+        if not events:
+            return events
+        report.fixed += 1
+        report.changes.append((pay_all_id, "open", intent.status))
+        audit.record(
+            db, "payment.reconciled", organisation_id=None, clinic_id=paying.clinic_id, subject_type="pay_all",
+            subject_id=pay_all_id, data={"payment_intent": intent.id, "intent_status": intent.status},
+        )  # fmt: skip
+    log.info("reconcile fixed a pay-all", extra={"pay_all": pay_all_id, "payment_intent": intent.id})
+    return events
 
 
 async def _apply(

@@ -37,7 +37,7 @@ from addon.gateway import AccessRevoked, RefundInfo, RefundRefused, StripeFailur
 from addon.lifecycle import MONEY_TAKEN, refund_trigger
 from addon.models import Clinic, OutboxEmail, PaymentRequest, Refund, iso_utc, utcnow
 from addon.outbound import Outbound
-from addon.services import payments
+from addon.services import pay_all, payments
 from addon.services.payment_access import visible_request
 from addon.services.payment_requests import changed_event
 from addon.services.stripe_errors import for_people, worded
@@ -77,9 +77,7 @@ FAILURE_WORDS = {
     "merchant_request": "The refund was cancelled in the clinic's Stripe dashboard.",
     "unknown": "The bank couldn't return the money to the card. Refund the patient another way.",
 }
-UNREACHABLE_RETRY = (
-    "We couldn't reach Stripe to make the refund. Press Refund again: it won't refund twice."
-)
+UNREACHABLE_RETRY = "We couldn't reach Stripe to make the refund. Press Refund again: it won't refund twice."
 
 # A test's hook between reading what is left and reserving it: the race test pauses here to prove that the
 # reservation, not the read, is what keeps two refunds from passing the paid amount.
@@ -226,9 +224,7 @@ def parse_refund_body(
     client_ref = body.get("client_ref")
     if client_ref is not None:
         if not isinstance(client_ref, str) or not client_ref.strip() or len(client_ref) > MAX_CLIENT_REF:
-            raise InvalidInput(
-                f"client_ref must be text of at most {MAX_CLIENT_REF} characters.", field="client_ref"
-            )
+            raise InvalidInput(f"client_ref must be text of at most {MAX_CLIENT_REF} characters.", field="client_ref")
         client_ref = client_ref.strip()
     return amount, reason, client_ref
 
@@ -307,7 +303,9 @@ async def _begin(
                 return await _repeat(db, earlier, amount, reason)
         if pr.status not in TAKEN:
             raise Conflict(_not_paid(pr.status), code="not_refundable")
-        if pr.stripe_payment_intent_id is None or pr.stripe_account_id is None:
+        # Its own intent's charge, or, paid with others (Pay all), the set's: refunded for this request's part only.
+        charge = await pay_all.charge_of(db, pr)
+        if charge is None:
             raise Conflict("This payment has no Stripe charge to refund.", code="not_refundable")
         left = refundable_amount(pr)
         wanted = left if amount is None else amount
@@ -362,7 +360,7 @@ async def _begin(
             subject_id=pr.id,
             data={"refund": refund_id, "amount": wanted, "currency": pr.currency},
         )
-        return _Ask(pr.id, refund_id, pr.stripe_account_id, pr.stripe_payment_intent_id, wanted, ref, True)
+        return _Ask(pr.id, refund_id, charge[0], charge[1], wanted, ref, True)
 
 
 async def _repeat(db: AsyncSession, earlier: Refund, amount: int | None, reason: str | None) -> _Ask | RefundOutcome:
@@ -371,11 +369,9 @@ async def _repeat(db: AsyncSession, earlier: Refund, amount: int | None, reason:
     pr = await db.get_one(PaymentRequest, earlier.payment_request_id)
     if earlier.status == "pending" and earlier.stripe_refund_id is None:
         # Asked before, but Stripe's answer never arrived: ask again with the same key, which can't refund twice.
-        assert pr.stripe_account_id is not None and pr.stripe_payment_intent_id is not None
-        return _Ask(
-            pr.id, earlier.id, pr.stripe_account_id, pr.stripe_payment_intent_id, earlier.amount, earlier.client_ref,
-            False,
-        )  # fmt: skip
+        charge = await pay_all.charge_of(db, pr)
+        assert charge is not None
+        return _Ask(pr.id, earlier.id, charge[0], charge[1], earlier.amount, earlier.client_ref, False)
     return await _outcome(db, earlier.id, [], created=False)
 
 
@@ -601,15 +597,19 @@ async def sync_from_stripe(
     """Re-read a payment's refunds and refunded total from Stripe and record them (outside any transaction)."""
     async with database() as db:
         pr = await db.get(PaymentRequest, request_id)
-        if pr is None or pr.stripe_account_id is None or pr.stripe_payment_intent_id is None:
+        charge = await pay_all.charge_of(db, pr) if pr is not None else None
+        if pr is None or charge is None:
             return []
-        account_id, intent_id = pr.stripe_account_id, pr.stripe_payment_intent_id
+        account_id, intent_id = charge
+        shared = pr.pay_all_id is not None
     with worded():
         found = await gateway.list_refunds(account_id=account_id, intent_id=intent_id)
     events: list[Outbound] = []
     async with database.begin() as db:
         for made in reversed(found):
-            events += await record_refund(db, made, request_id)
+            # A charge shared with other requests (Pay all) lists their refunds too: only this one's are its.
+            if not shared or await pay_all.refund_owner(db, intent_id, made) == request_id:
+                events += await record_refund(db, made, request_id)
     return events
 
 
@@ -645,10 +645,9 @@ async def prefetch_refund(
     if not isinstance(refund_id, str) or not isinstance(intent_id, str):
         return
     async with database() as db:
-        pr = await db.scalar(select(PaymentRequest).where(PaymentRequest.stripe_payment_intent_id == intent_id))
-        if pr is None or pr.stripe_account_id is None:
+        account_id = await _account_for(db, intent_id)
+        if account_id is None:
             return
-        account_id = pr.stripe_account_id
     try:
         context.refunds[refund_id] = await context.gateway.retrieve_refund(account_id=account_id, refund_id=refund_id)
     except StripeFailure:
@@ -666,7 +665,9 @@ async def on_refund_event(db: AsyncSession, event: WebhookEvent, context: EventC
         .where(PaymentRequest.stripe_payment_intent_id == intent_id)
         .execution_options(populate_existing=True)
     )
-    if pr is None or pr.stripe_account_id is None:
+    if pr is None:
+        return await _on_shared_refund(db, intent_id, refund_id, context)
+    if pr.stripe_account_id is None:
         return []  # not Callpay's payment
     made = context.refunds.get(refund_id)
     if made is None:
@@ -679,6 +680,29 @@ async def on_refund_event(db: AsyncSession, event: WebhookEvent, context: EventC
     return await record_refund(db, made, pr.id)
 
 
+async def _account_for(db: AsyncSession, intent_id: str) -> str | None:
+    """The connected account of a Callpay payment's intent: a request's own, or a Pay all set's."""
+    account: str | None = await db.scalar(
+        select(PaymentRequest.stripe_account_id).where(PaymentRequest.stripe_payment_intent_id == intent_id)
+    )
+    if account is None:
+        paying = await pay_all.set_for_intent(db, intent_id)
+        account = paying.stripe_account_id if paying is not None else None
+    return account
+
+
+async def _on_shared_refund(db: AsyncSession, intent_id: str, refund_id: str, context: EventContext) -> list[Outbound]:
+    """A refund of a Pay all charge: recorded on the request it was for (see :func:`pay_all.refund_owner`)."""
+    paying = await pay_all.set_for_intent(db, intent_id)
+    if paying is None or paying.stripe_account_id is None:
+        return []  # not Callpay's payment
+    made = context.refunds.get(refund_id)
+    if made is None:
+        made = await context.gateway.retrieve_refund(account_id=paying.stripe_account_id, refund_id=refund_id)
+    owner = await pay_all.refund_owner(db, intent_id, made)
+    return await record_refund(db, made, owner) if owner is not None else []
+
+
 async def prefetch_charge_refunds(
     database: async_sessionmaker[AsyncSession], event: WebhookEvent, context: EventContext
 ) -> None:
@@ -688,10 +712,9 @@ async def prefetch_charge_refunds(
     if not isinstance(intent_id, str):
         return
     async with database() as db:
-        pr = await db.scalar(select(PaymentRequest).where(PaymentRequest.stripe_payment_intent_id == intent_id))
-        if pr is None or pr.stripe_account_id is None:
+        account_id = await _account_for(db, intent_id)
+        if account_id is None:
             return
-        account_id = pr.stripe_account_id
     try:
         context.refund_lists[intent_id] = await context.gateway.list_refunds(account_id=account_id, intent_id=intent_id)
     except StripeFailure:
@@ -708,6 +731,8 @@ async def on_charge_refunded(db: AsyncSession, event: WebhookEvent, context: Eve
         .where(PaymentRequest.stripe_payment_intent_id == intent_id)
         .execution_options(populate_existing=True)
     )
+    if pr is None and isinstance(intent_id, str):
+        return await _on_shared_charge_refunded(db, intent_id, context)
     if pr is None or pr.stripe_account_id is None or not isinstance(intent_id, str):
         return []
     listed = context.refund_lists.get(intent_id)
@@ -721,6 +746,25 @@ async def on_charge_refunded(db: AsyncSession, event: WebhookEvent, context: Eve
         events = await payments.apply_current(db, context.gateway, pr, context.intents)
     for made in reversed(listed):
         events += await record_refund(db, made, pr.id)
+    return events
+
+
+async def _on_shared_charge_refunded(db: AsyncSession, intent_id: str, context: EventContext) -> list[Outbound]:
+    """charge.refunded of a Pay all charge: each refund Stripe lists is recorded on the request it was for."""
+    paying = await pay_all.set_for_intent(db, intent_id)
+    if paying is None or paying.stripe_account_id is None:
+        return []
+    listed = context.refund_lists.get(intent_id)
+    if listed is None:
+        try:
+            listed = await context.gateway.list_refunds(account_id=paying.stripe_account_id, intent_id=intent_id)
+        except AccessRevoked:
+            return []  # the payload's total can't say which request it was for; each refund's own event may
+    events: list[Outbound] = []
+    for made in reversed(listed):
+        owner = await pay_all.refund_owner(db, intent_id, made)
+        if owner is not None:
+            events += await record_refund(db, made, owner)
     return events
 
 

@@ -24,6 +24,13 @@ class ErrorDetail(Outgoing):
     errors: list[ErrorDetail] | None = Field(
         default=None, description="When several fields (or items of one) are wrong: every problem, in the form's order"
     )
+    # Pay all (``POST /api/v1/calls/{call}/checkout``) refusing a set: the requests at fault, and when the set
+    # changed while paying (set_changed), what is still to pay and its total.
+    payment_requests: list[str] | None = Field(default=None, description="Pay all: the requests at fault")
+    remaining: list[str] | None = Field(default=None, description="Pay all, set_changed: the requests still to pay")
+    amount: int | None = Field(default=None, description="Pay all, set_changed: their total, in minor units")
+    currency: str | None = None
+    amount_display: str | None = None
 
     def to_json(self) -> dict[str, str]:
         body: dict[str, str] = self.model_dump(mode="json", exclude_none=True)

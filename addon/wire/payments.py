@@ -66,6 +66,9 @@ class PaymentRequest(Outgoing):
     amount_authorized_display: str | None = None
     capture_before: Timestamp | None = Field(default=None, description="When Stripe would let the hold lapse")
     refunds: list[Refund] = []
+    pay_all: str | None = Field(
+        default=None, description="Paid together with other requests of the call (Pay all): the payment they share"
+    )
     # What screens show, so no page formats money or guesses card details itself.
     amount_display: str = Field(description='The amount as people read it, with its currency ("A$80.00")')
     card_brand: str | None
@@ -144,6 +147,8 @@ class CallCheckoutBody(Incoming):
 
     email: str
     payment_requests: Annotated[list[str], Field(min_length=1, max_length=50)]
+    # Optional, as for one request: the patient's name on the receipt.
+    name: Annotated[str, Field(max_length=200)] | None = None
 
 
 class Checkout(Outgoing):
@@ -206,9 +211,7 @@ class PaymentsQuery(Incoming):
     currency: str | None = Field(default=None, description="ISO 4217, e.g. aud")
     amount_min: str | None = Field(default=None, description="As people write it (80.00), in each payment's currency")
     amount_max: str | None = Field(default=None, description="As people write it (80.00), in each payment's currency")
-    q: str | None = Field(
-        default=None, description="Text in the description, receipt number, patient email or name"
-    )
+    q: str | None = Field(default=None, description="Text in the description, receipt number, patient email or name")
     sort: str | None = Field(
         default=None, description="created_at or amount; a leading '-' for newest or largest first"
     )

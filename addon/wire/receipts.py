@@ -16,6 +16,18 @@ class ReceiptRefund(Outgoing):
     display: str = Field(description='"A$40.00 on 2 December 2026"')
 
 
+class ReceiptItem(Outgoing):
+    """One line of the receipt: a request it covers (several when they were paid at once, with Pay all)."""
+
+    payment_request: str
+    description: str
+    item_code: str | None
+    amount: MinorUnits
+    amount_display: str
+    amount_refunded: MinorUnits
+    receipt_number: str
+
+
 class Receipt(Outgoing):
     """The receipt's own words, so screen and PDF agree."""
 
@@ -35,6 +47,8 @@ class Receipt(Outgoing):
     description: str
     item_code: str | None
     patient_name: str | None
+    payer_name: str | None = Field(default=None, description="Who paid, when not the patient (a carer, a parent)")
+    items: list[ReceiptItem] = []
     gst_line: str | None
     amount: MinorUnits
     amount_refunded: MinorUnits

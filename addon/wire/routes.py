@@ -84,7 +84,12 @@ ROUTES: tuple[Route, ...] = (
         "Pay several open requests of the call at once: one PaymentIntent for their sum, one receipt listing each",
         payments.Checkout,
         body=payments.CallCheckoutBody,
-        errors={409: "An id that isn't payable by this patient in this call, named; nothing charged"},
+        errors={
+            404: "Not the call you are in",
+            409: "An id that isn't payable by this patient in this call, named in payment_requests; nothing charged. "
+            "set_changed: one stopped being payable while paying (remaining, amount: the new set and total)",
+            502: "Stripe could not be reached",
+        },
     ),
     Route(
         "post",
