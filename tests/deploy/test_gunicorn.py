@@ -91,10 +91,14 @@ def test_gunicorn_workers_share_one_metrics_view(tmp_path: Path) -> None:
     try:
         wait_ready(base)
         assert not (metrics_dir / "counter_999999.db").exists()
+        # Each worker's app makes its live gauge's file as it starts: both are up once there are two.
+        deadline = time.monotonic() + 60
+        while len(list(metrics_dir.glob("gauge_livesum_*.db"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
         # New connections until both workers have answered some (each worker's histogram file names its pid).
         sent = 0
         with ThreadPoolExecutor(8) as pool:
-            for _ in range(20):
+            for _ in range(50):
                 sent += sum(pool.map(lambda _: get(f"{base}/healthz")[0] == 200, range(16)))
                 if len(list(metrics_dir.glob("histogram_*.db"))) >= 2:
                     break
