@@ -130,7 +130,9 @@ async def offer_for(db: AsyncSession, principal: Principal) -> wire.SavedCardOff
     active = await _active_card(db, clinic, principal.user_id) if clinic.stripe_account_id else None
     here = await _this_call(db, call_id, principal.user_id)
     shown = active or (here if here is not None and here.status == "pending" else None)
+    patient = await db.get_one(User, principal.user_id)
     return wire.SavedCardOffer(
+        email=(shown.email if shown is not None else None) or patient.email,
         enabled=enabled,
         ask=enabled and active is None and (here is None or here.status == "pending"),
         clinic_name=name_on_receipt(clinic),

@@ -605,4 +605,6 @@ async def page_context(db: AsyncSession, principal: Principal) -> dict[str, Any]
         "currencies": list(scope.currencies),
         "statuses": [{"value": key, "label": words} for key, words in STATUS_WORDS.items()],
         "timezone": scope.timezone,
+        # Saved cards (and the fees charged to them) are one clinic's: its admins and clinicians see them.
+        "saved_cards": principal.role in (Role.TEAM_ADMIN, Role.TEAM_MEMBER) and principal.clinic_id is not None,
     }

@@ -44,6 +44,9 @@ class SavedCardOffer(Outgoing):
     clinic_name: str
     policy: str | None = Field(description="The clinic's policy, to show before the patient agrees")
     card: SavedCard | None = Field(description="The patient's saved card for this clinic (or the one being saved)")
+    email: str | None = Field(
+        default=None, description="The patient's own email, to prefill (their launch's, or their last saved card's)"
+    )
 
 
 class SavedCardSetupBody(Incoming):

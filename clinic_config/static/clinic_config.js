@@ -3,6 +3,7 @@
 // other sites from making these changes on an admin's behalf.
 import { session, api } from "/static/session.js";
 import { io } from "/widget/static/vendor/socket.io-client/socket.io.esm.min.js";
+import { CARD_FIELDS, renderCardSettings, cardSettings } from "/clinic-config/static/saved_cards.js";
 
 const $ = (id) => document.getElementById(id);
 const announcer = $("announcer");
@@ -166,6 +167,7 @@ function renderSettings(config) {
   $("link_reminder_hours").value = s.link_reminder_hours ?? "";
   $("link_notice_email").value = s.link_notice_email ?? "";
   renderCentreSettings(config);
+  renderCardSettings(s);
 }
 
 function renderCentreSettings(config) {
@@ -194,7 +196,7 @@ function centreSettings() {
 }
 
 function clearErrors() {
-  for (const name of [...FIELDS, ...CENTRE_FIELDS]) {
+  for (const name of [...FIELDS, ...CENTRE_FIELDS, ...CARD_FIELDS]) {
     $(`${name}-error`).textContent = "";
     $(name).removeAttribute("aria-invalid");
   }
@@ -286,7 +288,9 @@ $("confirm-remove-yes").addEventListener("click", async (event) => {
 $("settings").addEventListener("submit", async (event) => {
   event.preventDefault();
   clearErrors();
-  const body = { ...Object.fromEntries(FIELDS.map((name) => [name, $(name).value])), ...centreSettings() };
+  const body = {
+    ...Object.fromEntries(FIELDS.map((name) => [name, $(name).value])), ...centreSettings(), ...cardSettings(),
+  };
   const button = $("save-settings");
   button.disabled = true;
   try {

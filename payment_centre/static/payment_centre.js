@@ -373,4 +373,7 @@ if (profile) {
   });
 }
 
+// A fee charged to a saved card (saved_cards.js) is a payment like any other: show it in the list.
+document.addEventListener("callpay:payments-changed", () => load());
+
 load();

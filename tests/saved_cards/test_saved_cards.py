@@ -44,7 +44,7 @@ async def test_save_at_join_then_no_show_fee_then_a_receipt_citing_the_policy(cl
     status, offer = await clinic.api("GET", "/api/v1/saved-card", patient)
     assert status == 200
     assert offer["enabled"] and offer["ask"] and offer["policy"] == POLICY and offer["card"] is None
-    assert offer["clinic_name"] == "Harbour Physio"
+    assert offer["clinic_name"] == "Harbour Physio" and offer["email"] == "pat@example.com"
 
     card = await save_card(clinic, patient)
     assert card["card"] == "Visa ending in 4242" and card["consent_text"] == POLICY and card["call"] == "call-1"

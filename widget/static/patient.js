@@ -15,6 +15,7 @@ import { startCheckout, pay, wireEmailField } from "/widget/static/patient/check
 import { showSuccess, fillSuccess, loadReceipt, downloadReceipt } from "/widget/static/patient/success.js";
 import { CONNECTION_LOST, NOT_FROM_CALL, SESSION_ENDED } from "/widget/static/patient/words.js";
 import { isHeld, leaveHeld, holdNews } from "/widget/static/patient/held.js";
+import { startSavedCard } from "/widget/static/patient/save_card.js";
 
 let resumeTo = null; // where a reloaded frame was: {view, active}, until the first list arrives
 
@@ -130,6 +131,7 @@ function start() {
   $("pw-done").addEventListener("click", () => backToList(state.active));
   $("pw-download").addEventListener("click", downloadReceipt);
   renderList();
+  startSavedCard();
   connectLive(session.token, {
     onState: onLive,
     on: { payments_available: setAvailability, payment_requests: onSnapshot, payment_request: onChange },

@@ -4,7 +4,7 @@
 import { $ } from "/widget/static/view.js";
 import { state } from "/widget/static/patient/state.js";
 
-const APPEARANCE = {
+export const APPEARANCE = {
   theme: "stripe",
   variables: { colorPrimary: "#0b5cad", colorText: "#1a1f36", colorDanger: "#a4141c", fontSizeBase: "16px" },
 };
