@@ -13,12 +13,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import timedelta
 
 from aiohttp import web
 
 from addon import metrics
 from addon.appkeys import AFTER_COMMIT, CLOCK, DB, DB_READ, GATEWAY, OUTBOX, RECONCILED, SETTINGS
-from addon.mail import SmtpTransport
+from addon.mail import SEND_TIMEOUT, SmtpTransport
 from addon.outbound import Outbound
 from addon.publish import publish_after_commit
 from addon.services import holds, payment_links, reconciliation
@@ -60,7 +61,9 @@ async def _outbox_worker(app: web.Application) -> AsyncIterator[None]:
         log.warning("CALLPAY_SMTP_URL is not set: receipt emails are queued but not sent.")
         yield
         return
-    worker = OutboxWorker(app[DB], SmtpTransport(settings.smtp_url), mail_from=settings.mail_from)
+    lease = timedelta(seconds=settings.outbox_lease_seconds)
+    transport = SmtpTransport(settings.smtp_url, timeout=min(SEND_TIMEOUT, settings.outbox_lease_seconds / 2))
+    worker = OutboxWorker(app[DB], transport, mail_from=settings.mail_from, lease=lease)
     app[OUTBOX] = worker
     task = asyncio.create_task(worker.run(), name="callpay-outbox")
     try:

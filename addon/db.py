@@ -27,6 +27,8 @@ from sqlalchemy.exc import MissingGreenlet, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import await_only
 
+from addon.sqlite_one_hop import OneHopConnection, OneHopDBAPI
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_S = 30
 # The execution option that marks an engine's transactions read-only; see read_session_factory.
@@ -40,7 +42,10 @@ def create_engine(database_url: str) -> AsyncEngine:
     # secrets) into logs or Sentry.
     if database_url.startswith("sqlite"):
         _ensure_sqlite_folder(database_url)
-        engine = create_async_engine(database_url, connect_args={"timeout": BUSY_TIMEOUT_S}, hide_parameters=True)
+        one_hop: dict[str, Any] = {"module": OneHopDBAPI()} if database_url.startswith("sqlite+aiosqlite") else {}
+        engine = create_async_engine(
+            database_url, connect_args={"timeout": BUSY_TIMEOUT_S}, hide_parameters=True, **one_hop
+        )
         turns = WriterTurns()
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", lambda connection: _sqlite_begin(connection, turns))
@@ -74,17 +79,27 @@ def _sqlite_begin(connection: Connection, turns: WriterTurns) -> None:
     read_only = bool(connection.get_execution_options().get(READ_ONLY))
     # query_only lasts as long as the connection, so it is switched only when the kind of transaction changes.
     if connection.info.get(READ_ONLY, False) != read_only:
-        connection.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+        _before_next_statement(connection, f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
         connection.info[READ_ONLY] = read_only
     if read_only:
         # A deferred BEGIN reads a snapshot without taking any lock a writer waits on (WAL); query_only makes a
         # write slipped into a read-only transaction fail loudly instead of reaching for the write lock half-way.
-        connection.exec_driver_sql("BEGIN")
+        _before_next_statement(connection, "BEGIN")
         return
     turns.take(connection.info)
     # IMMEDIATE takes SQLite's single write lock up front, so writers queue on busy_timeout; a deferred BEGIN that
     # reads and then writes fails at once ("database is locked") if another writer committed in between.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    _before_next_statement(connection, "BEGIN IMMEDIATE")
+
+
+def _before_next_statement(connection: Connection, statement: str) -> None:
+    """Run ``statement`` now, or (through the one-hop driver) in the same trip as the next statement: the order
+    SQLite sees is the same either way, and nothing else runs on the connection in between."""
+    driver = connection.connection.dbapi_connection
+    if isinstance(driver, OneHopConnection):
+        driver.defer(statement)
+    else:
+        connection.exec_driver_sql(statement)
 
 
 class WriterTurns:

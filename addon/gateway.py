@@ -694,9 +694,12 @@ class StripeGateway:
                 raise InvalidSignature("payload is not JSON") from exc
             except (AttributeError, KeyError, TypeError) as exc:
                 raise MalformedEvent("payload is not an event object") from exc
+            except RecursionError as exc:
+                # Signed JSON nested deeper than Python's parser (or the SDK's object builder) recurses.
+                raise MalformedEvent("payload is nested too deeply") from exc
             try:
                 return webhook_event(event.to_dict())
-            except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
                 raise MalformedEvent(f"event is malformed: {type(exc).__name__}") from exc
         raise InvalidSignature("signature does not match")
 
@@ -726,6 +729,10 @@ def keyed(scope: str, params: Mapping[str, Any]) -> str:
 # --- Translation from Stripe's objects and errors ----------------------------------------------------------
 
 
+# Stripe's ids and event types are far shorter; the inbox keeps id, type and account in columns this wide.
+EVENT_TEXT_MAX = 100
+
+
 def webhook_event(data: Mapping[str, Any]) -> WebhookEvent:
     """An event as Callpay reads it, from Stripe's JSON: a body just verified, or one kept in the inbox.
 
@@ -736,9 +743,11 @@ def webhook_event(data: Mapping[str, Any]) -> WebhookEvent:
     body = data["data"]
     if not isinstance(body, Mapping) or not isinstance(body.get("object"), Mapping):
         raise TypeError("event data.object is not an object")
-    if not isinstance(event_id, str) or not isinstance(kind, str) or not 0 < len(event_id) <= 255:
+    if not isinstance(event_id, str) or not isinstance(kind, str) or not 0 < len(event_id) <= EVENT_TEXT_MAX:
         raise TypeError("event id or type is not text")
-    if account is not None and (not isinstance(account, str) or len(account) > 255):
+    if len(kind) > EVENT_TEXT_MAX:
+        raise ValueError("event type is too long")
+    if account is not None and (not isinstance(account, str) or len(account) > EVENT_TEXT_MAX):
         raise TypeError("event account is not text")
     if isinstance(created, bool) or not isinstance(created, int | float) or not 0 <= created < 2**40:
         raise ValueError("event created is not a time")

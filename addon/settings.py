@@ -88,6 +88,9 @@ class Settings:
     background: bool = True
     # Bearer token for GET /metrics (Prometheus); unset, the endpoint is off.
     metrics_token: Secret | None = None
+    # How long a process holds an email it is sending before another may take it up: what a receipt waits after
+    # its sender died mid-send. Each SMTP send is given at most half of it, so a live send never outlasts its lease.
+    outbox_lease_seconds: float = 120.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -128,6 +131,7 @@ class Settings:
                 problems.append(f"{PREFIX}SMTP_URL is malformed: use smtp://[user:password@]host:port.")
         onboarding = _onboarding_ways(get("STRIPE_ONBOARDING"), problems)
         background = _switch("BACKGROUND", get("BACKGROUND"), problems)
+        outbox_lease = _seconds("OUTBOX_LEASE_SECONDS", get("OUTBOX_LEASE_SECONDS"), 120.0, problems, least=2.0)
         if problems:
             raise SettingsError(problems)
         assert launch_secret and secret_key and publishable_key and client_id and webhook_secret and public_url
@@ -153,6 +157,7 @@ class Settings:
             stripe_extra_webhook_secrets=extra,
             background=background,
             metrics_token=Secret(metrics) if (metrics := get("METRICS_TOKEN")) else None,
+            outbox_lease_seconds=outbox_lease,
         )
 
     @property
@@ -193,6 +198,20 @@ def _switch(name: str, value: str | None, problems: list[str]) -> bool:
         return False
     problems.append(f"{PREFIX}{name} is malformed: use on or off.")
     return True
+
+
+def _seconds(name: str, value: str | None, default: float, problems: list[str], *, least: float) -> float:
+    """A duration in seconds; unset is ``default``."""
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds >= least or seconds == float("inf"):
+        problems.append(f"{PREFIX}{name} is malformed: use a number of seconds, at least {least:g}.")
+        return default
+    return seconds
 
 
 def _async_driver(url: str) -> str:

@@ -31,7 +31,7 @@ from sandbox.stripe.config import REALISTIC
 from sandbox.stripe.signing import signature_header
 from scripts import services
 
-pytest_plugins = ["tests.support.contract"]
+pytest_plugins = ["tests.support.contract", "tests.support.chaos"]
 if (Path(__file__).parent / "browser_support.py").exists():
     pytest_plugins.append("tests.browser_support")
 

@@ -54,6 +54,8 @@ def test_every_missing_required_setting_is_named_on_its_own_line() -> None:
         ("CALLPAY_PUBLIC_URL", "ftp://x", "http"),
         ("CALLPAY_SMTP_URL", "mail.example.com", "smtp://"),
         ("CALLPAY_DATABASE_URL", "mysql://x", "sqlite"),
+        ("CALLPAY_OUTBOX_LEASE_SECONDS", "soon", "seconds"),
+        ("CALLPAY_OUTBOX_LEASE_SECONDS", "0.5", "at least 2"),
     ],
 )
 def test_a_malformed_setting_says_what_to_fix(key: str, value: str, says: str) -> None:
@@ -76,3 +78,8 @@ def test_settings_are_frozen() -> None:
     settings = Settings.from_env(BASE_ENV)
     with pytest.raises(AttributeError):
         settings.public_url = "http://elsewhere"  # type: ignore[misc]
+
+
+def test_the_outbox_lease_is_two_minutes_unless_set() -> None:
+    assert Settings.from_env(BASE_ENV).outbox_lease_seconds == 120.0
+    assert Settings.from_env({**BASE_ENV, "CALLPAY_OUTBOX_LEASE_SECONDS": "5"}).outbox_lease_seconds == 5.0
