@@ -50,6 +50,11 @@ async def test_a_charge_whose_answer_was_lost_is_the_same_charge_when_tried_agai
     async with clinic.app[DB]() as db:
         row = await db.scalar(select(OffSessionCharge))
     assert row is not None and row.status == "pending"
+    # Meanwhile the fee is "processing": the patient, still in the call, can't pay it a second way.
+    status, pr = await clinic.api("GET", f"/api/v1/payment-requests/{row.payment_request_id}", patient)
+    assert status == 200 and pr["status"] == "processing" and not pr["payable"]
+    status, body = await clinic.checkout(row.payment_request_id, patient)
+    assert status == 409, body
     # Tried again: Stripe replays its first answer to the same key; one charge, now recorded, one receipt.
     status, body = await clinic.api(
         "POST", f"/api/v1/saved-cards/{card['id']}/fees", admin, json={"kind": "no_show", "client_ref": "b"}
