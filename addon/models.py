@@ -228,6 +228,23 @@ class Session(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class SocketPresence(Base):
+    """A patient's open Socket.IO connection in a call: who is in the call now, for the clinician's "who pays" picker.
+
+    One row per socket, made on connect and removed on disconnect. Each worker renews its own rows' ``seen_at`` while
+    they stay open, so the rows of a worker that died lapse by themselves (see :mod:`addon.services.presence`).
+    """
+
+    __tablename__ = "socket_presence"
+
+    worker: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sid: Mapped[str] = mapped_column(String(100), primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    connected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class OAuthState(Base):
     """A Connect OAuth ``state``: single use, bound to one session and one clinic, short-lived. The same binding
     carries a person back from Stripe's hosted onboarding (``purpose`` "onboarding"), where a link's return and
@@ -297,6 +314,14 @@ class PaymentRequest(Base):
     # Who pays: one participant of the call (their launch sub and name then), or anyone in the call when null.
     payer_sub: Mapped[str | None] = mapped_column(String(200))
     payer_name: Mapped[str | None] = mapped_column(String(200))
+    # Someone in the call is paying it right now (checkout open, confirming, 3-D Secure): the step, who (launch sub
+    # and name), since when, and until when unless their page renews it, so a patient who walks away blocks no one.
+    # Cleared by every change of status (see addon.services.transitions).
+    paying_step: Mapped[str | None] = mapped_column(String(20))
+    paying_sub: Mapped[str | None] = mapped_column(String(200))
+    paying_name: Mapped[str | None] = mapped_column(String(200))
+    paying_since: Mapped[datetime | None]
+    paying_until: Mapped[datetime | None]
     # The patient whose checkout made the PaymentIntent: they keep it, so another participant can neither take
     # over its client_secret nor re-address its receipt (they get a 409 instead).
     checkout_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

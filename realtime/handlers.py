@@ -7,23 +7,26 @@ once even on a socket that stays open.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from socketio.exceptions import ConnectionRefusedError as Refused
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from addon.appkeys import DB, DB_READ, GATEWAY
+from addon.appkeys import DB, DB_READ, GATEWAY, RATE_LIMITS
 from addon.auth import sessions
 from addon.auth.roles import CLINICIANS, Role
 from addon.auth.sessions import Principal
-from addon.errors import CallpayError, Unauthenticated
+from addon.errors import CallpayError, RateLimited, Unauthenticated
 from addon.gateway import StripeFailure
+from addon.http.limits import client_address, limit
 from addon.outbound import Outbound, call_room, call_staff_room, clinic_patients_room, clinic_staff_room
 from addon.publish import publish_after_commit
-from addon.services import cancellation, clinics, holds, participants, payment_requests
+from addon.services import cancellation, clinics, holds, payment_requests, presence
 from addon.services.payment_requests import Outcome
 from addon.services.stripe_errors import for_people
 from addon.wire.base import parse
@@ -65,10 +68,20 @@ def rooms_for(principal: Principal) -> list[str]:
 
 
 def register(server: Any, app: web.Application) -> None:
+    # This worker's name for its sockets in the presence table (see addon/services/presence.py).
+    worker = presence.new_worker_id()
+    app.cleanup_ctx.append(_keep_presence(app, worker))
+
     async def resolve(token: str) -> Principal:
         return await sessions.authenticate(app[DB_READ], app[DB], token)
 
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+        request = environ.get("aiohttp.request")
+        if isinstance(request, web.Request):
+            try:
+                await limit(request, ("socket-connect-ip", client_address(request)))
+            except RateLimited as exc:
+                raise Refused(exc.message, {"code": exc.code, "retry_after": exc.retry_after}) from exc
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str) or not token:
             raise Refused(MISSING_SIGN_IN, {"code": "session_missing"})
@@ -79,6 +92,9 @@ def register(server: Any, app: web.Application) -> None:
         if principal.role is Role.PATIENT and principal.call_id is None:
             raise Refused(NO_CALL, {"code": "no_call"})
         await server.save_session(sid, {"token": token})
+        if presence.counts(principal):
+            async with app[DB].begin() as db:
+                await presence.joined(db, worker, sid, principal)
         # Join before reading the snapshot, so nothing that changes in between is missed; pages keep the newer copy.
         for room in rooms_for(principal):
             await server.enter_room(sid, room)
@@ -90,9 +106,7 @@ def register(server: Any, app: web.Application) -> None:
             )
             status = await clinics.status_for(db, principal) if principal.is_staff and principal.clinic_id else None
             available = await clinics.patient_status_for(db, principal) if principal.role is Role.PATIENT else None
-            present = (
-                Participants(await participants.in_call(db, principal.call_id)) if principal.call_id else None
-            )
+            present = Participants(await presence.present(db, principal.call_id)) if principal.call_id else None
         if present is not None and principal.role is Role.PATIENT and principal.call_id is not None:
             # Someone joined: the clinician's "who pays" picker hears it at once.
             await publish_after_commit(
@@ -102,6 +116,15 @@ def register(server: Any, app: web.Application) -> None:
         # Sent once the connection is accepted (the handler returning is what accepts it), and only to this
         # socket on this worker, so it never goes round through Redis.
         server.start_background_task(send_snapshot, sid, snapshot, status, available, clinicians_list)
+
+    async def disconnect(sid: str, reason: object = None) -> None:
+        # Someone left: the clinician's "who pays" picker hears it at once.
+        async with app[DB].begin() as db:
+            call_id = await presence.left(db, worker, sid)
+            if call_id is None:
+                return
+            people = Participants(await presence.present(db, call_id))
+        await publish_after_commit(app, [Outbound(event="participants", room=call_staff_room(call_id), data=people)])
 
     async def send_snapshot(
         sid: str,
@@ -132,6 +155,7 @@ def register(server: Any, app: web.Application) -> None:
         try:
             token = (await server.get_session(sid)).get("token", "")
             principal = await resolve(token)
+            await app[RATE_LIMITS].check(("socket-action", principal.token_hash))
             outcome = await action(principal)
         except CallpayError as exc:
             return AckError(ok=False, error=ErrorDetail(**exc.to_dict())).to_json()
@@ -178,7 +202,43 @@ def register(server: Any, app: web.Application) -> None:
         return await act_alone(sid, let_go)
 
     server.on("connect", connect)
+    server.on("disconnect", disconnect)
     server.on("request_payment", request_payment)
     server.on("cancel_payment_request", cancel_payment_request)
     server.on("capture_payment_request", capture_payment_request)
     server.on("release_payment_request", release_payment_request)
+
+
+def _keep_presence(app: web.Application, worker: str) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Renew this worker's presence rows while it runs, and remove them when it stops (its sockets close with it).
+
+    The loop stops on an event, not on cancellation alone (see addon/background.py for why)."""
+
+    async def context(_app: web.Application) -> AsyncIterator[None]:
+        stopping = asyncio.Event()
+
+        async def loop() -> None:
+            while not stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), presence.RENEW_EVERY.total_seconds())
+                if stopping.is_set():
+                    return
+                try:
+                    async with app[DB].begin() as db:
+                        await presence.renew(db, worker)
+                except Exception:
+                    log.exception("presence renewal failed")
+
+        task = asyncio.create_task(loop(), name="callpay-presence")
+        try:
+            yield
+        finally:
+            stopping.set()
+            await asyncio.wait([task], timeout=5)
+            try:
+                async with app[DB].begin() as db:
+                    await presence.forget_worker(db, worker)
+            except Exception:
+                log.warning("could not remove this worker's presence rows; they lapse by themselves")
+
+    return context

@@ -2,9 +2,10 @@
 
 Each participant is known by their launch: the platform's ``sub`` and the name it gave. The participants of a
 call are the people who opened Callpay in it as patients (a patient, a carer, a guardian), so the clinician's
-picker lists only people who can actually pay. A request addressed to one of them (``payer``) is payable only by
-that person; anyone else in the call sees that it is with someone else, and the API refuses them (403
-``not_payer``).
+picker lists only people who can actually pay; it shows those in the call now (:mod:`addon.services.presence`),
+and a request may name anyone who opened it in this call (someone whose connection just dropped included). A
+request addressed to one of them (``payer``) is payable only by that person; anyone else in the call sees that it
+is with someone else, and the API refuses them (403 ``not_payer``).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from addon.models import Call, Clinic, PaymentRequest, User, iso_utc, utcnow
 from addon.outbound import Outbound, call_room
 from addon.services import amounts, participants
 from addon.services.clinics import clinic_status, require_payments_available
+from addon.services.paying_state import paying_json
 from addon.wire import payments as wire
 from addon.wire.common import Person
 
@@ -84,6 +85,7 @@ def payment_request_json(view: RequestView) -> wire.PaymentRequest:
         ),
         capture_before=iso_utc(pr.capture_before),
         payer=Person(id=pr.payer_sub, name=pr.payer_name or "Someone in the call") if pr.payer_sub else None,
+        paying=paying_json(pr),
         pay_all=pr.pay_all_id,
         # What screens show, so no page formats money or guesses card details itself.
         amount_display=money.format_amount(pr.amount, pr.currency),

@@ -37,6 +37,7 @@ from addon.models import PayAll, PaymentRequest
 from addon.outbound import Outbound
 from addon.services import pay_all
 from addon.services.event_context import EventContext
+from addon.services.paying import on_requires_action as mark_authenticating
 from addon.services.payment_requests import changed_event, find_in_call
 from addon.services.stripe_errors import worded
 from addon.services.transitions import transition
@@ -244,6 +245,16 @@ async def on_payment_intent(db: AsyncSession, event: WebhookEvent, context: Even
     return await apply_intent(db, pr, intent)
 
 
+async def on_requires_action(db: AsyncSession, event: WebhookEvent, context: EventContext) -> list[Outbound]:
+    """payment_intent.requires_action: the bank is checking the card (3-D Secure), so the call hears the patient is
+    authenticating. Only news for the clinician: nothing about the money, so an intent not read now is let go."""
+    pr = await _request_for_intent(db, event.object.get("id"))
+    intent = context.intents.get(pr.stripe_payment_intent_id or "") if pr is not None else None
+    if pr is None or intent is None:
+        return []
+    return await mark_authenticating(db, pr, intent)
+
+
 async def _on_set_intent(
     db: AsyncSession, paying: PayAll, event: WebhookEvent, context: EventContext
 ) -> list[Outbound]:
@@ -326,6 +337,7 @@ HANDLERS = {
     # A hold authorised (or its capturable amount changed): re-read, like the others, and recorded as authorised.
     "payment_intent.amount_capturable_updated": on_payment_intent,
     "charge.refunded": on_charge_refunded,
+    "payment_intent.requires_action": on_requires_action,
 }
 
 PREPARERS = {event_type: prefetch_intent for event_type in HANDLERS}

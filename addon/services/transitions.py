@@ -21,6 +21,7 @@ from addon.lifecycle import Status, Trigger
 from addon.models import Clinic, PaymentRequest, utcnow
 from addon.outbound import Outbound, call_staff_room
 from addon.services import link_state, receipts
+from addon.services.paying_state import CLEARED
 from addon.services.payment_requests import changed_event
 
 
@@ -60,6 +61,8 @@ async def transition(
     if not trigger.keeps_status:
         target = trigger.target(to)
         changes["status"] = target.value
+        # Whoever was paying it has an outcome now (paid, declined, cancelled under them): no one is paying it.
+        changes.update({k: v for k, v in CLEARED.items() if k not in changes})
         if target is Status.CANCELED:
             changes.setdefault("canceled_at", now)
         if trigger.takes_money:

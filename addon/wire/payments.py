@@ -34,6 +34,25 @@ class Refund(Outgoing):
     source: Literal["callpay", "stripe"] = Field(description="stripe: made in the clinic's Stripe dashboard")
 
 
+PayingStep = Literal["checkout", "confirming", "authenticating"]
+
+
+class Paying(Outgoing):
+    """Someone in the call is paying the request right now, so its clinician doesn't cancel it under their hands.
+
+    It lapses by itself at ``expires_at`` unless the payer's page says they are still at it, and any change of the
+    request's status ends it."""
+
+    step: PayingStep = Field(
+        description="checkout: the checkout is open; confirming: the card is being confirmed; "
+        "authenticating: the bank is checking it (3-D Secure)"
+    )
+    by: Person = Field(description="Who is paying: their launch sub and name")
+    since: Timestamp
+    expires_at: Timestamp = Field(description="When it lapses unless the payer's page renews it")
+    words: str = Field(description='What the clinician reads, such as "Sam Lee is paying now: checkout is open."')
+
+
 class PaymentRequest(Outgoing):
     """The contract's PaymentRequest, wherever it is sent: API answers and Socket.IO payloads alike.
 
@@ -62,6 +81,7 @@ class PaymentRequest(Outgoing):
     capture: Capture = "now"
     amount_authorized: MinorUnits | None = Field(default=None, description="A hold's authorised amount")
     payer: Person | None = Field(default=None, description="null: anyone in the call may pay")
+    paying: Paying | None = Field(default=None, description="Someone is paying it right now; null otherwise")
     capturable: bool = Field(default=False, description="A hold its clinician may charge or release now")
     amount_authorized_display: str | None = None
     capture_before: Timestamp | None = Field(default=None, description="When Stripe would let the hold lapse")
@@ -135,6 +155,14 @@ class CheckoutBody(Incoming):
     email: str
     # Optional: the patient's name on the receipt; left out, the receipt uses the name the platform gave.
     name: Annotated[str, Field(max_length=200)] | None = None
+
+
+class PayingBody(Incoming):
+    """What the payer's page says it is doing: checkout open, card being confirmed, or closed without paying."""
+
+    messages = {"step": 'Say "checkout", "confirming" or "closed".'}
+
+    step: Literal["checkout", "confirming", "closed"]
 
 
 class CallCheckoutBody(Incoming):

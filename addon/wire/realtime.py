@@ -93,7 +93,8 @@ class Ack(RootModel[AckOk | AckError]):
     """Every client → server event is acked with ``{"ok": true, "payment_request"}`` or ``{"ok": false, "error"}``."""
 
 class Participants(RootModel[list[Person]]):
-    """Who is in the call and can pay (each by their launch sub and name), in the order they joined."""
+    """Who is in the call now and can pay (each by their launch sub and name, with a socket open), in the order they
+    joined."""
 
     def to_json(self) -> object:
         return self.model_dump(mode="json")
@@ -128,7 +129,8 @@ SERVER_EVENT_SUMMARIES: dict[EventName, str] = {
     "clinic_status": "Whether the clinic can take payments, to its staff, on connect and on every change",
     "payments_available": "Whether a patient can pay by card now, to patients, on every (re)connect and change",
     "payment_link": "One PaymentLink, on every change, to the clinic's staff",
-    "participants": "Who is in the call and can pay, to the call's clinicians, on connect and when someone joins",
+    "participants": "Who is in the call now and can pay, to the call's clinicians, on connect and whenever someone "
+    "joins or leaves",
 }
 CLIENT_EVENTS: dict[str, type[Incoming]] = {
     "request_payment": RequestPayment,

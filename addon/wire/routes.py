@@ -93,6 +93,19 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "post",
+        "/api/v1/payment-requests/{id}/paying",
+        "The payer's page says they are paying now (checkout open, card being confirmed) or stopped; it lapses by "
+        "itself when not renewed, and its clinician sees it",
+        payments.PaymentRequest,
+        body=payments.PayingBody,
+        errors={
+            **NOT_FOUND,
+            403: "Only the request's payer may pay it (not_payer)",
+            409: "Already paid or canceled, or another patient is paying it: nothing to say now",
+        },
+    ),
+    Route(
+        "post",
         "/api/v1/payment-requests/{id}/confirmation",
         "The patient's browser reports Stripe.js's result; the server checks it with Stripe",
         payments.PaymentRequest,

@@ -45,6 +45,8 @@ PEOPLE = {
     "clinician": Person("dr-ada", "Dr Ada Lovelace", "team_member", (("provider_number", "2426351K"),)),
     # The platform knows the patient's email (the optional launch claim): where a pay-later link goes.
     "patient": Person("sam-patient", "Sam Patient", "patient", email="sam.patient@example.com"),
+    # A second participant in the call window (a carer), with a launch of their own: who pays can be tried.
+    "carer": Person("alex-carer", "Alex Lee", "patient"),
 }
 CLINIC_NAME = "Harbour Physio"
 # The payment centre as the clinician and the org admin open it ("payment-centre" is the clinic admin's).
@@ -58,10 +60,11 @@ SURFACE_PATHS = {
     "clinic-config": "/clinic-config",
     "clinician": "/widget/clinician",
     "patient": "/widget/patient",
+    "carer": "/widget/patient",
     "payment-centre": "/payment-centre",
     **dict.fromkeys(PAYMENT_CENTRE, "/payment-centre"),
 }
-IN_CALL = frozenset({"clinician", "patient"})
+IN_CALL = frozenset({"clinician", "patient", "carer"})
 
 
 @dataclass(frozen=True)

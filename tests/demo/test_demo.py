@@ -124,6 +124,7 @@ def test_the_demo_prints_addresses_that_answer(demo: Demo, tmp_path: Path) -> No
 def test_the_simulator_mints_fresh_launches_for_each_surface(demo: Demo) -> None:
     for surface, path in (
         ("patient", "/widget/patient"),
+        ("carer", "/widget/patient"),  # the second participant in the call window
         ("clinician", "/widget/clinician"),
         ("clinic-config", "/clinic-config"),
         ("org-admin", "/org-admin"),

@@ -87,20 +87,22 @@ async def test_staff_only_events_never_reach_patients(connected: PayStack) -> No
     await stack.pay(pr["id"], patient_session)
     await stack.report(pr["id"], patient_session)
     await doctor.wait_count("payment_received", 1)
-    await patient.wait_for(lambda u: len(u.of("payment_request")) == 2)
+    await patient.wait_for(lambda u: len(u.of("payment_request")) == 3)
     await asyncio.sleep(0.3)
 
     # Who is in the call (for the "who pays" picker) comes on connect and when someone joins, to clinicians only.
     assert doctor.of("participants")[-1] == [{"id": "patient-1", "name": "Patient"}]
+    # The request made, the patient paying it (checkout open), paid.
     assert [event for event, _ in doctor.received if event != "participants"] == [
         "payment_requests",
         "clinic_status",
         "payment_request",
         "payment_request",
+        "payment_request",
         "payment_received",
     ]
     # Patients hear whether they can pay by card (in their own words, nothing staff-only), then the call's list.
-    expected = ["payments_available", "payment_requests", "payment_request", "payment_request"]
+    expected = ["payments_available", "payment_requests", "payment_request", "payment_request", "payment_request"]
     assert [event for event, _ in patient.received] == expected
     assert patient.of("payments_available") == [{"payments_available": True, "reason": None}]
     assert [event for event, _ in other_call_patient.received] == ["payments_available", "payment_requests"]

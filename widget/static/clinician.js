@@ -11,6 +11,8 @@ import { wireLinks, linkPart, onLinkChanged } from "/widget/static/clinician/lin
 import { showReceived, dismissOnEscape } from "/widget/static/clinician/popup.js";
 import { wireForm, setFormEnabled, showFormError } from "/widget/static/clinician/form.js";
 import { withCapture, onHoldAction } from "/widget/static/clinician/holds.js";
+import { showPeople, withPayer } from "/widget/static/clinician/payer.js";
+import { payingNow } from "/widget/static/requests.js";
 
 const config = JSON.parse($("panel-config").textContent);
 onAfterPayment({ render: renderList, announce });
@@ -63,8 +65,14 @@ const live = connectLive(session?.token, {
       renderList();
     },
     payment_request(pr) {
+      const wasPaying = payingNow(requests.get(pr.id));
       upsert(pr);
       renderList();
+      const current = requests.get(pr.id);
+      if (!wasPaying && payingNow(current)) announce(current.paying.words);
+    },
+    participants(list) {
+      showPeople(list, { announce });
     },
     payment_received(pr) {
       upsert(pr);
@@ -81,7 +89,7 @@ wireLinks({ render: renderList, announce });
 onItemExtra(linkPart);
 
 wireForm({
-  send: (body) => live.call("request_payment", withCapture(body), ACK_TIMEOUT_MS),
+  send: (body) => live.call("request_payment", withPayer(withCapture(body)), ACK_TIMEOUT_MS),
   onCreated(pr) {
     upsert(pr);
     renderList();

@@ -5,11 +5,11 @@
 import { session, useSession } from "/static/session.js";
 import { connectLive } from "/widget/static/live.js";
 import { $, show } from "/widget/static/view.js";
-import { isPayable, hasReceipt, isNewer } from "/widget/static/requests.js";
+import { isPayable, isPayableBy, isForSomeoneElse, hasReceipt, isNewer } from "/widget/static/requests.js";
 import { state } from "/widget/static/patient/state.js";
 import { loadTab, saveTab, forgetTab } from "/widget/static/patient/tab.js";
 import {
-  announce, listActions, renderList, backToList, leaveCanceled, setAvailability, showConnection,
+  announce, listActions, renderList, backToList, leaveCanceled, setAvailability, showConnection, me,
 } from "/widget/static/patient/list.js";
 import { startCheckout, pay, wireEmailField } from "/widget/static/patient/checkout.js";
 import { showSuccess, fillSuccess, loadReceipt, downloadReceipt } from "/widget/static/patient/success.js";
@@ -39,7 +39,7 @@ function resume() {
   const pr = active ? state.requests.get(active) : null;
   if (!pr) return;
   if (view === "success" || (view === "checkout" && hasReceipt(pr))) showSuccess(pr.id, { announceIt: false });
-  else if (view === "checkout" && isPayable(pr)) startCheckout(pr.id);
+  else if (view === "checkout" && isPayableBy(pr, me())) startCheckout(pr.id);
 }
 
 // The call's list, sent on every (re)connect. It was read as the connection opened, so a request announced since
@@ -67,8 +67,10 @@ function onChange(pr) {
     announce(news);
     showConnection(news, "");
   }
-  if (!known && isPayable(pr)) {
+  if (!known && isPayableBy(pr, me())) {
     announce(`Your clinician has asked for a payment of ${pr.amount_display} for ${pr.description}.`);
+  } else if (!known && isPayable(pr) && isForSomeoneElse(pr, me())) {
+    announce(`Your clinician has asked ${pr.payer.name} to pay ${pr.amount_display} for ${pr.description}.`);
   }
   if (state.view === "list") renderList();
   reconcile();

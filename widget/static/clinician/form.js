@@ -96,7 +96,8 @@ export function wireForm({ send, onCreated }) {
       descriptionInput.focus();
     });
   }
-  for (const input of [amountInput, descriptionInput, document.getElementById("item-code")].filter(Boolean)) {
+  const others = ["item-code", "payer", "capture-hold"].map((id) => document.getElementById(id));
+  for (const input of [amountInput, descriptionInput, ...others].filter(Boolean)) {
     input.addEventListener("input", () => {
       pendingRef = null; // different details make a different request
     });

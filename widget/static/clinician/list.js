@@ -1,8 +1,9 @@
 // The requests in this call as the clinician sees them, newest first, with Cancel (which asks first).
 
 import { $, element, announcer, timeOf } from "/widget/static/view.js";
-import { isCancelable, isNewer, newestFirst } from "/widget/static/requests.js";
+import { isCancelable, isNewer, newestFirst, payingNow } from "/widget/static/requests.js";
 import { holdMeta, renderHoldActions } from "/widget/static/clinician/holds.js";
+import { payerMeta, payingWords, watchLapses } from "/widget/static/clinician/payer.js";
 import { renderAfterPayment } from "/widget/static/clinician/after_payment.js";
 
 const STATUS_WORDS = {
@@ -46,6 +47,7 @@ export function renderList() {
   $("empty").hidden = items.length > 0;
   list.replaceChildren(...items.map(renderItem));
   if (refocus) focusAction(refocus.id, refocus.action);
+  watchLapses(items, renderList);
 }
 
 function focusAction(id, action) {
@@ -57,12 +59,20 @@ function renderItem(pr) {
   const item = element("li", { className: "cp-request" });
   item.dataset.id = pr.id;
   item.dataset.status = pr.status;
+  const paying = payingWords(pr);
+  item.dataset.paying = paying ? pr.paying.step : "";
+  const status = paying
+    ? element("span", { className: "cp-status cp-status-paying", text: "Paying now", attrs: { "data-testid": "request-paying" } })
+    : element("span", { className: `cp-status cp-status-${pr.status}`, text: STATUS_WORDS[pr.status] ?? pr.status });
   item.append(
     element("span", { className: "cp-request-amount", text: pr.amount_display }),
-    element("span", { className: `cp-status cp-status-${pr.status}`, text: STATUS_WORDS[pr.status] ?? pr.status }),
+    status,
     element("span", { className: "cp-request-description", text: pr.description }),
   );
+  if (paying) item.append(element("span", { className: "cp-request-paying", text: paying }));
   const parts = [`Requested ${timeOf(pr.created_at)}`];
+  const payer = payerMeta(pr);
+  if (payer) parts.push(payer);
   if (pr.paid_at) parts.push(`paid ${timeOf(pr.paid_at)}`);
   if (pr.receipt_number) parts.push(`receipt ${pr.receipt_number}`);
   if (pr.card_display) parts.push(pr.card_display);
@@ -99,11 +109,18 @@ function renderCancel(pr) {
 
 function renderConfirm(pr) {
   const group = element("div", { className: "cp-confirm", attrs: { role: "group" } });
-  const question = element("p", { className: "cp-confirm-question", text: "Cancel this request?" });
+  // Someone is paying it right now: asked again, in words that say so and what a cancel does to their payment.
+  const paying = payingNow(pr);
+  const question = element("p", {
+    className: "cp-confirm-question",
+    text: paying ? `${pr.paying.by.name} is paying right now. Cancel anyway?` : "Cancel this request?",
+  });
   question.id = `confirm-${pr.id}`;
   group.setAttribute("aria-labelledby", question.id);
   const what = `${pr.amount_display}, ${pr.description}`;
-  const yes = actionButton("Yes, cancel", "confirm-cancel", "danger", `Yes, cancel the request for ${what}`);
+  const yes = actionButton(
+    paying ? "Yes, cancel anyway" : "Yes, cancel", "confirm-cancel", "danger", `Yes, cancel the request for ${what}`,
+  );
   const keep = actionButton("Keep it", "keep", "secondary", `Keep it: don't cancel the request for ${what}`);
   const stopAsking = () => {
     confirmingId = null;
@@ -127,6 +144,16 @@ function renderConfirm(pr) {
       stopAsking();
     }
   });
-  group.append(question, yes, keep);
+  group.append(question);
+  if (paying) {
+    const note = element("p", {
+      className: "muted cp-hint cp-confirm-note",
+      text: "Their card won't be charged. If the payment has already gone through, it stays paid.",
+    });
+    note.id = `confirm-note-${pr.id}`;
+    group.setAttribute("aria-describedby", note.id);
+    group.append(note);
+  }
+  group.append(yes, keep);
   return group;
 }

@@ -5,13 +5,14 @@
 
 import { api, ApiError } from "/static/session.js";
 import { $, show } from "/widget/static/view.js";
-import { isPayable, hasReceipt } from "/widget/static/requests.js";
+import { isPayableBy, hasReceipt } from "/widget/static/requests.js";
 import { state, remember } from "/widget/static/patient/state.js";
 import { forgetTab } from "/widget/static/patient/tab.js";
 import {
   loadStripeJs, mountCard, teardownCard, focusCardFields, clearCardFields, setCardReadOnly, confirmCard,
 } from "/widget/static/patient/card.js";
-import { announce, setView, setAvailability, leaveCanceled, showConnection } from "/widget/static/patient/list.js";
+import { announce, setView, setAvailability, leaveCanceled, showConnection, me } from "/widget/static/patient/list.js";
+import { startPaying, sayPaying } from "/widget/static/patient/paying.js";
 import { showSuccess } from "/widget/static/patient/success.js";
 import { isHeld, leaveHeld } from "/widget/static/patient/held.js";
 import { SESSION_ENDED, paymentErrorMessage, wantsAnotherCard } from "/widget/static/patient/words.js";
@@ -20,9 +21,10 @@ const checkoutPath = (requestId) => `/api/v1/payment-requests/${encodeURICompone
 
 export function startCheckout(requestId) {
   const pr = state.requests.get(requestId);
-  if (!isPayable(pr) || !state.paymentsAvailable || state.busy) return;
+  if (!isPayableBy(pr, me()) || !state.paymentsAvailable || state.busy) return;
   leaveCard();
   state.active = requestId;
+  startPaying(requestId);
   $("pw-checkout-amount").textContent = pr.amount_display;
   $("pw-checkout-description").textContent = pr.description;
   $("pw-email").value = state.lastEmail;
@@ -196,10 +198,13 @@ export async function pay() {
       checkout.email = email;
       state.lastEmail = email;
     }
+    sayPaying(requestId, "confirming");
     const error = await confirmCard(checkout);
     if (error) {
       setPaymentError(paymentErrorMessage(error));
       declined = wantsAnotherCard(error);
+      // Still here, card form open for another try (a decline ends "paying" on the server: say it again).
+      if (state.view === "checkout" && state.active === requestId) sayPaying(requestId, "checkout");
       return;
     }
     paid = true;

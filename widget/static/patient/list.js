@@ -1,10 +1,17 @@
 // The call's payment requests as the patient sees them, the one step shown at a time, and the notices above them.
 
+import { session } from "/static/session.js";
 import { $, element, show, announcer } from "/widget/static/view.js";
-import { isPayable, hasReceipt, newestFirst } from "/widget/static/requests.js";
+import { isPayable, isPayableBy, isForSomeoneElse, hasReceipt, newestFirst, payingNow } from "/widget/static/requests.js";
 import { state, remember } from "/widget/static/patient/state.js";
 import { teardownCard } from "/widget/static/patient/card.js";
-import { NOT_PAYABLE_NOW, UNAVAILABLE_FALLBACK, CANCELED_NOTICE, statusWords } from "/widget/static/patient/words.js";
+import { stopPaying } from "/widget/static/patient/paying.js";
+import {
+  NOT_PAYABLE_NOW, UNAVAILABLE_FALLBACK, CANCELED_NOTICE, CANCELED_WHILE_PAYING, statusWords, sentToWords,
+} from "/widget/static/patient/words.js";
+
+// Who this page is: the launch's user, to tell a request addressed to them from one sent to someone else.
+export const me = () => session?.user?.id ?? null;
 
 export const announce = announcer("pw-status");
 
@@ -28,7 +35,7 @@ export function renderList() {
 
 // While the clinic can't take card payments, open requests say so and offer no Pay now that couldn't work.
 export function renderAvailability() {
-  const open = [...state.requests.values()].some(isPayable);
+  const open = [...state.requests.values()].some((pr) => isPayableBy(pr, me()));
   const notice = $("pw-unavailable");
   const text = state.paymentsAvailable ? "" : state.unavailableReason || UNAVAILABLE_FALLBACK;
   if (notice.textContent !== text) notice.textContent = text;
@@ -45,7 +52,17 @@ function requestItem(pr) {
   );
   const actions = element("div", { className: "pw-request-actions" });
   const what = `${pr.amount_display} for ${pr.description}`;
-  if (isPayable(pr) && !state.paymentsAvailable) {
+  const someoneElse = isForSomeoneElse(pr, me());
+  if (someoneElse) item.dataset.payer = pr.payer.id;
+  if (payingNow(pr) && pr.paying.by.id !== me()) {
+    // Someone else in the call has it open: said, so two people don't both reach for a card.
+    main.append(element("p", { className: "pw-note", text: `${pr.paying.by.name} is paying this now.` }));
+  }
+  if (someoneElse && isPayable(pr)) {
+    // Addressed to another participant: with them, plainly, and no Pay now here.
+    main.querySelector(".pw-state").textContent = sentToWords(pr);
+    item.classList.add("pw-for-someone-else");
+  } else if (isPayable(pr) && !state.paymentsAvailable) {
     main.lastElementChild.textContent = NOT_PAYABLE_NOW;
     item.classList.add("pw-not-payable");
   } else if (isPayable(pr)) {
@@ -79,6 +96,9 @@ export function setView(view) {
 }
 
 export function backToList(focusRequestId) {
+  // Leaving a checkout still open: the clinician hears the patient is no longer paying it.
+  const leaving = state.view === "checkout" && state.active;
+  if (leaving && isPayable(state.requests.get(leaving))) stopPaying(leaving);
   window.clearTimeout(state.emailTimer);
   state.focusCardWhenReady = false;
   teardownCard();
@@ -102,9 +122,12 @@ export function showConnection(text, kind) {
 
 // The clinician cancelled the request being paid, and nothing was charged: back to the list, saying so.
 export function leaveCanceled(requestId) {
+  const whilePaying = state.busy;
+  state.busy = false;
   backToList(requestId);
-  announce("Your clinician cancelled this payment request. You haven't been charged.");
-  showConnection(CANCELED_NOTICE, "");
+  const words = whilePaying ? CANCELED_WHILE_PAYING : CANCELED_NOTICE;
+  announce(words);
+  showConnection(words, "");
 }
 
 export function setAvailability(status) {

@@ -31,6 +31,13 @@ export const SESSION_ENDED = "Your session has ended. Close this and open it aga
 export const NOT_FROM_CALL = "This page opens from the video call. Close it and open it again from there.";
 export const CONNECTION_LOST = "Connection lost. Reconnecting…";
 export const CANCELED_NOTICE = "Your clinician cancelled that payment request. You haven't been charged.";
+export const CANCELED_WHILE_PAYING =
+  "Your clinician cancelled this payment request while you were paying. Your card hasn't been charged.";
+
+// A request the clinician addressed to another participant of the call.
+export function sentToWords(pr) {
+  return `Sent to ${pr.payer.name} to pay`;
+}
 
 function lowerFirst(text) {
   return text ? text.charAt(0).toLowerCase() + text.slice(1) : text;
