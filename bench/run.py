@@ -139,6 +139,9 @@ def callpay_env(database_url: str, port: int, stripe: StripeSide, redis_url: str
         CALLPAY_STRIPE_JS_URL=f"{stripe.url}/v3/",
         CALLPAY_PUBLIC_URL=f"http://127.0.0.1:{port}",
         CALLPAY_DATABASE_URL=database_url,
+        # Every client here is one address (127.0.0.1): the per-address launch and connect budgets, sized for a
+        # clinic behind one address, would refuse a platform's wave. Behind a load balancer they count per client.
+        CALLPAY_RATE_LIMITS="off",
     )
     if redis_url:
         env["CALLPAY_REDIS_URL"] = redis_url
