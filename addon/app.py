@@ -25,7 +25,7 @@ from addon.http import health, openapi, payment_links, payments, receipts, saved
 from addon.observability import init_sentry
 from addon.outbound import DroppingPublisher
 from addon.pages import setup_templates
-from addon.ratelimit import RateLimits
+from addon.ratelimit import RateLimits, redis_prefix
 from addon.settings import Settings
 
 log = logging.getLogger("callpay")
@@ -47,11 +47,12 @@ def create_app(settings: Settings, *, require_migrated: bool = True, long_lived:
     app[PUBLISHER] = DroppingPublisher()
     app[AFTER_COMMIT] = []
     app[CLOCK] = SYSTEM
-    app[RATE_LIMITS] = RateLimits()
+    app[RATE_LIMITS] = rate_limits(settings)
     setup_templates(app)
     metrics.setup(app)
     app.cleanup_ctx.append(_database(require_migrated))
     app.cleanup_ctx.append(_stripe_gateway)
+    app.cleanup_ctx.append(_rate_limits)
     app.cleanup_ctx.append(_loop_watch(long_lived))
     health.setup(app)
     sessions.setup(app)
@@ -103,6 +104,21 @@ def _database(require_migrated: bool) -> Callable[[web.Application], AsyncIterat
             await engine.dispose()
 
     return context
+
+
+def rate_limits(settings: Settings) -> RateLimits:
+    """In memory with one worker; in Redis (keys per database) when several workers share counts."""
+    return RateLimits(
+        dict(settings.rate_limits),
+        enabled=settings.rate_limits_enabled,
+        redis_url=settings.redis_url,
+        key_prefix=redis_prefix(settings.database_url),
+    )
+
+
+async def _rate_limits(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[RATE_LIMITS].close()
 
 
 async def _stripe_gateway(app: web.Application) -> AsyncIterator[None]:

@@ -62,6 +62,10 @@ class Trigger(Enum):
     REQUEST = _rule("Requested", set(), S.REQUESTED)
     CHECKOUT_STARTED = _rule("Checkout started", UNPAID)
     RECEIPT_EMAIL_CHANGED = _rule("Receipt email changed", UNPAID)
+    # A saved card charged without the patient present (addon/services/saved_cards.py): not payable while Stripe is
+    # asked (a lost answer stays here until the retry), then its intent attached; a refusal is DECLINED.
+    OFF_SESSION_STARTED = _rule("Charging the saved card", UNPAID, S.PROCESSING)
+    OFF_SESSION_CHARGE = _rule("Charged to the saved card", {S.PROCESSING})
     PROCESSING = _rule("Payment processing", UNPAID, S.PROCESSING)
     DECLINED = _rule("Payment failed", {S.REQUESTED, S.PROCESSING}, S.FAILED)
     AUTHORIZED = _rule("Card authorised (hold)", UNPAID | {S.PROCESSING}, S.AUTHORIZED)

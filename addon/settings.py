@@ -6,11 +6,14 @@ raises :class:`SettingsError` naming every offending key, one line each, and sec
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from addon import ratelimit
 
 PREFIX = "CALLPAY_"
 STRIPE_API_BASE = "https://api.stripe.com"
@@ -88,6 +91,12 @@ class Settings:
     background: bool = True
     # Bearer token for GET /metrics (Prometheus); unset, the endpoint is off.
     metrics_token: Secret | None = None
+    # CALLPAY_RATE_LIMITS: the budgets of addon/ratelimit.py's rules, as (name, budget) pairs; "off" turns them off.
+    rate_limits: tuple[tuple[str, str], ...] = ()
+    rate_limits_enabled: bool = True
+    # CALLPAY_TRUSTED_PROXIES: addresses (or networks) of the load balancers in front, whose X-Forwarded-For is
+    # believed when finding a client's address for rate limits. Unset: the connecting address is the client's.
+    trusted_proxies: tuple[str, ...] = ()
     # How long a process holds an email it is sending before another may take it up: what a receipt waits after
     # its sender died mid-send. Each SMTP send is given at most half of it, so a live send never outlasts its lease.
     outbox_lease_seconds: float = 120.0
@@ -130,6 +139,9 @@ class Settings:
             if parts.scheme not in ("smtp", "smtps") or not parts.hostname or parts.port is None:
                 problems.append(f"{PREFIX}SMTP_URL is malformed: use smtp://[user:password@]host:port.")
         onboarding = _onboarding_ways(get("STRIPE_ONBOARDING"), problems)
+        limits_on, budgets, limit_problems = ratelimit.parse_setting(get("RATE_LIMITS"))
+        problems.extend(limit_problems)
+        proxies = _networks(get("TRUSTED_PROXIES"), problems)
         background = _switch("BACKGROUND", get("BACKGROUND"), problems)
         outbox_lease = _seconds("OUTBOX_LEASE_SECONDS", get("OUTBOX_LEASE_SECONDS"), 120.0, problems, least=2.0)
         if problems:
@@ -157,6 +169,9 @@ class Settings:
             stripe_extra_webhook_secrets=extra,
             background=background,
             metrics_token=Secret(metrics) if (metrics := get("METRICS_TOKEN")) else None,
+            rate_limits=tuple(sorted(budgets.items())),
+            rate_limits_enabled=limits_on,
+            trusted_proxies=proxies,
             outbox_lease_seconds=outbox_lease,
         )
 
@@ -188,6 +203,19 @@ def _onboarding_ways(value: str | None, problems: list[str]) -> tuple[str, ...]:
         problems.append(f"{PREFIX}STRIPE_ONBOARDING is malformed: use oauth, hosted, or both separated by a comma.")
         return ONBOARDING_WAYS
     return ways
+
+
+def _networks(value: str | None, problems: list[str]) -> tuple[str, ...]:
+    found: list[str] = []
+    for part in (value or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            problems.append(f"{PREFIX}TRUSTED_PROXIES holds '{part}', which is not an address or network.")
+    return tuple(found)
 
 
 def _switch(name: str, value: str | None, problems: list[str]) -> bool:

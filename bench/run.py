@@ -36,6 +36,7 @@ import json
 import multiprocessing
 import os
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -703,6 +704,10 @@ async def run(args: argparse.Namespace) -> list[Row]:
         errors = [line for line in _log_lines(folder / "callpay.log") if line.get("level") == "error"]
         if errors:
             print(f"callpay logged {len(errors)} errors; first: {errors[0].get('message')}")
+        if args.keep:
+            print(f"bench: logs and databases kept in {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
     print(f"bench: started {started:%H:%M} UTC, load average at the end {load_average()}")
     return rows
 
@@ -917,6 +922,7 @@ def main() -> int:
     parser.add_argument("--calls", type=int, help="live calls (two sockets each)")
     parser.add_argument("--no-b2", action="store_true", help="leave out two workers on PostgreSQL + Redis")
     parser.add_argument("--py-spy", dest="py_spy", help="sample the server with py-spy in each phase, into this folder")
+    parser.add_argument("--keep", action="store_true", help="keep the servers' logs and databases")
     parser.add_argument("--write", action="store_true", help="write results.json, chart.svg and the README table")
     args = parser.parse_args()
     raise_open_files()

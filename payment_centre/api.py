@@ -15,6 +15,7 @@ from addon.appkeys import DB, DB_READ, GATEWAY, OUTBOX
 from addon.errors import InvalidInput
 from addon.http.auth import principal
 from addon.http.json import read_body, respond
+from addon.http.limits import limit
 from addon.publish import publish_after_commit
 from addon.services import payment_detail, payment_listing, profile, receipts, refunds
 from addon.wire.payments import ReceiptResent, RefundBody, RefundCreated, ResendReceiptBody
@@ -39,6 +40,7 @@ async def _export(request: web.Request, query: dict[str, list[str]]) -> web.Stre
     caller = await principal(request)
     if query.pop("format") != ["csv"]:
         raise InvalidInput("'format' is json (the default) or csv.", field="format")
+    await limit(request, ("export-user", str(caller.user_id)))
     async with request.app[DB_READ]() as db:
         scope, filters = await payment_listing.prepare_export(db, caller, query)
     day = datetime.now(UTC).date().isoformat()

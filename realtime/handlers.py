@@ -17,12 +17,13 @@ from aiohttp import web
 from socketio.exceptions import ConnectionRefusedError as Refused
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from addon.appkeys import DB, DB_READ, GATEWAY
+from addon.appkeys import DB, DB_READ, GATEWAY, RATE_LIMITS
 from addon.auth import sessions
 from addon.auth.roles import CLINICIANS, Role
 from addon.auth.sessions import Principal
-from addon.errors import CallpayError, Unauthenticated
+from addon.errors import CallpayError, RateLimited, Unauthenticated
 from addon.gateway import StripeFailure
+from addon.http.limits import client_address, limit
 from addon.outbound import Outbound, call_room, call_staff_room, clinic_patients_room, clinic_staff_room
 from addon.publish import publish_after_commit
 from addon.services import cancellation, clinics, holds, payment_requests, presence
@@ -75,6 +76,12 @@ def register(server: Any, app: web.Application) -> None:
         return await sessions.authenticate(app[DB_READ], app[DB], token)
 
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+        request = environ.get("aiohttp.request")
+        if isinstance(request, web.Request):
+            try:
+                await limit(request, ("socket-connect-ip", client_address(request)))
+            except RateLimited as exc:
+                raise Refused(exc.message, {"code": exc.code, "retry_after": exc.retry_after}) from exc
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str) or not token:
             raise Refused(MISSING_SIGN_IN, {"code": "session_missing"})
@@ -148,6 +155,7 @@ def register(server: Any, app: web.Application) -> None:
         try:
             token = (await server.get_session(sid)).get("token", "")
             principal = await resolve(token)
+            await app[RATE_LIMITS].check(("socket-action", principal.token_hash))
             outcome = await action(principal)
         except CallpayError as exc:
             return AckError(ok=False, error=ErrorDetail(**exc.to_dict())).to_json()

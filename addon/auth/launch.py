@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
-from sqlalchemy import select
+from sqlalchemy import String, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -154,35 +154,60 @@ async def consume(db: AsyncSession, claims: LaunchClaims) -> Launch:
     if not first_use:
         raise LaunchUsed(f"This launch link has already been used. {REOPEN}")
 
-    org_id = await _get_or_create(
-        db, Organisation, {"platform": claims.platform, "external_id": claims.org}, ["platform", "external_id"]
-    )
-    user_id = await _upsert_user(db, claims)
-    clinic_id = call_id = None
-    if claims.clinic is not None:
-        clinic_id = await _get_or_create(
-            db, Clinic, {"organisation_id": org_id, "external_id": claims.clinic}, ["organisation_id", "external_id"]
+    # Almost every launch names an organisation, clinic and call seen before: one SELECT finds all three.
+    org_id, clinic_id, call_id = await _known_ids(db, claims)
+    if org_id is None:
+        org_id = await _record(
+            db, Organisation, {"platform": claims.platform, "external_id": claims.org}, ["platform", "external_id"]
         )
+    user_id = await _upsert_user(db, claims)
+    if claims.clinic is not None:
+        if clinic_id is None:
+            clinic_id = await _record(
+                db,
+                Clinic,
+                {"organisation_id": org_id, "external_id": claims.clinic},
+                ["organisation_id", "external_id"],
+            )
         if claims.clinic_name is not None and claims.role is not Role.PATIENT:
             clinic = await db.get_one(Clinic, clinic_id)
             if clinic.name != claims.clinic_name:
                 clinic.name = claims.clinic_name
-        if claims.call is not None:
-            call_id = await _get_or_create(
+        if claims.call is not None and call_id is None:
+            call_id = await _record(
                 db, Call, {"clinic_id": clinic_id, "external_id": claims.call}, ["clinic_id", "external_id"]
             )
     return Launch(claims=claims, user_id=user_id, organisation_id=org_id, clinic_id=clinic_id, call_id=call_id)
 
 
-async def _get_or_create(
+_KNOWN_IDS = (
+    select(Organisation.id, Clinic.id, Call.id)
+    .outerjoin(
+        Clinic, (Clinic.organisation_id == Organisation.id) & (Clinic.external_id == bindparam("clinic", type_=String))
+    )
+    .outerjoin(Call, (Call.clinic_id == Clinic.id) & (Call.external_id == bindparam("call", type_=String)))
+    .where(Organisation.platform == bindparam("platform"), Organisation.external_id == bindparam("org"))
+)
+
+
+async def _known_ids(db: AsyncSession, claims: LaunchClaims) -> tuple[int | None, int | None, int | None]:
+    """The ids of the launch's organisation, clinic and call, each None if not recorded yet. Built once: a
+    statement's construction costs more CPU than SQLite takes to run it."""
+    params = {"platform": claims.platform, "org": claims.org, "clinic": claims.clinic, "call": claims.call}
+    found = (await db.execute(_KNOWN_IDS, params)).one_or_none()
+    if found is None:
+        return None, None, None
+    org_id, clinic_id, call_id = found
+    return org_id, clinic_id, call_id
+
+
+async def _record(
     db: AsyncSession, model: type[Organisation | Clinic | Call], values: dict[str, object], keys: list[str]
 ) -> int:
-    """The row's id, recorded on first sight. Almost every launch names rows seen before: one SELECT finds them."""
+    """Record a row seen for the first time and return its id; another worker recording it at once is fine."""
+    await insert_ignoring_conflict(db, model, values, keys)
     conditions = [getattr(model, key) == values[key] for key in keys]
-    found: int | None = (await db.execute(select(model.id).where(*conditions))).scalar_one_or_none()
-    if found is None:
-        await insert_ignoring_conflict(db, model, values, keys)
-        found = (await db.execute(select(model.id).where(*conditions))).scalar_one()
+    found: int = (await db.execute(select(model.id).where(*conditions))).scalar_one()
     return found
 
 

@@ -15,25 +15,23 @@ from addon.auth import platform
 from addon.errors import Unauthenticated
 from addon.http.auth import bearer_token, principal
 from addon.http.json import read_body, respond
+from addon.http.limits import client_address
 from addon.publish import publish_after_commit
 from addon.services import holds, payment_links, receipts
 from addon.wire.links import PayLinkCheckoutBody, PaymentLinkBody, PaymentLinkRemindBody
 from addon.wire.payments import Checkout
 
 PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
-# Looking at a link, and trying to pay it: per address and per token.
-VIEW_LIMITS = (("pay-view-ip", "60/minute"), ("pay-view-token", "30/minute"))
-CHECKOUT_LIMITS = (("pay-checkout-ip", "20/minute"), ("pay-checkout-token", "10/minute"))
+# Looking at a link, and trying to pay it: per address and per token (budgets in addon/ratelimit.py).
+VIEW_LIMITS = ("pay-view-ip", "pay-view-token")
+CHECKOUT_LIMITS = ("pay-checkout-ip", "pay-checkout-token")
+DOWNLOAD_LIMITS = ("download-ip", "pay-view-token")
 
 
-def _address(request: web.Request) -> str:
-    return request.remote or "unknown"
-
-
-async def limit(request: web.Request, rules: tuple[tuple[str, str], ...]) -> None:
+async def limit(request: web.Request, rules: tuple[str, str]) -> None:
+    by_address, by_token = rules
     token = request.match_info.get("token", "")
-    who = [_address(request), token]
-    await request.app[RATE_LIMITS].check([(name, limit, who[i]) for i, (name, limit) in enumerate(rules)])
+    await request.app[RATE_LIMITS].check((by_address, client_address(request)), (by_token, token))
 
 
 def private(response: web.StreamResponse) -> web.StreamResponse:
@@ -92,6 +90,7 @@ def qr_svg(url: str) -> str:
 
 async def link_qr(request: web.Request) -> web.Response:
     caller = await principal(request)
+    await request.app[RATE_LIMITS].check(("download-user", str(caller.user_id)))
     async with request.app[DB_READ]() as db:
         link = await payment_links._link_for_staff(db, caller, request.match_info["id"])
         url = link.url
@@ -155,7 +154,7 @@ async def public_confirmation(request: web.Request) -> web.StreamResponse:
 
 
 async def public_receipt(request: web.Request) -> web.StreamResponse:
-    await limit(request, VIEW_LIMITS)
+    await limit(request, DOWNLOAD_LIMITS)
     async with request.app[DB_READ]() as db:
         receipt = await payment_links.receipt(db, request.match_info["token"])
     pdf = await receipts.render_pdf(receipt)

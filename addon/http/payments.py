@@ -11,13 +11,20 @@ from aiohttp import web
 from addon.appkeys import DB, GATEWAY, SETTINGS
 from addon.http.auth import principal
 from addon.http.json import read_body, respond
+from addon.http.limits import client_address, limit
 from addon.publish import publish_after_commit
 from addon.services import checkout, paying, payments
 from addon.wire.payments import CallCheckoutBody, Checkout, CheckoutBody, PayingBody
 
 
+async def limit_checkout(request: web.Request, user_id: int) -> None:
+    """Each checkout may be a Stripe call: per patient and per address."""
+    await limit(request, ("checkout-user", str(user_id)), ("checkout-ip", client_address(request)))
+
+
 async def start_checkout(request: web.Request) -> web.Response:
     caller = await principal(request)
+    await limit_checkout(request, caller.user_id)
     body = await read_body(request, CheckoutBody)
     app = request.app
     session = await checkout.checkout(
@@ -43,6 +50,7 @@ async def report_paying(request: web.Request) -> web.Response:
 async def start_call_checkout(request: web.Request) -> web.Response:
     """Pay all: several open requests of the call with one PaymentIntent."""
     caller = await principal(request)
+    await limit_checkout(request, caller.user_id)
     body = await read_body(request, CallCheckoutBody)
     app = request.app
     session = await checkout.checkout_call(
@@ -53,6 +61,7 @@ async def start_call_checkout(request: web.Request) -> web.Response:
 
 async def confirmation(request: web.Request) -> web.Response:
     caller = await principal(request)
+    await limit_checkout(request, caller.user_id)
     app = request.app
     body, events = await payments.confirm_from_browser(app[DB], app[GATEWAY], caller, request.match_info["id"])
     await publish_after_commit(app, events)

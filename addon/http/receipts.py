@@ -10,12 +10,14 @@ from aiohttp import web
 from addon.appkeys import DB
 from addon.http.auth import principal
 from addon.http.json import respond
+from addon.http.limits import limit
 from addon.services import receipts
 from addon.wire import receipts as wire
 
 
 async def receipt_pdf(request: web.Request) -> web.Response:
     caller = await principal(request)
+    await limit(request, ("download-user", str(caller.user_id)))
     async with request.app[DB]() as db:
         receipt = await receipts.receipt_for(db, caller, request.match_info["id"])
     pdf = await receipts.render_pdf(receipt)  # after the session closes: layout needs no database
@@ -32,6 +34,7 @@ async def receipt_pdf(request: web.Request) -> web.Response:
 
 async def receipt_json(request: web.Request) -> web.Response:
     caller = await principal(request)
+    await limit(request, ("download-user", str(caller.user_id)))
     async with request.app[DB]() as db:
         receipt = await receipts.receipt_for(db, caller, request.match_info["id"])
     return respond(wire.Receipt.model_validate(receipt.to_json()))

@@ -4,20 +4,34 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from addon.appkeys import DB, SETTINGS
+from addon.appkeys import DB, RATE_LIMITS, SETTINGS
 from addon.auth import launch
 from addon.auth.sessions import IssuedSession, open_session
+from addon.errors import Unauthenticated
 from addon.http.json import read_body, respond
+from addon.http.limits import client_address
 from addon.models import iso_utc
 from addon.wire.sessions import Session, SessionBody, SessionUser
 
 
-async def exchange_launch(app: web.Application, token: str) -> IssuedSession:
-    """Verify and consume a launch, and open a session for it, in one transaction."""
-    claims = launch.verify(token, app[SETTINGS].launch_secret.reveal())
-    async with app[DB].begin() as db:
-        consumed = await launch.consume(db, claims)
-        return await open_session(db, consumed)
+async def exchange_launch(app: web.Application, token: str, *, client: str | None = None) -> IssuedSession:
+    """Verify and consume a launch, and open a session for it, in one transaction.
+
+    ``client`` (the caller's address) is rate limited: launches per address, and bad launches per address (once
+    those are spent, every launch from there waits, so guessing at launches gets nowhere)."""
+    limits = app[RATE_LIMITS]
+    if client is not None:
+        await limits.refuse_if_spent(("bad-launch-ip", client))
+        await limits.check(("launch-ip", client))
+    try:
+        claims = launch.verify(token, app[SETTINGS].launch_secret.reveal())
+        async with app[DB].begin() as db:
+            consumed = await launch.consume(db, claims)
+            return await open_session(db, consumed)
+    except Unauthenticated:
+        if client is not None:
+            await limits.count(("bad-launch-ip", client))
+        raise
 
 
 def session_json(issued: IssuedSession) -> Session:
@@ -35,7 +49,7 @@ def session_json(issued: IssuedSession) -> Session:
 
 async def create_session(request: web.Request) -> web.Response:
     body = await read_body(request, SessionBody)
-    issued = await exchange_launch(request.app, body.launch)
+    issued = await exchange_launch(request.app, body.launch, client=client_address(request))
     return respond(session_json(issued), status=201)
 
 

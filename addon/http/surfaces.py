@@ -18,6 +18,7 @@ from addon.auth.launch import LaunchUsed
 from addon.auth.roles import Role
 from addon.auth.sessions import IssuedSession
 from addon.errors import Unauthenticated
+from addon.http.limits import client_address
 from addon.http.sessions import exchange_launch, session_json
 from addon.pages import render_message_page
 
@@ -50,7 +51,7 @@ async def open_surface(request: web.Request, roles: Collection[Role]) -> IssuedS
     if not token:
         return launch_refused(request, NO_LAUNCH.format(where=where_from(request)), title=AGAIN_TITLE)
     try:
-        issued = await exchange_launch(request.app, token)
+        issued = await exchange_launch(request.app, token, client=client_address(request))
     except LaunchUsed:
         return launch_refused(request, USED_LAUNCH.format(where=where_from(request)), title=AGAIN_TITLE)
     except Unauthenticated as exc:

@@ -40,6 +40,8 @@ AUDIT_WORDS = {
     "refund.failed": "Refund of {amount} failed",
     "refund.canceled": "Refund of {amount} didn't go ahead",
     "receipt.resent": "{actor} sent the receipt again to {email}",
+    # A charge to the patient's saved card (addon/services/saved_cards.py); a refusal shows as lifecycle.declined.
+    "saved_card.charge_started": "{actor} asked for it to be charged to the patient's saved card",
 }
 EMAIL_WORDS = {"receipt": "Receipt emailed", "refund": "Refund receipt emailed"}
 

@@ -274,6 +274,7 @@ class _Attempt:
     clinic: Clinic
     params: dict[str, Any]
     first: bool
+    events: list[Outbound] = field(default_factory=list)
 
 
 async def _charge(
@@ -348,6 +349,7 @@ async def _start(
         select(OffSessionCharge).where(OffSessionCharge.clinic_id == clinic_id, OffSessionCharge.idempotency_key == key)
     )
     first = row is None
+    started_events: list[Outbound] = []
     if row is None:
         card = await find(db)
         if card is None:
@@ -378,6 +380,8 @@ async def _start(
             )
         )
         assert row is not None
+        # Not payable in the call while Stripe is asked, so the patient can't pay it a second way meanwhile.
+        started_events = (await transition(db, request_id, Trigger.OFF_SESSION_STARTED)).events
         audit.record(
             db,
             "saved_card.charge_started",
@@ -418,7 +422,7 @@ async def _start(
         idempotency_scope=f"callpay-off-session:{clinic.id}:{row.id}",
         application_fee_amount=fee if fee and fee < pr.amount else None,
     )
-    return _Attempt(row.id, pr.id, card, clinic, params, first)
+    return _Attempt(row.id, pr.id, card, clinic, params, first, started_events if first else [])
 
 
 def _reason(code: str | None) -> Reason:
@@ -438,7 +442,7 @@ async def _paid(db: AsyncSession, attempt: _Attempt, intent: PaymentIntentInfo) 
     await transition(
         db,
         attempt.request_id,
-        Trigger.CHECKOUT_STARTED,
+        Trigger.OFF_SESSION_CHARGE,
         where=[PaymentRequest.stripe_payment_intent_id.is_(None)],
         values={
             "stripe_payment_intent_id": intent.id,
@@ -461,7 +465,7 @@ async def _paid(db: AsyncSession, attempt: _Attempt, intent: PaymentIntentInfo) 
         subject_id=attempt.request_id,
         data={"saved_card": card.id, "payment_intent": intent.id},
     )
-    return Paid(await _json(db, attempt.request_id), events, first=attempt.first)
+    return Paid(await _json(db, attempt.request_id), [*attempt.events, *events], first=attempt.first)
 
 
 async def _needs_patient(
@@ -476,7 +480,7 @@ async def _needs_patient(
     actor: Principal | None,
 ) -> NeedsPatient:
     """Not charged: record why on the request, and send the patient a pay-later link for it instead."""
-    events: list[Outbound] = []
+    events: list[Outbound] = list(attempt.events)
     moved = await transition(
         db, attempt.request_id, Trigger.DECLINED, values={"failure_message": FAILURE_WORDS[reason]}
     )

@@ -37,6 +37,8 @@ async def test_save_a_card_at_join_then_the_clinic_charges_a_no_show_fee(
     async with context.expect_page() as opened:
         await page.get_by_test_id("host-clinic-config").click()
     admin = await opened.value
+    # The page has its settings from the server (the form is filled in) before anyone types in it.
+    await expect(admin.locator("#confirm_above")).not_to_have_value("", timeout=SLOW_MS)
     # Configure > Client Payments: saved cards on, with the policy and the no-show fee.
     await admin.get_by_test_id("saved-cards-enabled").check()
     await admin.get_by_test_id("saved-card-policy").fill(POLICY)
@@ -106,4 +108,53 @@ async def test_save_a_card_at_join_then_the_clinic_charges_a_no_show_fee(
     await patient.get_by_test_id("saved-card-remove-confirm").click()
     await expect(saved).to_be_hidden(timeout=SLOW_MS)
     await expect(patient.locator("#pw-status")).to_contain_text("Your card was removed.")
+    assert script_errors(page_errors) == []
+
+
+async def test_not_now_by_keyboard_and_the_call_goes_on(
+    demo: RunningDemo, context: BrowserContext, page: Page, page_errors: list[str]
+) -> None:
+    await page.goto(f"{demo.addresses.app}/")
+    await link_stripe(demo, context, page)
+    async with context.expect_page() as opened:
+        await page.get_by_test_id("host-clinic-config").click()
+    admin = await opened.value
+    # The page has its settings from the server (the form is filled in) before anyone types in it.
+    await expect(admin.locator("#confirm_above")).not_to_have_value("", timeout=SLOW_MS)
+    await admin.get_by_test_id("saved-cards-enabled").check()
+    await admin.get_by_test_id("save-settings").click()
+    # On without a policy: said beside the field, nothing saved.
+    await expect(admin.locator("#saved_card_policy-error")).to_contain_text("Write the policy patients agree to")
+    await expect(admin.get_by_test_id("saved-card-policy")).to_be_focused()
+    await admin.get_by_test_id("saved-card-policy").fill(POLICY)
+    await admin.get_by_test_id("save-settings").click()
+    await expect(admin.locator("#announcer")).to_contain_text("Settings saved.")
+
+    await page.goto(f"{demo.addresses.app}/?call=call-8")
+    clinician, patient = panes(page)
+    await expect(patient.get_by_test_id("save-card")).to_be_visible(timeout=SLOW_MS)
+    # Keyboard only: Tab from the email field reaches Agree, then Not now; Enter presses it.
+    await patient.get_by_test_id("save-card-email").focus()
+    await page.keyboard.press("Tab")
+    await expect(patient.get_by_test_id("save-card-agree")).to_be_focused()
+    await page.keyboard.press("Tab")
+    await expect(patient.get_by_test_id("save-card-not-now")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(patient.get_by_test_id("save-card")).to_be_hidden()
+    await expect(patient.locator("#pw-status")).to_contain_text("You won't be asked again in this call.")
+    # The call goes on: a request is paid as ever.
+    await expect(clinician.get_by_test_id("request-submit")).to_be_enabled(timeout=SLOW_MS)
+    await clinician.get_by_test_id("request-amount").fill("80.00")
+    await clinician.get_by_test_id("request-description").fill("Consultation")
+    await clinician.get_by_test_id("request-submit").click()
+    await patient.get_by_test_id("pay-now").click()
+    await patient.get_by_test_id("receipt-email").fill("sam@example.com")
+    await fill_card(patient.get_by_test_id("payment-element"), "4242 4242 4242 4242")
+    await patient.get_by_test_id("pay-submit").click()
+    await expect(patient.get_by_test_id("payment-success")).to_contain_text("Payment successful", timeout=SLOW_MS)
+    # Reopened in the same call, the widget doesn't ask again.
+    await page.reload()
+    _, patient = panes(page)
+    await expect(patient.locator("#pw-requests")).to_contain_text("A$80.00", timeout=SLOW_MS)
+    await expect(patient.get_by_test_id("save-card")).to_be_hidden()
     assert script_errors(page_errors) == []

@@ -98,6 +98,12 @@ async def test_save_at_join_then_no_show_fee_then_a_receipt_citing_the_policy(cl
     assert f"under the policy you agreed to on {receipt.policy_agreed_on}" in text.get_content()
     assert POLICY in text.get_content() and "No-show fee" in text.get_content()
     assert "24 hours&#39; notice" in html.get_content() or "24 hours' notice" in html.get_content()
+    # Its history says how it was paid, in the staff's words.
+    status, detail = await clinic.api("GET", f"/api/v1/payment-requests/{pr['id']}", admin)
+    said = [entry["what"] for entry in detail["timeline"]]
+    assert "Alex Admin asked for it to be charged to the patient's saved card" in said, said
+    assert "The patient started paying" not in said
+    assert any(what.startswith("Paid with Visa ending in 4242") for what in said), said
     # It lists and exports like any other payment.
     status, listing = await clinic.api("GET", "/api/v1/payments", admin)
     assert status == 200 and pr["id"] in [item["id"] for item in listing["data"]]

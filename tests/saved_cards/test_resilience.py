@@ -1,0 +1,119 @@
+"""A charge to a saved card under the things that go wrong: Stripe's answer lost on the way back (the retry is the
+same charge), two admins at once on PostgreSQL (one charge), and a card removed in the clinic's Stripe dashboard."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from addon.appkeys import DB
+from addon.models import OffSessionCharge, PaymentRequest, SavedCard
+from sandbox.stripe import RunningSandbox
+from tests.saved_cards.conftest import save_card, turn_on
+from tests.support.payflow import PayStack, build_stack, receipts_queued
+
+
+async def fault(stack: PayStack, **body: Any) -> None:
+    async with stack.http.post(f"{stack.sandbox.url}/_sandbox/faults", json=body) as answer:
+        assert answer.status < 300, await answer.text()
+
+
+async def intents_for(stack: PayStack, customer: str) -> list[dict[str, Any]]:
+    return list((await stack.stripe("GET", f"/v1/payment_intents?customer={customer}&limit=100"))["data"])
+
+
+async def customer_of(stack: PayStack, card_id: str) -> str:
+    async with stack.app[DB]() as db:
+        card = await db.get_one(SavedCard, card_id)
+    assert card.stripe_customer_id is not None
+    return card.stripe_customer_id
+
+
+async def test_a_charge_whose_answer_was_lost_is_the_same_charge_when_tried_again(clinic: PayStack) -> None:
+    patient = await clinic.patient(extra={"email": "pat@example.com"})
+    card = await save_card(clinic, patient)
+    admin = await clinic.session(role="team_admin", sub="admin-1", call=None)
+    # Stripe makes the charge, then the connection drops before its answer, every time the SDK retries too.
+    await fault(clinic, route_prefix="/v1/payment_intents", method="POST", kind="drop_after", count=3)
+    status, body = await clinic.api(
+        "POST", f"/api/v1/saved-cards/{card['id']}/fees", admin, json={"kind": "no_show", "client_ref": "a"}
+    )
+    assert status == 502, body
+    assert "couldn't reach Stripe" in body["error"]["message"]
+    customer = await customer_of(clinic, card["id"])
+    assert len(await intents_for(clinic, customer)) == 1  # Stripe did charge; we didn't hear
+    async with clinic.app[DB]() as db:
+        row = await db.scalar(select(OffSessionCharge))
+    assert row is not None and row.status == "pending"
+    # Meanwhile the fee is "processing": the patient, still in the call, can't pay it a second way.
+    status, pr = await clinic.api("GET", f"/api/v1/payment-requests/{row.payment_request_id}", patient)
+    assert status == 200 and pr["status"] == "processing" and not pr["payable"]
+    status, body = await clinic.checkout(row.payment_request_id, patient)
+    assert status == 409, body
+    # Tried again: Stripe replays its first answer to the same key; one charge, now recorded, one receipt.
+    status, body = await clinic.api(
+        "POST", f"/api/v1/saved-cards/{card['id']}/fees", admin, json={"kind": "no_show", "client_ref": "b"}
+    )
+    assert status == 200 and body["outcome"] == "paid", body
+    assert len(await intents_for(clinic, customer)) == 1
+    await clinic.webhooks_settled()
+    assert await receipts_queued(clinic, body["payment_request"]["id"]) == 1
+
+
+async def test_a_card_removed_in_the_stripe_dashboard_is_removed_here(clinic: PayStack) -> None:
+    patient = await clinic.patient(extra={"email": "pat@example.com"})
+    card = await save_card(clinic, patient)
+    async with clinic.app[DB]() as db:
+        pm = (await db.get_one(SavedCard, card["id"])).stripe_payment_method_id
+    await clinic.stripe("POST", f"/v1/payment_methods/{pm}/detach")
+    await clinic.webhooks_settled()
+    async with clinic.app[DB]() as db:
+        row = await db.get_one(SavedCard, card["id"])
+    assert row.status == "removed" and row.removed_at is not None
+    admin = await clinic.session(role="team_admin", sub="admin-1", call=None)
+    status, body = await clinic.api(
+        "POST", f"/api/v1/saved-cards/{card['id']}/fees", admin, json={"kind": "no_show", "client_ref": "a"}
+    )
+    assert status == 409 and body["error"]["code"] == "card_removed"
+
+
+@pytest.fixture
+async def pg_clinic(
+    sandbox: RunningSandbox,
+    migrated_postgres_url: str,
+    aiohttp_client: Callable[..., Any],
+    http: aiohttp.ClientSession,
+) -> AsyncIterator[PayStack]:
+    built = await build_stack(sandbox, migrated_postgres_url, aiohttp_client, http)
+    await built.connect_clinic()
+    await turn_on(built)
+    yield built
+    for user in built.sockets:
+        await user.close()
+
+
+async def test_admins_charging_at_once_on_postgres_charge_once(pg_clinic: PayStack) -> None:
+    patient = await pg_clinic.patient(extra={"email": "pat@example.com"})
+    card = await save_card(pg_clinic, patient)
+    admins = [await pg_clinic.session(role="team_admin", sub=f"admin-{n}", call=None) for n in range(4)]
+    answers = await asyncio.gather(
+        *[
+            pg_clinic.api(
+                "POST", f"/api/v1/saved-cards/{card['id']}/fees", admin, json={"kind": "no_show", "client_ref": "x"}
+            )
+            for admin in admins
+        ]
+    )
+    assert sorted(status for status, _ in answers) == [200, 200, 200, 201], answers
+    assert len({body["payment_request"]["id"] for _, body in answers}) == 1
+    assert len(await intents_for(pg_clinic, await customer_of(pg_clinic, card["id"]))) == 1
+    async with pg_clinic.app[DB]() as db:
+        fees = await db.scalar(select(func.count()).select_from(PaymentRequest))
+    assert fees == 1
+    await pg_clinic.webhooks_settled()
+    assert await receipts_queued(pg_clinic, answers[0][1]["payment_request"]["id"]) == 1
