@@ -36,6 +36,7 @@ RULES: dict[str, tuple[str, str]] = {
     "bad-launch-ip": ("60/minute", "bad, expired or replayed launches, per address (then every launch waits)"),
     "checkout-user": ("30/minute", "checkouts (each may call Stripe), per signed-in patient"),
     "checkout-ip": ("120/minute", "checkouts, per address"),
+    "paying-user": ("60/minute", "a patient's page saying they are paying now (or stopped), per signed-in patient"),
     "socket-action": ("120/minute", "the clinician's socket actions (request_payment, cancel…), per session"),
     "socket-connect-ip": ("300/minute", "Socket.IO connections, per address"),
     "pay-view-ip": ("60/minute", "pay-later link pages and their API view, per address"),

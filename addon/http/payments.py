@@ -39,6 +39,8 @@ async def start_checkout(request: web.Request) -> web.Response:
 
 async def report_paying(request: web.Request) -> web.Response:
     caller = await principal(request)
+    # Each report may write the request and tell the call: the page sends a few a minute at most.
+    await limit(request, ("paying-user", str(caller.user_id)))
     body = await read_body(request, PayingBody)
     app = request.app
     async with app[DB].begin() as db:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import BrowserContext, FrameLocator, Page, expect
+from playwright.async_api import BrowserContext, Frame, FrameLocator, Page, expect
 
 from sandbox.demo import RunningDemo, running_demo
+from tests.accessibility import assert_accessible
 from tests.browser_support import (
     complete_three_d_secure,
     fill_card,
@@ -31,6 +33,11 @@ async def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
     monkeypatch.delenv("CALLPAY_SMTP_URL", raising=False)
     async with running_demo("127.0.0.1", free_port(), var=tmp_path / "var") as running:
         yield running
+
+
+def frame_of(page: Page, path: str) -> Frame:
+    """A pane's frame (axe runs in frames, not frame locators)."""
+    return next(frame for frame in page.frames if urlsplit(frame.url).path == path)
 
 
 def item(root: FrameLocator | Page, testid: str, text: str):  # type: ignore[no-untyped-def]
@@ -68,6 +75,7 @@ async def test_two_patient_windows_one_payer_and_a_cancel_while_paying(
     await expect(sams).to_contain_text("Sent to Alex Lee to pay")
     await expect(sams.get_by_test_id("pay-now")).to_have_count(0)
     await save_screenshot(page, "payer-01-sent-to-the-carer")
+    await assert_accessible(frame_of(page, "/widget/patient"))
     await carer.get_by_test_id("pay-now").click()
     await expect(sent.get_by_test_id("request-paying")).to_have_text("Paying now", timeout=SLOW_MS)
     await expect(sent).to_contain_text("Alex Lee is paying now: checkout is open.")
@@ -78,6 +86,8 @@ async def test_two_patient_windows_one_payer_and_a_cancel_while_paying(
     await expect(sent.locator(".cp-confirm-question")).to_have_text("Alex Lee is paying right now. Cancel anyway?")
     await expect(sent).to_contain_text("Their card won't be charged.")
     await save_screenshot(page, "payer-02-asked-again-while-paying")
+    await assert_accessible(frame_of(page, "/widget/clinician"))
+    await assert_accessible(carer)
     await sent.get_by_role("button", name="Keep it: don't cancel the request for A$80.00, Consultation").click()
 
     await carer.get_by_test_id("receipt-email").fill("alex@example.com")
@@ -102,7 +112,7 @@ async def test_two_patient_windows_one_payer_and_a_cancel_while_paying(
     await expect(report).to_contain_text("Sam Patient is paying now", timeout=SLOW_MS)
     await report.get_by_role("button", name="Cancel request for A$45.00, Report").click()
     await expect(report.locator(".cp-confirm-question")).to_have_text("Sam Patient is paying right now. Cancel anyway?")
-    await report.get_by_role("button", name="Yes, cancel the request for A$45.00, Report").click()
+    await report.get_by_role("button", name="Yes, cancel anyway the request for A$45.00, Report").click()
     await expect(report).to_contain_text("Cancelled", timeout=SLOW_MS)
     await expect(patient.locator("#pw-connection")).to_have_text(
         "Your clinician cancelled this payment request while you were paying. Your card hasn't been charged.",

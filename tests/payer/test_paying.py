@@ -3,16 +3,19 @@ the outcome or by itself, and a cancel meanwhile leaves the patient uncharged, u
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 from sqlalchemy import update
 
 from addon.appkeys import DB
 from addon.models import PaymentRequest, utcnow
 from addon.services.paying import TTL
 from addon.services.paying_state import paying_json
-from tests.support.payflow import PayStack, SocketUser, receipts_queued, request_row
+from sandbox.stripe import RunningSandbox
+from tests.support.payflow import PayStack, SocketUser, build_stack, receipts_queued, request_row
 
 
 async def say(stack: PayStack, pr_id: str, session: dict[str, Any], step: str) -> tuple[int, Any]:
@@ -200,3 +203,21 @@ async def test_paid_wins_when_stripe_took_it_before_the_cancel(connected: PaySta
     assert row.status == "paid" and row.paying_step is None
     assert await receipts_queued(stack, pr["id"]) == 1
     assert len(await doctor.wait_count("payment_received", 1)) == 1
+
+
+async def test_a_page_saying_it_too_often_is_slowed_down(
+    sandbox: RunningSandbox, database_url: str, aiohttp_client: Callable[..., Any], http: aiohttp.ClientSession
+) -> None:
+    stack = await build_stack(sandbox, database_url, aiohttp_client, http, rate_limits="paying-user=3/minute")
+    await stack.connect_clinic()
+    doctor = await stack.socket(await stack.clinician())
+    sam = await stack.patient(sub="patient-1", name="Sam Lee")
+    pr = await stack.request_payment(doctor)
+    try:
+        for step in ("checkout", "confirming", "closed"):
+            assert (await say(stack, pr["id"], sam, step))[0] == 200
+        status, body = await say(stack, pr["id"], sam, "checkout")
+        assert status == 429 and body["error"]["code"] == "rate_limited"
+        assert (await request_row(stack, pr["id"])).paying_step is None
+    finally:
+        await doctor.close()

@@ -119,7 +119,10 @@ function renderConfirm(pr) {
   group.setAttribute("aria-labelledby", question.id);
   const what = `${pr.amount_display}, ${pr.description}`;
   const yes = actionButton(
-    paying ? "Yes, cancel anyway" : "Yes, cancel", "confirm-cancel", "danger", `Yes, cancel the request for ${what}`,
+    paying ? "Yes, cancel anyway" : "Yes, cancel",
+    "confirm-cancel",
+    "danger",
+    paying ? `Yes, cancel anyway the request for ${what}` : `Yes, cancel the request for ${what}`,
   );
   const keep = actionButton("Keep it", "keep", "secondary", `Keep it: don't cancel the request for ${what}`);
   const stopAsking = () => {
