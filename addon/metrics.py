@@ -132,7 +132,7 @@ class Metrics:
     def published(self, events: Sequence[Outbound]) -> None:
         for event in events:
             status = getattr(event.data, "status", None)
-            if event.event == "payment_request" and isinstance(status, str):
+            if event.event == "payment_request" and event.status_changed and isinstance(status, str):
                 self.payments.labels(status).inc()
 
 

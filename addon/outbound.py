@@ -40,6 +40,9 @@ class Outbound:
     event: EventName
     room: str
     data: EventPayload
+    # False for news that changes no status (who is paying right now): the payments-by-outcome figure counts
+    # changes of status, and would count a request twice for each step of its patient's checkout.
+    status_changed: bool = True
 
     def __post_init__(self) -> None:
         model = SERVER_EVENTS.get(self.event)

@@ -12,6 +12,7 @@ may still be cancelled, paid or charged is the lifecycle's business alone. It is
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 from sqlalchemy import update
@@ -48,7 +49,7 @@ async def report(db: AsyncSession, principal: Principal, request_id: object, ste
         said: Step = "confirming" if step == "confirming" else "checkout"
         moved = await _mark(db, pr, principal.user_external_id, principal.user_name, said)
     body, event = await changed_event(db, pr.id)
-    return Outcome(body, [event] if moved else [])
+    return Outcome(body, [replace(event, status_changed=False)] if moved else [])
 
 
 async def checkout_opened(db: AsyncSession, principal: Principal, request_id: str) -> list[Outbound]:
@@ -59,7 +60,7 @@ async def checkout_opened(db: AsyncSession, principal: Principal, request_id: st
     if not await _mark(db, pr, principal.user_external_id, principal.user_name, "checkout"):
         return []
     _, event = await changed_event(db, pr.id)
-    return [event]
+    return [replace(event, status_changed=False)]
 
 
 async def on_requires_action(db: AsyncSession, pr: PaymentRequest, intent: PaymentIntentInfo) -> list[Outbound]:
@@ -74,7 +75,7 @@ async def on_requires_action(db: AsyncSession, pr: PaymentRequest, intent: Payme
     if not await _mark(db, pr, pr.paying_sub or "", pr.paying_name, "authenticating"):
         return []
     _, event = await changed_event(db, pr.id)
-    return [event]
+    return [replace(event, status_changed=False)]
 
 
 async def _mark(db: AsyncSession, pr: PaymentRequest, sub: str, name: str | None, step: Step) -> bool:
