@@ -4,19 +4,18 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from addon import money
 from addon.errors import InvalidInput
+from addon.input_limits import has_hidden_characters
 from addon.models import Clinic
 
 FIELDS = ("saved_cards_enabled", "saved_card_policy", "no_show_fee", "late_cancellation_fee", "clinician_fees")
 FEE_FIELDS = ("no_show_fee", "late_cancellation_fee")
 MAX_POLICY = 2000
 MIN_POLICY = 20
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def parse(
@@ -52,7 +51,7 @@ def parse(
         if not isinstance(value, str):
             raise InvalidInput("Enter the policy as text.", field="saved_card_policy")
         text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
-        if CONTROL.search(text):
+        if has_hidden_characters(text):
             raise InvalidInput("Remove the invisible control characters from the policy.", field="saved_card_policy")
         if len(text) > MAX_POLICY:
             raise InvalidInput(f"Keep the policy to {MAX_POLICY} characters or fewer.", field="saved_card_policy")

@@ -9,7 +9,6 @@ Redis; and each Stripe event, receipt and pop-up happens once although two proce
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -18,23 +17,20 @@ from sqlalchemy import select
 
 from addon import db as dbmod
 from addon.models import OutboxEmail, StripeEventInbox
-from sandbox.mailbox import RunningMailbox, start_mailbox
+from sandbox.mailbox import RunningMailbox
 from sandbox.stripe import RunningSandbox
-from tests.conftest import BASE_ENV, launch_token
-from tests.deploy.test_metrics import value
-from tests.support.cluster import ClusterClient, free_port, running_cluster, sandbox_platform
+from tests.conftest import launch_token
+from tests.support.cluster import (
+    METRICS_TOKEN,
+    ClusterClient,
+    cluster_env,
+    free_port,
+    running_cluster,
+    sandbox_platform,
+)
+from tests.support.prometheus import value
 
-TOKEN = "metrics-token-for-the-cluster"
 MORE = 4  # payments paid with the sandbox delivering through nginx, after the first
-
-
-@pytest.fixture
-async def mailbox() -> AsyncIterator[RunningMailbox]:
-    running = await start_mailbox(http_port=None)
-    try:
-        yield running
-    finally:
-        await running.close()
 
 
 async def inbox_settled(database_url: str, within: float = 20.0) -> list[StripeEventInbox]:
@@ -76,14 +72,7 @@ async def test_two_workers_behind_nginx_serve_one_clinic(
 ) -> None:
     listen = free_port()
     platform = await sandbox_platform(http, sandbox.url, f"http://127.0.0.1:{listen}/stripe/webhook")
-    env = {
-        **BASE_ENV,
-        **platform.env,
-        "CALLPAY_DATABASE_URL": migrated_postgres_url,
-        "CALLPAY_REDIS_URL": redis_server,
-        "CALLPAY_SMTP_URL": mailbox.smtp_url,
-        "CALLPAY_METRICS_TOKEN": TOKEN,
-    }
+    env = cluster_env(platform, database_url=migrated_postgres_url, redis_url=redis_server, smtp_url=mailbox.smtp_url)
     async with running_cluster(
         tmp_path / "cluster", env=env, workers=2, background=[False, True], background_workers=1, listen=listen
     ) as cluster:
@@ -136,7 +125,7 @@ async def test_two_workers_behind_nginx_serve_one_clinic(
             assert await outbox(migrated_postgres_url) == sorted((p, "sent") for p in paid)
 
             # Metrics: any worker answers for every process (multiprocess mode), so w1 and w2 say the same.
-            scrapes = [await client.metrics(w.url, TOKEN) for w in (w1, w2)]
+            scrapes = [await client.metrics(w.url, METRICS_TOKEN) for w in (w1, w2)]
             for text in scrapes:
                 assert value(text, "callpay_payments_total", outcome="paid") == MORE + 1
                 assert value(text, "callpay_payments_total", outcome="requested") == MORE + 1

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.conftest import BASE_ENV, free_port
-from tests.deploy.test_metrics import value
+from tests.support.prometheus import value
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 

@@ -3,7 +3,6 @@ by the work it measures."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -13,20 +12,11 @@ from addon.app import create_app
 from sandbox.stripe.runner import RunningSandbox
 from tests.conftest import make_settings
 from tests.support.payflow import build_stack, paid_intent
+from tests.support.prometheus import value
 
 TOKEN = "metrics-token-for-tests"
 
 
-def value(text: str, name: str, **labels: str) -> float:
-    """One sample's value from Prometheus's text format (0 when absent)."""
-    for line in text.splitlines():
-        if line.startswith("#") or not line.startswith(name):
-            continue
-        series, _, number = line.rpartition(" ")
-        found = dict(re.findall(r'(\w+)="([^"]*)"', series))
-        if series.split("{")[0] == name and all(found.get(k) == v for k, v in labels.items()):
-            return float(number)
-    return 0.0
 
 
 async def test_metrics_are_off_without_a_token_and_refused_with_a_wrong_one(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -16,22 +16,18 @@ from sqlalchemy import select
 
 from addon import db as dbmod
 from addon.models import PaymentRequest, StripeEventInbox
-from sandbox.mailbox import RunningMailbox, start_mailbox
+from sandbox.mailbox import RunningMailbox
 from sandbox.stripe import RunningSandbox
-from tests.conftest import BASE_ENV
-from tests.deploy.test_metrics import value
-from tests.support.cluster import ClusterClient, Worker, free_port, running_cluster, sandbox_platform
-
-TOKEN = "metrics-token-for-the-cluster"
-
-
-@pytest.fixture
-async def mailbox() -> AsyncIterator[RunningMailbox]:
-    running = await start_mailbox(http_port=None)
-    try:
-        yield running
-    finally:
-        await running.close()
+from tests.support.cluster import (
+    METRICS_TOKEN,
+    ClusterClient,
+    Worker,
+    cluster_env,
+    free_port,
+    running_cluster,
+    sandbox_platform,
+)
+from tests.support.prometheus import value
 
 
 async def row(database_url: str, model: type, key: str) -> object:
@@ -74,7 +70,7 @@ async def refuses_connections(port: int) -> bool:
 async def holding_the_socket(client: ClusterClient, workers: list[Worker]) -> Worker:
     """The worker nginx gave the clinician's socket to (each worker's own figures: multiprocess mode is off)."""
     for worker in workers:
-        if value(await client.metrics(worker.url, TOKEN), "callpay_connected_sockets") == 1.0:
+        if value(await client.metrics(worker.url, METRICS_TOKEN), "callpay_connected_sockets") == 1.0:
             return worker
     raise AssertionError("no worker holds the socket")
 
@@ -90,14 +86,7 @@ async def test_sigterm_finishes_a_webhook_in_flight_and_sends_sockets_to_another
 ) -> None:
     listen = free_port()
     platform = await sandbox_platform(http, sandbox.url, f"http://127.0.0.1:{listen}/stripe/webhook")
-    env = {
-        **BASE_ENV,
-        **platform.env,
-        "CALLPAY_DATABASE_URL": migrated_postgres_url,
-        "CALLPAY_REDIS_URL": redis_server,
-        "CALLPAY_SMTP_URL": mailbox.smtp_url,
-        "CALLPAY_METRICS_TOKEN": TOKEN,
-    }
+    env = cluster_env(platform, database_url=migrated_postgres_url, redis_url=redis_server, smtp_url=mailbox.smtp_url)
     async with running_cluster(
         tmp_path / "cluster", env=env, workers=2, listen=listen, multiprocess_metrics=False
     ) as cluster:
@@ -132,7 +121,7 @@ async def test_sigterm_finishes_a_webhook_in_flight_and_sends_sockets_to_another
             await eventually(lambda: refuses_connections(stopping.port), 10)
             await clinician.wait_count("payment_requests", 2, wait=15)
             assert clinician.client.connected
-            assert value(await client.metrics(staying.url, TOKEN), "callpay_connected_sockets") == 1.0
+            assert value(await client.metrics(staying.url, METRICS_TOKEN), "callpay_connected_sockets") == 1.0
             assert not webhook.done() and stopping.process.returncode is None  # still waiting on its write
 
             # The database answers again: the webhook is stored and answered before the worker exits.
@@ -158,7 +147,8 @@ async def test_sigterm_finishes_a_webhook_in_flight_and_sends_sockets_to_another
             await clinician.wait_for(lambda u: second in {p["id"] for p in u.of("payment_received")}, 30)
             assert (await statuses(migrated_postgres_url)) == {first: "paid", second: "paid"}
             fixes = [
-                value(await client.metrics(w.url, TOKEN), "callpay_reconciliation_fixes_total") for w in (staying, late)
+                value(await client.metrics(w.url, METRICS_TOKEN), "callpay_reconciliation_fixes_total")
+                for w in (staying, late)
             ]
             assert sum(fixes) == 1.0, fixes
             await mailbox.mailbox.wait_for(2, within=20)

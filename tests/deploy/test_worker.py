@@ -18,20 +18,11 @@ from addon import db as dbmod
 from addon.app import create_app
 from addon.models import OutboxEmail
 from addon.services.receipts import enqueue_receipt
-from sandbox.mailbox import RunningMailbox, start_mailbox
+from sandbox.mailbox import RunningMailbox
 from tests.conftest import BASE_ENV, make_settings
 from tests.receipts.conftest import make_paid_request
 
 RECEIPTS = 6
-
-
-@pytest.fixture
-async def mailbox() -> AsyncIterator[RunningMailbox]:
-    running = await start_mailbox(http_port=None)
-    try:
-        yield running
-    finally:
-        await running.close()
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from typing import Any
 import aiohttp
 
 from scripts import services
+from tests.conftest import BASE_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_SITE = ROOT / "deploy" / "nginx.conf"
@@ -318,6 +319,22 @@ class Platform:
     secret_key: str
     endpoint_id: str
     webhook_secret: str
+
+
+METRICS_TOKEN = "metrics-token-for-the-cluster"
+
+
+def cluster_env(platform: Platform, *, database_url: str, redis_url: str, smtp_url: str) -> dict[str, str]:
+    """The settings every worker of a test cluster shares: one PostgreSQL, one Redis, one mailbox, ``platform``'s
+    Stripe settings, and metrics behind :data:`METRICS_TOKEN`."""
+    return {
+        **BASE_ENV,
+        **platform.env,
+        "CALLPAY_DATABASE_URL": database_url,
+        "CALLPAY_REDIS_URL": redis_url,
+        "CALLPAY_SMTP_URL": smtp_url,
+        "CALLPAY_METRICS_TOKEN": METRICS_TOKEN,
+    }
 
 
 async def sandbox_platform(http: aiohttp.ClientSession, sandbox_url: str, webhook_url: str) -> Platform:
