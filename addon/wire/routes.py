@@ -99,6 +99,14 @@ ROUTES: tuple[Route, ...] = (
         },
     ),
     Route(
+        "get",
+        "/api/v1/calls/{call}/pay-all",
+        "What this patient may pay at once in the call now (Pay all): the ids and their sum; the page asks again "
+        "whenever a request of the call changes",
+        payments.PayAllOffer,
+        errors={403: "Only a patient of the call pays", 404: "Not the call you are in"},
+    ),
+    Route(
         "post",
         "/api/v1/payment-requests/{id}/paying",
         "The payer's page says they are paying now (checkout open, card being confirmed) or stopped; it lapses by "
