@@ -24,7 +24,6 @@ from tests.conftest import bearer
 from tests.realtime.test_sockets import refused
 from tests.support.payflow import PayStack, SocketUser, build_stack, open_socket
 
-
 # What python-socketio's client calls a Socket.IO disconnect sent by the server (the browser's: "io server
 # disconnect", which the pages show as a session that has ended).
 SERVER_DISCONNECT = socketio.AsyncClient.reason.SERVER_DISCONNECT
