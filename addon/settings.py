@@ -103,6 +103,10 @@ class Settings:
     # How long one attempt of a Stripe API call may take, connection to last byte, before the SDK gives it up and
     # retries it under the same idempotency key (it tries NETWORK_RETRIES more times; see addon/gateway.py).
     stripe_timeout_seconds: float = 20.0
+    # How often each web worker checks that the sessions behind its open sockets are still live, and disconnects
+    # those whose session expired or was revoked (a revoke through Callpay disconnects at once; this catches the
+    # rest: absolute expiry, idle expiry, a revoke made straight in the database).
+    session_sweep_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -150,6 +154,7 @@ class Settings:
         stripe_timeout = _seconds(
             "STRIPE_TIMEOUT_SECONDS", get("STRIPE_TIMEOUT_SECONDS"), cls.stripe_timeout_seconds, problems, least=0.1
         )
+        sweep = _seconds("SESSION_SWEEP_SECONDS", get("SESSION_SWEEP_SECONDS"), 30.0, problems, least=0.1)
         if problems:
             raise SettingsError(problems)
         assert launch_secret and secret_key and publishable_key and client_id and webhook_secret and public_url
@@ -180,6 +185,7 @@ class Settings:
             trusted_proxies=proxies,
             outbox_lease_seconds=outbox_lease,
             stripe_timeout_seconds=stripe_timeout,
+            session_sweep_seconds=sweep,
         )
 
     @property
