@@ -7,7 +7,7 @@
 
 It starts, each in its own process: the Stripe sandbox, Callpay in production's shape (one web worker, ``callpay
 serve`` with ``CALLPAY_BACKGROUND=off``, and one ``callpay worker`` for the background jobs: receipts, sweeps,
-reconciliation; SQLite, the collector tuned), and the floor (bench/floor.py: aiohttp + python-socketio doing only
+reconciliation; SQLite, Redis, the collector tuned), and the floor (bench/floor.py: aiohttp + python-socketio doing only
 what each operation must). Then, on loopback:
 
 1. **B5 / B3** opens C calls' worth of sockets (a clinician and a patient each: page launch, then Socket.IO over
@@ -605,11 +605,13 @@ async def run(args: argparse.Namespace) -> list[Row]:
         stripe.account = await prepare_database(database_url, stripe)
         port, floor_port = free_port(), free_port()
         base, floor = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{floor_port}"
-        # Production's shape: a web worker that leaves the background jobs to `callpay worker`.
+        # Production's shape: a web worker that leaves the background jobs to `callpay worker`, whose events (a
+        # payment reconciliation found first) reach the web worker's sockets through Redis.
+        redis_url = os.environ.get("CALLPAY_TEST_REDIS", "redis://127.0.0.1:6379/0")
         server = Process(
             "callpay",
             [sys.executable, "-m", "addon.cli", "serve", "--port", str(port), "--no-background"],
-            callpay_env(database_url, port, stripe),
+            callpay_env(database_url, port, stripe, redis_url),
             folder / "callpay.log",
         )
         procs.append(server)
@@ -617,7 +619,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
         worker = Process(
             "callpay-worker",
             [sys.executable, "-m", "addon.cli", "worker", "--port", str(worker_port)],
-            callpay_env(database_url, port, stripe),
+            callpay_env(database_url, port, stripe, redis_url),
             folder / "callpay-worker.log",
         )
         procs.append(worker)
