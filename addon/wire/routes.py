@@ -64,6 +64,13 @@ ROUTES: tuple[Route, ...] = (
         errors={401: "Bad, expired, replayed or wrongly-signed launch"},
         auth="none",
     ),
+    Route(
+        "delete",
+        "/api/v1/sessions/current",
+        "Sign out: end the caller's session now; its sockets are disconnected, on every worker",
+        None,
+        status=204,
+    ),
     Route("get", "/api/v1/openapi.json", "This document", None, auth="none"),
     Route(
         "post",
