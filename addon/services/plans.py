@@ -348,7 +348,7 @@ async def plan_json(db: AsyncSession, plan: InstalmentPlan, principal: Principal
     clinician = await db.get_one(User, plan.clinician_id)
     rows = (
         await db.execute(
-            select(Instalment, PaymentRequest.status)
+            select(Instalment, PaymentRequest.status, PaymentRequest.patient_email, PaymentRequest.patient_name)
             .outerjoin(PaymentRequest, PaymentRequest.id == Instalment.payment_request_id)
             .where(Instalment.plan_id == plan.id)
             .order_by(Instalment.number)
@@ -357,7 +357,10 @@ async def plan_json(db: AsyncSession, plan: InstalmentPlan, principal: Principal
     tz, currency, locale = clinic.timezone, plan.currency, clinic.locale
     items: list[wire.Instalment] = []
     paid = 0
-    for inst, request_status in rows:
+    # Who the patient is: the plan's own record, else what its instalments' checkouts learned.
+    patient_email = plan.patient_email or next((row[2] for row in rows if row[2]), None)
+    patient_name = plan.patient_name or next((row[3] for row in rows if row[3]), None)
+    for inst, request_status, _email, _name in rows:
         shown = _instalment_status(inst, request_status)
         if shown == "paid":
             paid += inst.amount
@@ -392,8 +395,8 @@ async def plan_json(db: AsyncSession, plan: InstalmentPlan, principal: Principal
         amount_display=money.format_amount(plan.amount, currency, locale),
         description=plan.description,
         status=status,
-        patient_name=plan.patient_name,
-        patient_email=plan.patient_email,
+        patient_name=patient_name,
+        patient_email=patient_email,
         paid=paid,
         paid_display=money.format_amount(paid, currency, locale),
         outstanding=outstanding,
