@@ -18,7 +18,7 @@ import payment_centre
 import realtime
 import widget
 from addon import __version__, background, db, loop_health, metrics, middleware
-from addon.appkeys import AFTER_COMMIT, CLOCK, DB, DB_READ, ENGINE, GATEWAY, PUBLISHER, RATE_LIMITS, SETTINGS
+from addon.appkeys import AFTER_COMMIT, CLOCK, DB, DB_READ, ENGINE, GATEWAY, PUBLISHER, RATE_LIMITS, SETTINGS, SOCKETS
 from addon.clock import SYSTEM
 from addon.gateway import StripeGateway
 from addon.http import (
@@ -33,7 +33,7 @@ from addon.http import (
     webhooks,
 )
 from addon.observability import init_sentry
-from addon.outbound import DroppingPublisher
+from addon.outbound import DroppingPublisher, NoSockets
 from addon.pages import setup_templates
 from addon.ratelimit import RateLimits, redis_prefix
 from addon.settings import Settings
@@ -55,6 +55,7 @@ def create_app(settings: Settings, *, require_migrated: bool = True, long_lived:
     )
     app[SETTINGS] = settings
     app[PUBLISHER] = DroppingPublisher()
+    app[SOCKETS] = NoSockets()
     app[AFTER_COMMIT] = []
     app[CLOCK] = SYSTEM
     app[RATE_LIMITS] = rate_limits(settings)

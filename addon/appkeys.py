@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from addon.clock import Clock
 from addon.gateway import StripeGateway
-from addon.outbound import Outbound, Publisher
+from addon.outbound import Outbound, Publisher, SessionSockets
 from addon.ratelimit import RateLimits
 from addon.services.inbox import InboxProcessor
 from addon.services.outbox import OutboxWorker
@@ -37,3 +37,5 @@ RECONCILED = web.AppKey("reconciled", Totals)
 PUBLISHER = web.AppKey("publisher", Publisher)
 AfterCommit = Callable[[Sequence[Outbound]], None]
 AFTER_COMMIT: web.AppKey[list[AfterCommit]] = web.AppKey("after_commit")
+# Disconnects the sockets of sessions that have ended, on every worker (the realtime package installs it).
+SOCKETS = web.AppKey("sockets", SessionSockets)

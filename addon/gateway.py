@@ -29,6 +29,11 @@ log = logging.getLogger("callpay.stripe")
 # us when the SDK or the account's default moves; bump it deliberately, with the SDK (pinned to the version tested
 # against it in pyproject.toml).
 API_VERSION = "2026-10-28.endive"
+# The SDK retries a call that failed on the way (a connection refused, dropped or timed out: CALLPAY_STRIPE_TIMEOUT_
+# SECONDS per attempt), that Stripe answered with a 409 or a 5xx, or whose answer says ``Stripe-Should-Retry: true``
+# (a 429 lock_timeout), never one that says ``false``; it waits about 0.5 s, then 1 s, between attempts. Every POST
+# carries an idempotency key that its retries reuse (ours on every create that moves money, see :func:`keyed`;
+# the SDK's own on the rest), so a retry never makes a second object.
 NETWORK_RETRIES = 2
 
 
@@ -254,6 +259,26 @@ class MalformedEvent(Exception):
     """A webhook that verifies but isn't an event Callpay can read (no ``id``, no ``data.object``, wrong types)."""
 
 
+class _AIOHTTPClient(stripe.AIOHTTPClient):
+    """The SDK's aiohttp transport, with a body that fails half way treated like any other network failure.
+
+    The SDK reads the response body outside its own error handling, so a connection dropped mid-body
+    (``ClientPayloadError``) or a body slower than the timeout (``TimeoutError``) escaped as itself: not retried,
+    and not a ``StripeError`` at all. Here they are ``APIConnectionError``s, which the SDK retries."""
+
+    async def request_async(
+        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        content, status, response_headers = await self.request_stream_async(method, url, headers, post_data=post_data)
+        try:
+            body = await content.read()
+        except Exception as exc:
+            raise stripe.APIConnectionError(  # type: ignore[no-untyped-call]  # the SDK leaves it untyped
+                f"Stripe's answer was cut off or too slow ({type(exc).__name__}).", should_retry=True
+            ) from exc
+        return body, status, response_headers
+
+
 class StripeGateway:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -262,8 +287,9 @@ class StripeGateway:
         self._oauth_client: stripe.StripeClient | None = None
 
     async def open(self) -> None:
-        self._client = self._new_client(http_client=stripe.AIOHTTPClient())
-        self._oauth_client = self._new_client(http_client=None)
+        timeout = self._settings.stripe_timeout_seconds
+        self._client = self._new_client(http_client=_AIOHTTPClient(timeout=timeout))
+        self._oauth_client = self._new_client(http_client=stripe.new_default_http_client(timeout=timeout))
 
     def _new_client(self, *, http_client: stripe.HTTPClient | None) -> stripe.StripeClient:
         return stripe.StripeClient(

@@ -35,6 +35,16 @@ def clinic_patients_room(clinic_id: int) -> str:
     return f"clinic:{clinic_id}:patients"
 
 
+SESSION_ROOM_PREFIX = "session:"
+
+
+def session_room(token_hash: str) -> str:
+    """The sockets of one signed-in session, on whichever workers hold them. No event is ever addressed to it
+    (realtime/events.py knows no such room kind): it exists so that ending the session can close it, which
+    disconnects its sockets everywhere. Named by the token's hash, which stands in for the token nowhere."""
+    return SESSION_ROOM_PREFIX + token_hash
+
+
 @dataclass(frozen=True, slots=True)
 class Outbound:
     event: EventName
@@ -54,6 +64,19 @@ class Outbound:
 
 class Publisher(Protocol):
     async def publish(self, events: Sequence[Outbound]) -> None: ...
+
+
+class SessionSockets(Protocol):
+    """What ends a session's open sockets once the session has ended (revoked, signed out, expired)."""
+
+    async def end_sessions(self, token_hashes: Sequence[str]) -> None: ...
+
+
+class NoSockets:
+    """Used until the realtime package installs its own: no sockets to end."""
+
+    async def end_sessions(self, token_hashes: Sequence[str]) -> None:
+        return None
 
 
 class DroppingPublisher:

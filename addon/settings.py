@@ -100,6 +100,13 @@ class Settings:
     # How long a process holds an email it is sending before another may take it up: what a receipt waits after
     # its sender died mid-send. Each SMTP send is given at most half of it, so a live send never outlasts its lease.
     outbox_lease_seconds: float = 120.0
+    # How long one attempt of a Stripe API call may take, connection to last byte, before the SDK gives it up and
+    # retries it under the same idempotency key (it tries NETWORK_RETRIES more times; see addon/gateway.py).
+    stripe_timeout_seconds: float = 20.0
+    # How often each web worker checks that the sessions behind its open sockets are still live, and disconnects
+    # those whose session expired or was revoked (a revoke through Callpay disconnects at once; this catches the
+    # rest: absolute expiry, idle expiry, a revoke made straight in the database).
+    session_sweep_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -144,6 +151,10 @@ class Settings:
         proxies = _networks(get("TRUSTED_PROXIES"), problems)
         background = _switch("BACKGROUND", get("BACKGROUND"), problems)
         outbox_lease = _seconds("OUTBOX_LEASE_SECONDS", get("OUTBOX_LEASE_SECONDS"), 120.0, problems, least=2.0)
+        stripe_timeout = _seconds(
+            "STRIPE_TIMEOUT_SECONDS", get("STRIPE_TIMEOUT_SECONDS"), cls.stripe_timeout_seconds, problems, least=0.1
+        )
+        sweep = _seconds("SESSION_SWEEP_SECONDS", get("SESSION_SWEEP_SECONDS"), 30.0, problems, least=0.1)
         if problems:
             raise SettingsError(problems)
         assert launch_secret and secret_key and publishable_key and client_id and webhook_secret and public_url
@@ -173,6 +184,8 @@ class Settings:
             rate_limits_enabled=limits_on,
             trusted_proxies=proxies,
             outbox_lease_seconds=outbox_lease,
+            stripe_timeout_seconds=stripe_timeout,
+            session_sweep_seconds=sweep,
         )
 
     @property

@@ -2,7 +2,9 @@
 
 Each action handler parses, calls one service in one transaction, acks, then publishes the service's events after
 the commit. The session token is resolved again on every action, so a revoked or expired session stops acting at
-once even on a socket that stays open.
+once even on a socket that stays open; and it stops hearing too: each socket joins its session's room, which ending
+the session closes (disconnecting it on whichever worker holds it), and each worker sweeps its own sockets for
+sessions that expired while they were open.
 """
 
 from __future__ import annotations
@@ -17,14 +19,21 @@ from aiohttp import web
 from socketio.exceptions import ConnectionRefusedError as Refused
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from addon.appkeys import DB, DB_READ, GATEWAY, RATE_LIMITS
+from addon.appkeys import DB, DB_READ, GATEWAY, RATE_LIMITS, SETTINGS
 from addon.auth import sessions
 from addon.auth.roles import CLINICIANS, Role
 from addon.auth.sessions import Principal
 from addon.errors import CallpayError, RateLimited, Unauthenticated
 from addon.gateway import StripeFailure
 from addon.http.limits import client_address, limit
-from addon.outbound import Outbound, call_room, call_staff_room, clinic_patients_room, clinic_staff_room
+from addon.outbound import (
+    Outbound,
+    call_room,
+    call_staff_room,
+    clinic_patients_room,
+    clinic_staff_room,
+    session_room,
+)
 from addon.publish import publish_after_commit
 from addon.services import cancellation, clinics, holds, payment_requests, presence
 from addon.services.payment_requests import Outcome
@@ -42,6 +51,7 @@ from addon.wire.realtime import (
     ReleasePaymentRequest,
     RequestPayment,
 )
+from realtime.server import disconnect_here
 
 log = logging.getLogger("callpay.realtime")
 MISSING_SIGN_IN = 'Sign-in is missing: connect with auth {"token": <session token>}.'
@@ -54,8 +64,9 @@ OwnAction = Callable[[Principal], Awaitable[Outcome]]
 
 
 def rooms_for(principal: Principal) -> list[str]:
-    """Patients join their call's room only; staff rooms are what keep staff-only events away from them."""
-    rooms: list[str] = []
+    """Patients join their call's room only; staff rooms are what keep staff-only events away from them. Everyone
+    joins their session's room, which no event is addressed to: closing it is how an ended session is let go."""
+    rooms: list[str] = [session_room(principal.token_hash)]
     if principal.call_id is not None:
         rooms.append(call_room(principal.call_id))
         if principal.role in CLINICIANS:
@@ -71,6 +82,9 @@ def register(server: Any, app: web.Application) -> None:
     # This worker's name for its sockets in the presence table (see addon/services/presence.py).
     worker = presence.new_worker_id()
     app.cleanup_ctx.append(_keep_presence(app, worker))
+    # This worker's open sockets, by sid: the hash of the session each one signed in with (for the sweep).
+    open_sockets: dict[str, str] = {}
+    app.cleanup_ctx.append(_sweep_ended_sessions(app, server, open_sockets))
 
     async def resolve(token: str) -> Principal:
         return await sessions.authenticate(app[DB_READ], app[DB], token)
@@ -92,6 +106,7 @@ def register(server: Any, app: web.Application) -> None:
         if principal.role is Role.PATIENT and principal.call_id is None:
             raise Refused(NO_CALL, {"code": "no_call"})
         await server.save_session(sid, {"token": token})
+        open_sockets[sid] = principal.token_hash
         if presence.counts(principal):
             async with app[DB].begin() as db:
                 await presence.joined(db, worker, sid, principal)
@@ -118,6 +133,7 @@ def register(server: Any, app: web.Application) -> None:
         server.start_background_task(send_snapshot, sid, snapshot, status, available, clinicians_list)
 
     async def disconnect(sid: str, reason: object = None) -> None:
+        open_sockets.pop(sid, None)
         # Someone left: the clinician's "who pays" picker hears it at once.
         async with app[DB].begin() as db:
             call_id = await presence.left(db, worker, sid)
@@ -240,5 +256,52 @@ def _keep_presence(app: web.Application, worker: str) -> Callable[[web.Applicati
                     await presence.forget_worker(db, worker)
             except Exception:
                 log.warning("could not remove this worker's presence rows; they lapse by themselves")
+
+    return context
+
+
+def _sweep_ended_sessions(
+    app: web.Application, server: Any, open_sockets: dict[str, str]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Every ``session_sweep_seconds``, disconnect this worker's sockets whose session is no longer live.
+
+    Ending a session through Callpay disconnects its sockets at once; this catches what no request announces: the
+    absolute and idle expiries, a revoke made in the database, and a socket that signed in just as its session was
+    being ended (its room closed a moment before it joined). Each worker sweeps only the sockets it holds."""
+
+    async def sweep() -> int:
+        hashes = set(open_sockets.values())
+        if not hashes:
+            return 0
+        async with app[DB_READ]() as db:
+            live = await sessions.live_among(db, hashes)
+        ended = 0
+        for token_hash in hashes - live:
+            ended += await disconnect_here(server, session_room(token_hash))
+        if ended:
+            log.info("sockets of ended sessions disconnected", extra={"sockets": ended})
+        return ended
+
+    async def context(_app: web.Application) -> AsyncIterator[None]:
+        stopping = asyncio.Event()
+        every = app[SETTINGS].session_sweep_seconds
+
+        async def loop() -> None:
+            while not stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), every)
+                if stopping.is_set():
+                    return
+                try:
+                    await sweep()
+                except Exception:
+                    log.exception("sweep for ended sessions failed")
+
+        task = asyncio.create_task(loop(), name="callpay-session-sweep")
+        try:
+            yield
+        finally:
+            stopping.set()
+            await asyncio.wait([task], timeout=5)
 
     return context

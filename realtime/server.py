@@ -4,6 +4,10 @@ With ``CALLPAY_REDIS_URL`` set, rooms are shared through Redis so any worker can
 another. The Redis channel is named after the database: room names carry database ids, so only workers sharing a
 database may share rooms (and test runs, each with its own database, never hear each other).
 
+Each socket also joins its session's room (:func:`addon.outbound.session_room`). Ending a session closes that room
+through the manager, which on every worker holding one of its sockets disconnects them (see :class:`RedisManager`):
+a signed-out or revoked session stops hearing its call's events at once, everywhere, not only when it next acts.
+
 On a graceful stop (SIGTERM) the worker has stopped listening before its shutdown hooks run; :func:`drain` then
 drops every socket's transport, so each client reconnects at once, through the load balancer, to a worker still
 running (and gets its snapshot there), instead of holding this worker's shutdown until its timeout.
@@ -21,8 +25,8 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from addon.appkeys import PUBLISHER, SETTINGS
-from addon.outbound import Outbound
+from addon.appkeys import PUBLISHER, SETTINGS, SOCKETS
+from addon.outbound import SESSION_ROOM_PREFIX, Outbound, session_room
 from addon.settings import Settings, origin_of
 from realtime.events import check_all
 
@@ -57,10 +61,53 @@ def redis_channel(settings: Settings) -> str:
     return "callpay:" + hashlib.sha256(settings.database_url.encode()).hexdigest()[:16]
 
 
+NAMESPACE = "/"
+
+
+async def disconnect_here(server: Any, room: str, namespace: str = NAMESPACE) -> int:
+    """Disconnect this worker's sockets in ``room`` (a Socket.IO disconnect: the client hears "io server disconnect",
+    which the pages show as a session that has ended, and does not retry); how many there were."""
+    members = [sid for sid, _eio_sid in server.manager.get_participants(namespace, room)]
+    for sid in members:
+        await server.disconnect(sid, namespace=namespace, ignore_queue=True)
+    return len(members)
+
+
+class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
+    """One worker: closing a session's room disconnects its sockets."""
+
+    async def close_room(self, room: str, namespace: str) -> None:
+        if room.startswith(SESSION_ROOM_PREFIX):
+            await disconnect_here(self.server, room, namespace)
+        await super().close_room(room, namespace)
+
+
+class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """Several workers: a session room's close is published on the Redis channel and handled by every worker
+    (this one included), each disconnecting the session's sockets it holds."""
+
+    async def _handle_close_room(self, message: dict[str, Any]) -> None:
+        room, namespace = message.get("room"), message.get("namespace") or NAMESPACE
+        if isinstance(room, str) and room.startswith(SESSION_ROOM_PREFIX):
+            await disconnect_here(self.server, room, namespace)
+        await super()._handle_close_room(message)
+
+
+class SocketSessions:
+    """Ends the sockets of sessions that ended, on every worker (installed as ``app[SOCKETS]``)."""
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+
+    async def end_sessions(self, token_hashes: Sequence[str]) -> None:
+        for token_hash in token_hashes:
+            await self._server.close_room(session_room(token_hash), namespace=NAMESPACE)
+
+
 def build_server(settings: Settings) -> Any:
-    manager = None
+    manager: socketio.AsyncManager = LocalManager()
     if settings.redis_url:
-        manager = socketio.AsyncRedisManager(settings.redis_url, channel=redis_channel(settings))
+        manager = RedisManager(settings.redis_url, channel=redis_channel(settings))
     return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
@@ -128,6 +175,7 @@ def attach(app: web.Application) -> Any:
     server = build_server(app[SETTINGS])
     server.attach(app, socketio_path=PATH)
     app[PUBLISHER] = SocketPublisher(server)
+    app[SOCKETS] = SocketSessions(server)
     app.cleanup_ctx.append(lifecycle(server))
 
     async def on_shutdown(_app: web.Application) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -193,6 +194,30 @@ async def revoke(db: AsyncSession, token_hash: str, *, now: datetime | None = No
     await db.execute(
         update(SessionRow).where(SessionRow.token_hash == token_hash).values(revoked_at=now or datetime.now(UTC))
     )
+
+
+LIVE_AMONG_CHUNK = 500
+
+
+async def live_among(db: AsyncSession, token_hashes: Iterable[str], *, now: datetime | None = None) -> set[str]:
+    """Which of these sessions are still live (not revoked, not expired, not idle): for a worker checking the
+    sessions behind its open sockets. Asked in chunks, so a worker holding thousands stays within any database's
+    limit on bound parameters."""
+    now = now or datetime.now(UTC)
+    wanted = sorted(set(token_hashes))
+    live: set[str] = set()
+    for start in range(0, len(wanted), LIVE_AMONG_CHUNK):
+        chunk = wanted[start : start + LIVE_AMONG_CHUNK]
+        found = await db.scalars(
+            select(SessionRow.token_hash).where(
+                SessionRow.token_hash.in_(chunk),
+                SessionRow.revoked_at.is_(None),
+                SessionRow.expires_at > now,
+                SessionRow.last_seen_at > now - IDLE_TIMEOUT,
+            )
+        )
+        live.update(found)
+    return live
 
 
 async def _load(db: AsyncSession, token_hash: str, now: datetime) -> Principal | None:

@@ -13,8 +13,8 @@ from addon.http.auth import principal
 from addon.http.json import read_body, respond
 from addon.http.limits import client_address, limit
 from addon.publish import publish_after_commit
-from addon.services import checkout, paying, payments
-from addon.wire.payments import CallCheckoutBody, Checkout, CheckoutBody, PayingBody
+from addon.services import checkout, pay_all_offer, paying, payments
+from addon.wire.payments import CallCheckoutBody, Checkout, CheckoutBody, PayAllOffer, PayingBody
 
 
 async def limit_checkout(request: web.Request, user_id: int) -> None:
@@ -61,6 +61,22 @@ async def start_call_checkout(request: web.Request) -> web.Response:
     return respond(Checkout(**session.to_json()))
 
 
+async def pay_all_offered(request: web.Request) -> web.Response:
+    """What this patient may pay at once: read fresh (not from a replica), as it follows every change live."""
+    caller = await principal(request)
+    async with request.app[DB]() as db:
+        found = await pay_all_offer.offer(db, caller, request.match_info["call"])
+    return respond(
+        PayAllOffer(
+            payment_requests=found.payment_requests,
+            count=found.count,
+            amount=found.amount,
+            currency=found.currency,
+            amount_display=found.amount_display,
+        )
+    )
+
+
 async def confirmation(request: web.Request) -> web.Response:
     caller = await principal(request)
     await limit_checkout(request, caller.user_id)
@@ -75,3 +91,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/v1/payment-requests/{id}/confirmation", confirmation)
     app.router.add_post("/api/v1/payment-requests/{id}/paying", report_paying)
     app.router.add_post("/api/v1/calls/{call}/checkout", start_call_checkout)
+    app.router.add_get("/api/v1/calls/{call}/pay-all", pay_all_offered)

@@ -1,13 +1,14 @@
-"""``POST /api/v1/sessions``: exchange a launch for a session token."""
+"""``POST /api/v1/sessions``: exchange a launch for a session token; ``DELETE /api/v1/sessions/current``: sign out."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from addon.appkeys import DB, RATE_LIMITS, SETTINGS
-from addon.auth import launch
+from addon.appkeys import DB, RATE_LIMITS, SETTINGS, SOCKETS
+from addon.auth import launch, sessions
 from addon.auth.sessions import IssuedSession, open_session
 from addon.errors import Unauthenticated
+from addon.http.auth import principal
 from addon.http.json import read_body, respond
 from addon.http.limits import client_address
 from addon.models import iso_utc
@@ -53,5 +54,15 @@ async def create_session(request: web.Request) -> web.Response:
     return respond(session_json(issued), status=201)
 
 
+async def end_session(request: web.Request) -> web.Response:
+    """Sign out: the caller's session ends now, and every socket it holds, on any worker, is disconnected."""
+    caller = await principal(request)
+    async with request.app[DB].begin() as db:
+        await sessions.revoke(db, caller.token_hash)
+    await request.app[SOCKETS].end_sessions([caller.token_hash])
+    return web.Response(status=204)
+
+
 def setup(app: web.Application) -> None:
     app.router.add_post("/api/v1/sessions", create_session)
+    app.router.add_delete("/api/v1/sessions/current", end_session)

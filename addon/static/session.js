@@ -23,6 +23,7 @@ export class ApiError extends Error {
     this.code = error.code;
     this.field = error.field;
     this.errors = error.errors; // every problem, when the server found several (settings)
+    this.details = error; // the whole error, for answers that say more (Pay all's set_changed: what is left)
   }
 }
 

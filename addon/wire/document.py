@@ -64,7 +64,9 @@ def _error(description: str) -> dict[str, Any]:
 def _operation(route: Route, refs: Refs) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     success: dict[str, Any]
-    if isinstance(route.answer, Binary):
+    if route.status == 204:
+        success = {"description": "Done; nothing to answer"}
+    elif isinstance(route.answer, Binary):
         success = {"description": route.answer.description, "content": _binary(route.answer)}
     elif route.answer is None:
         success = {"description": "OpenAPI 3.1 document", "content": _content({"type": "object"})}

@@ -190,6 +190,19 @@ class Checkout(Outgoing):
     currency: Currency
 
 
+class PayAllOffer(Outgoing):
+    """What this patient may pay at once in the call now: the widget shows Pay all when ``count`` is 2 or more."""
+
+    payment_requests: list[str] = Field(
+        description="The requests this participant may pay together now, oldest first: open, in one currency, not "
+        "addressed to someone else, not a card hold, not being paid by another participant"
+    )
+    count: int = Field(ge=0)
+    amount: MinorUnits = Field(description="Their sum (0 when there are none)")
+    currency: Currency | None
+    amount_display: str | None = Field(description='The sum as screens show it, such as "A$145.50"')
+
+
 # --- Refunds -----------------------------------------------------------------------------------------------
 
 

@@ -64,6 +64,13 @@ ROUTES: tuple[Route, ...] = (
         errors={401: "Bad, expired, replayed or wrongly-signed launch"},
         auth="none",
     ),
+    Route(
+        "delete",
+        "/api/v1/sessions/current",
+        "Sign out: end the caller's session now; its sockets are disconnected, on every worker",
+        None,
+        status=204,
+    ),
     Route("get", "/api/v1/openapi.json", "This document", None, auth="none"),
     Route(
         "post",
@@ -90,6 +97,14 @@ ROUTES: tuple[Route, ...] = (
             "set_changed: one stopped being payable while paying (remaining, amount: the new set and total)",
             502: "Stripe could not be reached",
         },
+    ),
+    Route(
+        "get",
+        "/api/v1/calls/{call}/pay-all",
+        "What this patient may pay at once in the call now (Pay all): the ids and their sum; the page asks again "
+        "whenever a request of the call changes",
+        payments.PayAllOffer,
+        errors={403: "Only a patient of the call pays", 404: "Not the call you are in"},
     ),
     Route(
         "post",

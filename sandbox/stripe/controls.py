@@ -47,13 +47,18 @@ async def reset(request: web.Request) -> web.Response:
 
 
 async def add_fault(request: web.Request) -> web.Response:
+    """``{"route_prefix", "kind" | "kinds": [...], "rate"?, "method"?, "latency_ms"?, "count"?, "seed"?}``: see
+    :mod:`.faults` for the kinds. ``seed`` makes the dice repeatable."""
     body = await _body(request)
-    prefix, kind = body.get("route_prefix"), body.get("kind")
+    prefix, kind, kinds = body.get("route_prefix"), body.get("kind"), body.get("kinds")
     if not isinstance(prefix, str) or not prefix.startswith("/"):
         raise _bad("route_prefix must be a path such as /v1/payment_intents.")
-    if kind not in KINDS:
-        raise _bad(f"kind must be one of {', '.join(KINDS)}.")
+    if kinds is None:
+        kinds = [kind]
+    if not isinstance(kinds, list) or not kinds or any(k not in KINDS for k in kinds):
+        raise _bad(f"kind (or each of kinds) must be one of {', '.join(KINDS)}.")
     rate, latency, count, method = body.get("rate", 1), body.get("latency_ms", 0), body.get("count"), body.get("method")
+    seed = body.get("seed")
     if not isinstance(rate, int | float) or not 0 <= rate <= 1:
         raise _bad("rate must be a number from 0 to 1.")
     if not isinstance(latency, int) or latency < 0:
@@ -62,18 +67,29 @@ async def add_fault(request: web.Request) -> web.Response:
         raise _bad("count must be a positive integer.")
     if method is not None and not isinstance(method, str):
         raise _bad("method must be an HTTP method such as POST.")
-    fault = Fault(prefix, kind, method.upper() if method else None, float(rate), latency, count)
+    if seed is not None and not isinstance(seed, int):
+        raise _bad("seed must be an integer.")
+    chosen = tuple(dict.fromkeys(kinds))
+    fault = Fault(prefix, chosen[0], method.upper() if method else None, float(rate), latency, count, chosen)
+    if seed is not None:
+        request.app[FAULTS].seed(seed)
     request.app[FAULTS].faults.append(fault)
     return web.json_response(fault.as_json(), status=201)
 
 
 async def list_faults(request: web.Request) -> web.Response:
-    return web.json_response({"faults": [fault.as_json() for fault in request.app[FAULTS].faults]})
+    """The faults in force, and ``injected``: how many requests each kind hit since they were last cleared."""
+    injector = request.app[FAULTS]
+    return web.json_response(
+        {"faults": [fault.as_json() for fault in injector.faults], "injected": dict(injector.injected)}
+    )
 
 
 async def clear_faults(request: web.Request) -> web.Response:
-    request.app[FAULTS].clear()
-    return web.json_response({"faults": []})
+    injector = request.app[FAULTS]
+    injected = dict(injector.injected)
+    injector.clear()
+    return web.json_response({"faults": [], "injected": injected})
 
 
 async def fail_webhooks(request: web.Request) -> web.Response:

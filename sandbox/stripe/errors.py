@@ -95,3 +95,26 @@ def rate_limited() -> StripeError:
         headers={"Stripe-Should-Retry": "true"},
         replayable=False,
     )
+
+
+def injected_api_error(status: int) -> StripeError:
+    """A 500 or 503 from Stripe's front line: the request never reached its endpoint, so nothing is saved under its
+    idempotency key, and Stripe says a retry is safe (``Stripe-Should-Retry: true``)."""
+    error = api_error()
+    error.status = status
+    error.headers = {"Stripe-Should-Retry": "true"}
+    return error
+
+
+def lock_timeout() -> StripeError:
+    """Stripe's 429 ``lock_timeout``: another request (or Stripe itself) holds the object just now."""
+    return StripeError(
+        429,
+        "This object cannot be accessed right now because another API request or Stripe process is currently "
+        "accessing it. If you see this error intermittently, retry the request. If you see this error frequently "
+        "and are making multiple concurrent requests to a single object, make your requests serially or at a "
+        "lower rate.",
+        code="lock_timeout",
+        headers={"Stripe-Should-Retry": "true"},
+        replayable=False,
+    )

@@ -11,7 +11,7 @@ from aiohttp.typedefs import Handler
 
 from .api import error_response
 from .appkeys import FAULTS, REQUEST_ID
-from .errors import StripeError, api_error, rate_limited
+from .errors import StripeError, api_error, injected_api_error, lock_timeout, rate_limited
 from .ids import new_id
 
 log = logging.getLogger(__name__)
@@ -81,22 +81,68 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith("/_sandbox/"):
         return await handler(request)
-    fault = request.app[FAULTS].pick(request.method, request.path)
-    if fault is None:
+    firing = request.app[FAULTS].pick(request.method, request.path)
+    if firing is None:
         return await handler(request)
-    if fault.kind == "latency":
-        await asyncio.sleep(fault.latency_ms / 1000)
+    kind = firing.kind
+    if kind == "latency":
+        await asyncio.sleep(firing.delay_ms / 1000)
         return await handler(request)
-    if fault.kind == "429":
+    if kind == "429":
         raise rate_limited()
-    if fault.kind == "500":
-        raise api_error()
-    if fault.kind == "drop_after":
+    if kind == "lock_timeout":
+        raise lock_timeout()
+    if kind in ("500", "503"):
+        raise injected_api_error(int(kind))
+    if kind in ("stall", "drop_body"):
+        return await _cut_short(request, handler, stall=firing.delay_ms / 1000 if kind == "stall" else None)
+    if kind == "drop_after":
         with contextlib.suppress(StripeError):  # an error answer is lost the same way
             await handler(request)
     # "drop": close the connection without answering, as a network failure would; aiohttp then quietly
     # discards the response below, which nobody can receive
+    _abort(request)
+    return web.Response(status=500)
+
+
+def _abort(request: web.Request) -> None:
     transport = request.transport
     if transport is not None:
         transport.abort()
-    return web.Response(status=500)
+
+
+async def _cut_short(request: web.Request, handler: Handler, *, stall: float | None) -> web.StreamResponse:
+    """Handle the request, send its status, headers and the first half of its body, then either wait ``stall``
+    seconds before the rest (a body slower than the client's timeout) or, with no stall, drop the connection."""
+    try:
+        answer = await handler(request)
+    except StripeError as error:
+        answer = error_response(error)
+    if not isinstance(answer, web.Response) or not isinstance(answer.body, bytes):
+        return answer
+    body = answer.body
+    stream = web.StreamResponse(status=answer.status, headers=answer.headers)
+    stream.headers["Request-Id"] = request[REQUEST_ID]
+    stream.content_length = len(body)
+    try:
+        await stream.prepare(request)
+        await stream.write(body[: len(body) // 2])
+        if stall is None:
+            _abort(request)
+            return stream
+        await _stall(request, stall)
+        await stream.write(body[len(body) // 2 :])
+        await stream.write_eof()
+    except (ConnectionResetError, ConnectionError):
+        pass  # the client gave up waiting, as it should
+    return stream
+
+
+async def _stall(request: web.Request, seconds: float) -> None:
+    """Wait ``seconds``, or until the client hangs up (so a stalled answer doesn't outlive its connection)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return
+        await asyncio.sleep(min(0.05, max(deadline - asyncio.get_running_loop().time(), 0)))

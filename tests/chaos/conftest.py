@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from sandbox.stripe import RunningSandbox
-from tests.support.payflow import PayStack, build_stack
+from tests.support.payflow import PayStack, build_stack, connected, stack  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

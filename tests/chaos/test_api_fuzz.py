@@ -29,9 +29,19 @@ def _platform_token() -> str:
     return launch_token(role="platform", sub="platform", name=None)
 
 
+CLAIMS: dict[str, dict[str, Any]] = {
+    "org_admin": {"role": "org_admin", "sub": "org-admin-1", "clinic": None, "call": None},
+    "team_admin": {"role": "team_admin", "sub": "admin-1", "call": None},
+    "team_member": {"role": "team_member", "sub": "dr-ada", "name": "Dr Ada Lovelace"},
+    "patient": {"role": "patient", "sub": "patient-1", "name": None},
+}
+# Signing out ends the session it is sent with: it gets a session of its own each time, so the others live on.
+SIGN_OUT = "/api/v1/sessions/current"
+
+
 async def _sessions(stack: PayStack) -> dict[str, dict[str, str]]:
-    org_admin = await stack.session(role="org_admin", sub="org-admin-1", clinic=None, call=None)
-    team_admin = await stack.session(role="team_admin", sub="admin-1", call=None)
+    org_admin = await stack.session(**CLAIMS["org_admin"])
+    team_admin = await stack.session(**CLAIMS["team_admin"])
     clinician = await stack.clinician()
     patient = await stack.patient()
     return {
@@ -91,6 +101,8 @@ async def test_every_operation_as_every_role_gets_no_5xx(fuzz_stack: PayStack) -
         headers = dict(roles[role])
         if "platform" in case.path:
             headers = {"Authorization": f"Bearer {_platform_token()}"} if role != "nobody" else {}
+        if case.path == SIGN_OUT and role != "nobody":
+            headers = {"Authorization": f"Bearer {(await stack.session(**CLAIMS[role]))['token']}"}
         # requests is synchronous: it runs on a worker thread while this loop serves the app.
         response = await asyncio.to_thread(case.call, base_url=stack.url, session=http, headers=headers, timeout=30)
         TALLY.cases += 1

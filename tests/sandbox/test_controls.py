@@ -69,6 +69,70 @@ async def test_bad_fault_is_refused(sandbox: RunningSandbox, http: aiohttp.Clien
         assert a.status == 400
 
 
+@pytest.mark.parametrize(("kind", "status", "code"), [("503", 503, None), ("lock_timeout", 429, "lock_timeout")])
+async def test_fault_says_retry_as_stripe_does(
+    make_client: ClientFactory, control: Control, kind: str, status: int, code: str | None
+) -> None:
+    await control("POST", "/_sandbox/faults", {"route_prefix": "/v1/payment_intents", "kind": kind, "count": 1})
+    with pytest.raises(stripe.StripeError) as raised:
+        await make_client(new_platform_key()).v1.payment_intents.list_async()
+    assert raised.value.http_status == status and (raised.value.json_body or {})["error"].get("code") == code
+    assert raised.value.headers is not None and raised.value.headers.get("stripe-should-retry") == "true"
+
+
+async def test_fault_of_several_kinds_counts_what_it_injected(make_client: ClientFactory, control: Control) -> None:
+    """A rate and a list of kinds, seeded: each request it hits gets one of them; the sandbox counts them."""
+    made = await control(
+        "POST", "/_sandbox/faults", {"route_prefix": "/v1/", "kinds": ["500", "429", "drop"], "rate": 0.5, "seed": 7}
+    )
+    assert made["kinds"] == ["500", "429", "drop"] and made["rate"] == 0.5
+    client = make_client(new_platform_key())
+    failed = 0
+    for _ in range(40):  # POSTs: aiohttp itself may resend a GET whose kept-alive connection was dropped
+        try:
+            await client.v1.payment_intents.create_async({"amount": 900, "currency": "aud"})
+        except (stripe.APIError, stripe.RateLimitError, stripe.APIConnectionError):
+            failed += 1
+    injected = (await control("GET", "/_sandbox/faults"))["injected"]
+    assert set(injected) == {"500", "429", "drop"} and sum(injected.values()) == failed
+    assert 8 <= failed <= 32
+    assert (await control("DELETE", "/_sandbox/faults"))["injected"] == injected
+    assert (await control("GET", "/_sandbox/faults"))["injected"] == {}
+
+
+async def test_fault_stall_sends_half_then_waits(sandbox: RunningSandbox, control: Control) -> None:
+    """The status and headers come at once, the body's second half ``latency_ms`` later."""
+    await control(
+        "POST", "/_sandbox/faults", {"route_prefix": "/v1/payment_intents", "kind": "stall", "latency_ms": 300}
+    )
+    headers = {"Authorization": f"Bearer {new_platform_key()}"}
+    async with aiohttp.ClientSession() as http:
+        started = time.monotonic()
+        async with http.get(f"{sandbox.url}/v1/payment_intents", headers=headers) as answer:
+            assert answer.status == 200 and time.monotonic() - started < 0.3
+            body = await answer.json()
+        assert time.monotonic() - started >= 0.3 and body["object"] == "list"
+
+
+async def test_fault_drop_body_cuts_the_answer_off(sandbox: RunningSandbox, control: Control) -> None:
+    await control("POST", "/_sandbox/faults", {"route_prefix": "/v1/payment_intents", "kind": "drop_body"})
+    headers = {"Authorization": f"Bearer {new_platform_key()}"}
+    async with aiohttp.ClientSession() as http, http.get(f"{sandbox.url}/v1/payment_intents", headers=headers) as a:
+        assert a.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await a.read()
+
+
+async def test_bad_fault_kinds_are_refused(sandbox: RunningSandbox, http: aiohttp.ClientSession) -> None:
+    for body in (
+        {"route_prefix": "/v1", "kinds": []},
+        {"route_prefix": "/v1", "kinds": ["500", "teapot"]},
+        {"route_prefix": "/v1", "kind": "500", "seed": "x"},
+    ):
+        async with http.post(f"{sandbox.url}/_sandbox/faults", json=body) as a:
+            assert a.status == 400
+
+
 async def test_reset_forgets_everything(make_client: ClientFactory, control: Control) -> None:
     client = make_client(new_platform_key())
     intent = await client.v1.payment_intents.create_async({"amount": 900, "currency": "aud"})

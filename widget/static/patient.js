@@ -6,12 +6,13 @@ import { session, useSession } from "/static/session.js";
 import { connectLive } from "/widget/static/live.js";
 import { $, show } from "/widget/static/view.js";
 import { isPayable, isPayableBy, isForSomeoneElse, hasReceipt, isNewer } from "/widget/static/requests.js";
-import { state } from "/widget/static/patient/state.js";
+import { state, PAY_ALL } from "/widget/static/patient/state.js";
 import { loadTab, saveTab, forgetTab } from "/widget/static/patient/tab.js";
 import {
   announce, listActions, renderList, backToList, leaveCanceled, setAvailability, showConnection, me,
 } from "/widget/static/patient/list.js";
-import { startCheckout, pay, wireEmailField } from "/widget/static/patient/checkout.js";
+import { startCheckout, startPayAll, recheckPayAll, pay, wireEmailField } from "/widget/static/patient/checkout.js";
+import { refreshOffer, setLostOne } from "/widget/static/patient/pay_all.js";
 import { showSuccess, fillSuccess, loadReceipt, downloadReceipt } from "/widget/static/patient/success.js";
 import { CONNECTION_LOST, NOT_FROM_CALL, SESSION_ENDED } from "/widget/static/patient/words.js";
 import { isHeld, leaveHeld, holdNews } from "/widget/static/patient/held.js";
@@ -21,6 +22,11 @@ let resumeTo = null; // where a reloaded frame was: {view, active}, until the fi
 
 // Bring the open step in line with what the server now says about the active request.
 function reconcile() {
+  if (state.view === "checkout" && state.active === PAY_ALL) {
+    // Paying several at once: one of them cancelled meanwhile is left out now, and the patient told the new total.
+    if (setLostOne()) recheckPayAll();
+    return;
+  }
   const pr = state.active ? state.requests.get(state.active) : null;
   if (state.view === "checkout" && pr) {
     if (hasReceipt(pr)) showSuccess(pr.id);
@@ -48,6 +54,7 @@ function resume() {
 function onSnapshot(list) {
   for (const pr of Array.isArray(list) ? list : []) upsert(pr);
   state.loaded = true;
+  refreshOffer();
   if (state.view === "list") renderList();
   if (resumeTo) resume();
   reconcile();
@@ -62,6 +69,7 @@ function onChange(pr) {
   const known = state.requests.has(pr.id);
   const before = state.requests.get(pr.id);
   upsert(pr);
+  refreshOffer(); // what may be paid at once follows every change in the call
   const news = holdNews(before, state.requests.get(pr.id));
   if (news) {
     announce(news);
@@ -121,6 +129,8 @@ function start() {
     return;
   }
   listActions.pay = startCheckout;
+  listActions.payAll = startPayAll;
+  $("pw-payall-button").addEventListener("click", () => listActions.payAll());
   listActions.view = (id) => showSuccess(id, { announceIt: false });
   $("pw-form").addEventListener("submit", (event) => {
     event.preventDefault();

@@ -6,16 +6,21 @@
 import { api, ApiError } from "/static/session.js";
 import { $, show } from "/widget/static/view.js";
 import { isPayableBy, hasReceipt } from "/widget/static/requests.js";
-import { state, remember } from "/widget/static/patient/state.js";
+import { state, remember, PAY_ALL } from "/widget/static/patient/state.js";
 import { forgetTab } from "/widget/static/patient/tab.js";
 import {
   loadStripeJs, mountCard, teardownCard, focusCardFields, clearCardFields, setCardReadOnly, confirmCard,
 } from "/widget/static/patient/card.js";
-import { announce, setView, setAvailability, leaveCanceled, showConnection, me } from "/widget/static/patient/list.js";
+import {
+  announce, setView, setAvailability, leaveCanceled, showConnection, backToList, me,
+} from "/widget/static/patient/list.js";
 import { startPaying, sayPaying } from "/widget/static/patient/paying.js";
-import { showSuccess } from "/widget/static/patient/success.js";
+import { showSuccess, showPaidSet } from "/widget/static/patient/success.js";
 import { isHeld, leaveHeld } from "/widget/static/patient/held.js";
 import { SESSION_ENDED, paymentErrorMessage, wantsAnotherCard } from "/widget/static/patient/words.js";
+import {
+  callCheckoutPath, offersPayAll, payingAmount, applySetChanged, itemLine,
+} from "/widget/static/patient/pay_all.js";
 
 const checkoutPath = (requestId) => `/api/v1/payment-requests/${encodeURIComponent(requestId)}/checkout`;
 
@@ -24,9 +29,44 @@ export function startCheckout(requestId) {
   if (!isPayableBy(pr, me()) || !state.paymentsAvailable || state.busy) return;
   leaveCard();
   state.active = requestId;
+  state.payAll = null;
   startPaying(requestId);
   $("pw-checkout-amount").textContent = pr.amount_display;
   $("pw-checkout-description").textContent = pr.description;
+  show("pw-checkout-items", false);
+  openForm();
+  announce(`Pay ${pr.amount_display} for ${pr.description}. Enter your email address for the receipt.`);
+  if (looksComplete()) prepareCard({ focusCard: false, quiet: true });
+}
+
+// Pay all: the requests the server offers this patient now, with one card payment for their sum.
+export function startPayAll() {
+  const offer = state.offer;
+  if (!offersPayAll() || !state.paymentsAvailable || state.busy) return;
+  leaveCard();
+  state.active = PAY_ALL;
+  state.payAll = { ids: [...offer.payment_requests], amountDisplay: offer.amount_display };
+  fillSet();
+  show("pw-changed", false);
+  openForm();
+  announce(`Pay ${offer.amount_display} for ${offer.count} payments together. Enter your email address for the receipt.`);
+  if (looksComplete()) prepareCard({ focusCard: false, quiet: true });
+}
+
+// The set's heading and its list: each request with its amount, as the receipt will list them.
+function fillSet() {
+  const { ids, amountDisplay } = state.payAll;
+  $("pw-checkout-amount").textContent = amountDisplay;
+  $("pw-checkout-description").textContent = ids.length === 1 ? "1 payment:" : `${ids.length} payments together:`;
+  const list = $("pw-checkout-items");
+  list.replaceChildren(...ids.map((id) => {
+    const pr = state.requests.get(id);
+    return itemLine(pr ? pr.description : "A payment request", pr ? pr.amount_display : "");
+  }));
+  show("pw-checkout-items", true);
+}
+
+function openForm() {
   $("pw-email").value = state.lastEmail;
   $("pw-email").disabled = false;
   setEmailError(null);
@@ -36,10 +76,9 @@ export function startCheckout(requestId) {
   $("pw-submit").textContent = "Continue";
   $("pw-submit").disabled = false;
   $("pw-back").disabled = false;
+  show("pw-changed", false);
   setView("checkout");
   $("pw-email").focus();
-  announce(`Pay ${pr.amount_display} for ${pr.description}. Enter your email address for the receipt.`);
-  if (looksComplete()) prepareCard({ focusCard: false, quiet: true });
 }
 
 function leaveCard() {
@@ -107,7 +146,7 @@ export function prepareCard({ focusCard, quiet = false }) {
     try {
       // The name for the receipt is optional; left empty, the receipt uses the name the platform knows.
       const name = document.getElementById("pw-name")?.value.trim() || undefined;
-      const data = await api(checkoutPath(requestId), { method: "POST", body: { email, name } });
+      const data = await startIntent(requestId, { email, name });
       let StripeJs;
       try {
         StripeJs = await loadStripeJs(data.stripe_js_url);
@@ -123,7 +162,7 @@ export function prepareCard({ focusCard, quiet = false }) {
       state.lastEmail = email;
       show("pw-card", true);
       show("pw-card-loading", false);
-      $("pw-submit").textContent = `Pay ${state.requests.get(requestId).amount_display}`;
+      $("pw-submit").textContent = `Pay ${payingAmount()}`;
       checkout.element.once("ready", () => {
         if (state.focusCardWhenReady && state.checkout === checkout) {
           state.focusCardWhenReady = false;
@@ -148,7 +187,55 @@ export function prepareCard({ focusCard, quiet = false }) {
   return preparing;
 }
 
+// The PaymentIntent for what is being paid: one request's, or (Pay all) the set's, which the server checks again
+// each time it is asked: a request cancelled since is answered 409 set_changed.
+function startIntent(requestId, body) {
+  if (requestId === PAY_ALL) {
+    return api(callCheckoutPath(), { method: "POST", body: { ...body, payment_requests: state.payAll.ids } });
+  }
+  return api(checkoutPath(requestId), { method: "POST", body });
+}
+
+// The set changed while the patient was paying it: say what and the new total, in the server's words, and pay the
+// rest with the same card form (the server made the payment the rest at Stripe). Nothing left: back to the list.
+function setChanged(error) {
+  state.busy = false;
+  if (!applySetChanged(error)) {
+    backToList(null);
+    announce(error.message);
+    showConnection(error.message, "");
+    return;
+  }
+  fillSet();
+  $("pw-changed").textContent = error.message;
+  show("pw-changed", true);
+  if (state.checkout) {
+    $("pw-submit").textContent = `Pay ${payingAmount()}`;
+    state.checkout.elements.fetchUpdates?.();
+  }
+}
+
+// A request of the set changed while the card form is open: ask the server again now (with the address it already
+// took), so the patient sees the new total before pressing Pay. Before that, Continue asks it anyway.
+let rechecking = false;
+export async function recheckPayAll() {
+  const checkout = state.checkout;
+  if (rechecking || state.busy || !checkout || state.active !== PAY_ALL || !state.payAll) return;
+  rechecking = true;
+  try {
+    await startIntent(PAY_ALL, { email: checkout.email });
+  } catch (error) {
+    if (state.active === PAY_ALL && !state.busy) handleApiError(error);
+  } finally {
+    rechecking = false;
+  }
+}
+
 function handleApiError(error) {
+  if (error instanceof ApiError && error.code === "set_changed" && state.active === PAY_ALL) {
+    setChanged(error);
+    return;
+  }
   if (error instanceof ApiError && error.code === "payments_unavailable") {
     // The clinic stopped taking card payments since the page last heard, and nothing was charged: go back to the
     // list, which says so where Pay now was.
@@ -185,33 +272,50 @@ export async function pay() {
     }
     return;
   }
-  const pr = state.requests.get(requestId);
   const checkout = state.checkout;
+  const paysSet = requestId === PAY_ALL;
   setBusy(true, "Paying…");
   announce("Paying. Please wait.");
   let paid = false;
   let declined = false;
   try {
-    if (email !== checkout.email) {
+    if (paysSet) {
+      // Right before the card is confirmed, the server checks the set again (and takes a new receipt address).
+      const fresh = await startIntent(requestId, { email });
+      checkout.email = email;
+      state.lastEmail = email;
+      if (fresh.client_secret !== checkout.clientSecret) {
+        // A new payment for the set (the old one ended meanwhile): the card form is made again for it.
+        leaveCard();
+        setBusy(false);
+        await prepareCard({ focusCard: true });
+        return;
+      }
+      show("pw-changed", false);
+    } else if (email !== checkout.email) {
       // Same request, same PaymentIntent: only the receipt address changes (and the server checks it first).
       await api(checkoutPath(requestId), { method: "POST", body: { email } });
       checkout.email = email;
       state.lastEmail = email;
     }
-    sayPaying(requestId, "confirming");
+    if (!paysSet) sayPaying(requestId, "confirming");
     const error = await confirmCard(checkout);
     if (error) {
       setPaymentError(paymentErrorMessage(error));
       declined = wantsAnotherCard(error);
       // Still here, card form open for another try (a decline ends "paying" on the server: say it again).
-      if (state.view === "checkout" && state.active === requestId) sayPaying(requestId, "checkout");
+      if (!paysSet && state.view === "checkout" && state.active === requestId) sayPaying(requestId, "checkout");
       return;
     }
     paid = true;
-    state.receiptEmailFor.set(requestId, email);
+    const ids = paysSet ? [...state.payAll.ids] : [requestId];
+    for (const id of ids) state.receiptEmailFor.set(id, email);
     remember();
-    const confirmed = await reportConfirmation(requestId);
-    if (hasReceipt(confirmed)) {
+    const confirmed = await reportConfirmation(ids[0]);
+    if (paysSet && hasReceipt(confirmed)) {
+      // The set's requests are paid in one go: the confirmation lists each.
+      showPaidSet({ ids, amountDisplay: state.payAll.amountDisplay });
+    } else if (hasReceipt(confirmed)) {
       showSuccess(requestId);
     } else if (isHeld(confirmed)) {
       leaveHeld(confirmed);
@@ -228,10 +332,12 @@ export async function pay() {
     }
   } finally {
     if (state.view === "checkout" && state.active === requestId) {
-      const waiting = paid && !hasReceipt(state.requests.get(requestId) || pr);
-      setBusy(waiting, waiting ? "Processing…" : `Pay ${pr.amount_display}`);
+      const first = paysSet ? state.payAll?.ids[0] : requestId;
+      const waiting = paid && !hasReceipt(state.requests.get(first));
+      setBusy(waiting, waiting ? "Processing…" : `Pay ${payingAmount()}`);
       if (declined) clearCardFields();
       else if (!waiting && !$("pw-error").hidden) focusCardFields();
+      else if (!waiting && !$("pw-changed").hidden) $("pw-submit").focus(); // pay the new total, or go back
     }
   }
 }

@@ -3,7 +3,7 @@
 import { session } from "/static/session.js";
 import { $, element, show, announcer } from "/widget/static/view.js";
 import { isPayable, isPayableBy, isForSomeoneElse, hasReceipt, newestFirst, payingNow } from "/widget/static/requests.js";
-import { state, remember } from "/widget/static/patient/state.js";
+import { state, remember, PAY_ALL } from "/widget/static/patient/state.js";
 import { teardownCard } from "/widget/static/patient/card.js";
 import { stopPaying } from "/widget/static/patient/paying.js";
 import {
@@ -16,7 +16,7 @@ export const me = () => session?.user?.id ?? null;
 export const announce = announcer("pw-status");
 
 // What the list's buttons do; patient.js sets them (they open the checkout and the confirmation steps).
-export const listActions = { pay: () => {}, view: () => {} };
+export const listActions = { pay: () => {}, payAll: () => {}, view: () => {} };
 
 export function renderList() {
   const list = $("pw-requests");
@@ -30,7 +30,22 @@ export function renderList() {
   }
   empty.hidden = state.loaded && requests.length > 0;
   for (const pr of requests) list.append(requestItem(pr));
+  renderPayAll();
   renderAvailability();
+}
+
+// Two or more this patient may pay now: one Pay all for their sum, above their Pay now buttons. The server's offer
+// says which and how much (see pay_all.js); it is asked again whenever a request of the call changes.
+function renderPayAll() {
+  const offer = state.offer;
+  const visible = Boolean(state.loaded && state.paymentsAvailable && offer && offer.count >= 2);
+  show("pw-payall", visible);
+  if (!visible) return;
+  const text = `${offer.count} payments are waiting. You can pay them together, with one card payment.`;
+  if ($("pw-payall-text").textContent !== text) $("pw-payall-text").textContent = text;
+  const button = $("pw-payall-button");
+  button.textContent = `Pay all (${offer.amount_display})`;
+  button.setAttribute("aria-label", `Pay all ${offer.count} payments together: ${offer.amount_display}`);
 }
 
 // While the clinic can't take card payments, open requests say so and offer no Pay now that couldn't work.
@@ -105,11 +120,14 @@ export function backToList(focusRequestId) {
   state.checkout = null;
   state.preparing = null;
   state.active = null;
+  state.payAll = null;
+  state.paidSet = null;
   setView("list");
   renderList();
-  const button = focusRequestId
+  let button = focusRequestId
     ? document.querySelector(`[data-request-id="${CSS.escape(focusRequestId)}"] button`)
     : null;
+  if (focusRequestId === PAY_ALL && !$("pw-payall").hidden) button = $("pw-payall-button");
   (button || $("pw-list")).focus();
 }
 

@@ -2,6 +2,9 @@
 
 import { saveTab } from "/widget/static/patient/tab.js";
 
+// state.active while the checkout pays several requests at once (Pay all) rather than one.
+export const PAY_ALL = "pay-all";
+
 export const state = {
   requests: new Map(), // id -> PaymentRequest JSON
   loaded: false, // the first snapshot has arrived
@@ -16,6 +19,9 @@ export const state = {
   lastEmail: "", // so a second payment in the same call needs no retyping
   receiptEmailFor: new Map(), // request id -> the email this page sent its receipt to
   receipts: new Map(), // request id -> the receipt as the server words it (business name, number)
+  offer: null, // what this patient may pay at once (GET /api/v1/calls/{call}/pay-all), as the server last said
+  payAll: null, // paying several at once: {ids, amountDisplay}, while state.active is PAY_ALL
+  paidSet: null, // the confirmation of several paid at once: {ids, amountDisplay}
   paymentsAvailable: true, // whether the clinic can take card payments now, as the server last said
   unavailableReason: "", // the server's words for a patient when it can't
 };

@@ -7,12 +7,14 @@ import { saveTab } from "/widget/static/patient/tab.js";
 import { teardownCard } from "/widget/static/patient/card.js";
 import { announce, setView } from "/widget/static/patient/list.js";
 import { successLead } from "/widget/static/patient/words.js";
+import { itemLine } from "/widget/static/patient/pay_all.js";
 
 const DOWNLOAD_FAILED = "The receipt couldn't be downloaded. Try again.";
 
 export function showSuccess(requestId, { announceIt = true } = {}) {
   const pr = state.requests.get(requestId);
   if (!pr) return;
+  state.paidSet = null;
   window.clearTimeout(state.emailTimer);
   teardownCard();
   state.checkout = null;
@@ -24,6 +26,37 @@ export function showSuccess(requestId, { announceIt = true } = {}) {
   $("pw-success-title").focus();
   if (announceIt) announce(`Payment successful. ${pr.amount_display} paid to ${$("clinic-name").textContent}.`);
   loadReceipt(pr.id);
+}
+
+// Several paid at once (Pay all): one confirmation, one receipt, listing each request with its amount.
+export function showPaidSet({ ids, amountDisplay }) {
+  const first = state.requests.get(ids[0]);
+  if (!first) return;
+  window.clearTimeout(state.emailTimer);
+  teardownCard();
+  state.checkout = null;
+  state.preparing = null;
+  state.busy = false;
+  state.payAll = null;
+  state.active = ids[0];
+  state.paidSet = { ids, amountDisplay };
+  fillSuccess(first);
+  setView("success");
+  $("pw-success-title").focus();
+  announce(`Payment successful. ${amountDisplay} paid to ${$("clinic-name").textContent} for ${ids.length} payments.`);
+  loadReceipt(first.id);
+}
+
+// What the confirmation lists: the receipt's items when it covers several, else (until it arrives) the set paid.
+function paidItems(pr, receipt) {
+  if (receipt && Array.isArray(receipt.items) && receipt.items.length > 1) {
+    return receipt.items.map((item) => ({ description: item.description, amount: item.amount_display }));
+  }
+  if (!receipt && state.paidSet && state.paidSet.ids.includes(pr.id)) {
+    return state.paidSet.ids.map((id) => state.requests.get(id))
+      .filter(Boolean).map((one) => ({ description: one.description, amount: one.amount_display }));
+  }
+  return null;
 }
 
 // The receipt's own details (the clinic's business name and the receipt number), so the screen says what the
@@ -47,8 +80,13 @@ export function fillSuccess(pr) {
   const clinic = receipt ? receipt.business_name : $("clinic-name").textContent;
   $("pw-success-clinic").textContent = clinic;
   $("pw-success-lead").textContent = successLead(pr, clinic);
-  $("pw-success-amount").textContent = pr.amount_display;
+  const items = paidItems(pr, receipt);
+  const total = (items && receipt && receipt.amount_display) || (items && state.paidSet?.amountDisplay);
+  $("pw-success-amount").textContent = total || pr.amount_display;
   $("pw-success-description").textContent = pr.description;
+  show("pw-success-for-row", !items);
+  show("pw-success-set", Boolean(items));
+  $("pw-success-items").replaceChildren(...(items || []).map((item) => itemLine(item.description, item.amount)));
   $("pw-success-date").textContent = dateTimeOf(pr.paid_at);
   $("pw-success-receipt").textContent = (receipt && receipt.receipt_number) || pr.receipt_number || "On its way";
   const card = (receipt && receipt.card_display) || pr.card_display || "";

@@ -1,0 +1,124 @@
+"""Pay all, in Chromium through the demo: the patient's Pay all button follows the requests live, one card payment
+pays them, a request cancelled while the card form is open is left out (the patient is told the new total), and
+the clinician gets one pop-up listing what was paid; one receipt lists each request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.async_api import BrowserContext, Frame, Page, expect
+from sqlalchemy import select
+
+from addon.appkeys import DB
+from addon.models import PayAll, PaymentRequest
+from sandbox.demo import RunningDemo, running_demo
+from tests.accessibility import assert_accessible
+from tests.browser_support import fill_card, save_screenshot, script_errors
+from tests.conftest import free_port
+from tests.e2e.test_in_call_payment import link_stripe, panes, request_payment
+
+pytestmark = pytest.mark.browser
+SLOW_MS = 20_000
+
+
+@pytest.fixture
+async def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningDemo]:
+    monkeypatch.delenv("CALLPAY_LAUNCH_SECRET", raising=False)
+    monkeypatch.delenv("CALLPAY_SMTP_URL", raising=False)
+    async with running_demo("127.0.0.1", free_port(), var=tmp_path / "var") as running:
+        yield running
+
+
+def frame_of(page: Page, path: str) -> Frame:
+    return next(frame for frame in page.frames if urlsplit(frame.url).path == path)
+
+
+async def test_pay_all_follows_the_call_leaves_out_a_cancelled_one_and_pays_once(
+    demo: RunningDemo, context: BrowserContext, page: Page, page_errors: list[str]
+) -> None:
+    await page.goto(f"{demo.addresses.app}/")
+    await link_stripe(demo, context, page)
+    clinician, patient = panes(page)
+    pay_all = patient.get_by_test_id("pay-all")
+
+    # One request: Pay now only. A second: Pay all for both, beside their Pay now buttons.
+    await request_payment(clinician, "80.00", "Consultation")
+    await expect(patient.get_by_test_id("pay-now")).to_have_count(1, timeout=SLOW_MS)
+    await expect(pay_all).to_be_hidden()
+    await request_payment(clinician, "40.00", "Script")
+    await expect(pay_all).to_have_text("Pay all (A$120.00)", timeout=SLOW_MS)
+    await expect(patient.locator("#pw-payall-text")).to_have_text(
+        "2 payments are waiting. You can pay them together, with one card payment."
+    )
+    # A third arrives: the button's total follows.
+    await request_payment(clinician, "25.50", "Report")
+    await expect(pay_all).to_have_text("Pay all (A$145.50)", timeout=SLOW_MS)
+    await expect(patient.get_by_test_id("pay-now")).to_have_count(3)
+    await save_screenshot(page, "payall-01-three-to-pay")
+    await assert_accessible(frame_of(page, "/widget/patient"))
+
+    await pay_all.click()
+    await expect(patient.locator("#pw-checkout-title")).to_have_text("Pay A$145.50")
+    items = patient.get_by_test_id("pay-all-items").locator("li")
+    await expect(items).to_have_text(["Consultation A$80.00", "Script A$40.00", "Report A$25.50"])
+    await patient.get_by_test_id("receipt-email").fill("sam@example.com")
+    await fill_card(patient.get_by_test_id("payment-element"), "4242 4242 4242 4242")
+    await expect(patient.get_by_test_id("pay-submit")).to_have_text("Pay A$145.50", timeout=SLOW_MS)
+
+    # The clinician cancels the report while the card form is open: the patient is told, and the total drops.
+    report = clinician.get_by_test_id("request-list").locator("li", has_text="Report")
+    await report.get_by_role("button", name="Cancel request for A$25.50, Report").click()
+    await report.get_by_role("button", name="Yes, cancel the request for A$25.50, Report").click()
+    changed = patient.get_by_test_id("pay-all-changed")
+    await expect(changed).to_have_text(
+        "Your clinician cancelled A$25.50 for Report. You haven't been charged for it. The new total is A$120.00.",
+        timeout=SLOW_MS,
+    )
+    await expect(patient.locator("#pw-checkout-title")).to_have_text("Pay A$120.00")
+    await expect(items).to_have_text(["Consultation A$80.00", "Script A$40.00"])
+    await expect(patient.get_by_test_id("pay-submit")).to_have_text("Pay A$120.00")
+    await save_screenshot(page, "payall-02-one-cancelled-new-total")
+    await assert_accessible(frame_of(page, "/widget/patient"))
+
+    await patient.get_by_test_id("pay-submit").click()
+    success = patient.get_by_test_id("payment-success")
+    await expect(success).to_contain_text("Payment successful", timeout=SLOW_MS)
+    await expect(patient.locator("#pw-success-amount")).to_have_text("A$120.00")
+    await expect(patient.locator("#pw-success-for-row")).to_be_hidden()  # the list below says what it was for
+    await expect(patient.get_by_test_id("payment-success-items").locator("li")).to_have_text(
+        ["Consultation A$80.00", "Script A$40.00"]
+    )
+    await expect(patient.locator("#pw-success-receipt")).not_to_have_text("On its way", timeout=SLOW_MS)
+
+    # The clinician: one pop-up for the payment, listing both requests it paid.
+    received = clinician.get_by_test_id("payment-received")
+    await expect(received.get_by_test_id("payment-received-items").locator("li")).to_have_text(
+        ["A$80.00 Consultation", "A$40.00 Script"], timeout=SLOW_MS
+    )
+    await expect(received).to_have_count(1)
+    await expect(received.locator("h2")).to_have_text("Payment received for 2 requests, paid together")
+    await save_screenshot(page, "payall-03-paid-together")
+    await assert_accessible(frame_of(page, "/widget/patient"))
+    await assert_accessible(frame_of(page, "/widget/clinician"))
+
+    # Paid once: one set, one receipt listing both; the cancelled one charged nothing.
+    (receipt,) = await demo.mailbox.wait_for(1, within=30)
+    assert receipt.recipients == ("sam@example.com",)
+    text = receipt.body("plain") or ""
+    assert "Consultation — A$80.00" in text and "Script — A$40.00" in text and "Report" not in text
+    async with demo.app[DB]() as db:
+        sets = (await db.scalars(select(PayAll))).all()
+        statuses = {pr.description: pr.status for pr in (await db.scalars(select(PaymentRequest))).all()}
+    assert [(s.status, s.amount) for s in sets] == [("paid", 12000)]
+    assert statuses == {"Consultation": "paid", "Script": "paid", "Report": "canceled"}
+
+    # Back in the list: nothing left to pay together, and each paid request has its receipt.
+    await patient.locator("#pw-done").click()
+    await expect(pay_all).to_be_hidden()
+    await expect(patient.get_by_test_id("view-payment")).to_have_count(2)
+    await expect(patient.get_by_test_id("pay-now")).to_have_count(0)
+    assert len(demo.mailbox.messages) == 1
+    assert script_errors(page_errors) == []
