@@ -1,5 +1,7 @@
-"""Background work that lives as long as the app: the outbox worker that sends receipt emails, the pay-later
-sweeper, and (registered by addon/http/webhooks.py) the Stripe inbox processor.
+"""Background work that lives as long as the app: the outbox worker that sends receipt emails, the pay-later and
+card-hold sweepers, reconciliation with Stripe, and (registered by addon/http/webhooks.py) the Stripe inbox's
+polling round (retries, and events kept by a worker that died; the process that keeps an event works on it
+itself, background jobs or not).
 
 Each job is a cleanup context registered with :func:`job`; it runs only in a process whose settings have
 ``background`` on (the default, and always in ``callpay worker``). Web workers started with

@@ -40,13 +40,13 @@ def main(argv: list[str] | None = None) -> int:
             command.add_argument(
                 "--no-background",
                 action="store_true",
-                help="leave the background jobs (receipts, Stripe inbox, sweepers) to `callpay worker` processes; "
-                "the same as CALLPAY_BACKGROUND=off",
+                help="leave the background jobs (receipts, Stripe inbox retries, sweepers, reconciliation) to "
+                "`callpay worker` processes; the same as CALLPAY_BACKGROUND=off",
             )
     worker_parser = commands.add_parser(
         "worker",
-        help="background jobs only: receipts, the Stripe inbox, sweepers",
-        description="Run the background jobs (receipt outbox, Stripe webhook inbox, pay-later sweeper) without "
+        help="background jobs only: receipts, Stripe inbox retries, sweepers, reconciliation",
+        description="Run the background jobs (receipt outbox, Stripe inbox retries, sweepers, reconciliation) without "
         "serving the app; web workers then run with CALLPAY_BACKGROUND=off. Several may run at once.",
     )
     worker_parser.add_argument("--host", default="127.0.0.1", help="address for the health port (default: 127.0.0.1)")

@@ -1,7 +1,7 @@
 """``callpay worker``: the process that runs the background jobs, so web workers serve only requests and sockets.
 
-It builds the same app as ``callpay serve`` with ``background`` on (the receipt outbox, the Stripe inbox
-processor, the pay-later sweeper: every job registered with :func:`addon.background.job`) and runs it until
+It builds the same app as ``callpay serve`` with ``background`` on (the receipt outbox, the Stripe inbox's polling
+round, the sweepers, reconciliation: every job registered with :func:`addon.background.job`) and runs it until
 SIGTERM or SIGINT, then closes each job within its grace. Events the jobs publish (a ``payment_received`` pop-up)
 reach the web workers' sockets through Redis (``CALLPAY_REDIS_URL``), as any worker's would. Several worker
 processes may run at once: the jobs claim their rows with leases, so each receipt and each Stripe event is

@@ -5,9 +5,10 @@
     .venv/bin/python bench/run.py --no-b2    # leave out the two-worker PostgreSQL + Redis row
     .venv/bin/python bench/run.py --write    # also write bench/results.json, bench/chart.svg and the README table
 
-It starts, each in its own process: the Stripe sandbox, ``callpay serve`` exactly as production runs it (one worker,
-SQLite, the collector tuned), and the floor (bench/floor.py: aiohttp + python-socketio doing only what each
-operation must). Then, on loopback:
+It starts, each in its own process: the Stripe sandbox, Callpay in production's shape (one web worker, ``callpay
+serve`` with ``CALLPAY_BACKGROUND=off``, and one ``callpay worker`` for the background jobs: receipts, sweeps,
+reconciliation; SQLite, Redis, the collector tuned), and the floor (bench/floor.py: aiohttp + python-socketio doing only
+what each operation must). Then, on loopback:
 
 1. **B5 / B3** opens C calls' worth of sockets (a clinician and a patient each: page launch, then Socket.IO over
    WebSocket with the page's session; bench/sockets.py's clients), at 16 launches in flight, and keeps them open
@@ -20,9 +21,10 @@ operation must). Then, on loopback:
    floor: an HTTP POST that emits to the clinician's room.
 5. **B2** (PostgreSQL + Redis, two ``callpay serve``): the clinician on worker A, every webhook posted to worker B.
 
-Server CPU per operation is the server processes' user + system CPU over the phase divided by the operations in it
-(read from /proc, so it holds on a loaded machine where wall-clock latency doesn't). Every latency is also shown as
-a ratio to the floor's, measured in the same run, a few seconds apart.
+Server CPU per operation is the server processes' (web workers' and ``callpay worker``'s) user + system CPU over
+the phase divided by the operations in it (read from /proc, so it holds on a loaded machine where wall-clock
+latency doesn't). Every latency is also shown as a ratio to the floor's, measured in the same run, a few seconds
+apart.
 """
 
 from __future__ import annotations
@@ -374,10 +376,13 @@ class Wave:
             proc.join(timeout=60)
 
 
-async def wave(server: Process, base: str, count: int, concurrency: int = 16, clients: int = 2) -> Wave:
+async def wave(
+    server: Process, base: str, count: int, concurrency: int = 16, clients: int = 2, also: Sequence[Process] = ()
+) -> Wave:
+    """Open ``count`` sockets; CPU counted over ``server`` and ``also`` (the background worker), RSS the server's."""
     ctx = multiprocessing.get_context("fork")
     rss0 = rss_mb(server.pid)
-    cpu = CpuWindow([server])
+    cpu = CpuWindow([server, *also])
     pipes, procs = [], []
     indices = list(range(count))
     for k in range(clients):
@@ -600,13 +605,25 @@ async def run(args: argparse.Namespace) -> list[Row]:
         stripe.account = await prepare_database(database_url, stripe)
         port, floor_port = free_port(), free_port()
         base, floor = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{floor_port}"
+        # Production's shape: a web worker that leaves the background jobs to `callpay worker`, whose events (a
+        # payment reconciliation found first) reach the web worker's sockets through Redis.
+        redis_url = os.environ.get("CALLPAY_TEST_REDIS", "redis://127.0.0.1:6379/0")
         server = Process(
             "callpay",
-            [sys.executable, "-m", "addon.cli", "serve", "--port", str(port)],
-            callpay_env(database_url, port, stripe),
+            [sys.executable, "-m", "addon.cli", "serve", "--port", str(port), "--no-background"],
+            callpay_env(database_url, port, stripe, redis_url),
             folder / "callpay.log",
         )
         procs.append(server)
+        worker_port = free_port()
+        worker = Process(
+            "callpay-worker",
+            [sys.executable, "-m", "addon.cli", "worker", "--port", str(worker_port)],
+            callpay_env(database_url, port, stripe, redis_url),
+            folder / "callpay-worker.log",
+        )
+        procs.append(worker)
+        servers = [server, worker]
         bare = Process(
             "floor",
             [sys.executable, str(BENCH / "floor.py"), "--port", str(floor_port), "--sandbox", stripe.url,
@@ -616,6 +633,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
         )  # fmt: skip
         procs.append(bare)
         await server.ready(f"{base}/healthz")
+        await worker.ready(f"http://127.0.0.1:{worker_port}/healthz")
         await bare.ready(f"{floor}/healthz")
         await asyncio.sleep(1.0)
 
@@ -624,8 +642,8 @@ async def run(args: argparse.Namespace) -> list[Row]:
         floor_wave = await wave(bare, floor, sockets_count)
         floor_wave.release()
         print(f"  floor wave: {floor_wave.opened} sockets in {floor_wave.seconds:.1f} s")
-        with Spy("B5", [server]):
-            live = await wave(server, base, sockets_count)
+        with Spy("B5", servers):
+            live = await wave(server, base, sockets_count, also=[worker])
         print(f"  callpay wave: {live.opened} sockets ({live.failed} failed) in {live.seconds:.1f} s; "
               f"load {load_average()}")  # fmt: skip
         rate = live.opened / live.seconds
@@ -649,8 +667,8 @@ async def run(args: argparse.Namespace) -> list[Row]:
             bare_clinicians = await floor_clinicians(http, floor, CLINICIANS)
 
             # B4
-            with Spy("B4", [server]):
-                cpu = CpuWindow([server])
+            with Spy("B4", servers):
+                cpu = CpuWindow(servers)
                 t0 = time.perf_counter()
                 acks, made = await request_payments(clinicians, mode.requests_each)
                 seconds = time.perf_counter() - t0
@@ -674,8 +692,8 @@ async def run(args: argparse.Namespace) -> list[Row]:
             for k, pr in made:
                 by_call.setdefault(k, []).append(pr)
             chosen = [(k, by_call[k][n]) for n in range(mode.requests_each) for k in sorted(by_call)][:wanted]
-            with Spy("B6", [server]):
-                cpu = CpuWindow([server])
+            with Spy("B6", servers):
+                cpu = CpuWindow(servers)
                 checkout_lat, intents = await checkouts(http, base, stripe, chosen, patients)
                 b6_cpu = cpu.per(len(checkout_lat))
             own = await sandbox_creates(http, stripe, len(checkout_lat))
@@ -692,7 +710,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
             print(f"  B6: {len(checkout_lat)} checkouts")
 
             # B1
-            stack = Stack(base, [base], [server])
+            stack = Stack(base, [base], servers)
             b1_rows = await b1(http, stack, clinicians, intents, stripe, mode, bare_clinicians, floor, "B1", "SQLite")
             rows.extend(b1_rows)
             for sock in clinicians + bare_clinicians:
@@ -704,7 +722,10 @@ async def run(args: argparse.Namespace) -> list[Row]:
     finally:
         for proc in reversed(procs):
             proc.stop()
-        errors = [line for line in _log_lines(folder / "callpay.log") if line.get("level") == "error"]
+        errors = [
+            line for name in ("callpay.log", "callpay-worker.log") for line in _log_lines(folder / name)
+            if line.get("level") == "error"
+        ]  # fmt: skip
         if errors:
             print(f"callpay logged {len(errors)} errors; first: {errors[0].get('message')}")
         if args.keep:
@@ -756,7 +777,8 @@ async def b1(
     if floor and bare_clinicians:
         floor_seq = await floor_emits(http, floor, bare_clinicians, len(one_by_one), at_once=False)
         floor_at_once = await floor_emits(http, floor, bare_clinicians, len(at_once), at_once=True)
-    workers = f"{len(stack.procs)} workers" if len(stack.procs) > 1 else "1 worker"
+    web = sum(1 for proc in stack.procs if proc.name != "callpay-worker")
+    workers = f"{web} workers" if web > 1 else "1 worker"
     rows.append(Row(
         key, f"webhook → payment_received, one at a time ({backend}, {workers})",
         f"p50 {ms(one_by_one, .5):.1f} ms, p99 {ms(one_by_one, .99):.1f} ms",
@@ -798,11 +820,17 @@ async def b2(args: argparse.Namespace, stripe: StripeSide, folder: Path, mode: M
         ports = [free_port(), free_port()]
         for n, port in enumerate(ports):
             procs.append(Process(
-                f"callpay-{'AB'[n]}", [sys.executable, "-m", "addon.cli", "serve", "--port", str(port)],
+                f"callpay-{'AB'[n]}",
+                [sys.executable, "-m", "addon.cli", "serve", "--port", str(port), "--no-background"],
                 callpay_env(url, port, stripe, redis_url), folder / f"callpay-{'AB'[n]}.log",
             ))  # fmt: skip
+        worker_port = free_port()
+        procs.append(Process(
+            "callpay-worker", [sys.executable, "-m", "addon.cli", "worker", "--port", str(worker_port)],
+            callpay_env(url, ports[0], stripe, redis_url), folder / "callpay-worker-b2.log",
+        ))  # fmt: skip
         bases = [f"http://127.0.0.1:{port}" for port in ports]
-        for proc, base in zip(procs, bases, strict=True):
+        for proc, base in zip(procs, [*bases, f"http://127.0.0.1:{worker_port}"], strict=True):
             await proc.ready(f"{base}/healthz")
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             clinicians = await open_clinicians(http, bases[0], CLINICIANS, "b")

@@ -1,8 +1,14 @@
 """``POST /stripe/webhook``: verify the signature on the raw body, keep the event in the inbox, answer 2xx.
 
-The work (a Stripe read, a transaction, the pop-up) happens after, in the inbox processor this module runs with
-the app, so Stripe's answer never waits for it: a burst of payments can't push answers past Stripe's timeout and
-get every event sent again. If the event can't be stored the answer is a 500, and Stripe sends it again.
+The work (a Stripe read, a transaction, the pop-up) happens after, so Stripe's answer never waits for it: a burst
+of payments can't push answers past Stripe's timeout and get every event sent again. If the event can't be stored
+the answer is a 500, and Stripe sends it again.
+
+The process that kept an event works on it itself, once the answer is on its way (:meth:`InboxProcessor.take`),
+whether or not it runs background jobs: a web worker started with ``CALLPAY_BACKGROUND=off`` still turns a
+payment into the clinician's pop-up at once, without a poll or a hand-off to ``callpay worker``. The inbox's
+polling loop (events kept by a worker that died, retries) is a background job like the others. Both claim the row
+before working on it, so an event is worked on once whichever gets to it.
 """
 
 from __future__ import annotations
@@ -47,23 +53,38 @@ async def receive(request: web.Request) -> web.Response:
     metrics.webhook_received(request.app, event.created)
     async with request.app[DB].begin() as db:
         stored = await inbox.record(db, event, payload)
-    if stored and INBOX in request.app:
-        request.app[INBOX].wake()
+    if stored:
+        # Scheduled now, it starts once this handler has returned the answer to aiohttp.
+        request.app[INBOX].take(event.id)
     return web.json_response({"received": True})
 
 
 def setup(app: web.Application) -> None:
     app.router.add_post("/stripe/webhook", receive)
-    background.job(app, _inbox_processor)
+    app.cleanup_ctx.append(_inbox)
+    background.job(app, _inbox_poller)
 
 
-async def _inbox_processor(app: web.Application) -> AsyncIterator[None]:
+async def _inbox(app: web.Application) -> AsyncIterator[None]:
+    """Every process has the processor: it works on the events this process keeps (see the module's notes)."""
+
     async def publish(events: Sequence[Outbound]) -> None:
         await publish_after_commit(app, events)
 
     processor = inbox.InboxProcessor(app[DB_READ], app[DB], app[GATEWAY], publish)
     app[INBOX] = processor
-    # Events stored before a restart (or by a worker that died) are picked up on the first round.
+    try:
+        yield
+    finally:
+        processor.stop()
+        # Cut off mid-event, its transaction rolls back and its lease lapses: another worker, or this one after a
+        # restart, processes it; one not yet claimed is due already.
+        await processor.drain(SHUTDOWN_GRACE)
+
+
+async def _inbox_poller(app: web.Application) -> AsyncIterator[None]:
+    """The background round: events stored before a restart, by a worker that died, or waiting for a retry."""
+    processor = app[INBOX]
     task = asyncio.create_task(processor.run(), name="callpay-stripe-inbox")
     try:
         yield
@@ -72,7 +93,6 @@ async def _inbox_processor(app: web.Application) -> AsyncIterator[None]:
         try:
             await asyncio.wait_for(asyncio.shield(task), SHUTDOWN_GRACE)
         except TimeoutError:
-            # Cut off mid-event, its transaction rolls back and its lease lapses: it is processed after a restart.
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -141,6 +141,9 @@ class InboxProcessor:
         self._wake = asyncio.Event()
         self._stopping = False
         self._in_flight: set[asyncio.Task[bool]] = set()
+        # Events this process kept and works on itself (:meth:`take`), ``concurrency`` at once.
+        self._taken: set[asyncio.Task[bool]] = set()
+        self._room = asyncio.Semaphore(concurrency)
 
     def wake(self) -> None:
         """Look for due events now rather than at the next poll (a webhook just stored one)."""
@@ -150,6 +153,41 @@ class InboxProcessor:
         """Take no new event; :meth:`run` returns once the events in hand are done."""
         self._stopping = True
         self._wake.set()
+
+    def take(self, event_id: str) -> None:
+        """Work on an event this process has just kept, in a task of its own: claimed first, like any other, so a
+        poller that got to it first (or a second delivery's) leaves it to that one."""
+        task = asyncio.create_task(self._take(event_id), name=f"callpay-event-{event_id}")
+        self._taken.add(task)
+        task.add_done_callback(self._taken.discard)
+
+    async def _take(self, event_id: str) -> bool:
+        async with self._room:
+            if self._stopping:
+                return False  # due, and left for the next process's round
+            try:
+                claimed = await self.claim(event_id)
+            except Exception:
+                log.exception(
+                    "claiming a stripe event failed; left for the next round", extra={"stripe_event": event_id}
+                )
+                return False
+            if claimed is None:
+                return False
+            done = await self.process(claimed)
+            if not done:
+                self._wake.set()  # a retry due at once is the polling round's (where one runs) to take
+            return done
+
+    async def drain(self, grace: float) -> None:
+        """Wait up to ``grace`` seconds for the events taken with :meth:`take`, then cut off what is left."""
+        if not self._taken:
+            return
+        _done, pending = await asyncio.wait(set(self._taken), timeout=grace)
+        for late in pending:
+            late.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def run(self) -> None:
         """Claim and process due events until stopped, up to ``concurrency`` at once, so one slow Stripe call never

@@ -8,6 +8,7 @@ import copy
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from addon.gateway import WebhookEvent, webhook_event
 from addon.models import StripeEventInbox
 from addon.outbound import Outbound
 from addon.services import inbox, stripe_events
-from tests.support.payflow import PayStack, paid_intent, receipts_queued, request_row
+from tests.support.payflow import PayStack, build_stack, paid_intent, receipts_queued, request_row
 
 
 def with_new_id(event: dict[str, Any]) -> dict[str, Any]:
@@ -215,3 +216,52 @@ async def test_replaying_a_processed_event_applies_it_again_without_doubling_any
     assert await receipts_queued(stack, pr["id"]) == 1
     row = await request_row(stack, pr["id"])
     assert row.status == "paid" and row.receipt_number == "000001"
+
+
+@pytest.fixture
+async def web_only(
+    sandbox: Any, database_url: str, aiohttp_client: Any, http: Any
+) -> AsyncIterator[PayStack]:
+    """A web worker as a busy deployment runs it (CALLPAY_BACKGROUND=off), receiving only the events a test sends."""
+    built = await build_stack(sandbox, database_url, aiohttp_client, http, sandbox_delivers=False, background="off")
+    assert built.settings.background is False
+    await built.connect_clinic()
+    yield built
+    for user in built.sockets:
+        await user.close()
+
+
+async def test_a_web_worker_without_background_jobs_works_on_the_event_it_kept(web_only: PayStack) -> None:
+    stack = web_only
+    doctor, _, _, pr, intent = await paid_intent(stack)
+    event = await stack.event(intent["id"], "payment_intent.succeeded")
+    statuses = await asyncio.gather(*(stack.deliver(event, settle=False) for _ in range(3)))
+    assert statuses == [200] * 3
+    # No polling round runs in this process (see the next test): the pop-up is this worker's own doing.
+    received = await doctor.wait_count("payment_received", 1, wait=10)
+    assert received[0]["id"] == pr["id"]
+    row = await stack.settled(event["id"])
+    assert row.processed_at is not None and row.attempts == 1 and row.last_error is None
+    await asyncio.sleep(0.3)
+    assert len(stack.published.of("payment_received")) == 1
+    assert await receipts_queued(stack, pr["id"]) == 1
+    assert (await request_row(stack, pr["id"])).status == "paid"
+
+
+async def test_a_web_worker_without_background_jobs_leaves_other_workers_events_to_the_worker(
+    web_only: PayStack,
+) -> None:
+    """Retries and events another process kept are the inbox's polling round: `callpay worker`'s, not this one's."""
+    stack = web_only
+    _, _, _, pr, intent = await paid_intent(stack)
+    event = with_new_id(await stack.event(intent["id"], "payment_intent.succeeded"))
+    await keep(stack, event)
+    await asyncio.sleep(inbox.POLL_INTERVAL + 0.5)
+    async with stack.app[DB_READ]() as session:
+        kept = await inbox.entry(session, event["id"])
+    assert kept is not None and kept.status == "pending" and kept.attempts == 0
+    assert (await request_row(stack, pr["id"])).status == "requested"
+    # The background worker's round (the same processor class, on the same database) does it, once.
+    assert await stack.app[INBOX].process_due() == 1
+    assert (await stack.settled(event["id"])).processed_at is not None
+    assert (await request_row(stack, pr["id"])).status == "paid"
