@@ -188,6 +188,16 @@ EXPECTED: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/payment-links/{id}/cancel"): Route(
         "401 403 404 403 404 403 200 409 403", path="/api/v1/payment-links/{link}/cancel", last=True
     ),
+    # Instalment plans (the clinic's plans are off here: splitting answers whether it may, not a plan).
+    ("POST", "/api/v1/payment-requests/{id}/plan"): Route(
+        "401 403 404 403 403 403 409 409 403", path="/api/v1/payment-requests/{unpaid}/plan",
+        body={"count": 2, "interval": "monthly"}, last=True,
+    ),
+    ("GET", "/api/v1/plans"): Route("401 403 200 403 200 403 200 200 403"),
+    ("GET", "/api/v1/plans/{id}"): Route("401 403 404 403 404 403 404 404 403", path="/api/v1/plans/plan_matrix"),
+    ("POST", "/api/v1/plans/{id}/cancel"): Route(
+        "401 403 404 403 404 403 404 404 403", path="/api/v1/plans/plan_matrix/cancel"
+    ),
     ("GET", "/api/v1/saved-cards"): Route("401 403 200 403 200 403 200 200 403"),
     ("POST", "/api/v1/saved-cards/{id}/remove"): Route(
         "401 403 403 404 403 404 403 403 403", path="/api/v1/saved-cards/sc_matrix/remove"
