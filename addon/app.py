@@ -34,7 +34,7 @@ from addon.http import (
 )
 from addon.observability import init_sentry
 from addon.outbound import DroppingPublisher, NoSockets
-from addon.pages import setup_templates
+from addon.pages import serve_static, setup_templates
 from addon.ratelimit import RateLimits, redis_prefix
 from addon.settings import Settings
 
@@ -75,7 +75,7 @@ def create_app(settings: Settings, *, require_migrated: bool = True, long_lived:
     saved_cards.setup(app)
     plans.setup(app)
     background.setup(app)
-    app.router.add_static("/static/", STATIC, append_version=False)
+    serve_static(app, "/static/", STATIC)
     app.router.add_get("/favicon.ico", _favicon)
     # Each part of the product registers its own routes and background work.
     for part in _PARTS:

@@ -125,6 +125,12 @@ async def test_pay_all_follows_the_call_leaves_out_a_cancelled_one_and_pays_once
     await expect(pay_all).to_be_hidden()
     await expect(patient.get_by_test_id("view-payment")).to_have_count(2)
     await expect(patient.get_by_test_id("pay-now")).to_have_count(0)
+    # Either request's receipt is the one receipt of the payment, listing both.
+    await patient.locator(".pw-request", has_text="Script").get_by_test_id("view-payment").click()
+    await expect(patient.locator("#pw-success-amount")).to_have_text("A$120.00")
+    await expect(patient.get_by_test_id("payment-success-items").locator("li")).to_have_text(
+        ["Consultation A$80.00", "Script A$40.00"]
+    )
     assert len(demo.mailbox.messages) == 1
     assert script_errors(page_errors) == []
 
