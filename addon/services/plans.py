@@ -194,6 +194,12 @@ async def _check_offer(
             "The patient is paying this request right now, so it can't be split. Try again in a minute.",
             code="not_splittable",
         )
+    # In an open Pay all set, the set's payment still covers it: split, it could be paid twice.
+    if await pay_all.open_set_of(db, pr.id) is not None:
+        raise Conflict(
+            "The patient is paying this together with other requests, so it can't be split now.",
+            code="not_splittable",
+        )
     amounts = split(pr.amount, count)
     minimum = money.MINIMUM.get(pr.currency, 50)
     if amounts[-1] < minimum:
@@ -224,7 +230,6 @@ async def offer(
         checked = await _check_offer(db, principal, request_id, body)
     if isinstance(checked, Outcome):
         return checked
-    await pay_all.before_cancel(database, gateway, checked.request_id)
     if checked.intent_id is not None and checked.account_id is not None:
         await cancellation.cancel_at_stripe(
             gateway, checked.request_id, checked.account_id, checked.intent_id, checked.linked_account
@@ -239,6 +244,11 @@ async def _split(db: AsyncSession, principal: Principal, terms: _Terms, *, now: 
         if terms.intent_id is None
         else PaymentRequest.stripe_payment_intent_id == terms.intent_id
     )
+    if await pay_all.open_set_of(db, terms.request_id) is not None:  # joined a Pay all set meanwhile
+        raise Conflict(
+            "The patient is paying this together with other requests, so it can't be split now.",
+            code="not_splittable",
+        )
     moved = await transition(db, terms.request_id, Trigger.PLAN_REPLACED, where=[same_intent])
     if not moved.moved:
         existing = await db.scalar(select(InstalmentPlan).where(InstalmentPlan.payment_request_id == terms.request_id))
