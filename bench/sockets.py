@@ -28,6 +28,7 @@ import multiprocessing
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -324,6 +325,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=2, help="client processes (default 2)")
     parser.add_argument("--profile", help="run the server under cProfile and write its stats here")
     parser.add_argument("--py-spy", dest="py_spy", help="sample the server with py-spy during the wave (raw stacks)")
+    parser.add_argument("--keep-log", dest="keep_log", help="copy the server's log (JSON lines) here at the end")
     args = parser.parse_args()
     count = args.sockets or (10_000 if args.full else 1_000)
     hold = args.hold if args.hold is not None else (600.0 if args.full else 60.0)
@@ -354,6 +356,8 @@ def main() -> int:
                 server.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 server.kill()
+        if args.keep_log:
+            shutil.copyfile(log_path, args.keep_log)
         folder.cleanup()
 
 
@@ -478,6 +482,19 @@ async def drive(
     hold_busy = longest("window_longest_busy_stall_ms", wave_end, hold_end)
     stalls_wave = sum(1 for t, _ in stalls if wave_started <= t < wave_end)
     stalls_hold = sum(1 for t, _ in stalls if wave_end <= t < hold_end)
+    # Which stalls were the collector's own: the server logs every collection that paused the loop 100 ms or
+    # more (wall clock), with the collector's CPU time and generation, so a phase's figure tells a pause the code
+    # controls from one where the process waited for a CPU.
+    pauses = [(stamp(line), line) for line in lines if line.get("message") == "garbage collection paused the loop"]
+
+    def collector_pauses(start: float, end: float) -> dict[str, Any]:
+        inside = [line for t, line in pauses if start <= t < end]
+        return {
+            "count": len(inside),
+            "longest_cpu_ms": max((float(line.get("cpu_ms", 0)) for line in inside), default=0.0),
+            "by_generation": {g: sum(1 for line in inside if line.get("generation") == g) for g in (0, 1, 2)},
+        }
+
     at_hold_end = [line for t, line in health if t == hold_end] or [line for _, line in health[-1:]]
     compacted = [line for line in log_lines(log_path) if line.get("message") == "garbage collector compacted"]
     dropped = sum(r["dropped"] for r in finals)
@@ -509,6 +526,8 @@ async def drive(
         "longest_busy_stall_ms_hold": hold_busy,
         "stalls_over_100ms_wave": stalls_wave,
         "stalls_over_100ms_hold": stalls_hold,
+        "collector_pauses_over_100ms_wave": collector_pauses(wave_started, wave_end),
+        "collector_pauses_over_100ms_hold": collector_pauses(wave_end, hold_end),
         "gc_at_hold_end": {k: v for k, v in (at_hold_end[0] if at_hold_end else {}).items() if k.startswith("gc_")},
         "open_latency": percentiles(open_lat),
         "healthz_wave": percentiles(wave_lat),
@@ -536,6 +555,10 @@ async def drive(
         f"stalls over 100 ms: wave {stalls_wave}, hold {stalls_hold}"
     )
     print(f"  of it the loop busy   wave {wave_busy} ms, hold {hold_busy} ms (the rest: waiting for a CPU)")
+    print(
+        f"collector pauses ≥100ms wave {results['collector_pauses_over_100ms_wave']}, "
+        f"hold {results['collector_pauses_over_100ms_hold']} (count, the collector's own CPU)"
+    )
     print(f"garbage collector       {results['gc_at_hold_end']} (totals since start, at the end of the hold)")
     print(f"compaction after close  {results['compact_after_close']} (cycles kept by freezing, freed)")
     print(f"open latency            {fmt(results['open_latency'])}")

@@ -407,13 +407,50 @@ async def _forget_account(db: AsyncSession, clinic: Clinic, account_id: str) -> 
 # --- From Stripe's side ------------------------------------------------------------------------------------
 
 
-async def on_account_deauthorized(db: AsyncSession, event: WebhookEvent, _context: object) -> list[Outbound]:
-    """The account owner removed Callpay in their Stripe dashboard: stop offering payments and tell the admins."""
+async def prefetch_deauthorization(
+    database: async_sessionmaker[AsyncSession], event: WebhookEvent, context: EventContext
+) -> None:
+    """account.application.deauthorized: ask Stripe, before the webhook's transaction opens, whether Callpay's key
+    still reaches the account. Stripe unreachable raises, so the event is retried later rather than believed."""
+    if not event.account:
+        return
+    async with database() as db:
+        if await db.scalar(select(Clinic.id).where(Clinic.stripe_account_id == event.account)) is None:
+            return
+    await _check_access(event.account, context)
+
+
+async def _check_access(account_id: str, context: EventContext) -> bool:
+    """Whether Stripe still lets Callpay read the account with its own key (the answer kept in ``context``)."""
+    if account_id in context.revoked_accounts:
+        return False
+    if account_id in context.accounts:
+        return True
+    try:
+        context.accounts[account_id] = await context.gateway.retrieve_account(account_id)
+    except AccessRevoked:
+        context.revoked_accounts.add(account_id)
+        return False
+    return True
+
+
+async def on_account_deauthorized(db: AsyncSession, event: WebhookEvent, context: EventContext) -> list[Outbound]:
+    """The account owner removed Callpay in their Stripe dashboard: stop offering payments and tell the admins.
+
+    The event is only news: the clinic is unlinked only when Stripe itself, asked with Callpay's key, no longer
+    lets Callpay read the account. A signed event about an account that still trusts Callpay (a forged or
+    misdirected one, or an old one about an earlier link) changes nothing."""
     if not event.account:
         return []
     clinic = await db.scalar(select(Clinic).where(Clinic.stripe_account_id == event.account))
     if clinic is None:
         return []  # already removed here (e.g. the echo of our own Remove), or never linked
+    if await _check_access(event.account, context):
+        log.warning(
+            "account.application.deauthorized for an account Callpay can still read; ignored",
+            extra={"stripe_event": event.id, "account": event.account},
+        )
+        return []
     connected_at = clinic.stripe_connected_at
     if connected_at is not None and event.created < int(connected_at.timestamp()):
         return []  # an old event about an earlier link of the same account; the current link stands
@@ -527,4 +564,7 @@ ACCOUNT_EVENT_HANDLERS = {
     "account.application.deauthorized": on_account_deauthorized,
     "account.updated": on_account_updated,
 }
-ACCOUNT_EVENT_PREPARERS = {"account.updated": prefetch_account}
+ACCOUNT_EVENT_PREPARERS = {
+    "account.application.deauthorized": prefetch_deauthorization,
+    "account.updated": prefetch_account,
+}

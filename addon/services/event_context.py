@@ -34,6 +34,8 @@ class EventContext:
     setup_intents: dict[str, SetupIntentInfo] = field(default_factory=dict)
     # Connected accounts as Stripe has them now (account.updated is news to look again, never the truth).
     accounts: dict[str, ConnectedAccount] = field(default_factory=dict)
+    # Connected accounts Stripe no longer lets Callpay read with its key: access really was revoked.
+    revoked_accounts: set[str] = field(default_factory=set)
 
 
 EventHandler = Callable[[AsyncSession, WebhookEvent, EventContext], Awaitable[list[Outbound]]]

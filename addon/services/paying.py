@@ -68,6 +68,14 @@ async def checkout_opened(
     return [replace(event, status_changed=False)]
 
 
+async def set_opened(db: AsyncSession, principal: Principal, request_ids: list[str]) -> list[Outbound]:
+    """Pay all's checkout (which has checked that each is this patient's to pay): they are paying each of them now."""
+    events: list[Outbound] = []
+    for request_id in dict.fromkeys(request_ids):
+        events += await checkout_opened(db, principal, request_id)
+    return events
+
+
 async def on_requires_action(db: AsyncSession, pr: PaymentRequest, intent: PaymentIntentInfo) -> list[Outbound]:
     """Stripe says the card needs the bank's check (3-D Secure): the payer is authenticating now."""
     if intent.status != "requires_action" or pr.stripe_payment_intent_id != intent.id or pr.status not in PAYABLE:

@@ -310,4 +310,6 @@ async def panel_context(db: AsyncSession, principal: Principal) -> dict[str, Any
         ],
         "status": clinic_status(clinic).to_json(),
         "description_max": MAX_DESCRIPTION,
+        # Instalment plans: requests over this may be split (None: plans off).
+        "plans": {"min_amount": clinic.plan_min_amount, "currency": currency},
     }

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
-from addon.appkeys import DB
-from addon.models import AuditEvent, Clinic, ClinicNotice, ProcessedStripeEvent
+from addon.appkeys import DB, INBOX
+from addon.models import AuditEvent, Clinic, ClinicNotice, ProcessedStripeEvent, StripeEventInbox
 from tests.clinic.conftest import Stack
 
 
@@ -126,10 +128,22 @@ async def test_account_updated_switches_payments_off_and_on_live(stack: Stack) -
     assert [e.data["payments_available"] for e in stack.published.of("clinic_status")] == [False, True]
 
 
+async def _revoke_on_stripe(stack: Stack, account: str | None) -> None:
+    """What the account owner removing Callpay in their Stripe dashboard does (Stripe then sends the event too)."""
+    async with stack.http.post(
+        f"{stack.sandbox.url}/oauth/deauthorize",
+        data={"client_id": stack.settings.stripe_connect_client_id, "stripe_user_id": account},
+        headers={"Authorization": f"Bearer {stack.platform_key}"},
+    ) as answer:
+        assert answer.status == 200
+
+
 async def test_a_signed_event_delivered_twice_acts_once(stack: Stack) -> None:
     await stack.connect(await stack.session())
     account = await _account(stack)
+    await stack.flush_webhooks()
     stack.published.events.clear()
+    await _revoke_on_stripe(stack, account)
     event = {
         "id": "evt_test_deauth_1",
         "object": "event",
@@ -140,10 +154,73 @@ async def test_a_signed_event_delivered_twice_acts_once(stack: Stack) -> None:
     }
     for _ in range(2):
         assert await stack.deliver(event) == 200
+    await stack.flush_webhooks()  # and Stripe's own event about the same revocation
+    await _wait_for(lambda: _processed(stack, "account.application.deauthorized", 2))
     async with stack.app[DB]() as db:
         notices = (await db.scalars(select(ClinicNotice))).all()
     assert len(notices) == 1
     assert len(stack.published.of("clinic_status")) == 1
+
+
+async def test_a_signed_deauthorization_for_an_account_that_still_trusts_callpay_changes_nothing(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Signed, new, about the linked account, but Stripe still lets Callpay read the account: not believed."""
+    admin = await stack.connect(await stack.session())
+    account = await _account(stack)
+    await stack.flush_webhooks()
+    stack.published.events.clear()
+    forged = {
+        "id": "evt_test_not_really",
+        "object": "event",
+        "type": "account.application.deauthorized",
+        "account": account,
+        "created": int(time.time()) + 1,
+        "data": {"object": {"id": "ca_x", "object": "application"}},
+    }
+    assert await stack.deliver(forged) == 200
+    assert await _processed(stack, "account.application.deauthorized")
+    assert await _account(stack) == account
+    status, config = await stack.api("GET", "/api/v1/clinic", admin)
+    assert status == 200 and config["notices"] == [] and config["status"]["payments_available"] is True
+    async with stack.app[DB]() as db:
+        actions = (await db.scalars(select(AuditEvent.action).where(AuditEvent.subject_id == account))).all()
+    assert "clinic.stripe_deauthorized_by_stripe" not in actions and "clinic.stripe_disconnected" not in actions
+    assert stack.published.of("clinic_status") == []
+    assert "Callpay can still read; ignored" in caplog.text
+
+
+async def test_a_deauthorization_waits_while_stripe_cant_be_asked(stack: Stack) -> None:
+    """Stripe unreachable when the event comes: nothing is unlinked on the payload's word; it is retried, and
+    applied once Stripe answers that access is gone."""
+    await stack.connect(await stack.session())
+    account = await _account(stack)
+    await stack.flush_webhooks()
+    await _revoke_on_stripe(stack, account)
+    fault = {"route_prefix": f"/v1/accounts/{account}", "method": "GET", "kind": "500"}
+    assert (await stack.sandbox_post("/_sandbox/faults", fault)) is not None
+    event = {
+        "id": "evt_test_while_down",
+        "object": "event",
+        "type": "account.application.deauthorized",
+        "account": account,
+        "created": int(time.time()) + 1,
+        "data": {"object": {"id": "ca_x", "object": "application"}},
+    }
+    assert await stack.deliver(event, settle=False) == 200
+
+    async def failed_once() -> bool:
+        async with stack.app[DB]() as db:
+            row = await db.get(StripeEventInbox, "evt_test_while_down")
+        return row is not None and row.attempts >= 1 and row.last_error is not None and row.processed_at is None
+
+    await _wait_for(failed_once, seconds=20)
+    assert await _account(stack) == account  # not believed while Stripe couldn't be asked
+
+    async with stack.http.delete(f"{stack.sandbox.url}/_sandbox/faults") as answer:
+        assert answer.status in (200, 204)
+    await stack.app[INBOX].process_due(now=datetime.now(UTC) + timedelta(minutes=5))
+    assert await _account(stack) is None
 
 
 async def test_an_old_deauthorization_doesnt_undo_a_newer_link(stack: Stack) -> None:
