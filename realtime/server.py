@@ -32,6 +32,8 @@ from realtime.events import check_all
 
 log = logging.getLogger("callpay.realtime")
 PATH = "socket.io"
+# The app's Socket.IO server: what it serves (its event handlers) is read from here by the authorization tests.
+SERVER: web.AppKey[Any] = web.AppKey("socketio_server")
 PING_INTERVAL = 20  # seconds: short enough that a dropped call-window connection is noticed within a minute
 
 
@@ -174,6 +176,7 @@ async def drain(server: Any) -> int:
 def attach(app: web.Application) -> Any:
     server = build_server(app[SETTINGS])
     server.attach(app, socketio_path=PATH)
+    app[SERVER] = server
     app[PUBLISHER] = SocketPublisher(server)
     app[SOCKETS] = SocketSessions(server)
     app.cleanup_ctx.append(lifecycle(server))
