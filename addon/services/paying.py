@@ -52,9 +52,14 @@ async def report(db: AsyncSession, principal: Principal, request_id: object, ste
     return Outcome(body, [replace(event, status_changed=False)] if moved else [])
 
 
-async def checkout_opened(db: AsyncSession, principal: Principal, request_id: str) -> list[Outbound]:
-    """The checkout call: whoever asked for it is paying now (the page says more as the patient goes on)."""
-    pr = await db.get(PaymentRequest, request_id, populate_existing=True)
+async def checkout_opened(
+    db: AsyncSession, principal: Principal, request_id: str, seen: PaymentRequest | None = None
+) -> list[Outbound]:
+    """The checkout call: whoever asked for it is paying now (the page says more as the patient goes on).
+
+    ``seen`` is the request as the checkout just read it; the UPDATE is conditional on the request still being
+    payable, so a change since can't be overwritten, and there is no need to read it once more."""
+    pr = seen if seen is not None else await db.get(PaymentRequest, request_id, populate_existing=True)
     if pr is None or pr.status not in PAYABLE:
         return []
     if not await _mark(db, pr, principal.user_external_id, principal.user_name, "checkout"):

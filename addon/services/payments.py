@@ -12,6 +12,7 @@ whoever records the payment first does the once-only work: the receipt number, t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -310,8 +311,20 @@ async def on_charge_refunded(db: AsyncSession, event: WebhookEvent, context: Eve
 async def prefetch_intent(
     database: async_sessionmaker[AsyncSession], event: WebhookEvent, context: EventContext
 ) -> None:
-    """Read the event's PaymentIntent from Stripe before the webhook's transaction opens (see apply_current)."""
+    """Read the event's PaymentIntent from Stripe before the webhook's transaction opens (see apply_current).
+
+    An intent Callpay made says so in its metadata (a request's or a Pay all set's id), and a connected account's
+    event names the account: then the signed event alone says what to read, and the handler's one read of the
+    request, inside its transaction, is the only one. Otherwise (a charge's event, an intent of another
+    integration on the same account) the request is looked up first, so nothing is read from Stripe for nothing.
+    """
     intent_id = event.object.get("payment_intent") if event.type.startswith("charge.") else event.object.get("id")
+    if isinstance(intent_id, str) and intent_id and event.account and _made_by_callpay(event.object):
+        with contextlib.suppress(StripeFailure):  # the handler asks again and decides, as below
+            context.intents[intent_id] = await context.gateway.retrieve_payment_intent(
+                account_id=event.account, intent_id=intent_id
+            )
+        return
     async with database() as db:
         pr = await _request_for_intent(db, intent_id)
         paying = await pay_all.set_for_intent(db, intent_id) if pr is None else None
@@ -327,6 +340,11 @@ async def prefetch_intent(
         )
     except StripeFailure:
         return  # the handler asks again and decides: a 500 for Stripe to retry, or the payload after revocation
+
+
+def _made_by_callpay(intent: Mapping[str, Any]) -> bool:
+    metadata = intent.get("metadata")
+    return isinstance(metadata, Mapping) and ("payment_request" in metadata or "pay_all" in metadata)
 
 
 HANDLERS = {

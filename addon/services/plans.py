@@ -50,7 +50,7 @@ from addon.models import (
     iso_utc,
 )
 from addon.outbound import Outbound
-from addon.services import payment_links, saved_cards
+from addon.services import pay_all, payment_links, saved_cards
 from addon.services.payment_requests import changed_event
 from addon.services.payment_requests import new_id as new_request_id
 from addon.services.transitions import transition
@@ -176,7 +176,9 @@ async def offer(
         raise Conflict(f"Instalment plans are for amounts over {shown}.", code="below_plan_minimum", field="amount")
     if await db.scalar(select(Instalment.id).where(Instalment.payment_request_id == pr.id)) is not None:
         raise Conflict("This is already an instalment of a plan.", code="already_instalment")
-    if pr.capture != "now" or pr.stripe_payment_intent_id is not None or pr.paying_step is not None:
+    # In an open Pay all set, the set's payment still covers it: split, it could be paid twice.
+    started = pr.stripe_payment_intent_id is not None or pr.paying_step is not None
+    if pr.capture != "now" or started or await pay_all.open_set_of(db, pr.id) is not None:
         raise Conflict("The patient has started paying this request, so it can't be split now.", code="not_splittable")
     amounts = split(pr.amount, count)
     minimum = money.MINIMUM.get(pr.currency, 50)

@@ -7,7 +7,7 @@ What each patient meets is checked on every attempt: the checkout works, or it a
 patient who tries again gets there. At the end, counted at the sandbox with the faults off: each request has
 exactly one PaymentIntent, the one Callpay holds, and it ends paid with one receipt.
 
-Quick profile: 12 checkouts and 4 pay-later links per database; ``CALLPAY_FUZZ=full``: 60 and 20.
+Quick profile: 12 checkouts, 4 pay-later links and 3 Pay alls per database; ``CALLPAY_FUZZ=full``: 60, 20, 15.
 ``CALLPAY_FAULT_SEED`` repeats a run's dice.
 """
 
@@ -247,3 +247,60 @@ async def intents_for_link(stack: PayStack, link_id: str) -> list[dict[str, Any]
     page = await stack.stripe("GET", "/v1/payment_intents?limit=100")
     assert not page["has_more"]
     return [i for i in page["data"] if i["metadata"].get("payment_link") == link_id]
+
+
+async def test_pay_all_with_a_fifth_of_stripe_calls_failing(faulty_stack: PayStack) -> None:
+    """Pay all (several requests, one intent) in several calls at once: one intent per set, every request paid."""
+    stack = faulty_stack
+    count = examples(3, 15)
+    seed = int(os.environ.get("CALLPAY_FAULT_SEED") or (random.randrange(2**32) if FULL else 20261204))
+    sets: list[tuple[dict[str, Any], list[str]]] = []
+    for n in range(count):
+        doctor = await stack.socket(await stack.clinician(call=f"call-all-{n}"))
+        made = [await stack.request_payment(doctor, amount=f"{20 + k}.00") for k in range(2)]
+        sets.append((await stack.patient(call=f"call-all-{n}", sub=f"patient-all-{n}"), [pr["id"] for pr in made]))
+    async with stack.http.post(
+        f"{stack.sandbox.url}/_sandbox/faults",
+        json={"route_prefix": "/v1/", "kinds": KINDS, "rate": RATE, "latency_ms": STALL_MS, "seed": seed},
+    ) as answer:
+        assert answer.status == 201
+    seen = Seen()
+
+    async def one(patient: dict[str, Any], ids: list[str]) -> str:
+        body = {"email": "pat@example.com", "payment_requests": ids}
+        for _ in range(PATIENT_TRIES):
+            status, session = await stack.api("POST", f"/api/v1/calls/{patient['call']}/checkout", patient, json=body)
+            if judge(seen, "pay all", status, session):
+                break
+            await asyncio.sleep(0.3)
+        else:
+            raise AssertionError(f"{ids}: no Pay all checkout in {PATIENT_TRIES} tries")
+        intent_id: str = session["client_secret"].split("_secret_")[0]
+        confirmed = await as_browser(
+            stack, "POST", f"/v1/payment_intents/{intent_id}/confirm", {"payment_method": "pm_card_visa"}
+        )
+        if confirmed.get("status") != "succeeded":
+            assert (await as_browser(stack, "GET", f"/v1/payment_intents/{intent_id}"))["status"] == "succeeded"
+        for _ in range(PATIENT_TRIES):
+            status, shown = await stack.api("POST", f"/api/v1/payment-requests/{ids[0]}/confirmation", patient)
+            if judge(seen, "pay all confirmation", status, shown):
+                break
+            await asyncio.sleep(0.3)
+        return intent_id
+
+    try:
+        handed_out = await asyncio.gather(*(one(patient, ids) for patient, ids in sets))
+    finally:
+        injected = await clear_faults(stack)
+    TALLY.cases += count
+    TALLY.faults += sum(injected.values())
+    TALLY.notes.append(
+        f"Pay all under Stripe faults (seed {seed}): {count} sets of 2 paid, {seen.try_again} try-agains, "
+        f"faults {dict(sorted(injected.items()))}"
+    )
+    assert seen.other == [], f"seed {seed}: answers that were neither a success nor a plain try-again"
+    page = await stack.stripe("GET", "/v1/payment_intents?limit=100")
+    for (_, ids), intent_id in zip(sets, handed_out, strict=True):
+        made = [i["id"] for i in page["data"] if i["metadata"].get("payment_requests") == ",".join(ids)]
+        assert made == [intent_id], f"seed {seed}: the set {ids} has {len(made)} PaymentIntents"
+        assert [(await request_row(stack, i)).status for i in ids] == ["paid", "paid"]
