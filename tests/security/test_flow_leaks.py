@@ -2,7 +2,8 @@
 them carries the patient's email or name, a launch or session token, a client_secret, or a SQL statement's
 parameters — including when the database fails in the middle of a checkout.
 
-Logs are captured as production writes them (addon.logs: JSON lines at INFO, every ``extra`` field included);
+Logs are captured as production writes them (addon.logs: JSON lines, every ``extra`` field included), at DEBUG, the
+most an operator can turn them up to;
 Sentry is the real SDK set up by the app, with its transport swapped for one that keeps each envelope in memory
 (the pattern of sentry-sdk's own tests), so every event passes the app's scrubbing exactly as it would on its way
 to Sentry.
@@ -79,10 +80,11 @@ class NotTheSandbox(logging.Filter):
 
 @pytest.fixture
 def captured() -> Iterator[Captured]:
-    """Production's logging (addon.logs.configure: JSON lines, INFO), with a copy of every line kept here."""
+    """Production's logging (addon.logs.configure: JSON lines) turned up to DEBUG, every line kept here."""
     root = logging.getLogger()
-    saved = (list(root.handlers), root.level, logging.getLogger("aiohttp.access").level)
-    logs.configure(logging.INFO)
+    quieted = ("aiohttp.access", "stripe")
+    saved = (list(root.handlers), root.level, {name: logging.getLogger(name).level for name in quieted})
+    logs.configure(logging.DEBUG)
     kept = Captured()
     handler = logging.StreamHandler(kept.logs)
     handler.setFormatter(logs.JsonFormatter())
@@ -93,7 +95,8 @@ def captured() -> Iterator[Captured]:
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
-        logging.getLogger("aiohttp.access").setLevel(saved[2])
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture
