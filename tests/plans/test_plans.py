@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from addon.appkeys import DB
 from addon.clock import ManualClock
-from addon.models import Instalment, OffSessionCharge, OutboxEmail, PaymentLink, PaymentRequest
+from addon.models import Instalment, OffSessionCharge, OutboxEmail, PaymentLink, PaymentRequest, utcnow
 from addon.services import plans
 from tests.plans.conftest import PATIENT, WEEK, offer, patient_with_card, requested, sweep
 from tests.support.payflow import PayStack, request_row
@@ -241,3 +241,28 @@ async def test_reminder_before_each_date(clinic: PayStack, clock: ManualClock) -
     assert text is not None
     words = text.get_content()
     assert "instalment 2 of 2" in words and "A$150.00" in words and "saved card (Visa ending in 4242)" in words
+
+
+async def test_a_checkout_left_open_is_cancelled_at_stripe_before_the_split(clinic: PayStack) -> None:
+    patient = await clinic.patient(**PATIENT)
+    doctor = await clinic.socket(await clinic.clinician())
+    pr = await requested(clinic, doctor)
+    status, session = await clinic.checkout(pr["id"], patient)
+    assert status == 200, session
+    intent_id = session["client_secret"].split("_secret_")[0]
+    # While the patient is at the card form, the request isn't split under them.
+    status, body = await offer(clinic, await clinic.clinician(), pr["id"])
+    assert status == 409 and body["error"]["code"] == "not_splittable"
+    assert "paying this request right now" in body["error"]["message"]
+    # They walk away (the checkout's claim lapses): the split cancels the intent first.
+    async with clinic.app[DB].begin() as db:
+        await db.execute(
+            update(PaymentRequest).where(PaymentRequest.id == pr["id"]).values(paying_until=utcnow() - timedelta(1))
+        )
+    status, plan = await offer(clinic, await clinic.clinician(), pr["id"])
+    assert status == 201, plan
+    assert (await clinic.stripe("GET", f"/v1/payment_intents/{intent_id}"))["status"] == "canceled"
+    assert (await request_row(clinic, pr["id"])).status == "canceled"
+    # The old checkout can't be completed now.
+    confirmed = await clinic.confirm_intent(intent_id)
+    assert confirmed.get("error"), confirmed
