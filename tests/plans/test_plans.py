@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from addon.appkeys import DB
 from addon.clock import ManualClock
 from addon.models import Instalment, OffSessionCharge, OutboxEmail, PaymentLink, PaymentRequest, utcnow
-from addon.services import plans
+from addon.services import plans, receipts
 from tests.plans.conftest import PATIENT, WEEK, offer, patient_with_card, requested, sweep
 from tests.support.payflow import PayStack, request_row
 
@@ -80,6 +80,15 @@ async def test_a_plan_of_three_on_a_saved_card(clinic: PayStack, clock: ManualCl
     row = await request_row(clinic, second.payment_request_id)
     assert row.status == "paid" and row.amount == 10000 and row.receipt_number is not None
     assert row.description == "Treatment course — instalment 2 of 3"
+    # Its own receipt says which instalment it is, what of the plan is outstanding, and the next date.
+    async with clinic.app[DB]() as db:
+        receipt = await receipts.load_receipt(db, row.id)
+    assert receipt is not None and receipt.outstanding_display == "A$100.00"
+    assert receipt.plan_note is not None and receipt.plan_note.startswith("Instalment 2 of 3 of a plan for A$300.01.")
+    assert "Next: A$100.00 on" in receipt.plan_note and "late" not in receipt.plan_note
+    email = receipts.build_receipt_email(receipt, to_address="pat@example.com", mail_from="clinic@example.com")
+    plain = email.get_body(("plain",))
+    assert plain is not None and "Outstanding:    A$100.00" in plain.get_content()
     clock.advance(WEEK)
     await sweep(clinic)
     status, body = await clinic.api("GET", f"/api/v1/plans/{plan['id']}", await clinic.clinician())
@@ -157,6 +166,9 @@ async def test_a_restart_across_a_due_date_charges_once_late_and_says_so(clinic:
     row = await request_row(clinic, second.payment_request_id or "")
     assert row.status == "paid"
     assert "charged late" in row.description and "instalment 2 of 3" in row.description
+    async with clinic.app[DB]() as db:
+        receipt = await receipts.load_receipt(db, row.id)
+    assert receipt is not None and receipt.plan_note is not None and "was charged late" in receipt.plan_note
     status, body = await clinic.api("GET", f"/api/v1/plans/{plan['id']}", await clinic.clinician())
     assert status == 200 and body["instalments"][1]["late"] is True
     # The third is not late: it is charged on its own date.
