@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from addon.appkeys import CLOCK, DB, DB_READ
+from addon.appkeys import CLOCK, DB, DB_READ, GATEWAY
 from addon.http.auth import principal
 from addon.http.json import read_body, respond
 from addon.publish import publish_after_commit
@@ -21,8 +21,7 @@ async def offer(request: web.Request) -> web.Response:
     caller = await principal(request)
     body = (await read_body(request, OfferPlanBody)).model_dump()
     app = request.app
-    async with app[DB].begin() as db:
-        outcome = await plans.offer(db, caller, request.match_info["id"], body, clock=app[CLOCK])
+    outcome = await plans.offer(app[DB], app[GATEWAY], caller, request.match_info["id"], body, clock=app[CLOCK])
     await publish_after_commit(app, outcome.events)
     return respond(outcome.body, status=201 if outcome.created else 200)
 

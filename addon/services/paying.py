@@ -78,7 +78,25 @@ async def set_opened(db: AsyncSession, principal: Principal, request_ids: list[s
 
 async def on_requires_action(db: AsyncSession, pr: PaymentRequest, intent: PaymentIntentInfo) -> list[Outbound]:
     """Stripe says the card needs the bank's check (3-D Secure): the payer is authenticating now."""
-    if intent.status != "requires_action" or pr.stripe_payment_intent_id != intent.id or pr.status not in PAYABLE:
+    if intent.status != "requires_action" or pr.stripe_payment_intent_id != intent.id:
+        return []
+    return await _authenticating(db, pr)
+
+
+async def set_requires_action(db: AsyncSession, request_ids: list[str], intent: PaymentIntentInfo) -> list[Outbound]:
+    """The same for Pay all: the set's intent (``request_ids`` are its requests now) needs the bank's check."""
+    if intent.status != "requires_action":
+        return []
+    events: list[Outbound] = []
+    for request_id in request_ids:
+        pr = await db.get(PaymentRequest, request_id, populate_existing=True)
+        if pr is not None:
+            events += await _authenticating(db, pr)
+    return events
+
+
+async def _authenticating(db: AsyncSession, pr: PaymentRequest) -> list[Outbound]:
+    if pr.status not in PAYABLE:
         return []
     now = utcnow()
     paying = paying_json(pr, now)

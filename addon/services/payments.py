@@ -39,6 +39,7 @@ from addon.outbound import Outbound
 from addon.services import pay_all
 from addon.services.event_context import EventContext
 from addon.services.paying import on_requires_action as mark_authenticating
+from addon.services.paying import set_requires_action as set_authenticating
 from addon.services.payment_requests import changed_event, find_in_call
 from addon.services.stripe_errors import worded
 from addon.services.transitions import transition
@@ -250,8 +251,16 @@ async def on_requires_action(db: AsyncSession, event: WebhookEvent, context: Eve
     """payment_intent.requires_action: the bank is checking the card (3-D Secure), so the call hears the patient is
     authenticating. Only news for the clinician: nothing about the money, so an intent not read now is let go."""
     pr = await _request_for_intent(db, event.object.get("id"))
-    intent = context.intents.get(pr.stripe_payment_intent_id or "") if pr is not None else None
-    if pr is None or intent is None:
+    if pr is None:
+        # Pay all: every request of the set is being authenticated with its one payment.
+        paying = await pay_all.set_for_intent(db, event.object.get("id"))
+        found = context.intents.get(paying.stripe_payment_intent_id or "") if paying is not None else None
+        if paying is None or found is None or paying.status != "open":
+            return []
+        ids = [item.payment_request_id for item in await pay_all.items_of(db, paying.id)]
+        return await set_authenticating(db, ids, found)
+    intent = context.intents.get(pr.stripe_payment_intent_id or "")
+    if intent is None:
         return []
     return await mark_authenticating(db, pr, intent)
 

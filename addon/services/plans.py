@@ -50,7 +50,8 @@ from addon.models import (
     iso_utc,
 )
 from addon.outbound import Outbound
-from addon.services import pay_all, payment_links, saved_cards
+from addon.services import cancellation, pay_all, payment_links, saved_cards
+from addon.services.paying_state import paying_json
 from addon.services.payment_requests import changed_event
 from addon.services.payment_requests import new_id as new_request_id
 from addon.services.transitions import transition
@@ -146,10 +147,20 @@ def _read_terms(body: Mapping[str, Any]) -> tuple[int, str]:
     return count, interval
 
 
-async def offer(
-    db: AsyncSession, principal: Principal, request_id: object, body: Mapping[str, Any], *, clock: Clock
-) -> Outcome:
-    """``POST /api/v1/payment-requests/{id}/plan`` ``{count, interval}``: split the request into a plan."""
+@dataclass(frozen=True)
+class _Terms:
+    request_id: str
+    count: int
+    interval: str
+    amounts: list[int]
+    intent_id: str | None
+    account_id: str | None
+    linked_account: str | None
+
+
+async def _check_offer(
+    db: AsyncSession, principal: Principal, request_id: object, body: Mapping[str, Any]
+) -> _Terms | Outcome:
     if principal.role not in (Role.TEAM_ADMIN, Role.TEAM_MEMBER):
         raise Forbidden("Only the clinic's staff can offer an instalment plan.", code="role_not_allowed")
     pr = await db.get(PaymentRequest, request_id) if isinstance(request_id, str) else None
@@ -176,10 +187,19 @@ async def offer(
         raise Conflict(f"Instalment plans are for amounts over {shown}.", code="below_plan_minimum", field="amount")
     if await db.scalar(select(Instalment.id).where(Instalment.payment_request_id == pr.id)) is not None:
         raise Conflict("This is already an instalment of a plan.", code="already_instalment")
+    if not Trigger.PLAN_REPLACED.may_start(pr.status) or pr.capture != "now":
+        raise Conflict("This request is paid, closed or a card hold, so it can't be split.", code="not_splittable")
+    if paying_json(pr) is not None:
+        raise Conflict(
+            "The patient is paying this request right now, so it can't be split. Try again in a minute.",
+            code="not_splittable",
+        )
     # In an open Pay all set, the set's payment still covers it: split, it could be paid twice.
-    started = pr.stripe_payment_intent_id is not None or pr.paying_step is not None
-    if pr.capture != "now" or started or await pay_all.open_set_of(db, pr.id) is not None:
-        raise Conflict("The patient has started paying this request, so it can't be split now.", code="not_splittable")
+    if await pay_all.open_set_of(db, pr.id) is not None:
+        raise Conflict(
+            "The patient is paying this together with other requests, so it can't be split now.",
+            code="not_splittable",
+        )
     amounts = split(pr.amount, count)
     minimum = money.MINIMUM.get(pr.currency, 50)
     if amounts[-1] < minimum:
@@ -188,13 +208,55 @@ async def offer(
             "choose fewer instalments.",
             field="count",
         )
-    moved = await transition(
-        db, pr.id, Trigger.PLAN_REPLACED, where=[PaymentRequest.stripe_payment_intent_id.is_(None)]
+    return _Terms(
+        pr.id, count, interval, amounts, pr.stripe_payment_intent_id, pr.stripe_account_id, clinic.stripe_account_id
     )
+
+
+async def offer(
+    database: async_sessionmaker[AsyncSession],
+    gateway: StripeGateway,
+    principal: Principal,
+    request_id: object,
+    body: Mapping[str, Any],
+    *,
+    clock: Clock,
+) -> Outcome:
+    """``POST /api/v1/payment-requests/{id}/plan`` ``{count, interval}``: split the request into a plan.
+
+    A checkout the patient opened and left (its PaymentIntent) is cancelled at Stripe first, as Cancel request
+    does, so the whole amount can't also be paid at once; the split then only happens on that same intent."""
+    async with database() as db:
+        checked = await _check_offer(db, principal, request_id, body)
+    if isinstance(checked, Outcome):
+        return checked
+    if checked.intent_id is not None and checked.account_id is not None:
+        await cancellation.cancel_at_stripe(
+            gateway, checked.request_id, checked.account_id, checked.intent_id, checked.linked_account
+        )
+    async with database.begin() as db:
+        return await _split(db, principal, checked, now=clock.now())
+
+
+async def _split(db: AsyncSession, principal: Principal, terms: _Terms, *, now: datetime) -> Outcome:
+    same_intent = (
+        PaymentRequest.stripe_payment_intent_id.is_(None)
+        if terms.intent_id is None
+        else PaymentRequest.stripe_payment_intent_id == terms.intent_id
+    )
+    if await pay_all.open_set_of(db, terms.request_id) is not None:  # joined a Pay all set meanwhile
+        raise Conflict(
+            "The patient is paying this together with other requests, so it can't be split now.",
+            code="not_splittable",
+        )
+    moved = await transition(db, terms.request_id, Trigger.PLAN_REPLACED, where=[same_intent])
     if not moved.moved:
+        existing = await db.scalar(select(InstalmentPlan).where(InstalmentPlan.payment_request_id == terms.request_id))
+        if existing is not None:  # a second click, or another admin, split it a moment ago
+            return Outcome(await plan_json(db, existing, principal), [], created=False)
         raise Conflict("This request is paid, closed or being paid, so it can't be split.", code="not_splittable")
     events = list(moved.events)
-    now = clock.now()
+    pr = await db.get_one(PaymentRequest, terms.request_id, populate_existing=True)
     plan = InstalmentPlan(
         id=new_id(),
         clinic_id=pr.clinic_id,
@@ -202,8 +264,8 @@ async def offer(
         payment_request_id=pr.id,
         clinician_id=pr.clinician_id,
         created_by_user_id=principal.user_id,
-        count=count,
-        interval=interval,
+        count=terms.count,
+        interval=terms.interval,
         amount=pr.amount,
         currency=pr.currency,
         description=pr.description,
@@ -216,18 +278,10 @@ async def offer(
     )
     db.add(plan)
     await db.flush()
-    for number, (amount, due) in enumerate(zip(amounts, due_dates(now, interval, count), strict=True), start=1):
-        db.add(
-            Instalment(
-                plan_id=plan.id,
-                number=number,
-                amount=amount,
-                due_at=due,
-                status="scheduled",
-                attempts=0,
-                late=False,
-            )
-        )
+    dated = zip(terms.amounts, due_dates(now, terms.interval, terms.count), strict=True)
+    for number, (amount, due) in enumerate(dated, start=1):
+        db.add(Instalment(plan_id=plan.id, number=number, amount=amount, due_at=due, status="scheduled", attempts=0,
+                          late=False))  # fmt: skip
     await db.flush()
     first = await db.scalar(select(Instalment).where(Instalment.plan_id == plan.id, Instalment.number == 1))
     assert first is not None
@@ -245,8 +299,21 @@ async def offer(
         clinic_id=plan.clinic_id,
         subject_type="payment_request",
         subject_id=pr.id,
-        data={"plan": plan.id, "count": count, "interval": interval, "amounts": amounts},
+        data={"plan": plan.id, "count": terms.count, "interval": terms.interval, "amounts": terms.amounts},
     )
+    to = await patient_email(db, plan)
+    if to:
+        # The patient hears the whole schedule once, with how each later instalment will be paid.
+        db.add(
+            OutboxEmail(
+                kind="instalment_schedule",
+                to_address=to,
+                payment_request_id=first_request,
+                dedupe_key=f"plan-schedule:{plan.id}",
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
     _, event = await changed_event(db, first_request)
     events.append(event)
     return Outcome(await plan_json(db, plan, principal), events)

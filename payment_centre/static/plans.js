@@ -231,6 +231,19 @@ if (session && $("plans")) {
     cancelPlan();
   });
   document.addEventListener("callpay:payments-changed", () => load());
+  // The payment shown in the details: the plan it was split into, or is an instalment of.
+  document.addEventListener("callpay:payment-shown", (event) => {
+    shown = event.detail;
+    const plan = plans.find((p) => p.payment_request === shown.id
+      || p.instalments.some((inst) => inst.payment_request === shown.id));
+    $("detail-plan").hidden = !plan;
+    if (!plan) return;
+    const inst = plan.instalments.find((i) => i.payment_request === shown.id);
+    $("detail-plan-words").textContent = inst
+      ? `Instalment ${inst.number} of ${plan.count} of a plan for ${plan.amount_display}. `
+      : `Split into an instalment plan of ${plan.count} (${plan.amount_display}). `;
+    $("detail-plan-open").onclick = () => openPlan(plan.id, $("detail-plan-open"));
+  });
   if ($("plan-offer")) {
     document.addEventListener("callpay:payment-shown", (event) => {
       shown = event.detail;

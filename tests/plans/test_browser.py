@@ -115,4 +115,7 @@ async def test_split_pay_the_first_jump_to_the_second_date_then_cancel(
     await expect(centre.get_by_test_id("plan-cancel")).to_be_hidden()
     # Each instalment is its own payment in the list.
     await expect(centre.get_by_test_id("payments-table")).to_contain_text("instalment 2 of 3", timeout=SLOW_MS)
+    second = centre.get_by_test_id("payment-row").filter(has_text="instalment 2 of 3")
+    await second.get_by_role("button", name="Details").click()
+    await expect(centre.get_by_test_id("detail-plan")).to_contain_text("Instalment 2 of 3 of a plan for A$300.00")
     assert script_errors(page_errors) == []

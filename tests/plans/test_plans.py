@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from addon.appkeys import DB
 from addon.clock import ManualClock
-from addon.models import Instalment, OffSessionCharge, OutboxEmail, PaymentLink, PaymentRequest
-from addon.services import plans
+from addon.models import Instalment, OffSessionCharge, OutboxEmail, PaymentLink, PaymentRequest, utcnow
+from addon.services import plans, receipts
 from tests.plans.conftest import PATIENT, WEEK, offer, patient_with_card, requested, sweep
 from tests.support.payflow import PayStack, request_row
 
@@ -80,6 +80,15 @@ async def test_a_plan_of_three_on_a_saved_card(clinic: PayStack, clock: ManualCl
     row = await request_row(clinic, second.payment_request_id)
     assert row.status == "paid" and row.amount == 10000 and row.receipt_number is not None
     assert row.description == "Treatment course — instalment 2 of 3"
+    # Its own receipt says which instalment it is, what of the plan is outstanding, and the next date.
+    async with clinic.app[DB]() as db:
+        receipt = await receipts.load_receipt(db, row.id)
+    assert receipt is not None and receipt.outstanding_display == "A$100.00"
+    assert receipt.plan_note is not None and receipt.plan_note.startswith("Instalment 2 of 3 of a plan for A$300.01.")
+    assert "Next: A$100.00 on" in receipt.plan_note and "late" not in receipt.plan_note
+    email = receipts.build_receipt_email(receipt, to_address="pat@example.com", mail_from="clinic@example.com")
+    plain = email.get_body(("plain",))
+    assert plain is not None and "Outstanding:    A$100.00" in plain.get_content()
     clock.advance(WEEK)
     await sweep(clinic)
     status, body = await clinic.api("GET", f"/api/v1/plans/{plan['id']}", await clinic.clinician())
@@ -157,6 +166,9 @@ async def test_a_restart_across_a_due_date_charges_once_late_and_says_so(clinic:
     row = await request_row(clinic, second.payment_request_id or "")
     assert row.status == "paid"
     assert "charged late" in row.description and "instalment 2 of 3" in row.description
+    async with clinic.app[DB]() as db:
+        receipt = await receipts.load_receipt(db, row.id)
+    assert receipt is not None and receipt.plan_note is not None and "was charged late" in receipt.plan_note
     status, body = await clinic.api("GET", f"/api/v1/plans/{plan['id']}", await clinic.clinician())
     assert status == 200 and body["instalments"][1]["late"] is True
     # The third is not late: it is charged on its own date.
@@ -241,3 +253,39 @@ async def test_reminder_before_each_date(clinic: PayStack, clock: ManualClock) -
     assert text is not None
     words = text.get_content()
     assert "instalment 2 of 2" in words and "A$150.00" in words and "saved card (Visa ending in 4242)" in words
+    # The schedule went once, when the plan was made.
+    async with clinic.app[DB]() as db:
+        sent = (await db.scalars(select(OutboxEmail).where(OutboxEmail.kind == "instalment_schedule"))).all()
+    assert len(sent) == 1 and sent[0].to_address == "pat@example.com"
+    schedule = await plan_emails.schedule_message(clinic.app[DB], sent[0].dedupe_key, "pat@example.com", "a@b.c")
+    body = schedule.get_body(("plain",))
+    assert body is not None
+    words = body.get_content()
+    assert "split A$300.00 for Treatment course into 2 instalments" in words
+    assert "1 of 2: A$150.00, now" in words and "2 of 2: A$150.00, " in words
+    assert "charged on their dates to your saved card (Visa ending in 4242)" in words
+
+
+async def test_a_checkout_left_open_is_cancelled_at_stripe_before_the_split(clinic: PayStack) -> None:
+    patient = await clinic.patient(**PATIENT)
+    doctor = await clinic.socket(await clinic.clinician())
+    pr = await requested(clinic, doctor)
+    status, session = await clinic.checkout(pr["id"], patient)
+    assert status == 200, session
+    intent_id = session["client_secret"].split("_secret_")[0]
+    # While the patient is at the card form, the request isn't split under them.
+    status, body = await offer(clinic, await clinic.clinician(), pr["id"])
+    assert status == 409 and body["error"]["code"] == "not_splittable"
+    assert "paying this request right now" in body["error"]["message"]
+    # They walk away (the checkout's claim lapses): the split cancels the intent first.
+    async with clinic.app[DB].begin() as db:
+        await db.execute(
+            update(PaymentRequest).where(PaymentRequest.id == pr["id"]).values(paying_until=utcnow() - timedelta(1))
+        )
+    status, plan = await offer(clinic, await clinic.clinician(), pr["id"])
+    assert status == 201, plan
+    assert (await clinic.stripe("GET", f"/v1/payment_intents/{intent_id}"))["status"] == "canceled"
+    assert (await request_row(clinic, pr["id"])).status == "canceled"
+    # The old checkout can't be completed now.
+    confirmed = await clinic.confirm_intent(intent_id)
+    assert confirmed.get("error"), confirmed

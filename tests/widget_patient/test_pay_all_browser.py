@@ -13,12 +13,14 @@ from playwright.async_api import BrowserContext, Frame, Page, expect
 from sqlalchemy import select
 
 from addon.appkeys import DB
-from addon.models import PayAll, PaymentRequest
+from addon.models import OutboxEmail, PayAll, PaymentRequest
 from sandbox.demo import RunningDemo, running_demo
 from tests.accessibility import assert_accessible
-from tests.browser_support import fill_card, save_screenshot, script_errors
+from tests.browser_support import fill_card, payment_frame, save_screenshot, script_errors
 from tests.conftest import free_port
 from tests.e2e.test_in_call_payment import link_stripe, panes, request_payment
+from tests.support.payflow import PayStack
+from tests.widget_patient.test_browser import open_patient
 
 pytestmark = pytest.mark.browser
 SLOW_MS = 20_000
@@ -200,3 +202,48 @@ async def test_with_a_carer_each_is_offered_only_their_own_and_a_cancel_before_t
         statuses = {pr.description: pr.status for pr in (await db.scalars(select(PaymentRequest))).all()}
     assert statuses == {"Consultation": "paid", "Parking": "requested", "Script": "canceled"}
     assert script_errors(page_errors) == [] and carer_errors == []
+
+
+async def test_a_declined_card_for_pay_all_leaves_both_to_pay_and_another_card_pays_them_once(
+    connected: PayStack, page: Page, page_errors: list[str]
+) -> None:
+    await page.set_viewport_size({"width": 375, "height": 740})  # a phone's call window
+    doctor = await connected.socket(await connected.clinician())
+    await open_patient(connected, page)
+    await connected.request_payment(doctor, amount="80.00", description="Consultation")
+    await connected.request_payment(doctor, amount="40.00", description="Script")
+    await expect(page.get_by_test_id("pay-all")).to_have_text("Pay all (A$120.00)")
+    await save_screenshot(page, "payall-05-phone")
+    # By keyboard: Pay all is the first thing to press.
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_test_id("pay-all")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_test_id("receipt-email")).to_be_focused()
+    await page.get_by_test_id("receipt-email").fill("pat@example.com")
+    element = page.get_by_test_id("payment-element")
+    await fill_card(element, "4000 0000 0000 0002")
+    await expect(page.get_by_test_id("pay-submit")).to_have_text("Pay A$120.00", timeout=SLOW_MS)
+    await page.get_by_test_id("pay-submit").click()
+    await expect(page.get_by_test_id("payment-error")).to_have_text(
+        "Payment failed — your card was declined. Try another card.", timeout=SLOW_MS
+    )
+    await expect(payment_frame(element).get_by_test_id("card-number")).to_be_focused()
+    await expect(page.get_by_test_id("pay-all-changed")).to_be_hidden()  # still the same two, same total
+    await expect(page.get_by_test_id("pay-submit")).to_have_text("Pay A$120.00")
+    await assert_accessible(page)
+
+    await fill_card(element, "4242 4242 4242 4242")
+    await page.get_by_test_id("pay-submit").click()
+    await expect(page.get_by_test_id("payment-success")).to_contain_text("Payment successful", timeout=SLOW_MS)
+    await expect(page.get_by_test_id("payment-success-items").locator("li")).to_have_text(
+        ["Consultation A$80.00", "Script A$40.00"]
+    )
+    await connected.webhooks_settled()
+    async with connected.app[DB]() as db:
+        sets = (await db.scalars(select(PayAll))).all()
+        statuses = sorted(pr.status for pr in (await db.scalars(select(PaymentRequest))).all())
+        receipts = (await db.scalars(select(OutboxEmail).where(OutboxEmail.kind == "receipt"))).all()
+    assert [(s.status, s.amount) for s in sets] == [("paid", 12000)]
+    assert statuses == ["paid", "paid"] and len(receipts) == 1
+    assert len(connected.published.of("payment_received")) == 2
+    assert script_errors(page_errors) == []
