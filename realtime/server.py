@@ -102,8 +102,13 @@ class SocketSessions:
         self._server = server
 
     async def end_sessions(self, token_hashes: Sequence[str]) -> None:
+        """Best effort, after the session has ended in the database: should Redis be unreachable now, each worker's
+        sweep still finds the sockets (within ``session_sweep_seconds``), and the caller is not failed for it."""
         for token_hash in token_hashes:
-            await self._server.close_room(session_room(token_hash), namespace=NAMESPACE)
+            try:
+                await self._server.close_room(session_room(token_hash), namespace=NAMESPACE)
+            except Exception:
+                log.exception("could not close an ended session's room; the sweep will disconnect its sockets")
 
 
 def build_server(settings: Settings) -> Any:

@@ -99,12 +99,22 @@ async def _instalment_reminder(
         raise Undeliverable(str(exc)) from exc
 
 
+async def _instalment_schedule(
+    sessions: async_sessionmaker[AsyncSession], row: Claimed, mail_from: str
+) -> EmailMessage:
+    try:
+        return await plan_emails.schedule_message(sessions, row.dedupe_key, row.to_address, mail_from)
+    except link_emails.NotSendable as exc:
+        raise Undeliverable(str(exc)) from exc
+
+
 BUILDERS: Mapping[str, MessageBuilder] = {
     "receipt": _receipt_message,
     "refund": _refund_message,
     "payment_link": _link_message,
     "link_notice": _link_notice,
     "instalment_reminder": _instalment_reminder,
+    "instalment_schedule": _instalment_schedule,
 }
 
 

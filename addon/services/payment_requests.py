@@ -288,12 +288,14 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
 # --- The clinician's panel ---------------------------------------------------------------------------------
 
 
-async def panel_context(db: AsyncSession, principal: Principal) -> dict[str, Any]:
-    """What the Request payment panel renders with: currency, preset amounts, and whether payments are possible."""
+async def panel_context(db: AsyncSession, principal: Principal, clinic: Clinic | None = None) -> dict[str, Any]:
+    """What the Request payment panel renders with: currency, preset amounts, and whether payments are possible.
+    ``clinic``: the session's clinic, when the caller has read it already."""
     require_role(principal, CLINICIANS, what="request payments")
     if principal.call_id is None or principal.clinic_id is None:
         raise InvalidInput("Open Request payment from inside a call.", code="no_call")
-    clinic = await db.get_one(Clinic, principal.clinic_id)
+    if clinic is None or clinic.id != principal.clinic_id:
+        clinic = await db.get_one(Clinic, principal.clinic_id)
     currency, locale = clinic.default_currency, clinic.locale
     return {
         "clinic_name": clinic.name or clinic.stripe_account_name or "your clinic",

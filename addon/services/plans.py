@@ -301,6 +301,19 @@ async def _split(db: AsyncSession, principal: Principal, terms: _Terms, *, now: 
         subject_id=pr.id,
         data={"plan": plan.id, "count": terms.count, "interval": terms.interval, "amounts": terms.amounts},
     )
+    to = await patient_email(db, plan)
+    if to:
+        # The patient hears the whole schedule once, with how each later instalment will be paid.
+        db.add(
+            OutboxEmail(
+                kind="instalment_schedule",
+                to_address=to,
+                payment_request_id=first_request,
+                dedupe_key=f"plan-schedule:{plan.id}",
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
     _, event = await changed_event(db, first_request)
     events.append(event)
     return Outcome(await plan_json(db, plan, principal), events)

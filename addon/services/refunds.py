@@ -37,7 +37,7 @@ from addon.gateway import AccessRevoked, RefundInfo, RefundRefused, StripeFailur
 from addon.lifecycle import MONEY_TAKEN, refund_trigger
 from addon.models import Clinic, OutboxEmail, PaymentRequest, Refund, iso_utc, utcnow
 from addon.outbound import Outbound
-from addon.services import pay_all, payments
+from addon.services import pay_all, payment_requests, payments
 from addon.services.payment_access import visible_request
 from addon.services.payment_requests import changed_event
 from addon.services.stripe_errors import worded
@@ -166,15 +166,18 @@ def may_refund(principal: Principal, pr: PaymentRequest, clinic: Clinic, *, now:
     return refund_refusal(principal, pr, clinic, now=now or utcnow()) is None
 
 
-async def clinic_timezone(db: AsyncSession, principal: Principal) -> str:
-    """The zone the session's clinic shows its times in."""
+async def clinician_panel(db: AsyncSession, principal: Principal) -> dict[str, Any]:
+    """Everything the clinician's panel renders with, from one read of the clinic (the session's identity map
+    holds an object only while someone does, so each part asking for it would read it again)."""
     clinic = await db.get(Clinic, principal.clinic_id) if principal.clinic_id is not None else None
-    return clinic.timezone if clinic is not None else dates.DEFAULT_TIMEZONE
+    context = await payment_requests.panel_context(db, principal, clinic)
+    context["refunds"] = panel_refunds(clinic, principal)
+    context["timezone"] = clinic.timezone if clinic is not None else dates.DEFAULT_TIMEZONE
+    return context
 
 
-async def panel_refunds(db: AsyncSession, principal: Principal) -> dict[str, Any]:
+def panel_refunds(clinic: Clinic | None, principal: Principal) -> dict[str, Any]:
     """Whether the clinician's panel offers Refund on this clinic's paid requests (the server checks each again)."""
-    clinic = await db.get(Clinic, principal.clinic_id) if principal.clinic_id is not None else None
     if clinic is None:
         return {"allowed": False}
     if principal.role is Role.TEAM_ADMIN:

@@ -1,15 +1,17 @@
 """What the hot paths cost in SQL statements, counted (tests/support/statements.py), so a re-read can't creep back:
-a Stripe payment's webhook, a checkout, a clinician's request_payment."""
+a Stripe payment's webhook, a checkout, a clinician's request_payment, a clinician's launch, page and socket."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from addon.appkeys import ENGINE
+from tests.conftest import SESSION_BLOCK, launch_token
 from tests.support.payflow import PayStack, build_stack, paid_intent, receipts_queued, request_row
 from tests.support.statements import statements
 
@@ -115,3 +117,34 @@ async def test_a_checkout_reads_the_request_once_before_stripe_and_once_after(qu
     status, reported = await stack.report(pr["id"], patient_session)
     assert status == 200 and reported["status"] == "paid", reported
     assert (await doctor.wait_count("payment_received", 1))[0]["id"] == pr["id"]
+
+
+async def test_a_clinicians_launch_page_and_socket_read_the_clinic_once(quiet: PayStack) -> None:
+    stack = quiet
+    await stack.socket(await stack.clinician(call="call-7"))  # the call exists: the usual case
+    with statements(stack.app[ENGINE]) as sent:
+        page = await stack.client.get(
+            "/widget/clinician", params={"launch": launch_token(role="team_member", sub="dr-b", call="call-7")}
+        )
+        text = await page.text()
+    assert page.status == 200, text
+    print(sent)
+    assert sent.shape() == [
+        ("INSERT", "used_launches"),  # the launch, used once
+        ("SELECT", "organisations"),  # its organisation, clinic and call, in one
+        ("INSERT", "users"),
+        ("INSERT", "sessions"),
+        ("SELECT", "clinics"),  # the panel: presets, currency, refunds, time zone, from one read
+    ]
+    found = SESSION_BLOCK.search(text)
+    assert found is not None
+    with statements(stack.app[ENGINE]) as sent:
+        user = await stack.socket(json.loads(found.group(1)))
+        await user.wait_for(lambda u: bool(u.of("payment_requests")) and bool(u.of("participants")))
+    assert sent.shape() == [
+        ("SELECT", "sessions"),
+        ("SELECT", "payment_requests"),  # the call's snapshot
+        ("SELECT", "clinics"),  # its status
+        ("SELECT", "users"),  # who is in the call
+    ]
+    assert 'data-timezone="Australia/Sydney"' in text  # the clinic's zone, from the same one read

@@ -253,6 +253,17 @@ async def test_reminder_before_each_date(clinic: PayStack, clock: ManualClock) -
     assert text is not None
     words = text.get_content()
     assert "instalment 2 of 2" in words and "A$150.00" in words and "saved card (Visa ending in 4242)" in words
+    # The schedule went once, when the plan was made.
+    async with clinic.app[DB]() as db:
+        sent = (await db.scalars(select(OutboxEmail).where(OutboxEmail.kind == "instalment_schedule"))).all()
+    assert len(sent) == 1 and sent[0].to_address == "pat@example.com"
+    schedule = await plan_emails.schedule_message(clinic.app[DB], sent[0].dedupe_key, "pat@example.com", "a@b.c")
+    body = schedule.get_body(("plain",))
+    assert body is not None
+    words = body.get_content()
+    assert "split A$300.00 for Treatment course into 2 instalments" in words
+    assert "1 of 2: A$150.00, now" in words and "2 of 2: A$150.00, " in words
+    assert "charged on their dates to your saved card (Visa ending in 4242)" in words
 
 
 async def test_a_checkout_left_open_is_cancelled_at_stripe_before_the_split(clinic: PayStack) -> None:
