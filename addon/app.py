@@ -21,10 +21,20 @@ from addon import __version__, background, db, loop_health, metrics, middleware
 from addon.appkeys import AFTER_COMMIT, CLOCK, DB, DB_READ, ENGINE, GATEWAY, PUBLISHER, RATE_LIMITS, SETTINGS, SOCKETS
 from addon.clock import SYSTEM
 from addon.gateway import StripeGateway
-from addon.http import health, openapi, payment_links, payments, receipts, saved_cards, sessions, webhooks
+from addon.http import (
+    health,
+    openapi,
+    payment_links,
+    payments,
+    plans,
+    receipts,
+    saved_cards,
+    sessions,
+    webhooks,
+)
 from addon.observability import init_sentry
 from addon.outbound import DroppingPublisher, NoSockets
-from addon.pages import setup_templates
+from addon.pages import serve_static, setup_templates
 from addon.ratelimit import RateLimits, redis_prefix
 from addon.settings import Settings
 
@@ -63,8 +73,9 @@ def create_app(settings: Settings, *, require_migrated: bool = True, long_lived:
     receipts.setup(app)
     payment_links.setup(app)
     saved_cards.setup(app)
+    plans.setup(app)
     background.setup(app)
-    app.router.add_static("/static/", STATIC, append_version=False)
+    serve_static(app, "/static/", STATIC)
     app.router.add_get("/favicon.ico", _favicon)
     # Each part of the product registers its own routes and background work.
     for part in _PARTS:

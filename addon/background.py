@@ -24,7 +24,7 @@ from addon.appkeys import AFTER_COMMIT, CLOCK, DB, DB_READ, GATEWAY, OUTBOX, REC
 from addon.mail import SEND_TIMEOUT, SmtpTransport
 from addon.outbound import Outbound
 from addon.publish import publish_after_commit
-from addon.services import holds, payment_links, reconciliation
+from addon.services import holds, payment_links, plans, reconciliation
 from addon.services.outbox import OutboxWorker
 
 log = logging.getLogger("callpay.outbox")
@@ -45,6 +45,7 @@ def setup(app: web.Application) -> None:
     job(app, _outbox_worker)
     job(app, _link_sweeper)
     job(app, _hold_sweeper)
+    job(app, _plan_sweeper)
     job(app, _reconciler)
     app[AFTER_COMMIT].append(lambda events: _wake_outbox(app, events))
 
@@ -108,6 +109,23 @@ async def sweep_holds_once(app: web.Application) -> holds.Swept:
 
 def _hold_sweeper(app: web.Application) -> AsyncIterator[None]:
     return _periodic(app, sweep_holds_once, HOLD_SWEEP_INTERVAL, "card hold sweep")
+
+
+PLAN_SWEEP_INTERVAL = 30.0
+
+
+async def sweep_plans_once(app: web.Application) -> plans.Swept:
+    """One round of the instalment plans' scheduler (reminders, due instalments charged or sent as links), its
+    events published; the one entry point a separate worker process can call on its own schedule."""
+    swept = await plans.sweep(app[DB], app[GATEWAY], clock=app[CLOCK], base_url=app[SETTINGS].public_url)
+    await publish_after_commit(app, swept.events)
+    if OUTBOX in app and (swept.reminded or swept.charged or swept.linked):
+        app[OUTBOX].wake()
+    return swept
+
+
+def _plan_sweeper(app: web.Application) -> AsyncIterator[None]:
+    return _periodic(app, sweep_plans_once, PLAN_SWEEP_INTERVAL, "instalment plan sweep")
 
 
 async def _periodic(

@@ -38,3 +38,20 @@ class ManualClock:
 
 
 SYSTEM = SystemClock()
+
+
+class OffsetClock:
+    """The system's time plus an offset that only grows: a demo moves it forward (to an instalment's date, say)
+    while everything else keeps ticking as usual."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance_to(self, when: datetime) -> timedelta:
+        """Move forward so that it reads ``when`` now (never back); returns how far it moved."""
+        step = max(when - self.now(), timedelta(0))
+        self.offset += step
+        return step

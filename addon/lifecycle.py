@@ -92,6 +92,8 @@ class Trigger(Enum):
         S.REFUNDED,
     )
     CANCELED = _rule("Cancelled by the clinician", UNPAID, S.CANCELED)
+    # Split into an instalment plan (addon/services/plans.py): the plan's instalments are requests of their own.
+    PLAN_REPLACED = _rule("Split into an instalment plan", UNPAID, S.CANCELED)
     # Pay later: the clinic cancels what is still unpaid when a call ends; a patient choosing another amount on a
     # pay-later link changes an unpaid request's amount (and drops its unconfirmed intent).
     CALL_ENDED_CANCELED = _rule("Cancelled when the call ended", UNPAID, S.CANCELED)
@@ -140,6 +142,23 @@ class Trigger(Enum):
 
 
 INITIAL: Status = Trigger.REQUEST.target()
+
+
+# --- Instalment plans (addon/services/plans.py) --------------------------------------------------------------
+# A plan is ``active`` until every instalment is settled (``completed``) or staff cancel it (``canceled``). An
+# instalment is ``scheduled`` until its date; a sweeper claims it (``charging``, with a lease, so one worker acts
+# and a crashed one's claim lapses); once it has become a payment request (charged to the saved card, or sent as a
+# pay-later link) it is ``sent``, and that request's own status says whether it is paid. Cancelling a plan cancels
+# what is still ``scheduled``.
+PLAN_STATUSES = ("active", "completed", "canceled")
+INSTALMENT_STATUSES = ("scheduled", "charging", "sent", "canceled")
+PLAN_INTERVALS = ("weekly", "fortnightly", "monthly")
+# Where each instalment move may start.
+INSTALMENT_MOVES: dict[str, tuple[tuple[str, ...], str]] = {
+    "claim": (("scheduled", "charging"), "charging"),  # charging: only when its lease lapsed
+    "sent": (("charging",), "sent"),
+    "cancel": (("scheduled",), "canceled"),
+}
 REFUNDS = (Trigger.REFUNDED_PARTLY, Trigger.REFUNDED_FULLY)
 
 

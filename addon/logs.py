@@ -40,3 +40,6 @@ def configure(level: int = logging.INFO) -> None:
     root.setLevel(level)
     # aiohttp's access log repeats what our middleware already logs with the request id.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # stripe-python logs whole request and response bodies at DEBUG (PaymentIntents' client secrets, receipt
+    # addresses): never below INFO, even when an operator turns everything else up to DEBUG.
+    logging.getLogger("stripe").setLevel(max(level, logging.INFO))

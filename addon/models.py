@@ -170,6 +170,9 @@ class Clinic(Base):
     no_show_fee: Mapped[int | None] = mapped_column(BigInteger)
     late_cancellation_fee: Mapped[int | None] = mapped_column(BigInteger)
     clinician_fees: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Instalment plans (addon/services/plans.py): a request for more than this (minor units of default_currency) may
+    # be split into instalments; None: plans are off.
+    plan_min_amount: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class User(Base):
@@ -626,9 +629,7 @@ class OffSessionCharge(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
     idempotency_key: Mapped[str] = mapped_column(String(200))
-    payment_request_id: Mapped[str] = mapped_column(
-        ForeignKey("payment_requests.id", ondelete="CASCADE"), unique=True
-    )
+    payment_request_id: Mapped[str] = mapped_column(ForeignKey("payment_requests.id", ondelete="CASCADE"), unique=True)
     saved_card_id: Mapped[str] = mapped_column(ForeignKey("saved_cards.id", ondelete="CASCADE"), index=True)
     # What the charge is for: "no_show_fee", "late_cancellation_fee", "instalment", ...
     purpose: Mapped[str] = mapped_column(String(40))
@@ -640,3 +641,77 @@ class OffSessionCharge(Base):
     requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InstalmentPlan(Base):
+    """A request split into instalments (addon/services/plans.py): N of them, a week, a fortnight or a month apart,
+    the first paid now by the patient, the rest charged on their dates to the saved card or sent as pay-later links.
+
+    ``payment_request_id`` is the request the plan replaced (cancelled when the plan was made); each instalment
+    becomes a request of its own, so it lists, exports, refunds and has its receipt like any other payment."""
+
+    __tablename__ = "instalment_plans"
+    __table_args__ = (
+        Index("ix_instalment_plans_clinic_created", "clinic_id", "created_at"),
+        CheckConstraint("status IN ('active', 'completed', 'canceled')", name="status"),
+        CheckConstraint("interval IN ('weekly', 'fortnightly', 'monthly')", name="interval"),
+        CheckConstraint("count >= 2 AND count <= 12", name="count"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    payment_request_id: Mapped[str] = mapped_column(ForeignKey("payment_requests.id", ondelete="CASCADE"), unique=True)
+    # The clinician whose request it was: each instalment's request is theirs too.
+    clinician_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    count: Mapped[int] = mapped_column(Integer)
+    interval: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    patient_email: Mapped[str | None] = mapped_column(String(320))
+    patient_name: Mapped[str | None] = mapped_column(String(200))
+    payer_sub: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    canceled_at: Mapped[datetime | None]
+    canceled_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Instalment(Base):
+    """One instalment of a plan: its number, amount and date, and the request it became once due.
+
+    The sweeper claims a due one with one conditional UPDATE (``scheduled``, or ``charging`` with a lapsed lease →
+    ``charging`` with its own token and lease), so of several workers exactly one acts on it, and one that died
+    mid-charge is picked up again; the charge itself is idempotent on the instalment, so the retry charges once.
+    ``late`` says it was charged well after its date (the sweeper wasn't running then)."""
+
+    __tablename__ = "instalments"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "number"),
+        Index("ix_instalments_due", "status", "due_at"),
+        CheckConstraint("status IN ('scheduled', 'charging', 'sent', 'canceled')", name="status"),
+        CheckConstraint("amount > 0", name="amount"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("instalment_plans.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20), default="scheduled")
+    payment_request_id: Mapped[str | None] = mapped_column(
+        ForeignKey("payment_requests.id", ondelete="SET NULL"), unique=True
+    )
+    payment_link_id: Mapped[str | None] = mapped_column(ForeignKey("payment_links.id", ondelete="SET NULL"))
+    # How it went: "paid" (the saved card), "link" (a pay-later link: no card, or the charge was refused), or None.
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    claim_token: Mapped[str | None] = mapped_column(String(40))
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    reminded_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]

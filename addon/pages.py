@@ -13,6 +13,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from addon.integrity import SCRIPTS, Scripts
+
 CORE_TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE_LOADER = web.AppKey("template_loader", jinja2.FileSystemLoader)
 
@@ -26,6 +28,9 @@ def setup_templates(app: web.Application) -> None:
         undefined=jinja2.StrictUndefined,
     )
     env.globals["static"] = lambda path: f"/static/{path}"
+    scripts = app[SCRIPTS] = Scripts()
+    # A payment page's own module and everything it imports, integrity-checked (addon/integrity.py).
+    env.globals["module_script"] = scripts.tags
     app[TEMPLATE_LOADER] = loader
 
 
@@ -37,8 +42,12 @@ def register_part(
     if templates is not None:
         app[TEMPLATE_LOADER].searchpath.append(str(templates))
     if static is not None:
-        prefix, folder = static
-        app.router.add_static(prefix, folder, append_version=False)
+        serve_static(app, *static)
+
+
+def serve_static(app: web.Application, prefix: str, folder: Path) -> None:
+    app.router.add_static(prefix, folder, append_version=False)
+    app[SCRIPTS].serve(prefix, folder)
 
 
 def render_message_page(request: web.Request, *, title: str, message: str, status: int) -> web.Response:

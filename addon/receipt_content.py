@@ -81,6 +81,9 @@ class Receipt:
     # Charged to a card the patient saved: the clinic's policy as they agreed to it, and when (clinic time).
     policy: str | None = None
     policy_agreed_on: str | None = None
+    # An instalment of a plan: what of the plan is still to pay, and a line saying which instalment it is.
+    plan_outstanding: int | None = None
+    plan_note: str | None = None
 
     # --- Amounts -------------------------------------------------------------------------------------------
 
@@ -115,9 +118,13 @@ class Receipt:
         return self.money(self.amount_refunded) if self.amount_refunded else None
 
     @property
+    def outstanding(self) -> int:
+        # A request is charged in full: nothing is left on it; an instalment's plan may have more to pay.
+        return self.plan_outstanding or 0
+
+    @property
     def outstanding_display(self) -> str:
-        # Charged in full at the time of the call: nothing is ever left to pay on a receipted request.
-        return self.money(0)
+        return self.money(self.outstanding)
 
     @property
     def card_display(self) -> str | None:
@@ -191,6 +198,7 @@ class Receipt:
             "currency": self.currency,
             "amount_display": self.charged_display,
             "outstanding_display": self.outstanding_display,
+            "plan_note": self.plan_note,
             "refunds": [
                 {"amount": line.amount, "date": line.refunded_on.isoformat(), "display": self.refund_words(line)}
                 for line in self.refunds

@@ -96,7 +96,7 @@ def render_receipt_pdf(receipt: Receipt) -> bytes:
         totals.append((f"Refunded {dates.format_date(refund.refunded_on)}", _money(refund.amount, receipt), False))
     if receipt.amount_refunded and not receipt.refunds:
         totals.append(("Refunded", _money(receipt.amount_refunded, receipt), False))
-    totals.append(("Outstanding", _money(0, receipt), False))
+    totals.append(("Outstanding", _money(receipt.outstanding, receipt), False))
     for label, value, bold in totals:
         pdf.set_font("Helvetica", "B" if bold else "", 11)
         pdf.cell(width * 0.7, 7, label, align="R")
@@ -105,6 +105,12 @@ def render_receipt_pdf(receipt: Receipt) -> bytes:
         pdf.set_font("Helvetica", "", 10)
         pdf.set_text_color(*MUTED)
         pdf.cell(width, 7, _text(receipt.gst_line), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    if receipt.plan_note and receipt.refund is None:
+        pdf.ln(4)
+        pdf.set_font("Helvetica", "", 10)
+        pdf.set_text_color(*MUTED)
+        pdf.multi_cell(width, 5, _text(receipt.plan_note), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     pdf.ln(8)
     pdf.set_font("Helvetica", "", 9)

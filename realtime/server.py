@@ -32,6 +32,8 @@ from realtime.events import check_all
 
 log = logging.getLogger("callpay.realtime")
 PATH = "socket.io"
+# The app's Socket.IO server: what it serves (its event handlers) is read from here by the authorization tests.
+SERVER: web.AppKey[Any] = web.AppKey("socketio_server")
 PING_INTERVAL = 20  # seconds: short enough that a dropped call-window connection is noticed within a minute
 
 
@@ -100,8 +102,13 @@ class SocketSessions:
         self._server = server
 
     async def end_sessions(self, token_hashes: Sequence[str]) -> None:
+        """Best effort, after the session has ended in the database: should Redis be unreachable now, each worker's
+        sweep still finds the sockets (within ``session_sweep_seconds``), and the caller is not failed for it."""
         for token_hash in token_hashes:
-            await self._server.close_room(session_room(token_hash), namespace=NAMESPACE)
+            try:
+                await self._server.close_room(session_room(token_hash), namespace=NAMESPACE)
+            except Exception:
+                log.exception("could not close an ended session's room; the sweep will disconnect its sockets")
 
 
 def build_server(settings: Settings) -> Any:
@@ -174,6 +181,7 @@ async def drain(server: Any) -> int:
 def attach(app: web.Application) -> Any:
     server = build_server(app[SETTINGS])
     server.attach(app, socketio_path=PATH)
+    app[SERVER] = server
     app[PUBLISHER] = SocketPublisher(server)
     app[SOCKETS] = SocketSessions(server)
     app.cleanup_ctx.append(lifecycle(server))

@@ -26,6 +26,8 @@ from aiohttp import web
 
 from addon import db
 from addon.app import create_app
+from addon.appkeys import CLOCK
+from addon.clock import OffsetClock
 from addon.gateway import StripeGateway
 from addon.settings import Settings
 from sandbox import host as host_platform
@@ -152,6 +154,9 @@ async def running_demo(host: str, port: int, *, var: Path = VAR) -> AsyncIterato
         smtp_shown = _without_password(settings.smtp_url)
         await db.upgrade(settings.database_url)
         app = create_app(settings)
+        # The demo's time can be moved forward (to an instalment plan's next date) from the simulator page.
+        clock = OffsetClock()
+        app[CLOCK] = clock
         host_platform.setup(
             app,
             host_platform.HostPlatform(
@@ -159,6 +164,7 @@ async def running_demo(host: str, port: int, *, var: Path = VAR) -> AsyncIterato
                 outbox_url=mailbox.url,
                 sandbox_url=sandbox.url,
                 smtp_url=smtp_shown,
+                clock=clock,
             ),
         )
         runner = web.AppRunner(app)

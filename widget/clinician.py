@@ -8,7 +8,6 @@ from addon.appkeys import DB_READ
 from addon.auth.roles import CLINICIANS
 from addon.http.surfaces import open_surface, render_surface
 from addon.services import refunds
-from addon.services.payment_requests import panel_context
 
 
 async def clinician_page(request: web.Request) -> web.Response:
@@ -16,9 +15,7 @@ async def clinician_page(request: web.Request) -> web.Response:
     if isinstance(opened, web.Response):
         return opened
     async with request.app[DB_READ]() as db:
-        context = await panel_context(db, opened.principal)
-        context["refunds"] = await refunds.panel_refunds(db, opened.principal)
-        context["timezone"] = await refunds.clinic_timezone(db, opened.principal)
+        context = await refunds.clinician_panel(db, opened.principal)
     return render_surface(request, "clinician.html", opened, context)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aiohttp_jinja2
 from aiohttp import web
 
@@ -9,8 +11,11 @@ from addon import pages
 from addon.appkeys import DB_READ, SETTINGS
 from addon.auth.roles import Role
 from addon.http.surfaces import AGAIN_TITLE, NO_LAUNCH, open_surface, render_surface, where_from
+from addon.integrity import SCRIPTS
 from addon.services.patients import patient_view
 from addon.settings import Settings, origin_of
+
+ENTRY = "/widget/static/patient.js"  # the page's one module of ours (patient.html's module_script)
 
 
 async def patient_page(request: web.Request) -> web.Response:
@@ -22,7 +27,7 @@ async def patient_page(request: web.Request) -> web.Response:
     async with request.app[DB_READ]() as db:
         view = await patient_view(db, opened.principal)
     response = render_surface(request, "patient.html", opened, {"clinic_name": view.clinic_name, "reopen": None})
-    response.headers["Content-Security-Policy"] = content_security_policy(request.app[SETTINGS], request.host)
+    response.headers["Content-Security-Policy"] = page_policy(request, ENTRY)
     return response
 
 
@@ -40,12 +45,20 @@ def resumable_page(request: web.Request) -> web.Response:
     }
     response = aiohttp_jinja2.render_template("patient.html", request, context, status=401)
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = content_security_policy(request.app[SETTINGS], request.host)
+    response.headers["Content-Security-Policy"] = page_policy(request, ENTRY)
     return response
 
 
-def content_security_policy(settings: Settings, host: str) -> str:
-    """The pages' policy plus Stripe.js: its script, its card and 3-D Secure frames, and its API calls.
+def page_policy(request: web.Request, entry: str) -> str:
+    """A payment page's policy: Stripe.js, our scripts, and the inline import map that pins ``entry``'s modules."""
+    return content_security_policy(
+        request.app[SETTINGS], request.host, inline=(request.app[SCRIPTS].csp_source(entry),)
+    )
+
+
+def content_security_policy(settings: Settings, host: str, *, inline: Sequence[str] = ()) -> str:
+    """The pages' policy plus Stripe.js: its script, its card and 3-D Secure frames, and its API calls; ``inline``
+    are hash sources of the inline scripts the page may run (its import map, see addon/integrity.py).
 
     Stripe.js comes from wherever settings say (Stripe, or the sandbox in the demo and tests), so its origins are
     derived from the same settings rather than written here.
@@ -58,7 +71,7 @@ def content_security_policy(settings: Settings, host: str) -> str:
     subdomains = ["https://*.js.stripe.com"] if on_stripe else []
     hooks = ["https://hooks.stripe.com"] if on_stripe else []
     return pages.content_security_policy(
-        host, scripts=[js, *subdomains], frames=[js, *subdomains, *hooks], connects=[api, js]
+        host, scripts=[js, *subdomains, *inline], frames=[js, *subdomains, *hooks], connects=[api, js]
     )
 
 

@@ -12,12 +12,14 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from addon.appkeys import CLOCK, DB_READ, SETTINGS
+from addon.appkeys import CLOCK, DB_READ
 from addon.errors import RateLimited
 from addon.http.payment_links import VIEW_LIMITS, limit, private
 from addon.services import payment_links
 from addon.services.link_state import L
-from widget.patient import content_security_policy
+from widget.patient import page_policy
+
+ENTRY = "/widget/static/pay_link.js"  # the page's one module of ours (pay_link.html's module_script)
 
 
 async def pay_page(request: web.Request) -> web.StreamResponse:
@@ -45,7 +47,7 @@ def _page(
     context.setdefault("clinic_name", None)
     context.setdefault("link", None)
     response = aiohttp_jinja2.render_template("pay_link.html", request, context, status=status)
-    response.headers["Content-Security-Policy"] = content_security_policy(request.app[SETTINGS], request.host)
+    response.headers["Content-Security-Policy"] = page_policy(request, ENTRY)
     response.headers.update(headers or {})
     return private(response)
 

@@ -32,7 +32,7 @@ async def start_checkout(request: web.Request) -> web.Response:
     )
     # Its clinician sees that the patient is paying now (the page goes on to say more, or that they stopped).
     async with app[DB].begin() as db:
-        events = await paying.checkout_opened(db, caller, request.match_info["id"])
+        events = await paying.checkout_opened(db, caller, request.match_info["id"], seen=session.request)
     await publish_after_commit(app, events)
     return respond(Checkout(**session.to_json()))
 
@@ -58,6 +58,10 @@ async def start_call_checkout(request: web.Request) -> web.Response:
     session = await checkout.checkout_call(
         app[DB], app[GATEWAY], app[SETTINGS], caller, request.match_info["call"], body.model_dump()
     )
+    # As for one request: the clinician sees the patient paying each of them, so a cancel asks again.
+    async with app[DB].begin() as db:
+        events = await paying.set_opened(db, caller, body.payment_requests)
+    await publish_after_commit(app, events)
     return respond(Checkout(**session.to_json()))
 
 

@@ -55,7 +55,7 @@ async def receive(request: web.Request) -> web.Response:
         stored = await inbox.record(db, event, payload)
     if stored:
         # Scheduled now, it starts once this handler has returned the answer to aiohttp.
-        request.app[INBOX].take(event.id)
+        request.app[INBOX].take(event)
     return web.json_response({"received": True})
 
 

@@ -49,7 +49,7 @@ async def cancel(
         # Being paid with others (Pay all): out of that intent first, refused if the patient already confirmed it.
         await pay_all.before_cancel(database, gateway, pr.id)
         if intent_id is not None and account_id is not None:
-            left_at_stripe = await _cancel_at_stripe(gateway, pr.id, account_id, intent_id, linked)
+            left_at_stripe = await cancel_at_stripe(gateway, pr.id, account_id, intent_id, linked)
         intent_unchanged = (
             PaymentRequest.stripe_payment_intent_id.is_(None)
             if intent_id is None
@@ -76,7 +76,7 @@ async def cancel(
     raise Conflict(_not_cancelable(pr.status), code="not_cancelable")
 
 
-async def _cancel_at_stripe(
+async def cancel_at_stripe(
     gateway: StripeGateway, request_id: str, account_id: str, intent_id: str, linked: str | None
 ) -> str | None:
     """Cancel the request's intent at Stripe. None when done; otherwise why it was left there.

@@ -12,8 +12,12 @@ from addon.errors import InvalidInput
 from addon.input_limits import has_hidden_characters
 from addon.models import Clinic
 
-FIELDS = ("saved_cards_enabled", "saved_card_policy", "no_show_fee", "late_cancellation_fee", "clinician_fees")
-FEE_FIELDS = ("no_show_fee", "late_cancellation_fee")
+FIELDS = (
+    "saved_cards_enabled", "saved_card_policy", "no_show_fee", "late_cancellation_fee", "clinician_fees",
+    "plan_min_amount",
+)  # fmt: skip
+# Amounts in the clinic's currency; plan_min_amount: a request for more may be split into instalments (empty: off).
+FEE_FIELDS = ("no_show_fee", "late_cancellation_fee", "plan_min_amount")
 MAX_POLICY = 2000
 MIN_POLICY = 20
 
@@ -112,4 +116,7 @@ def settings_json(clinic: Clinic) -> dict[str, Any]:
         "late_cancellation_fee_text": typed(clinic.late_cancellation_fee),
         "late_cancellation_fee_display": shown(clinic.late_cancellation_fee),
         "clinician_fees": clinic.clinician_fees,
+        "plan_min_amount": clinic.plan_min_amount,
+        "plan_min_amount_text": typed(clinic.plan_min_amount),
+        "plan_min_amount_display": shown(clinic.plan_min_amount),
     }

@@ -16,9 +16,10 @@ a payment the first has started, or send its receipt to their own address.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from addon.auth.access import require_role
@@ -28,7 +29,7 @@ from addon.email_address import parse_email
 from addon.errors import Conflict
 from addon.gateway import PaymentIntentInfo, StripeFailure, StripeGateway
 from addon.lifecycle import MONEY_TAKEN, Status, Trigger
-from addon.models import Call, Clinic, PaymentRequest, User
+from addon.models import Clinic, PaymentRequest, User
 from addon.services import participants, pay_all, receipts
 from addon.services.clinics import require_payments_available
 from addon.services.payment_requests import find_in_call
@@ -47,9 +48,12 @@ class CheckoutSession:
     stripe_js_url: str
     amount: int
     currency: str
+    # The request as this checkout last read it (a single checkout's; None for Pay all), so what follows in the
+    # same request (saying the patient is paying now) needn't read it again. Not part of the answer.
+    request: PaymentRequest | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "request"}
 
 
 def refuse_unless_payable(pr: PaymentRequest) -> None:
@@ -107,19 +111,21 @@ async def checkout(
         await receipts.record_patient_name(db, pr, principal, body.get("name") if isinstance(body, dict) else None)
         await receipts.record_payer(db, pr, principal)
         clinic = await require_payments_available(db, pr.clinic_id)
-        new_intent = None if pr.stripe_payment_intent_id else await _intent_to_create(db, pr, clinic, email)
+        new_intent = None if pr.stripe_payment_intent_id else await _intent_to_create(db, pr, clinic, email, principal)
     # Paying it on its own after starting Pay all: that set's intent goes first, so it can't be paid twice.
-    await pay_all.before_single_checkout(database, gateway, principal, pr.id)
+    retired = await pay_all.before_single_checkout(database, gateway, principal, pr.id)
     if new_intent is not None:
         with worded():
             intent = await gateway.create_payment_intent(**new_intent)
         async with database.begin() as db:
-            pr = await db.get_one(PaymentRequest, pr.id, populate_existing=True)
-            attached = await _attach(db, pr, intent, clinic, email, user_id=principal.user_id)
+            attached, pr = await _attach(db, pr.id, intent, clinic, email, user_id=principal.user_id)
         if not attached:
             await _discard(gateway, clinic.stripe_account_id, intent)
-    async with database.begin() as db:
-        pr = await find_in_call(db, principal, request_id)
+    elif retired:
+        async with database.begin() as db:
+            pr = await find_in_call(db, principal, request_id)
+    if new_intent is not None or retired:
+        # What was checked at the start may have changed meanwhile: the request, read once since, is checked again.
         refuse_unless_payable(pr)
         refuse_unless_theirs(pr, principal)  # another patient's checkout won the race
     if pr.stripe_payment_intent_id is not None and pr.patient_email != email:
@@ -132,6 +138,7 @@ async def checkout(
         stripe_js_url=settings.stripe_js_url,
         amount=pr.amount,
         currency=pr.currency,
+        request=pr,
     )
 
 
@@ -185,10 +192,14 @@ def stripe_description(pr: PaymentRequest, clinic: Clinic) -> str:
     return " · ".join(parts)[:1000]
 
 
-async def _intent_to_create(db: AsyncSession, pr: PaymentRequest, clinic: Clinic, email: str) -> dict[str, Any]:
-    """The gateway's create_payment_intent arguments for this request, read while the transaction is open."""
-    call = await db.get_one(Call, pr.call_id)
-    clinician = await db.get_one(User, pr.clinician_id)
+async def _intent_to_create(
+    db: AsyncSession, pr: PaymentRequest, clinic: Clinic, email: str, principal: Principal
+) -> dict[str, Any]:
+    """The gateway's create_payment_intent arguments for this request, read while the transaction is open. The
+    request is of the patient's own call (find_in_call), so the session names the call."""
+    assert principal.call_id == pr.call_id and principal.call_external_id is not None
+    clinician = await db.scalar(select(User.external_id).where(User.id == pr.clinician_id))
+    assert clinician is not None
     assert clinic.stripe_account_id is not None
     fee = clinic.application_fee_amount
     return dict(
@@ -201,9 +212,9 @@ async def _intent_to_create(db: AsyncSession, pr: PaymentRequest, clinic: Clinic
         # Ids only: the clinic's records in Callpay explain the payment; Stripe holds no names or health text.
         metadata={
             "payment_request": pr.id,
-            "call": call.external_id,
+            "call": principal.call_external_id,
             "clinic": clinic.external_id,
-            "clinician": clinician.external_id,
+            "clinician": clinician,
         },
         idempotency_scope=idempotency_scope(pr),
         application_fee_amount=fee if fee and fee < pr.amount else None,
@@ -215,17 +226,18 @@ async def _intent_to_create(db: AsyncSession, pr: PaymentRequest, clinic: Clinic
 
 async def _attach(
     db: AsyncSession,
-    pr: PaymentRequest,
+    request_id: str,
     intent: PaymentIntentInfo,
     clinic: Clinic,
     email: str,
     user_id: int | None = None,
-) -> bool:
-    """Store the intent unless another checkout stored one first; True when the request now has this intent.
-    ``user_id`` is the patient who keeps it (None on a pay-later link, where the link's token is the authority)."""
+) -> tuple[bool, PaymentRequest]:
+    """Store the intent unless another checkout stored one first: whether the request now has this intent, and
+    the request as it now stands (one read, after the conditional UPDATE). ``user_id`` is the patient who keeps
+    it."""
     moved = await transition(
         db,
-        pr.id,
+        request_id,
         Trigger.CHECKOUT_STARTED,
         where=[PaymentRequest.stripe_payment_intent_id.is_(None)],
         values={
@@ -236,8 +248,8 @@ async def _attach(
             "checkout_user_id": user_id,
         },
     )
-    await db.refresh(pr)
-    return moved.moved or pr.stripe_payment_intent_id == intent.id
+    pr = await db.get_one(PaymentRequest, request_id, populate_existing=True)
+    return moved.moved or pr.stripe_payment_intent_id == intent.id, pr
 
 
 async def _discard(gateway: StripeGateway, account_id: str | None, intent: PaymentIntentInfo) -> None:

@@ -26,6 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError, StatementError
@@ -154,22 +155,22 @@ class InboxProcessor:
         self._stopping = True
         self._wake.set()
 
-    def take(self, event_id: str) -> None:
+    def take(self, event: WebhookEvent) -> None:
         """Work on an event this process has just kept, in a task of its own: claimed first, like any other, so a
         poller that got to it first (or a second delivery's) leaves it to that one."""
-        task = asyncio.create_task(self._take(event_id), name=f"callpay-event-{event_id}")
+        task = asyncio.create_task(self._take(event), name=f"callpay-event-{event.id}")
         self._taken.add(task)
         task.add_done_callback(self._taken.discard)
 
-    async def _take(self, event_id: str) -> bool:
+    async def _take(self, event: WebhookEvent) -> bool:
         async with self._room:
             if self._stopping:
                 return False  # due, and left for the next process's round
             try:
-                claimed = await self.claim(event_id)
+                claimed = await self.claim(event.id, known=event)
             except Exception:
                 log.exception(
-                    "claiming a stripe event failed; left for the next round", extra={"stripe_event": event_id}
+                    "claiming a stripe event failed; left for the next round", extra={"stripe_event": event.id}
                 )
                 return False
             if claimed is None:
@@ -235,22 +236,31 @@ class InboxProcessor:
         claimed = [await self.claim(event_id, now=now) for event_id in ids]
         return [c for c in claimed if c is not None]
 
-    async def claim(self, event_id: str, *, now: datetime | None = None) -> Claimed | None:
-        """Take the event for this processor, or None when another holds it or it is no longer due."""
+    async def claim(
+        self, event_id: str, *, now: datetime | None = None, known: WebhookEvent | None = None
+    ) -> Claimed | None:
+        """Take the event for this processor, or None when another holds it or it is no longer due. One statement:
+        the conditional UPDATE hands back what the processor needs (the stored event, unless ``known``: the one
+        this process has just verified and kept)."""
         now = now or datetime.now(UTC)
         lease_until = now + self._lease
+        wanted = [StripeEventInbox.attempts] + ([StripeEventInbox.payload] if known is None else [])
         async with self._sessions.begin() as db:
-            taken = await db.execute(
-                update(StripeEventInbox)
-                .where(StripeEventInbox.id == event_id, *_due(now))
-                .values(locked_until=lease_until, attempts=StripeEventInbox.attempts + 1)
-            )
-            if rows_changed(taken) != 1:
-                return None
-            row = await db.get_one(StripeEventInbox, event_id)
-            attempts, payload = row.attempts, row.payload
+            taken = (
+                await db.execute(
+                    update(StripeEventInbox)
+                    .where(StripeEventInbox.id == event_id, *_due(now))
+                    .values(locked_until=lease_until, attempts=StripeEventInbox.attempts + 1)
+                    .returning(*wanted)
+                )
+            ).one_or_none()
+        if taken is None:
+            return None
+        attempts = cast(int, taken[0])
+        if known is not None:
+            return Claimed(event=known, attempts=attempts, lease_until=lease_until)
         try:
-            event = webhook_event(json.loads(payload))
+            event = webhook_event(json.loads(str(taken[1])))
         except (ValueError, KeyError, TypeError) as exc:
             # It verified and parsed when it arrived, so this is a stored row damaged since: no retry mends it.
             await self._give_up(event_id, lease_until, describe(exc))

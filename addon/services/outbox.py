@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from addon.dbutil import rows_changed
 from addon.mail import MailError, MailTransport
 from addon.models import OutboxEmail
-from addon.services import link_emails
+from addon.services import link_emails, plan_emails
 from addon.services.receipts import build_receipt_email, load_receipt
 
 log = logging.getLogger("callpay.outbox")
@@ -90,11 +90,31 @@ async def _link_notice(sessions: async_sessionmaker[AsyncSession], row: Claimed,
         raise Undeliverable(str(exc)) from exc
 
 
+async def _instalment_reminder(
+    sessions: async_sessionmaker[AsyncSession], row: Claimed, mail_from: str
+) -> EmailMessage:
+    try:
+        return await plan_emails.reminder_message(sessions, row.dedupe_key, row.to_address, mail_from)
+    except link_emails.NotSendable as exc:
+        raise Undeliverable(str(exc)) from exc
+
+
+async def _instalment_schedule(
+    sessions: async_sessionmaker[AsyncSession], row: Claimed, mail_from: str
+) -> EmailMessage:
+    try:
+        return await plan_emails.schedule_message(sessions, row.dedupe_key, row.to_address, mail_from)
+    except link_emails.NotSendable as exc:
+        raise Undeliverable(str(exc)) from exc
+
+
 BUILDERS: Mapping[str, MessageBuilder] = {
     "receipt": _receipt_message,
     "refund": _refund_message,
     "payment_link": _link_message,
     "link_notice": _link_notice,
+    "instalment_reminder": _instalment_reminder,
+    "instalment_schedule": _instalment_schedule,
 }
 
 

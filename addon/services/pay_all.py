@@ -612,17 +612,19 @@ async def before_cancel(database: async_sessionmaker[AsyncSession], gateway: Str
 
 async def before_single_checkout(
     database: async_sessionmaker[AsyncSession], gateway: StripeGateway, principal: Principal, request_id: str
-) -> None:
+) -> bool:
     """Pay now on a request that is in an open set: the set's intent is canceled first, so the request can't be
-    paid twice (409 while that payment is going through). Another patient's set is theirs to finish (409)."""
+    paid twice (409 while that payment is going through). Another patient's set is theirs to finish (409). True
+    when a set was retired (the request may have changed meanwhile)."""
     async with database() as db:
         pa = await open_set_of(db, request_id)
         pr = await db.get(PaymentRequest, request_id) if pa is not None else None
     if pa is None or pr is None:
-        return
+        return False
     if pa.payer_user_id != principal.user_id:
         raise Conflict(SOMEONE_ELSE.format(what=what(pr)), code="paid_by_someone_else")
     await _retire(database, gateway, pa, "superseded")
+    return True
 
 
 async def call_ended(db: AsyncSession, call_id: int) -> list[tuple[str, str]]:

@@ -52,9 +52,14 @@ async def report(db: AsyncSession, principal: Principal, request_id: object, ste
     return Outcome(body, [replace(event, status_changed=False)] if moved else [])
 
 
-async def checkout_opened(db: AsyncSession, principal: Principal, request_id: str) -> list[Outbound]:
-    """The checkout call: whoever asked for it is paying now (the page says more as the patient goes on)."""
-    pr = await db.get(PaymentRequest, request_id, populate_existing=True)
+async def checkout_opened(
+    db: AsyncSession, principal: Principal, request_id: str, seen: PaymentRequest | None = None
+) -> list[Outbound]:
+    """The checkout call: whoever asked for it is paying now (the page says more as the patient goes on).
+
+    ``seen`` is the request as the checkout just read it; the UPDATE is conditional on the request still being
+    payable, so a change since can't be overwritten, and there is no need to read it once more."""
+    pr = seen if seen is not None else await db.get(PaymentRequest, request_id, populate_existing=True)
     if pr is None or pr.status not in PAYABLE:
         return []
     if not await _mark(db, pr, principal.user_external_id, principal.user_name, "checkout"):
@@ -63,9 +68,35 @@ async def checkout_opened(db: AsyncSession, principal: Principal, request_id: st
     return [replace(event, status_changed=False)]
 
 
+async def set_opened(db: AsyncSession, principal: Principal, request_ids: list[str]) -> list[Outbound]:
+    """Pay all's checkout (which has checked that each is this patient's to pay): they are paying each of them now."""
+    events: list[Outbound] = []
+    for request_id in dict.fromkeys(request_ids):
+        events += await checkout_opened(db, principal, request_id)
+    return events
+
+
 async def on_requires_action(db: AsyncSession, pr: PaymentRequest, intent: PaymentIntentInfo) -> list[Outbound]:
     """Stripe says the card needs the bank's check (3-D Secure): the payer is authenticating now."""
-    if intent.status != "requires_action" or pr.stripe_payment_intent_id != intent.id or pr.status not in PAYABLE:
+    if intent.status != "requires_action" or pr.stripe_payment_intent_id != intent.id:
+        return []
+    return await _authenticating(db, pr)
+
+
+async def set_requires_action(db: AsyncSession, request_ids: list[str], intent: PaymentIntentInfo) -> list[Outbound]:
+    """The same for Pay all: the set's intent (``request_ids`` are its requests now) needs the bank's check."""
+    if intent.status != "requires_action":
+        return []
+    events: list[Outbound] = []
+    for request_id in request_ids:
+        pr = await db.get(PaymentRequest, request_id, populate_existing=True)
+        if pr is not None:
+            events += await _authenticating(db, pr)
+    return events
+
+
+async def _authenticating(db: AsyncSession, pr: PaymentRequest) -> list[Outbound]:
+    if pr.status not in PAYABLE:
         return []
     now = utcnow()
     paying = paying_json(pr, now)

@@ -607,4 +607,17 @@ async def page_context(db: AsyncSession, principal: Principal) -> dict[str, Any]
         "timezone": scope.timezone,
         # Saved cards (and the fees charged to them) are one clinic's: its admins and clinicians see them.
         "saved_cards": principal.role in (Role.TEAM_ADMIN, Role.TEAM_MEMBER) and principal.clinic_id is not None,
+        # Instalment plans, likewise one clinic's; the minimum says which requests may be split (None: plans off).
+        "plans": _plans_context(clinics[0]) if len(clinics) == 1 and principal.clinic_id is not None else None,
+    }
+
+
+def _plans_context(clinic: Clinic) -> dict[str, Any]:
+    minimum = clinic.plan_min_amount
+    return {
+        "min_amount": minimum,
+        "currency": clinic.default_currency,
+        "min_amount_display": money.format_amount(minimum, clinic.default_currency, clinic.locale)
+        if minimum is not None
+        else None,
     }

@@ -127,10 +127,16 @@ async def list_for_call(db: AsyncSession, call_id: int) -> list[wire.PaymentRequ
 
 async def changed_event(db: AsyncSession, request_id: str) -> tuple[wire.PaymentRequest, Outbound]:
     """The request's JSON as it now stands, and the ``payment_request`` event telling the whole call."""
+    _, body, event = await changed_view(db, request_id)
+    return body, event
+
+
+async def changed_view(db: AsyncSession, request_id: str) -> tuple[PaymentRequest, wire.PaymentRequest, Outbound]:
+    """:func:`changed_event` with the request itself as it now stands (read fresh, in the same one SELECT)."""
     view = await load_view(db, request_id)
     assert view is not None
     body = payment_request_json(view)
-    return body, Outbound(event="payment_request", room=call_room(view.request.call_id), data=body)
+    return view.request, body, Outbound(event="payment_request", room=call_room(view.request.call_id), data=body)
 
 
 async def find_in_call(db: AsyncSession, principal: Principal, request_id: object) -> PaymentRequest:
@@ -238,8 +244,9 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
         "created_at": now,
         "updated_at": now,
     }
+    pr = PaymentRequest(**values)
     if client_ref is None:
-        db.add(PaymentRequest(**values))
+        db.add(pr)
         await db.flush()
     elif not await insert_ignoring_conflict(db, PaymentRequest, values, ["clinician_id", "client_ref"]):
         # A resend: the first request stands. Only an identical resend is one; anything else is a client bug.
@@ -270,19 +277,25 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
         subject_id=request_id,
         data={"amount": amount, "currency": currency, "capture": capture},
     )
-    body_json, event = await changed_event(db, request_id)
-    return Outcome(body_json, [event])
+    # Not read back: the row is what was just written, and the session and the clinic say the rest.
+    assert principal.call_external_id is not None
+    view = RequestView(pr, principal.call_external_id, clinic.external_id, principal.user_external_id,
+                       principal.user_name)  # fmt: skip
+    body_json = payment_request_json(view)
+    return Outcome(body_json, [Outbound(event="payment_request", room=call_room(principal.call_id), data=body_json)])
 
 
 # --- The clinician's panel ---------------------------------------------------------------------------------
 
 
-async def panel_context(db: AsyncSession, principal: Principal) -> dict[str, Any]:
-    """What the Request payment panel renders with: currency, preset amounts, and whether payments are possible."""
+async def panel_context(db: AsyncSession, principal: Principal, clinic: Clinic | None = None) -> dict[str, Any]:
+    """What the Request payment panel renders with: currency, preset amounts, and whether payments are possible.
+    ``clinic``: the session's clinic, when the caller has read it already."""
     require_role(principal, CLINICIANS, what="request payments")
     if principal.call_id is None or principal.clinic_id is None:
         raise InvalidInput("Open Request payment from inside a call.", code="no_call")
-    clinic = await db.get_one(Clinic, principal.clinic_id)
+    if clinic is None or clinic.id != principal.clinic_id:
+        clinic = await db.get_one(Clinic, principal.clinic_id)
     currency, locale = clinic.default_currency, clinic.locale
     return {
         "clinic_name": clinic.name or clinic.stripe_account_name or "your clinic",
@@ -299,4 +312,6 @@ async def panel_context(db: AsyncSession, principal: Principal) -> dict[str, Any
         ],
         "status": clinic_status(clinic).to_json(),
         "description_max": MAX_DESCRIPTION,
+        # Instalment plans: requests over this may be split (None: plans off).
+        "plans": {"min_amount": clinic.plan_min_amount, "currency": currency},
     }

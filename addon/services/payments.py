@@ -12,6 +12,7 @@ whoever records the payment first does the once-only work: the receipt number, t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from addon.outbound import Outbound
 from addon.services import pay_all
 from addon.services.event_context import EventContext
 from addon.services.paying import on_requires_action as mark_authenticating
+from addon.services.paying import set_requires_action as set_authenticating
 from addon.services.payment_requests import changed_event, find_in_call
 from addon.services.stripe_errors import worded
 from addon.services.transitions import transition
@@ -249,8 +251,16 @@ async def on_requires_action(db: AsyncSession, event: WebhookEvent, context: Eve
     """payment_intent.requires_action: the bank is checking the card (3-D Secure), so the call hears the patient is
     authenticating. Only news for the clinician: nothing about the money, so an intent not read now is let go."""
     pr = await _request_for_intent(db, event.object.get("id"))
-    intent = context.intents.get(pr.stripe_payment_intent_id or "") if pr is not None else None
-    if pr is None or intent is None:
+    if pr is None:
+        # Pay all: every request of the set is being authenticated with its one payment.
+        paying = await pay_all.set_for_intent(db, event.object.get("id"))
+        found = context.intents.get(paying.stripe_payment_intent_id or "") if paying is not None else None
+        if paying is None or found is None or paying.status != "open":
+            return []
+        ids = [item.payment_request_id for item in await pay_all.items_of(db, paying.id)]
+        return await set_authenticating(db, ids, found)
+    intent = context.intents.get(pr.stripe_payment_intent_id or "")
+    if intent is None:
         return []
     return await mark_authenticating(db, pr, intent)
 
@@ -310,8 +320,20 @@ async def on_charge_refunded(db: AsyncSession, event: WebhookEvent, context: Eve
 async def prefetch_intent(
     database: async_sessionmaker[AsyncSession], event: WebhookEvent, context: EventContext
 ) -> None:
-    """Read the event's PaymentIntent from Stripe before the webhook's transaction opens (see apply_current)."""
+    """Read the event's PaymentIntent from Stripe before the webhook's transaction opens (see apply_current).
+
+    An intent Callpay made says so in its metadata (a request's or a Pay all set's id), and a connected account's
+    event names the account: then the signed event alone says what to read, and the handler's one read of the
+    request, inside its transaction, is the only one. Otherwise (a charge's event, an intent of another
+    integration on the same account) the request is looked up first, so nothing is read from Stripe for nothing.
+    """
     intent_id = event.object.get("payment_intent") if event.type.startswith("charge.") else event.object.get("id")
+    if isinstance(intent_id, str) and intent_id and event.account and _made_by_callpay(event.object):
+        with contextlib.suppress(StripeFailure):  # the handler asks again and decides, as below
+            context.intents[intent_id] = await context.gateway.retrieve_payment_intent(
+                account_id=event.account, intent_id=intent_id
+            )
+        return
     async with database() as db:
         pr = await _request_for_intent(db, intent_id)
         paying = await pay_all.set_for_intent(db, intent_id) if pr is None else None
@@ -327,6 +349,11 @@ async def prefetch_intent(
         )
     except StripeFailure:
         return  # the handler asks again and decides: a 500 for Stripe to retry, or the payload after revocation
+
+
+def _made_by_callpay(intent: Mapping[str, Any]) -> bool:
+    metadata = intent.get("metadata")
+    return isinstance(metadata, Mapping) and ("payment_request" in metadata or "pay_all" in metadata)
 
 
 HANDLERS = {

@@ -31,6 +31,8 @@ from addon.errors import Conflict, Forbidden, InvalidInput, NotFound
 from addon.lifecycle import MONEY_TAKEN, after_refund
 from addon.models import (
     Clinic,
+    Instalment,
+    InstalmentPlan,
     OffSessionCharge,
     OutboxEmail,
     PayAllItem,
@@ -95,7 +97,7 @@ async def load_receipt(db: AsyncSession, request_id: str, *, refund_id: str | No
     found = await _load(db, request_id)
     if found is None or found[0].status not in RECEIPTED:
         return None
-    receipt = await _with_consent(db, await _receipt(db, *found))
+    receipt = await _with_plan(db, await _with_consent(db, await _receipt(db, *found)))
     if refund_id is None:
         return receipt
     line = next((line for line in receipt.refunds if line.refund_id == refund_id), None)
@@ -107,7 +109,7 @@ async def receipt_for(db: AsyncSession, principal: Principal, request_id: str) -
     found = await _load(db, request_id)
     if found is None or not may_see(principal, found[0], found[1]) or found[0].status not in RECEIPTED:
         raise NotFound(NO_RECEIPT)
-    return await _with_consent(db, await _receipt(db, *found))
+    return await _with_plan(db, await _with_consent(db, await _receipt(db, *found)))
 
 
 async def _receipt(db: AsyncSession, request: PaymentRequest, clinic: Clinic, clinician: User) -> Receipt:
@@ -172,6 +174,33 @@ async def _with_consent(db: AsyncSession, receipt: Receipt) -> Receipt:
     return replace(
         receipt, policy=card.consent_text, policy_agreed_on=dates.format_date(card.consent_at, receipt.timezone)
     )
+
+
+async def _with_plan(db: AsyncSession, receipt: Receipt) -> Receipt:
+    """An instalment's receipt says which of the plan's instalments it is, what of the plan is outstanding, and
+    the next date (addon/services/plans.py)."""
+    inst = await db.scalar(select(Instalment).where(Instalment.payment_request_id == receipt.request_id))
+    if inst is None:
+        return receipt
+    plan = await db.get_one(InstalmentPlan, inst.plan_id)
+    rows = (
+        await db.execute(
+            select(Instalment.number, Instalment.amount, Instalment.status, Instalment.due_at, PaymentRequest.status)
+            .outerjoin(PaymentRequest, PaymentRequest.id == Instalment.payment_request_id)
+            .where(Instalment.plan_id == plan.id)
+            .order_by(Instalment.number)
+        )
+    ).all()
+    paid = sum(amount for _, amount, _, _, status in rows if status in MONEY_TAKEN)
+    outstanding = 0 if plan.status == "canceled" else max(plan.amount - paid, 0)
+    note = f"Instalment {inst.number} of {plan.count} of a plan for {receipt.money(plan.amount)}."
+    upcoming = [(amount, due) for _, amount, state, due, _ in rows if state == "scheduled"]
+    if plan.status == "active" and upcoming:
+        amount, due = upcoming[0]
+        note += f" Next: {receipt.money(amount)} on {dates.format_date(due, receipt.timezone)}."
+    if inst.late:
+        note += f" It was due on {dates.format_date(inst.due_at, receipt.timezone)} and was charged late."
+    return replace(receipt, plan_outstanding=outstanding, plan_note=note)
 
 
 async def _refund_lines(db: AsyncSession, request_id: str, tz: str) -> tuple[RefundLine, ...]:

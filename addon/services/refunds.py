@@ -37,10 +37,10 @@ from addon.gateway import AccessRevoked, RefundInfo, RefundRefused, StripeFailur
 from addon.lifecycle import MONEY_TAKEN, refund_trigger
 from addon.models import Clinic, OutboxEmail, PaymentRequest, Refund, iso_utc, utcnow
 from addon.outbound import Outbound
-from addon.services import pay_all, payments
+from addon.services import pay_all, payment_requests, payments
 from addon.services.payment_access import visible_request
 from addon.services.payment_requests import changed_event
-from addon.services.stripe_errors import for_people, worded
+from addon.services.stripe_errors import worded
 from addon.services.transitions import transition
 
 if TYPE_CHECKING:
@@ -166,15 +166,18 @@ def may_refund(principal: Principal, pr: PaymentRequest, clinic: Clinic, *, now:
     return refund_refusal(principal, pr, clinic, now=now or utcnow()) is None
 
 
-async def clinic_timezone(db: AsyncSession, principal: Principal) -> str:
-    """The zone the session's clinic shows its times in."""
+async def clinician_panel(db: AsyncSession, principal: Principal) -> dict[str, Any]:
+    """Everything the clinician's panel renders with, from one read of the clinic (the session's identity map
+    holds an object only while someone does, so each part asking for it would read it again)."""
     clinic = await db.get(Clinic, principal.clinic_id) if principal.clinic_id is not None else None
-    return clinic.timezone if clinic is not None else dates.DEFAULT_TIMEZONE
+    context = await payment_requests.panel_context(db, principal, clinic)
+    context["refunds"] = panel_refunds(clinic, principal)
+    context["timezone"] = clinic.timezone if clinic is not None else dates.DEFAULT_TIMEZONE
+    return context
 
 
-async def panel_refunds(db: AsyncSession, principal: Principal) -> dict[str, Any]:
+def panel_refunds(clinic: Clinic | None, principal: Principal) -> dict[str, Any]:
     """Whether the clinician's panel offers Refund on this clinic's paid requests (the server checks each again)."""
-    clinic = await db.get(Clinic, principal.clinic_id) if principal.clinic_id is not None else None
     if clinic is None:
         return {"allowed": False}
     if principal.role is Role.TEAM_ADMIN:
@@ -389,6 +392,12 @@ async def _outcome(db: AsyncSession, refund_id: str, events: list[Outbound], *, 
     return RefundOutcome(refund_json(refund, clinic.timezone), refund.payment_request_id, events, created)
 
 
+ACCOUNT_GONE = (
+    "This payment was taken through a Stripe account that no longer lets Callpay act on it. Refund it from that "
+    "account's Stripe dashboard, or reconnect the account in Client Payments and try again."
+)
+
+
 async def refund(
     database: async_sessionmaker[AsyncSession],
     gateway: StripeGateway,
@@ -418,8 +427,10 @@ async def refund(
             fresh = await db.get_one(PaymentRequest, ask.request_id)
             raise _too_large(fresh) from None
     except AccessRevoked as exc:
+        # The account the payment was taken on no longer lets Callpay act on it: nothing Stripe or a retry can
+        # change, so a conflict with what the clinic did, said plainly, not a provider failure.
         await _give_up(database, ask, "canceled", failure_reason=None)
-        raise for_people(exc) from exc
+        raise Conflict(ACCOUNT_GONE, code="account_access_revoked") from exc
     except StripeFailure as exc:
         # Unknown whether Stripe made it: the ask stays pending with its reservation, and asking again with the
         # same client reference replays Stripe's answer.

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from addon.dbutil import insert_ignoring_conflict
 from addon.gateway import WebhookEvent
-from addon.models import ProcessedStripeEvent
+from addon.models import ProcessedStripeEvent, utcnow
 from addon.outbound import Outbound
 from addon.services import card_on_file, charge_fees, connect, payments, refunds
 from addon.services.event_context import EventContext, EventHandler, Preparer
@@ -45,22 +45,23 @@ def preparers() -> Mapping[str, Preparer]:
 
 
 async def prepare(database: async_sessionmaker[AsyncSession], event: WebhookEvent, context: EventContext) -> None:
-    """Run the event type's preparer, unless the event was handled already (a redelivery needs no Stripe call)."""
+    """Run the event type's preparer. A redelivery never gets here: the inbox keeps one row per event id and its
+    claim hands each out once, so there is no "handled already?" read to make first; :func:`handle` still drops a
+    duplicate should one come."""
     preparer = preparers().get(event.type)
-    if preparer is None:
-        return
-    async with database() as db:
-        if await db.get(ProcessedStripeEvent, event.id) is not None:
-            return
-    await preparer(database, event, context)
+    if preparer is not None:
+        await preparer(database, event, context)
 
 
 async def handle(db: AsyncSession, event: WebhookEvent, context: EventContext) -> list[Outbound]:
     """Record the event id and act on it, in the caller's transaction. A duplicate returns nothing."""
-    try:
-        async with db.begin_nested():
-            db.add(ProcessedStripeEvent(id=event.id, type=event.type, account=event.account))
-    except IntegrityError:
+    recorded = await insert_ignoring_conflict(
+        db,
+        ProcessedStripeEvent,
+        {"id": event.id, "type": event.type, "account": event.account, "received_at": utcnow()},
+        ["id"],
+    )
+    if not recorded:
         log.info("duplicate stripe event ignored", extra={"stripe_event": event.id, "type": event.type})
         return []
     handler = handlers().get(event.type)

@@ -22,7 +22,7 @@ from addon.models import Clinic, PaymentRequest, utcnow
 from addon.outbound import Outbound, call_staff_room
 from addon.services import link_state, receipts
 from addon.services.paying_state import CLEARED
-from addon.services.payment_requests import changed_event
+from addon.services.payment_requests import changed_event, changed_view
 
 
 @dataclass(frozen=True)
@@ -127,9 +127,9 @@ async def _money_taken(db: AsyncSession, request_id: str, clinic_id: int, now: A
         .where(PaymentRequest.id == request_id)
         .values(receipt_number=receipt_number(counter), received_announced_at=now)
     )
-    pr = await db.get_one(PaymentRequest, request_id, populate_existing=True)
+    # One read: the request as it now stands (receipt number included) is what the receipt and the events need.
+    pr, body, changed = await changed_view(db, request_id)
     await receipts.enqueue_receipt(db, pr)
-    body, changed = await changed_event(db, request_id)
     # A pay-later link's payment: the link turns paid and its clinic hears it, in the same transaction.
     links = await link_state.on_request_paid(db, request_id)
     return [changed, Outbound(event="payment_received", room=call_staff_room(pr.call_id), data=body), *links]

@@ -71,6 +71,11 @@ class ClinicSettings(Outgoing):
     late_cancellation_fee_text: str = ""
     late_cancellation_fee_display: str | None = None
     clinician_fees: bool = Field(default=False, description="Clinicians may charge the fees, not only clinic admins")
+    plan_min_amount: MinorUnits | None = Field(
+        default=None, description="A request for more than this may be split into instalments; null: plans off"
+    )
+    plan_min_amount_text: str = ""
+    plan_min_amount_display: str | None = None
 
 
 class ClinicSettingsPatch(Incoming):
@@ -103,6 +108,7 @@ class ClinicSettingsPatch(Incoming):
         "no_show_fee": "Enter an amount, such as 50.00.",
         "late_cancellation_fee": "Enter an amount, such as 50.00.",
         "clinician_fees": "Say true or false: may clinicians charge the fees to a saved card?",
+        "plan_min_amount": "Enter an amount, such as 300.00, or leave it empty to turn plans off.",
         "share_description_with_stripe": "Say true or false: may Stripe see what each payment is for?",
     }
 
@@ -134,6 +140,7 @@ class ClinicSettingsPatch(Incoming):
     no_show_fee: int | str | None = None
     late_cancellation_fee: int | str | None = None
     clinician_fees: bool | None = None
+    plan_min_amount: int | str | None = None
 
 
 class AccountHealth(Outgoing):

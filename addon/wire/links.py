@@ -43,9 +43,10 @@ class PaymentLink(Outgoing):
     canceled_at: Timestamp | None
     expired_at: Timestamp | None
     reminders_sent: int
-    origin: Literal["call_ended", "request", "new", "saved_card"] = Field(
+    origin: Literal["call_ended", "request", "new", "saved_card", "instalment"] = Field(
         description="call_ended: made when its call ended; request: Send link on a request; new: made as it is; "
-        "saved_card: sent because a saved card could not be charged without the patient"
+        "saved_card: sent because a saved card could not be charged without the patient; instalment: an "
+        "instalment of a plan, due with no saved card to charge"
     )
     notice: str | None = Field(
         description="Set on the one event that says the link was just paid or expired: the pop-up's words"

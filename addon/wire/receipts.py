@@ -54,7 +54,10 @@ class Receipt(Outgoing):
     amount_refunded: MinorUnits
     currency: Currency
     amount_display: str
-    outstanding_display: str
+    outstanding_display: str = Field(description="What is left to pay: nothing, or what of its instalment plan is")
+    plan_note: str | None = Field(
+        default=None, description="An instalment's receipt: which instalment of its plan, and the next date"
+    )
     refunds: list[ReceiptRefund]
     card_brand: str | None
     card_last4: str | None

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from addon.wire import clinic, links, payments, profile, receipts, saved_cards, sessions
+from addon.wire import clinic, links, payments, plans, profile, receipts, saved_cards, sessions
 from addon.wire.base import Incoming
 
 Method = Literal["get", "post", "patch", "put", "delete"]
@@ -429,6 +429,45 @@ ROUTES: tuple[Route, ...] = (
             409: "The fee isn't set (fee_not_set), or the card was removed (card_removed)",
             502: "Stripe could not be reached; nothing charged, try again",
         },
+    ),
+    Route(
+        "post",
+        "/api/v1/payment-requests/{id}/plan",
+        "Split an unpaid request over the clinic's plan_min_amount into 2-12 instalments, weekly, fortnightly or "
+        "monthly (its clinician, or a team admin): the request is cancelled, the first instalment is a request to "
+        "pay now, the rest are charged on their dates to the saved card or sent as pay-later links",
+        plans.Plan,
+        status=201,
+        body=plans.OfferPlanBody,
+        also={200: "A repeat: the plan already made from this request"},
+        errors={
+            **STAFF_ONLY,
+            404: "No such request in your clinic",
+            409: "Plans are off (plans_off), the amount is not over the minimum (below_plan_minimum), or the request "
+            "is paid, closed or being paid (not_splittable)",
+        },
+    ),
+    Route(
+        "get",
+        "/api/v1/plans",
+        "The clinic's instalment plans (a clinician's own), newest first",
+        plans.PlansPage,
+        query=plans.PlansQuery,
+        errors=STAFF_ONLY,
+    ),
+    Route(
+        "get",
+        "/api/v1/plans/{id}",
+        "One plan: its schedule, what is paid and outstanding, its next date",
+        plans.Plan,
+        errors={**STAFF_ONLY, 404: "No such plan in your clinic"},
+    ),
+    Route(
+        "post",
+        "/api/v1/plans/{id}/cancel",
+        "Cancel a plan (its clinician, or a team admin): no more instalments are charged or sent",
+        plans.Plan,
+        errors={**STAFF_ONLY, 404: "No such plan in your clinic", 409: "The plan is complete (plan_completed)"},
     ),
 )
 

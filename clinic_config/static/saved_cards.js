@@ -6,6 +6,7 @@ const $ = (id) => document.getElementById(id);
 
 export const CARD_FIELDS = [
   "saved_cards_enabled", "saved_card_policy", "no_show_fee", "late_cancellation_fee", "clinician_fees",
+  "plan_min_amount",
 ];
 
 export function renderCardSettings(s) {
@@ -18,6 +19,10 @@ export function renderCardSettings(s) {
     ? `Charged as ${s.late_cancellation_fee_display}`
     : "";
   $("clinician_fees").checked = Boolean(s.clinician_fees);
+  $("plan_min_amount").value = s.plan_min_amount_text ?? "";
+  $("plan_min_amount-display").textContent = s.plan_min_amount_display
+    ? `Requests over ${s.plan_min_amount_display} can be split`
+    : "";
 }
 
 export function cardSettings() {
@@ -27,5 +32,6 @@ export function cardSettings() {
     no_show_fee: $("no_show_fee").value,
     late_cancellation_fee: $("late_cancellation_fee").value,
     clinician_fees: $("clinician_fees").checked,
+    plan_min_amount: $("plan_min_amount").value,
   };
 }

@@ -245,6 +245,9 @@ function renderDetail(pr) {
   $("resend-email").value = pr.patient_email ?? "";
   $("resend-error").hidden = true;
 
+  // Other parts of the page (instalment plans) offer their own actions on the payment shown.
+  document.dispatchEvent(new CustomEvent("callpay:payment-shown", { detail: pr }));
+
   const timeline = $("timeline");
   timeline.replaceChildren(...(pr.timeline ?? []).map((entry) => {
     const li = document.createElement("li");

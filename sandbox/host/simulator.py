@@ -11,6 +11,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -19,6 +20,13 @@ import aiohttp
 import jinja2
 import jwt
 from aiohttp import web
+from sqlalchemy import select
+
+from addon import dates
+from addon.appkeys import DB
+from addon.background import sweep_plans_once
+from addon.clock import OffsetClock
+from addon.models import Clinic, Instalment, InstalmentPlan
 
 HERE = Path(__file__).parent
 PLATFORM_ID = "https://video.demo.callpay.local"
@@ -73,6 +81,8 @@ class HostPlatform:
     outbox_url: str | None
     sandbox_url: str | None
     smtp_url: str | None
+    # The app's clock, which "Next instalment date" moves forward; None: the simulator can't move time.
+    clock: OffsetClock | None = None
 
 
 HOST = web.AppKey("host_platform", HostPlatform)
@@ -158,6 +168,37 @@ async def end_call(request: web.Request) -> web.Response:
     return response
 
 
+async def next_instalment(request: web.Request) -> web.Response:
+    """Next instalment date: move the demo's clock to the earliest instalment still scheduled and run the plans'
+    scheduler at once (as the background sweep would within half a minute), so a visitor sees it charged to the
+    saved card, or its pay-later link emailed."""
+    host = request.app[HOST]
+    call = _call_id(request)
+    async with request.app[DB]() as db:
+        row = (
+            await db.execute(
+                select(Instalment.due_at, Clinic.timezone)
+                .join(InstalmentPlan, InstalmentPlan.id == Instalment.plan_id)
+                .join(Clinic, Clinic.id == InstalmentPlan.clinic_id)
+                .where(Instalment.status == "scheduled", InstalmentPlan.status == "active")
+                .order_by(Instalment.due_at)
+                .limit(1)
+            )
+        ).first()
+    if row is None or host.clock is None:
+        raise web.HTTPSeeOther(f"/?{urlencode({'call': call, 'clock': 'none'})}")
+    due, zone = row
+    host.clock.advance_to(due + timedelta(seconds=1))
+    swept = await sweep_plans_once(request.app)
+    moved = {
+        "call": call,
+        "clock": dates.format_datetime(host.clock.now(), zone) or "",
+        "charged": str(swept.charged),
+        "linked": str(swept.linked),
+    }
+    raise web.HTTPSeeOther(f"/?{urlencode(moved)}")
+
+
 def _call_id(request: web.Request) -> str:
     call = request.query.get("call", "call-1")
     if not CALL_ID.match(call):
@@ -177,6 +218,7 @@ async def simulator_page(request: web.Request) -> web.Response:
         outbox_url=host.outbox_url,
         sandbox_url=host.sandbox_url,
         smtp_url=host.smtp_url,
+        clock=_clock_words(request, host),
     )
     response = web.Response(text=html, content_type="text/html")
     response.headers["Content-Security-Policy"] = (
@@ -184,6 +226,22 @@ async def simulator_page(request: web.Request) -> web.Response:
     )
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _clock_words(request: web.Request, host: HostPlatform) -> str | None:
+    """What the last Next instalment date did, for the line under the call's buttons."""
+    moved = request.query.get("clock")
+    if moved is None or host.clock is None:
+        return None
+    if moved == "none":
+        return "No instalment is scheduled: offer a plan on a request first (Split into instalments)."
+    charged, linked = request.query.get("charged", "0"), request.query.get("linked", "0")
+    done = []
+    if charged != "0":
+        done.append(f"{charged} charged to the saved card")
+    if linked != "0":
+        done.append(f"{linked} sent as a pay-later link (see the outbox)")
+    return f"Demo clock moved to {moved}. Instalments due: {', '.join(done) or 'none'}."
 
 
 async def launch(request: web.Request) -> web.Response:
@@ -206,4 +264,5 @@ def setup(app: web.Application, host: HostPlatform) -> None:
     app.router.add_get("/", simulator_page)
     app.router.add_get("/host/launch/{surface}", launch)
     app.router.add_post("/host/end-call", end_call)
+    app.router.add_post("/host/next-instalment", next_instalment)
     app.router.add_get("/host/static/host.css", stylesheet)

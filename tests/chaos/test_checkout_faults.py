@@ -7,7 +7,8 @@ What each patient meets is checked on every attempt: the checkout works, or it a
 patient who tries again gets there. At the end, counted at the sandbox with the faults off: each request has
 exactly one PaymentIntent, the one Callpay holds, and it ends paid with one receipt.
 
-Quick profile: 12 checkouts per database; ``CALLPAY_FUZZ=full``: 60. ``CALLPAY_FAULT_SEED`` repeats a run's dice.
+Quick profile: 12 checkouts, 4 pay-later links and 3 Pay alls per database; ``CALLPAY_FUZZ=full``: 60, 20, 15.
+``CALLPAY_FAULT_SEED`` repeats a run's dice.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from addon.appkeys import DB
+from addon.models import PaymentLink
 from addon.services.stripe_errors import UNREACHABLE
 from sandbox.stripe import RunningSandbox
 from tests.support.chaos import FULL, TALLY, examples
@@ -94,11 +97,12 @@ def judge(seen: Seen, what: str, status: int, body: Any) -> bool:
     return False
 
 
-async def pay_one(stack: PayStack, pr_id: str, patient: dict[str, Any], seen: Seen) -> str:
-    """One patient paying one request as they would: Pay (again, when asked), confirm in Stripe's frame, and the
-    page telling Callpay. Returns the intent the checkout handed out."""
+async def pay_one(stack: PayStack, pr_id: str, patient: dict[str, Any] | None, seen: Seen, *, link: str = "") -> str:
+    """One patient paying one request (or, with ``link``, a pay-later link's token, signed out) as they would: Pay
+    (again, when asked), confirm in Stripe's frame, and the page telling Callpay. Returns the intent handed out."""
+    base = f"/api/v1/pay/{link}" if link else f"/api/v1/payment-requests/{pr_id}"
     for _ in range(PATIENT_TRIES):
-        status, body = await stack.checkout(pr_id, patient)
+        status, body = await stack.api("POST", f"{base}/checkout", patient, json={"email": "pat@example.com"})
         if judge(seen, "checkout", status, body):
             break
         await asyncio.sleep(0.3)
@@ -112,7 +116,7 @@ async def pay_one(stack: PayStack, pr_id: str, patient: dict[str, Any], seen: Se
         again = await as_browser(stack, "GET", f"/v1/payment_intents/{intent_id}")
         assert again["status"] == "succeeded", (confirmed, again)
     for _ in range(PATIENT_TRIES):
-        status, body = await stack.report(pr_id, patient)
+        status, body = await stack.api("POST", f"{base}/confirmation", patient)
         if judge(seen, "confirmation", status, body):
             assert body["status"] == "paid", body
             break
@@ -194,3 +198,109 @@ async def test_an_outage_asks_the_patient_to_try_again_and_the_retry_pays_once(
     intent_id = body["client_secret"].split("_secret_")[0]
     assert [i["id"] for i in await intents_for(stack, pr["id"])] == [intent_id]
     assert (await request_row(stack, pr["id"])).stripe_payment_intent_id == intent_id
+
+
+async def test_pay_later_links_with_a_fifth_of_stripe_calls_failing(faulty_stack: PayStack) -> None:
+    """The same for pay-later links, paid signed out with the link's token: one intent per link, each paid."""
+    stack = faulty_stack
+    count = examples(4, 20)
+    seed = int(os.environ.get("CALLPAY_FAULT_SEED") or (random.randrange(2**32) if FULL else 20261203))
+    admin = await stack.session(role="team_admin", sub="admin-1", call=None)
+    links = []
+    for i in range(count):
+        status, link = await stack.api(
+            "POST", "/api/v1/payment-links", admin, json={"amount": f"{30 + i}.00", "description": "Consultation"}
+        )
+        assert status == 201, link
+        links.append(link)
+    async with stack.http.post(
+        f"{stack.sandbox.url}/_sandbox/faults",
+        json={"route_prefix": "/v1/", "kinds": KINDS, "rate": RATE, "latency_ms": STALL_MS, "seed": seed},
+    ) as answer:
+        assert answer.status == 201
+    seen = Seen()
+    gate = asyncio.Semaphore(CONCURRENT)
+
+    async def one(link: dict[str, Any]) -> str:
+        async with gate:
+            return await pay_one(stack, link["id"], None, seen, link=link["url"].rsplit("/", 1)[1])
+
+    try:
+        handed_out = await asyncio.gather(*(one(link) for link in links))
+    finally:
+        injected = await clear_faults(stack)
+    TALLY.cases += count
+    TALLY.faults += sum(injected.values())
+    TALLY.notes.append(
+        f"pay-later links under Stripe faults (seed {seed}): {count} paid, {seen.try_again} try-agains, "
+        f"faults {dict(sorted(injected.items()))}"
+    )
+    assert seen.other == [], f"seed {seed}: answers that were neither a success nor a plain try-again"
+    for link, intent_id in zip(links, handed_out, strict=True):
+        made = [i for i in await intents_for_link(stack, link["id"])]
+        assert [i["id"] for i in made] == [intent_id], f"seed {seed}: link {link['id']} has {len(made)} intents"
+        async with stack.app[DB]() as db:
+            assert (await db.get_one(PaymentLink, link["id"])).status == "paid"
+
+
+async def intents_for_link(stack: PayStack, link_id: str) -> list[dict[str, Any]]:
+    page = await stack.stripe("GET", "/v1/payment_intents?limit=100")
+    assert not page["has_more"]
+    return [i for i in page["data"] if i["metadata"].get("payment_link") == link_id]
+
+
+async def test_pay_all_with_a_fifth_of_stripe_calls_failing(faulty_stack: PayStack) -> None:
+    """Pay all (several requests, one intent) in several calls at once: one intent per set, every request paid."""
+    stack = faulty_stack
+    count = examples(3, 15)
+    seed = int(os.environ.get("CALLPAY_FAULT_SEED") or (random.randrange(2**32) if FULL else 20261204))
+    sets: list[tuple[dict[str, Any], list[str]]] = []
+    for n in range(count):
+        doctor = await stack.socket(await stack.clinician(call=f"call-all-{n}"))
+        made = [await stack.request_payment(doctor, amount=f"{20 + k}.00") for k in range(2)]
+        sets.append((await stack.patient(call=f"call-all-{n}", sub=f"patient-all-{n}"), [pr["id"] for pr in made]))
+    async with stack.http.post(
+        f"{stack.sandbox.url}/_sandbox/faults",
+        json={"route_prefix": "/v1/", "kinds": KINDS, "rate": RATE, "latency_ms": STALL_MS, "seed": seed},
+    ) as answer:
+        assert answer.status == 201
+    seen = Seen()
+
+    async def one(patient: dict[str, Any], ids: list[str]) -> str:
+        body = {"email": "pat@example.com", "payment_requests": ids}
+        for _ in range(PATIENT_TRIES):
+            status, session = await stack.api("POST", f"/api/v1/calls/{patient['call']}/checkout", patient, json=body)
+            if judge(seen, "pay all", status, session):
+                break
+            await asyncio.sleep(0.3)
+        else:
+            raise AssertionError(f"{ids}: no Pay all checkout in {PATIENT_TRIES} tries")
+        intent_id: str = session["client_secret"].split("_secret_")[0]
+        confirmed = await as_browser(
+            stack, "POST", f"/v1/payment_intents/{intent_id}/confirm", {"payment_method": "pm_card_visa"}
+        )
+        if confirmed.get("status") != "succeeded":
+            assert (await as_browser(stack, "GET", f"/v1/payment_intents/{intent_id}"))["status"] == "succeeded"
+        for _ in range(PATIENT_TRIES):
+            status, shown = await stack.api("POST", f"/api/v1/payment-requests/{ids[0]}/confirmation", patient)
+            if judge(seen, "pay all confirmation", status, shown):
+                break
+            await asyncio.sleep(0.3)
+        return intent_id
+
+    try:
+        handed_out = await asyncio.gather(*(one(patient, ids) for patient, ids in sets))
+    finally:
+        injected = await clear_faults(stack)
+    TALLY.cases += count
+    TALLY.faults += sum(injected.values())
+    TALLY.notes.append(
+        f"Pay all under Stripe faults (seed {seed}): {count} sets of 2 paid, {seen.try_again} try-agains, "
+        f"faults {dict(sorted(injected.items()))}"
+    )
+    assert seen.other == [], f"seed {seed}: answers that were neither a success nor a plain try-again"
+    page = await stack.stripe("GET", "/v1/payment_intents?limit=100")
+    for (_, ids), intent_id in zip(sets, handed_out, strict=True):
+        made = [i["id"] for i in page["data"] if i["metadata"].get("payment_requests") == ",".join(ids)]
+        assert made == [intent_id], f"seed {seed}: the set {ids} has {len(made)} PaymentIntents"
+        assert [(await request_row(stack, i)).status for i in ids] == ["paid", "paid"]

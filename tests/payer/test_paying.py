@@ -221,3 +221,60 @@ async def test_a_page_saying_it_too_often_is_slowed_down(
         assert (await request_row(stack, pr["id"])).paying_step is None
     finally:
         await doctor.close()
+
+
+async def test_paying_several_at_once_shows_the_patient_paying_each_until_it_lands(connected: PayStack) -> None:
+    stack = connected
+    doctor = await stack.socket(await stack.clinician())
+    sam = await stack.patient(sub="patient-1", name="Sam Lee")
+    await stack.socket(sam)
+    first = await stack.request_payment(doctor, amount="80.00", description="Consultation")
+    second = await stack.request_payment(doctor, amount="40.00", description="Script")
+    ids = [first["id"], second["id"]]
+    status, session = await stack.api(
+        "POST",
+        f"/api/v1/calls/{sam['call']}/checkout",
+        sam,
+        json={"email": "sam@example.com", "payment_requests": ids},
+    )
+    assert status == 200, session
+    await doctor.wait_for(lambda u: all(paying_of(u, i) is not None for i in ids))
+    assert [paying_of(doctor, i)["words"] for i in ids] == ["Sam Lee is paying now: checkout is open."] * 2
+    # The page says "confirming" for each as Pay is pressed; the payment ends it for both.
+    for pr_id in ids:
+        status, body = await say(stack, pr_id, sam, "confirming")
+        assert status == 200 and body["paying"]["step"] == "confirming", body
+    intent_id = str(session["client_secret"].split("_secret_")[0])
+    assert (await stack.confirm_intent(intent_id))["status"] == "succeeded"
+    status, body = await stack.report(ids[0], sam)
+    assert status == 200 and body["status"] == "paid"
+    await stack.webhooks_settled()
+    rows = [await request_row(stack, i) for i in ids]
+    assert [(r.status, r.paying_step, r.paying_sub) for r in rows] == [("paid", None, None)] * 2
+
+
+async def test_three_d_secure_for_several_at_once_is_said_for_each(connected: PayStack) -> None:
+    stack = connected
+    doctor = await stack.socket(await stack.clinician())
+    sam = await stack.patient(sub="patient-1", name="Sam Lee")
+    await stack.socket(sam)
+    visit = await stack.request_payment(doctor, amount="80.00", description="Visit")
+    script = await stack.request_payment(doctor, amount="40.00", description="Script")
+    ids = [visit["id"], script["id"]]
+    status, session = await stack.api(
+        "POST", f"/api/v1/calls/{sam['call']}/checkout", sam, json={"email": "sam@example.com", "payment_requests": ids}
+    )
+    assert status == 200, session
+    intent_id = str(session["client_secret"].split("_secret_")[0])
+    intent = await stack.confirm_intent(intent_id, "pm_card_authenticationRequired")
+    assert intent["status"] == "requires_action"
+    await stack.deliver(await stack.event(intent_id, "payment_intent.requires_action"))
+    await doctor.wait_for(lambda u: all((paying_of(u, i) or {}).get("step") == "authenticating" for i in ids))
+    assert {paying_of(doctor, i)["words"] for i in ids} == {
+        "Sam Lee is paying now: their bank is checking the card (3-D Secure)."
+    }
+    await stack.complete_3ds(intent_id, session["client_secret"])
+    _, body = await stack.report(ids[1], sam)
+    assert body["status"] == "paid" and body["paying"] is None
+    await stack.webhooks_settled()
+    assert [(await request_row(stack, i)).status for i in ids] == ["paid", "paid"]

@@ -168,7 +168,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         async def act(session: AsyncSession) -> list[Outbound]:
             pr = await self._current(session)
             clinic = await session.get_one(Clinic, pr.clinic_id)
-            await checkout._attach(session, pr, intent(self.intent_id, "requires_payment_method"), clinic, "p@x.org")
+            await checkout._attach(session, pr.id, intent(self.intent_id, "requires_payment_method"), clinic, "p@x.org")
             return []
 
         return act

@@ -108,3 +108,24 @@ async def test_only_a_patient_of_that_call_is_offered_anything(connected: PaySta
     assert status == 403 and set(body["error"]) >= {"code", "message"}, body
     status, body = await stack.api("GET", f"/api/v1/calls/{patient['call']}/pay-all", None)
     assert status == 401, body
+
+
+async def test_one_currency_is_offered_the_one_most_of_them_are_in(connected: PayStack) -> None:
+    stack = connected
+    doctor = await stack.socket(await stack.clinician())
+    patient = await stack.patient()
+    await stack.socket(patient)
+    usd = await stack.request_payment(doctor, amount=5000, currency="usd", description="Overseas report")
+    aud = [
+        await stack.request_payment(doctor, amount="80.00", description="Consultation"),
+        await stack.request_payment(doctor, amount="40.00", description="Script"),
+    ]
+    offer = await offered(stack, patient)
+    assert (offer["payment_requests"], offer["currency"], offer["amount_display"]) == (
+        [pr["id"] for pr in aud], "aud", "A$120.00"
+    )
+    # A tie goes to the currency of the oldest request.
+    ack = await doctor.call("cancel_payment_request", {"id": aud[1]["id"]})
+    assert ack["ok"], ack
+    offer = await offered(stack, patient)
+    assert (offer["payment_requests"], offer["currency"], offer["count"]) == ([usd["id"]], "usd", 1)

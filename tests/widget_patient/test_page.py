@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -71,7 +72,7 @@ async def test_a_reload_gets_the_widget_without_a_session_for_the_tab_to_resume(
     html = await response.text()
     assert 'id="callpay-session"' not in html
     assert 'id="pw-reopen"' in html and "Open it again from the video call." in html
-    assert '<script type="module" src="/widget/static/patient.js">' in html
+    assert re.search(r'<script type="module" src="/widget/static/patient.js" integrity="sha384-[^"]+"></script>', html)
     assert response.headers["Cache-Control"] == "no-store"
     assert "frame-ancestors *" in response.headers["Content-Security-Policy"]
     assert "Set-Cookie" not in response.headers

@@ -8,6 +8,7 @@ import { $ } from "/widget/static/view.js";
 import { requests, upsert, renderList, onCancel, onItemExtra, announce } from "/widget/static/clinician/list.js";
 import { onAfterPayment } from "/widget/static/clinician/after_payment.js";
 import { wireLinks, linkPart, onLinkChanged } from "/widget/static/clinician/links.js";
+import { wirePlans, planPart } from "/widget/static/clinician/plans.js";
 import { showReceived, dismissOnEscape } from "/widget/static/clinician/popup.js";
 import { wireForm, setFormEnabled, showFormError } from "/widget/static/clinician/form.js";
 import { withCapture, onHoldAction } from "/widget/static/clinician/holds.js";
@@ -86,7 +87,14 @@ const live = connectLive(session?.token, {
 });
 
 wireLinks({ render: renderList, announce });
-onItemExtra(linkPart);
+wirePlans(config.plans, { render: renderList, announce });
+onItemExtra((pr) => {
+  const parts = [linkPart(pr), planPart(pr)].filter(Boolean);
+  if (parts.length < 2) return parts[0] ?? null;
+  const both = document.createElement("div");
+  both.append(...parts);
+  return both;
+});
 
 wireForm({
   send: (body) => live.call("request_payment", withPayer(withCapture(body)), ACK_TIMEOUT_MS),

@@ -5,7 +5,7 @@
 
 import { api, ApiError } from "/static/session.js";
 import { $, show } from "/widget/static/view.js";
-import { isPayableBy, hasReceipt } from "/widget/static/requests.js";
+import { isPayable, isPayableBy, hasReceipt } from "/widget/static/requests.js";
 import { state, remember, PAY_ALL } from "/widget/static/patient/state.js";
 import { forgetTab } from "/widget/static/patient/tab.js";
 import {
@@ -14,12 +14,14 @@ import {
 import {
   announce, setView, setAvailability, leaveCanceled, showConnection, backToList, me,
 } from "/widget/static/patient/list.js";
-import { startPaying, sayPaying } from "/widget/static/patient/paying.js";
+import { startPaying, sayPaying, keepPaying } from "/widget/static/patient/paying.js";
 import { showSuccess, showPaidSet } from "/widget/static/patient/success.js";
 import { isHeld, leaveHeld } from "/widget/static/patient/held.js";
-import { SESSION_ENDED, paymentErrorMessage, wantsAnotherCard } from "/widget/static/patient/words.js";
 import {
-  callCheckoutPath, offersPayAll, payingAmount, applySetChanged, itemLine,
+  SESSION_ENDED, paymentErrorMessage, wantsAnotherCard, setChangedWords,
+} from "/widget/static/patient/words.js";
+import {
+  callCheckoutPath, offersPayAll, payingAmount, applySetChanged, itemLine, fetchOffer,
 } from "/widget/static/patient/pay_all.js";
 
 const checkoutPath = (requestId) => `/api/v1/payment-requests/${encodeURIComponent(requestId)}/checkout`;
@@ -46,6 +48,7 @@ export function startPayAll() {
   leaveCard();
   state.active = PAY_ALL;
   state.payAll = { ids: [...offer.payment_requests], amountDisplay: offer.amount_display };
+  startPaying(PAY_ALL, state.payAll.ids);
   fillSet();
   show("pw-changed", false);
   openForm();
@@ -206,6 +209,7 @@ function setChanged(error) {
     showConnection(error.message, "");
     return;
   }
+  keepPaying(state.payAll.ids);
   fillSet();
   $("pw-changed").textContent = error.message;
   show("pw-changed", true);
@@ -217,18 +221,34 @@ function setChanged(error) {
 
 // A request of the set changed while the card form is open: ask the server again now (with the address it already
 // took), so the patient sees the new total before pressing Pay. Before that, Continue asks it anyway.
+// Before the card form (no payment for the set yet), the set is what is still payable, and the new total the
+// server's offer for just those.
 let rechecking = false;
 export async function recheckPayAll() {
   const checkout = state.checkout;
-  if (rechecking || state.busy || !checkout || state.active !== PAY_ALL || !state.payAll) return;
+  if (rechecking || state.busy || state.active !== PAY_ALL || !state.payAll) return;
   rechecking = true;
   try {
-    await startIntent(PAY_ALL, { email: checkout.email });
+    if (checkout) await startIntent(PAY_ALL, { email: checkout.email });
+    else await dropLost();
   } catch (error) {
     if (state.active === PAY_ALL && !state.busy) handleApiError(error);
   } finally {
     rechecking = false;
   }
+}
+
+async function dropLost() {
+  const lost = state.payAll.ids.map((id) => state.requests.get(id)).filter((pr) => pr && !isPayable(pr));
+  if (lost.length === 0) return;
+  const rest = state.payAll.ids.filter((id) => !lost.some((pr) => pr.id === id));
+  const offer = await fetchOffer();
+  if (state.active !== PAY_ALL || state.checkout || !state.payAll) return; // moved on meanwhile
+  const offered = offer.payment_requests;
+  const sameSet = offered.length === rest.length && rest.every((id) => offered.includes(id));
+  if (rest.length > 0 && !sameSet) return; // the call changed more than that: Continue asks the server
+  const total = rest.length > 0 ? offer.amount_display : null;
+  setChanged({ message: setChangedWords(lost, total), details: { remaining: rest, amount_display: total } });
 }
 
 function handleApiError(error) {
@@ -298,13 +318,15 @@ export async function pay() {
       checkout.email = email;
       state.lastEmail = email;
     }
-    if (!paysSet) sayPaying(requestId, "confirming");
+    for (const id of paysSet ? state.payAll.ids : [requestId]) sayPaying(id, "confirming");
     const error = await confirmCard(checkout);
     if (error) {
       setPaymentError(paymentErrorMessage(error));
       declined = wantsAnotherCard(error);
       // Still here, card form open for another try (a decline ends "paying" on the server: say it again).
-      if (!paysSet && state.view === "checkout" && state.active === requestId) sayPaying(requestId, "checkout");
+      if (state.view === "checkout" && state.active === requestId) {
+        for (const id of paysSet ? state.payAll.ids : [requestId]) sayPaying(id, "checkout");
+      }
       return;
     }
     paid = true;

@@ -113,7 +113,7 @@ export function setView(view) {
 export function backToList(focusRequestId) {
   // Leaving a checkout still open: the clinician hears the patient is no longer paying it.
   const leaving = state.view === "checkout" && state.active;
-  if (leaving && isPayable(state.requests.get(leaving))) stopPaying(leaving);
+  if (leaving && (leaving === PAY_ALL || isPayable(state.requests.get(leaving)))) stopPaying(leaving);
   window.clearTimeout(state.emailTimer);
   state.focusCardWhenReady = false;
   teardownCard();

@@ -30,7 +30,7 @@ async function askForOffer() {
   }
   asking = true;
   try {
-    state.offer = await api(callPath("pay-all"));
+    await fetchOffer();
     if (state.view === "list") renderList();
   } catch {
     // Offline, or the session is over (the page says so elsewhere): the list still offers each Pay now.
@@ -41,6 +41,12 @@ async function askForOffer() {
       askForOffer();
     }
   }
+}
+
+// The offer now, kept for the list too.
+export async function fetchOffer() {
+  state.offer = await api(callPath("pay-all"));
+  return state.offer;
 }
 
 export const offersPayAll = () => Boolean(state.offer && state.offer.count >= 2);

@@ -25,18 +25,24 @@ export function sayPaying(requestId, step, { keepalive = false } = {}) {
 // The step the page is at: confirming while the payment is in flight, else the checkout is open.
 const currentStep = () => (state.busy ? "confirming" : "checkout");
 
-// The checkout for `requestId` opened: say so now, and again every 40 seconds while it stays open.
-export function startPaying(requestId) {
+// The checkout for `active` (one request's id, or PAY_ALL for several at once: `ids`) opened: say so for each now,
+// and again every 40 seconds while it stays open.
+export function startPaying(active, ids = [active]) {
   stopRenewing();
-  sayPaying(requestId, "checkout");
+  for (const id of ids) sayPaying(id, "checkout");
   const timer = window.setInterval(() => {
-    if (state.view !== "checkout" || state.active !== requestId) {
+    if (state.view !== "checkout" || state.active !== active) {
       stopRenewing();
       return;
     }
-    sayPaying(requestId, currentStep());
+    for (const id of renewing.ids) sayPaying(id, currentStep());
   }, RENEW_MS);
-  renewing = { requestId, timer };
+  renewing = { active, ids: [...ids], timer };
+}
+
+// Pay all's set shrank (a request cancelled meanwhile): only the rest are renewed.
+export function keepPaying(ids) {
+  if (renewing) renewing.ids = [...ids];
 }
 
 export function stopRenewing() {
@@ -46,10 +52,11 @@ export function stopRenewing() {
 
 // The patient left the checkout without paying (Back, or the page closing).
 export function stopPaying(requestId, options) {
+  const ids = renewing && renewing.active === requestId ? renewing.ids : [requestId];
   stopRenewing();
-  sayPaying(requestId, "closed", options);
+  for (const id of ids) sayPaying(id, "closed", options);
 }
 
 window.addEventListener("pagehide", () => {
-  if (renewing && state.view === "checkout") stopPaying(renewing.requestId, { keepalive: true });
+  if (renewing && state.view === "checkout") stopPaying(renewing.active, { keepalive: true });
 });

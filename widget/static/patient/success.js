@@ -52,7 +52,7 @@ function paidItems(pr, receipt) {
   if (receipt && Array.isArray(receipt.items) && receipt.items.length > 1) {
     return receipt.items.map((item) => ({ description: item.description, amount: item.amount_display }));
   }
-  if (!receipt && state.paidSet && state.paidSet.ids.includes(pr.id)) {
+  if (!receipt && state.paidSet && state.paidSet.ids.length > 1 && state.paidSet.ids.includes(pr.id)) {
     return state.paidSet.ids.map((id) => state.requests.get(id))
       .filter(Boolean).map((one) => ({ description: one.description, amount: one.amount_display }));
   }

@@ -75,3 +75,15 @@ export function paymentErrorMessage(error) {
 export function wantsAnotherCard(error) {
   return Boolean(error) && ["card_declined", "expired_card"].includes(error.code);
 }
+
+// Pay all: a request of the set stopped being payable before its card payment existed (the server words the same
+// news once it does: its 409 set_changed).
+export function setChangedWords(lost, total) {
+  const names = lost.map((pr) => `${pr.amount_display} for ${pr.description}`);
+  const what = names.length === 1 ? names[0] : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+  let reason;
+  if (lost.every((pr) => pr.status === "canceled")) reason = `Your clinician cancelled ${what}. You haven't been charged for it.`;
+  else if (lost.every((pr) => pr.receipt_available)) reason = `${what} has been paid already.`;
+  else reason = `${what} can't be paid now.`;
+  return total ? `${reason} The new total is ${total}.` : `${reason} There's nothing left to pay.`;
+}
