@@ -40,7 +40,7 @@ from addon.outbound import Outbound
 from addon.services import pay_all, payment_requests, payments
 from addon.services.payment_access import visible_request
 from addon.services.payment_requests import changed_event
-from addon.services.stripe_errors import for_people, worded
+from addon.services.stripe_errors import worded
 from addon.services.transitions import transition
 
 if TYPE_CHECKING:
@@ -392,6 +392,12 @@ async def _outcome(db: AsyncSession, refund_id: str, events: list[Outbound], *, 
     return RefundOutcome(refund_json(refund, clinic.timezone), refund.payment_request_id, events, created)
 
 
+ACCOUNT_GONE = (
+    "This payment was taken through a Stripe account that no longer lets Callpay act on it. Refund it from that "
+    "account's Stripe dashboard, or reconnect the account in Client Payments and try again."
+)
+
+
 async def refund(
     database: async_sessionmaker[AsyncSession],
     gateway: StripeGateway,
@@ -421,8 +427,10 @@ async def refund(
             fresh = await db.get_one(PaymentRequest, ask.request_id)
             raise _too_large(fresh) from None
     except AccessRevoked as exc:
+        # The account the payment was taken on no longer lets Callpay act on it: nothing Stripe or a retry can
+        # change, so a conflict with what the clinic did, said plainly, not a provider failure.
         await _give_up(database, ask, "canceled", failure_reason=None)
-        raise for_people(exc) from exc
+        raise Conflict(ACCOUNT_GONE, code="account_access_revoked") from exc
     except StripeFailure as exc:
         # Unknown whether Stripe made it: the ask stays pending with its reservation, and asking again with the
         # same client reference replays Stripe's answer.

@@ -41,7 +41,8 @@ def for_people(exc: StripeFailure) -> CallpayError:
     if isinstance(exc, Declined):
         return CardDeclined(exc.stripe_message or DECLINED, code=exc.code)
     if isinstance(exc, AccessRevoked):
-        return PaymentProviderError(ACCESS_REVOKED, code="account_access_revoked")
+        # What the clinic did (removed Callpay in its Stripe dashboard), not Stripe failing: retrying can't help.
+        return Conflict(ACCESS_REVOKED, code="account_access_revoked")
     if isinstance(exc, StripeMisconfigured):
         return PaymentProviderError(MISCONFIGURED)
     if isinstance(exc, AmountRejected):

@@ -346,3 +346,30 @@ async def test_stripes_fee_and_the_clinics_net_come_from_the_balance_transaction
     assert status == 200
     (aud,) = listed["totals"]
     assert (aud["gross"], aud["refunded"], aud["fees"], aud["net_to_clinic"]) == (8000, 1000, fee, net - 1000)
+
+
+async def test_a_refund_after_the_clinic_removed_callpay_in_stripe_says_where_to_refund_it(
+    connected: PayStack,
+) -> None:
+    """The clinic removed Callpay from its Stripe account (Stripe's dashboard); a refund of a payment taken on it is
+    a conflict with what the clinic did, said plainly (409), never a provider failure (5xx); nothing is reserved."""
+    stack = connected
+    paid = await pay_in_call(stack)
+    boss = await admin(stack)
+    token = stack.platform_key.removeprefix("sk_test_")
+    async with stack.http.post(
+        f"{stack.sandbox.url}/oauth/deauthorize",
+        data={"client_id": f"ca_{token}", "stripe_user_id": stack.account or ""},
+        headers={"Authorization": f"Bearer {stack.platform_key}"},
+    ) as answer:
+        assert answer.status == 200, await answer.text()
+    status, body = await refund(stack, boss, paid.request["id"], amount=3000)
+    assert status == 409, body
+    assert body["error"]["code"] == "account_access_revoked"
+    assert "Stripe dashboard" in body["error"]["message"]
+    assert (await request_row(stack, paid.request["id"])).amount_refunded == 0
+    async with stack.app[DB]() as db:
+        pending = await db.scalar(
+            select(func.count()).select_from(Refund).where(Refund.status.in_(("pending", "requires_action")))
+        )
+    assert pending == 0
