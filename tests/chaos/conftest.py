@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -23,7 +24,9 @@ async def fuzz_stack(
     sandbox: RunningSandbox, any_database: str, aiohttp_client: Callable[..., Any], http: aiohttp.ClientSession
 ) -> AsyncIterator[PayStack]:
     """The app on a real port against the sandbox, clinic-1 connected, on the parametrized database."""
-    built = await build_stack(sandbox, any_database, aiohttp_client, http)
+    # A full run turns rate limits off (CALLPAY_RATE_LIMITS=off), so every case reaches the handlers.
+    limits = {"rate_limits": os.environ["CALLPAY_RATE_LIMITS"]} if os.environ.get("CALLPAY_RATE_LIMITS") else {}
+    built = await build_stack(sandbox, any_database, aiohttp_client, http, **limits)
     await built.connect_clinic()
     yield built
     for user in built.sockets:
