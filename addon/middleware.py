@@ -18,6 +18,7 @@ from aiohttp import web
 from addon import input_limits, logs
 from addon.errors import CallpayError, InvalidInput
 from addon.gateway import StripeFailure
+from addon.observability import redact_link_tokens
 from addon.pages import content_security_policy, render_message_page
 from addon.services.stripe_errors import for_people
 
@@ -100,7 +101,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             message = HTTP_MESSAGES.get(exc.status, exc.reason)
         return error_response(request, exc.status, {"code": code, "message": message or exc.reason})
     except Exception as exc:
-        log.exception("unhandled error", extra={"method": request.method, "path": request.path})
+        log.exception("unhandled error", extra={"method": request.method, "path": redact_link_tokens(request.path)})
         sentry_sdk.capture_exception(exc)
         return error_response(
             request,

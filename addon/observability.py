@@ -23,6 +23,9 @@ SECRETS = re.compile(
     r"(?:(?:sk|pk|rk)_(?:test|live)_[A-Za-z0-9]+|whsec_[A-Za-z0-9]+|pi_[A-Za-z0-9]+_secret_[A-Za-z0-9]+"
     r"|Bearer\s+[A-Za-z0-9._~+/=-]+|eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)"
 )
+# A pay-later link's address carries its token, which alone opens the link's page and checkout: a path or URL in
+# a log line or an event keeps the route and loses the token.
+LINK_TOKEN = re.compile(r"(/pay/)[^/?#\s\"']+")
 SENSITIVE_KEYS = re.compile(
     r"(email|name|token|secret|password|authorization|cookie|launch|client_secret|card|cvc|csrf|key|session)",
     re.IGNORECASE,
@@ -36,8 +39,13 @@ def scrub(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [scrub(v) for v in value]
     if isinstance(value, str):
-        return SECRETS.sub(FILTERED, EMAIL.sub(FILTERED, value))
+        return redact_link_tokens(SECRETS.sub(FILTERED, EMAIL.sub(FILTERED, value)))
     return value
+
+
+def redact_link_tokens(text: str) -> str:
+    """``/pay/<token>/checkout`` → ``/pay/[Filtered]/checkout``, in a path, a URL or any text."""
+    return LINK_TOKEN.sub(rf"\g<1>{FILTERED}", text)
 
 
 def _sensitive_key(key: object) -> bool:

@@ -344,12 +344,23 @@ class Spy:
 
 
 class CpuWindow:
+    """CPU over a phase, summed over ``procs``; what each process spent is kept in ``split`` (name → ms per op)."""
+
     def __init__(self, procs: Sequence[Process]) -> None:
         self.procs = procs
-        self.start = sum(p.cpu() for p in procs)
+        self.starts = [p.cpu() for p in procs]
+        self.start = sum(self.starts)
+        self.split: dict[str, float] = {}
 
     def per(self, count: int) -> float:
-        return (sum(p.cpu() for p in self.procs) - self.start) * 1000 / max(count, 1)
+        now = [p.cpu() for p in self.procs]
+        for proc, before, after in zip(self.procs, self.starts, now, strict=True):
+            self.split[proc.name] = (after - before) * 1000 / max(count, 1)
+        return (sum(now) - self.start) * 1000 / max(count, 1)
+
+    def say(self, phase: str) -> None:
+        if len(self.split) > 1:
+            print(f"  {phase} CPU per op by process: " + ", ".join(f"{k} {v:.1f} ms" for k, v in self.split.items()))
 
 
 # --- The wave (B5, B3): bench/sockets.py's client processes ---------------------------------------------------
@@ -394,12 +405,14 @@ async def wave(
     loop = asyncio.get_running_loop()
     reports = [await loop.run_in_executor(None, pipe.recv) for pipe in pipes]
     opened = sum(r["opened"] for _, r in reports)
+    cpu_ms = cpu.per(opened)
+    cpu.say("wave")
     return Wave(
         opened=opened,
         failed=sum(r["failed"] for _, r in reports),
         seconds=max(r["open_seconds"] for _, r in reports),
         latencies=[lat for _, r in reports for lat in r["open_latencies"]],
-        cpu_ms=cpu.per(opened),
+        cpu_ms=cpu_ms,
         rss_kb=(rss_mb(server.pid) - rss0) * 1024 / max(opened, 1),
         pipes=pipes,
         procs=procs,
@@ -673,6 +686,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 acks, made = await request_payments(clinicians, mode.requests_each)
                 seconds = time.perf_counter() - t0
                 b4_cpu = cpu.per(len(acks))
+                cpu.say("B4")
             t0 = time.perf_counter()
             floor_acks, _ = await request_payments(bare_clinicians, mode.requests_each)
             floor_seconds = time.perf_counter() - t0
@@ -696,6 +710,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 cpu = CpuWindow(servers)
                 checkout_lat, intents = await checkouts(http, base, stripe, chosen, patients)
                 b6_cpu = cpu.per(len(checkout_lat))
+                cpu.say("B6")
             own = await sandbox_creates(http, stripe, len(checkout_lat))
             floor_checkout = await timed(len(checkout_lat), lambda: _read(http.post(f"{floor}/checkout", data=b"{}")))
             own_p50 = statistics.median(own) * 1000
@@ -773,6 +788,7 @@ async def b1(
         cpu = CpuWindow(stack.procs)
         at_once, burst_seconds = await deliver(http, stack, clinicians, events, stripe.webhook_secret, at_once=True)
         burst_cpu = cpu.per(len(at_once))
+        cpu.say(f"{key} burst")
     floor_seq = floor_at_once = []
     if floor and bare_clinicians:
         floor_seq = await floor_emits(http, floor, bare_clinicians, len(one_by_one), at_once=False)

@@ -29,7 +29,7 @@ async def refused(stack: PayStack, token: str | None, **kwargs: Any) -> Any:
     client.on("connect_error", lambda data: said.append(data))
     auth = {"token": token} if token is not None else None
     with pytest.raises(socketio.exceptions.ConnectionError) as caught:
-        await client.connect(stack.url, auth=auth, transports=["websocket"], wait_timeout=5, **kwargs)
+        await client.connect(stack.url, auth=auth, transports=["websocket"], wait_timeout=15, **kwargs)
     return said[0] if said else str(caught.value)
 
 

@@ -419,7 +419,7 @@ async def socket_for(world: World, role: str) -> tuple[SocketUser | None, str]:
     user = SocketUser(client)
     auth = {"token": token} if token is not None else None
     try:
-        await client.connect(world.stack.url, auth=auth, transports=["websocket"], wait_timeout=5)
+        await client.connect(world.stack.url, auth=auth, transports=["websocket"], wait_timeout=15)
     except socketio.exceptions.ConnectionError:
         data = refusals[0] if refusals else {}
         return None, str((data.get("data") or {}).get("code") if isinstance(data, dict) else data)

@@ -109,7 +109,7 @@ async def open_socket(url: str, token: str | None, **kwargs: Any) -> SocketUser:
 
     client.on("*", record)
     auth = {"token": token} if token is not None else None
-    await client.connect(url, auth=auth, socketio_path="socket.io", transports=["websocket"], wait_timeout=5, **kwargs)
+    await client.connect(url, auth=auth, socketio_path="socket.io", transports=["websocket"], wait_timeout=15, **kwargs)
     return user
 
 
