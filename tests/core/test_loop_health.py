@@ -76,7 +76,7 @@ old = [[[j] for j in range(3)] for _ in range(100_000)]  # long-lived, freed by 
 loop_health.tune_collector()
 
 async def main():
-    clock = asyncio.create_task(loop_health.collector_clock(young_every=0.01, middle_every=0.1))
+    clock = asyncio.create_task(loop_health.collector_clock(every=0.01))
     largest = 0
     for i in range(100_000):
         C(); C()  # young cyclic garbage, which only the collector frees
@@ -94,5 +94,46 @@ asyncio.run(main())
 
 def test_the_young_generation_is_collected_even_while_old_objects_die() -> None:
     result = subprocess.run([sys.executable, "-c", STRETCH], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok")
+
+
+YOUNG_FROZEN = """
+import gc, weakref
+from addon import loop_health
+
+loop_health.tune_collector()
+at_start = gc.get_freeze_count()
+
+class Cycle:
+    def __init__(self):
+        self.me = self
+
+kept = [Cycle() for _ in range(20_000)]  # like a ping cycle's objects: alive at the next collection, and for 20 s
+garbage = Cycle()
+dead = weakref.ref(garbage)
+del garbage
+gc.collect(0)  # a young collection, as the clock runs four times a second
+assert dead() is None  # young cyclic garbage is still freed
+# Everything that survived is frozen by the callback: no generation holds anything for the next collection to walk.
+assert len(gc.get_objects(1)) == 0, len(gc.get_objects(1))
+assert len(gc.get_objects(2)) == 0, len(gc.get_objects(2))
+assert len(gc.get_objects(0)) < 50, len(gc.get_objects(0))
+assert gc.get_freeze_count() >= at_start + 20_000, (at_start, gc.get_freeze_count())
+
+# The price, as the module says: a cycle that dies after it was frozen waits for a compaction.
+late = weakref.ref(kept[0])
+kept.clear()
+gc.collect(0)
+gc.collect(2)
+assert late() is not None
+assert loop_health.compact() >= 20_000
+assert late() is None
+print("ok")
+"""
+
+
+def test_a_young_collection_freezes_its_survivors_so_no_collection_walks_them_again() -> None:
+    result = subprocess.run([sys.executable, "-c", YOUNG_FROZEN], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok")
