@@ -21,12 +21,16 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Frame, FrameLocator, Page, async_playwright
 
+from sandbox.demo import RunningDemo, running_demo
+from tests.conftest import free_port
+
 __all__ = [
     "CHROMIUM",
     "SCREENSHOT_DIR",
     "browser",
     "complete_three_d_secure",
     "context",
+    "demo",
     "fill_card",
     "page",
     "page_errors",
@@ -81,6 +85,16 @@ async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
         yield fresh
     finally:
         await fresh.close()
+
+
+@pytest_asyncio.fixture
+async def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningDemo]:
+    """``callpay demo`` as a visitor runs it (app, sandbox, mailbox, host simulator), on its own port and folder."""
+    # The demo honours an operator's launch secret and SMTP server; here it must use its own.
+    monkeypatch.delenv("CALLPAY_LAUNCH_SECRET", raising=False)
+    monkeypatch.delenv("CALLPAY_SMTP_URL", raising=False)
+    async with running_demo("127.0.0.1", free_port(), var=tmp_path / "var") as running:
+        yield running
 
 
 @pytest.fixture

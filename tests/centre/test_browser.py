@@ -7,28 +7,18 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
-from sandbox.demo import RunningDemo, running_demo
+from sandbox.demo import RunningDemo
 from tests.accessibility import assert_accessible
 from tests.browser_support import fill_card, save_screenshot, script_errors
-from tests.conftest import free_port
 from tests.e2e.test_in_call_payment import SLOW_MS, link_stripe, panes, request_payment
 from tests.receipts.test_claimable import read_pdf
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-async def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningDemo]:
-    monkeypatch.delenv("CALLPAY_LAUNCH_SECRET", raising=False)
-    monkeypatch.delenv("CALLPAY_SMTP_URL", raising=False)
-    async with running_demo("127.0.0.1", free_port(), var=tmp_path / "var") as running:
-        yield running
 
 
 async def test_pay_then_filter_export_and_refund_half_from_the_payment_centre(

@@ -4,28 +4,15 @@ with 4242 in the sandbox's card frame, the clinician's pop-up, and the receipt a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from playwright.async_api import BrowserContext, FrameLocator, Page, expect
 
-from sandbox.demo import RunningDemo, running_demo
+from sandbox.demo import RunningDemo
 from tests.browser_support import complete_three_d_secure, fill_card, payment_frame, save_screenshot, script_errors
-from tests.conftest import free_port
 from tests.receipts.conftest import pdf_text
 
 pytestmark = pytest.mark.browser
 SLOW_MS = 15_000
-
-
-@pytest.fixture
-async def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningDemo]:
-    # The demo honours an operator's launch secret and SMTP server; here it must use its own.
-    monkeypatch.delenv("CALLPAY_LAUNCH_SECRET", raising=False)
-    monkeypatch.delenv("CALLPAY_SMTP_URL", raising=False)
-    async with running_demo("127.0.0.1", free_port(), var=tmp_path / "var") as running:
-        yield running
 
 
 def panes(page: Page) -> tuple[FrameLocator, FrameLocator]:

@@ -4,27 +4,15 @@ amount."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
-from sandbox.demo import RunningDemo, running_demo
+from sandbox.demo import RunningDemo
 from tests.browser_support import fill_card, save_screenshot, script_errors
-from tests.conftest import free_port
 from tests.e2e.test_in_call_payment import link_stripe, panes
 
 pytestmark = pytest.mark.browser
 SLOW_MS = 20_000
-
-
-@pytest.fixture
-async def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningDemo]:
-    monkeypatch.delenv("CALLPAY_LAUNCH_SECRET", raising=False)
-    monkeypatch.delenv("CALLPAY_SMTP_URL", raising=False)
-    async with running_demo("127.0.0.1", free_port(), var=tmp_path / "var") as running:
-        yield running
 
 
 async def test_a_hold_is_charged_when_the_call_ends_with_one_pop_up_and_one_receipt(

@@ -4,27 +4,16 @@ fresh browser (the patient at home) opens it and pays, and the clinician and the
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from sandbox.demo import RunningDemo, running_demo
+from sandbox.demo import RunningDemo
 from tests.browser_support import fill_card, save_screenshot, script_errors
-from tests.conftest import free_port
 from tests.e2e.test_in_call_payment import link_stripe, panes, request_payment
 
 pytestmark = pytest.mark.browser
 SLOW_MS = 20_000
-
-
-@pytest.fixture
-async def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningDemo]:
-    monkeypatch.delenv("CALLPAY_LAUNCH_SECRET", raising=False)
-    monkeypatch.delenv("CALLPAY_SMTP_URL", raising=False)
-    async with running_demo("127.0.0.1", free_port(), var=tmp_path / "var") as running:
-        yield running
 
 
 async def test_end_call_then_pay_the_link_from_the_outbox(

@@ -4,14 +4,12 @@ is asked twice before cancelling under them, and a cancel during 3-D Secure leav
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.async_api import BrowserContext, Frame, FrameLocator, Page, expect
 
-from sandbox.demo import RunningDemo, running_demo
+from sandbox.demo import RunningDemo
 from tests.accessibility import assert_accessible
 from tests.browser_support import (
     complete_three_d_secure,
@@ -20,19 +18,10 @@ from tests.browser_support import (
     script_errors,
     three_d_secure_frame,
 )
-from tests.conftest import free_port
 from tests.e2e.test_in_call_payment import link_stripe, panes, request_payment
 
 pytestmark = pytest.mark.browser
 SLOW_MS = 20_000
-
-
-@pytest.fixture
-async def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningDemo]:
-    monkeypatch.delenv("CALLPAY_LAUNCH_SECRET", raising=False)
-    monkeypatch.delenv("CALLPAY_SMTP_URL", raising=False)
-    async with running_demo("127.0.0.1", free_port(), var=tmp_path / "var") as running:
-        yield running
 
 
 def frame_of(page: Page, path: str) -> Frame:

@@ -4,29 +4,17 @@ patient's receipt arrives citing the policy they agreed to."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
-from sandbox.demo import RunningDemo, running_demo
+from sandbox.demo import RunningDemo
 from tests.accessibility import assert_accessible
 from tests.browser_support import fill_card, save_screenshot, script_errors
-from tests.conftest import free_port
 from tests.e2e.test_in_call_payment import link_stripe, panes
 from tests.saved_cards.conftest import POLICY
 
 pytestmark = pytest.mark.browser
 SLOW_MS = 20_000
-
-
-@pytest.fixture
-async def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningDemo]:
-    monkeypatch.delenv("CALLPAY_LAUNCH_SECRET", raising=False)
-    monkeypatch.delenv("CALLPAY_SMTP_URL", raising=False)
-    async with running_demo("127.0.0.1", free_port(), var=tmp_path / "var") as running:
-        yield running
 
 
 async def test_save_a_card_at_join_then_the_clinic_charges_a_no_show_fee(

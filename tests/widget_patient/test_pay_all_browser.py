@@ -4,8 +4,6 @@ the clinician gets one pop-up listing what was paid; one receipt lists each requ
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,24 +12,15 @@ from sqlalchemy import select
 
 from addon.appkeys import DB
 from addon.models import OutboxEmail, PayAll, PaymentRequest
-from sandbox.demo import RunningDemo, running_demo
+from sandbox.demo import RunningDemo
 from tests.accessibility import assert_accessible
 from tests.browser_support import fill_card, payment_frame, save_screenshot, script_errors
-from tests.conftest import free_port
 from tests.e2e.test_in_call_payment import link_stripe, panes, request_payment
 from tests.support.payflow import PayStack
 from tests.widget_patient.test_browser import open_patient
 
 pytestmark = pytest.mark.browser
 SLOW_MS = 20_000
-
-
-@pytest.fixture
-async def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningDemo]:
-    monkeypatch.delenv("CALLPAY_LAUNCH_SECRET", raising=False)
-    monkeypatch.delenv("CALLPAY_SMTP_URL", raising=False)
-    async with running_demo("127.0.0.1", free_port(), var=tmp_path / "var") as running:
-        yield running
 
 
 def frame_of(page: Page, path: str) -> Frame:
