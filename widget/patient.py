@@ -26,7 +26,8 @@ async def patient_page(request: web.Request) -> web.Response:
         return opened
     async with request.app[DB_READ]() as db:
         view = await patient_view(db, opened.principal)
-    response = render_surface(request, "patient.html", opened, {"clinic_name": view.clinic_name, "reopen": None})
+    context = {"clinic_name": view.clinic_name, "timezone": view.timezone, "reopen": None}
+    response = render_surface(request, "patient.html", opened, context)
     response.headers["Content-Security-Policy"] = page_policy(request, ENTRY)
     return response
 

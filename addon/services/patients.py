@@ -1,4 +1,5 @@
-"""What the patient's widget shows about where they are paying: the clinic's name, as the patient knows it."""
+"""What the patient's widget shows about where they are paying: the clinic's name, as the patient knows it, and the
+clinic's time zone, in which its receipts are dated."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from addon.services.receipts import name_on_receipt
 @dataclass(frozen=True)
 class PatientView:
     clinic_name: str
+    timezone: str
 
 
 async def patient_view(db: AsyncSession, principal: Principal) -> PatientView:
@@ -22,4 +24,5 @@ async def patient_view(db: AsyncSession, principal: Principal) -> PatientView:
     if clinic is None:
         raise NotFound("This call's clinic doesn't exist.")
     # The name on the receipt is the one the patient will see on their statement and claim with.
-    return PatientView(clinic_name=name_on_receipt(clinic))
+    # The success card's date is the receipt's, so it is in the clinic's zone too, as the clinician's panel shows it.
+    return PatientView(clinic_name=name_on_receipt(clinic), timezone=clinic.timezone)

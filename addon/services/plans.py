@@ -337,7 +337,7 @@ async def _make_request(db: AsyncSession, plan: InstalmentPlan, inst: Instalment
             status=lifecycle.INITIAL.value,
             amount_refunded=0,
             patient_email=await patient_email(db, plan),
-            patient_name=plan.patient_name,
+            patient_name=await patient_name(db, plan),
             payer_sub=plan.payer_sub,
             created_at=now,
             updated_at=now,
@@ -658,6 +658,21 @@ async def patient_email(db: AsyncSession, plan: InstalmentPlan) -> str | None:
     if card is not None and card.email:
         return card.email
     return await payment_links.patient_email_for_call(db, plan.call_id)
+
+
+async def patient_name(db: AsyncSession, plan: InstalmentPlan) -> str | None:
+    """The name on a later instalment's receipt: the plan's, or the one an earlier instalment's checkout learned (the
+    patient is seldom named when the clinician splits the request, but the receipt is their claim)."""
+    if plan.patient_name:
+        return plan.patient_name
+    learned = await db.scalar(
+        select(PaymentRequest.patient_name)
+        .join(Instalment, Instalment.payment_request_id == PaymentRequest.id)
+        .where(Instalment.plan_id == plan.id, PaymentRequest.patient_name.is_not(None))
+        .order_by(Instalment.number)
+        .limit(1)
+    )
+    return str(learned) if learned else None
 
 
 async def remind_due(database: async_sessionmaker[AsyncSession], *, clock: Clock, swept: Swept) -> None:

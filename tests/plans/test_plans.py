@@ -80,6 +80,9 @@ async def test_a_plan_of_three_on_a_saved_card(clinic: PayStack, clock: ManualCl
     row = await request_row(clinic, second.payment_request_id)
     assert row.status == "paid" and row.amount == 10000 and row.receipt_number is not None
     assert row.description == "Treatment course — instalment 2 of 3"
+    # It names the patient as the first did: the name learned at that checkout, so the receipt can be claimed.
+    assert row.patient_name is not None
+    assert row.patient_name == (await request_row(clinic, first)).patient_name
     # Its own receipt says which instalment it is, what of the plan is outstanding, and the next date.
     async with clinic.app[DB]() as db:
         receipt = await receipts.load_receipt(db, row.id)

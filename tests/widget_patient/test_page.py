@@ -40,6 +40,19 @@ async def test_receipt_details_name_the_clinic_when_set(connected: PayStack) -> 
     assert "Harbour Physio Pty Ltd" in html
 
 
+async def test_the_widget_dates_payments_in_the_clinics_time_zone_as_its_receipts_do(connected: PayStack) -> None:
+    """The success card's Date sits beside the receipt number: it is the receipt's date, in the clinic's zone (a
+    device in another zone would otherwise show another day than the emailed receipt)."""
+    from addon.appkeys import DB
+    from addon.models import Clinic
+
+    async with connected.app[DB].begin() as db:
+        await db.execute(Clinic.__table__.update().values(timezone="Australia/Perth"))
+    launch = launch_token(role="patient", sub="patient-1", name=None)
+    html = await (await connected.client.get(f"/widget/patient?launch={launch}")).text()
+    assert '<html lang="en-AU" data-timezone="Australia/Perth">' in html
+
+
 async def test_a_clinician_launch_is_refused_with_a_page_that_says_what_to_do(client: TestClient[Any, Any]) -> None:
     response = await client.get(f"/widget/patient?launch={launch_token(role='team_member')}")
     assert response.status == 401
