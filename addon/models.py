@@ -333,6 +333,9 @@ class PaymentRequest(Base):
     paid_by_name: Mapped[str | None] = mapped_column(String(200))
     # Paid together with other requests of the call (Pay all): the one payment they share (see PayAll).
     pay_all_id: Mapped[str | None] = mapped_column(ForeignKey("pay_alls.id", ondelete="SET NULL"), index=True)
+    # Split into an instalment plan: cancelled because that plan's instalments replace it (its id), so screens can
+    # say "Split into instalments" rather than "Cancelled".
+    replaced_by_plan_id: Mapped[str | None] = mapped_column(String(40))
 
 
 PAY_ALL_STATUSES = ("open", "paid", "superseded", "canceled")

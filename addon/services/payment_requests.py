@@ -87,6 +87,7 @@ def payment_request_json(view: RequestView) -> wire.PaymentRequest:
         payer=Person(id=pr.payer_sub, name=pr.payer_name or "Someone in the call") if pr.payer_sub else None,
         paying=paying_json(pr),
         pay_all=pr.pay_all_id,
+        replaced_by_plan=pr.replaced_by_plan_id,
         # What screens show, so no page formats money or guesses card details itself.
         amount_display=money.format_amount(pr.amount, pr.currency),
         card_brand=pr.card_brand,

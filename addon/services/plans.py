@@ -249,7 +249,10 @@ async def _split(db: AsyncSession, principal: Principal, terms: _Terms, *, now: 
             "The patient is paying this together with other requests, so it can't be split now.",
             code="not_splittable",
         )
-    moved = await transition(db, terms.request_id, Trigger.PLAN_REPLACED, where=[same_intent])
+    plan_id = new_id()
+    moved = await transition(
+        db, terms.request_id, Trigger.PLAN_REPLACED, where=[same_intent], values={"replaced_by_plan_id": plan_id}
+    )
     if not moved.moved:
         existing = await db.scalar(select(InstalmentPlan).where(InstalmentPlan.payment_request_id == terms.request_id))
         if existing is not None:  # a second click, or another admin, split it a moment ago
@@ -258,7 +261,7 @@ async def _split(db: AsyncSession, principal: Principal, terms: _Terms, *, now: 
     events = list(moved.events)
     pr = await db.get_one(PaymentRequest, terms.request_id, populate_existing=True)
     plan = InstalmentPlan(
-        id=new_id(),
+        id=plan_id,
         clinic_id=pr.clinic_id,
         call_id=pr.call_id,
         payment_request_id=pr.id,

@@ -89,6 +89,10 @@ class PaymentRequest(Outgoing):
     pay_all: str | None = Field(
         default=None, description="Paid together with other requests of the call (Pay all): the payment they share"
     )
+    replaced_by_plan: str | None = Field(
+        default=None,
+        description="Split into an instalment plan (its id): cancelled because the plan's instalments replace it",
+    )
     # What screens show, so no page formats money or guesses card details itself.
     amount_display: str = Field(description='The amount as people read it, with its currency ("A$80.00")')
     card_brand: str | None

@@ -9,6 +9,12 @@ const form = $("filters");
 const rows = $("rows");
 const STATUS_WORDS = Object.fromEntries(config.statuses.map((s) => [s.value, s.label]));
 
+// A request split into an instalment plan is cancelled in the lifecycle, but nothing was called off: say what happened.
+function statusLabel(pr) {
+  if (pr.status === "canceled" && pr.replaced_by_plan) return "Split into instalments";
+  return STATUS_WORDS[pr.status] ?? pr.status;
+}
+
 let sort = "-created_at";
 let nextCursor = null;
 let current = null; // the payment whose details are open
@@ -90,7 +96,7 @@ function renderRow(pr) {
   const status = cell("");
   const badge = document.createElement("span");
   badge.className = `cp-status cp-status-${pr.status}`;
-  badge.textContent = STATUS_WORDS[pr.status] ?? pr.status;
+  badge.textContent = statusLabel(pr);
   status.append(badge);
   tr.append(status, cell(pr.receipt_number ?? "—"));
   const open = document.createElement("td");
@@ -219,7 +225,7 @@ function renderDetail(pr) {
     div.append(dt, dd);
     facts.append(div);
   };
-  fact("Status", STATUS_WORDS[pr.status] ?? pr.status);
+  fact("Status", statusLabel(pr));
   fact("Requested", pr.created_at_display);
   fact("Paid", pr.paid_at_display);
   fact("Patient", [pr.patient_name, pr.patient_email].filter(Boolean).join(" · "));

@@ -63,6 +63,10 @@ async def test_split_pay_the_first_jump_to_the_second_date_then_cancel(
     # The patient sees instalment 1 of 3 and pays it now.
     await expect(patient.locator("#pw-requests")).to_contain_text("instalment 1 of 3", timeout=SLOW_MS)
     await expect(patient.locator("#pw-requests")).to_contain_text("A$100.00")
+    # The request it replaced says it was split, on both sides, never "Cancelled by your clinician".
+    await expect(patient.locator("#pw-requests")).to_contain_text("Split into instalments — nothing charged")
+    await expect(patient.locator("#pw-requests")).not_to_contain_text("Cancelled by your clinician")
+    await expect(clinician.locator(".cp-request", has_text="A$300.00")).to_contain_text("Split into instalments")
     await patient.get_by_test_id("pay-now").click()
     await patient.get_by_test_id("receipt-email").fill("sam.patient@example.com")
     await fill_card(patient.get_by_test_id("payment-element"), "4242 4242 4242 4242")
@@ -73,9 +77,11 @@ async def test_split_pay_the_first_jump_to_the_second_date_then_cancel(
     await page.get_by_test_id("host-next-instalment").click()
     await expect(page.get_by_test_id("host-clock")).to_contain_text("1 charged to the saved card", timeout=SLOW_MS)
     await save_screenshot(page, "plans-02-next-date")
-    messages = await demo.mailbox.wait_for(2, within=30)
+    # The plan's schedule email, then a receipt for each paid instalment (the second may still be on its way).
+    messages = await demo.mailbox.wait_for(3, within=30)
     subjects = [m.subject for m in messages]
     assert sum("receipt" in s.lower() for s in subjects) == 2, subjects
+    assert sum("instalment plan" in s.lower() for s in subjects) == 1, subjects
 
     # The payment centre: the plan, its schedule, a receipt for each paid instalment, and Cancel plan.
     async with context.expect_page() as opened:

@@ -60,8 +60,11 @@ async def test_a_plan_of_three_on_a_saved_card(clinic: PayStack, clock: ManualCl
     assert [i["status"] for i in plan["instalments"]] == ["unpaid", "scheduled", "scheduled"]
     assert plan["outstanding_display"] == "A$300.01" and plan["next_amount_display"] == "A$100.00"
     assert (await request_row(clinic, pr["id"])).status == "canceled"
+    # Screens say it was split, not called off: the request names the plan that replaced it.
+    assert (await request_row(clinic, pr["id"])).replaced_by_plan_id == plan["id"]
     first = plan["instalments"][0]["payment_request"]
     assert (await request_row(clinic, first)).description == "Treatment course — instalment 1 of 3"
+    assert (await request_row(clinic, first)).replaced_by_plan_id is None
     # The patient pays the first now, in the call.
     intent, _ = await clinic.pay(first, patient)
     assert intent["status"] == "succeeded"

@@ -55,6 +55,12 @@ function focusAction(id, action) {
   item?.querySelector(`[data-action="${action}"]`)?.focus();
 }
 
+// A request split into an instalment plan is cancelled in the lifecycle, but nothing was called off: say what happened.
+function statusLabel(pr) {
+  if (pr.status === "canceled" && pr.replaced_by_plan) return "Split into instalments";
+  return STATUS_WORDS[pr.status] ?? pr.status;
+}
+
 function renderItem(pr) {
   const item = element("li", { className: "cp-request" });
   item.dataset.id = pr.id;
@@ -63,7 +69,7 @@ function renderItem(pr) {
   item.dataset.paying = paying ? pr.paying.step : "";
   const status = paying
     ? element("span", { className: "cp-status cp-status-paying", text: "Paying now", attrs: { "data-testid": "request-paying" } })
-    : element("span", { className: `cp-status cp-status-${pr.status}`, text: STATUS_WORDS[pr.status] ?? pr.status });
+    : element("span", { className: `cp-status cp-status-${pr.status}`, text: statusLabel(pr) });
   item.append(
     element("span", { className: "cp-request-amount", text: pr.amount_display }),
     status,

@@ -12,9 +12,11 @@ export const STATUS_WORDS = {
 };
 
 export const RELEASED_WORDS = "Hold released by your clinician — you haven't been charged";
+export const SPLIT_WORDS = "Split into instalments — nothing charged for this one";
 
 export function statusWords(pr) {
   if (pr.capture === "hold" && pr.status === "canceled") return RELEASED_WORDS;
+  if (pr.status === "canceled" && pr.replaced_by_plan) return SPLIT_WORDS;
   return STATUS_WORDS[pr.status] || pr.status;
 }
 
