@@ -117,8 +117,10 @@ async def page(context: BrowserContext, page_errors: list[str], request: pytest.
 
 def script_errors(errors: list[str]) -> list[str]:
     """The page errors that count: Chromium also logs HTTP errors a page handles (a declined card's 402, a refused
-    form's 400, a missing favicon) as resource errors, which are not failures of the page's scripts."""
-    return [e for e in errors if "Failed to load resource" not in e]
+    form's 400, a missing favicon) as resource errors, which are not failures of the page's scripts; and a reconnect
+    attempted while a test has put the browser offline (``set_offline``) as a failed connection."""
+    not_failures = ("Failed to load resource", "ERR_INTERNET_DISCONNECTED")
+    return [e for e in errors if not any(words in e for words in not_failures)]
 
 
 def _file_name(name: str) -> str:
