@@ -76,45 +76,29 @@ async def _refund_message(sessions: async_sessionmaker[AsyncSession], row: Claim
     return await asyncio.to_thread(build_receipt_email, receipt, to_address=row.to_address, mail_from=mail_from)
 
 
-async def _link_message(sessions: async_sessionmaker[AsyncSession], row: Claimed, mail_from: str) -> EmailMessage:
-    try:
-        return await link_emails.link_message(sessions, row.dedupe_key, row.to_address, mail_from)
-    except link_emails.NotSendable as exc:
-        raise Undeliverable(str(exc)) from exc
+# The link and plan emails are built from what their dedupe key names (the link, the instalment).
+KeyedBuilder = Callable[[async_sessionmaker[AsyncSession], str, str, str], Awaitable[EmailMessage]]
 
 
-async def _link_notice(sessions: async_sessionmaker[AsyncSession], row: Claimed, mail_from: str) -> EmailMessage:
-    try:
-        return await link_emails.notice_message(sessions, row.dedupe_key, row.to_address, mail_from)
-    except link_emails.NotSendable as exc:
-        raise Undeliverable(str(exc)) from exc
+def _by_key(build: KeyedBuilder) -> MessageBuilder:
+    """A keyed email's builder as the outbox calls it; one that can no longer be sent is undeliverable."""
 
+    async def message(sessions: async_sessionmaker[AsyncSession], row: Claimed, mail_from: str) -> EmailMessage:
+        try:
+            return await build(sessions, row.dedupe_key, row.to_address, mail_from)
+        except link_emails.NotSendable as exc:
+            raise Undeliverable(str(exc)) from exc
 
-async def _instalment_reminder(
-    sessions: async_sessionmaker[AsyncSession], row: Claimed, mail_from: str
-) -> EmailMessage:
-    try:
-        return await plan_emails.reminder_message(sessions, row.dedupe_key, row.to_address, mail_from)
-    except link_emails.NotSendable as exc:
-        raise Undeliverable(str(exc)) from exc
-
-
-async def _instalment_schedule(
-    sessions: async_sessionmaker[AsyncSession], row: Claimed, mail_from: str
-) -> EmailMessage:
-    try:
-        return await plan_emails.schedule_message(sessions, row.dedupe_key, row.to_address, mail_from)
-    except link_emails.NotSendable as exc:
-        raise Undeliverable(str(exc)) from exc
+    return message
 
 
 BUILDERS: Mapping[str, MessageBuilder] = {
     "receipt": _receipt_message,
     "refund": _refund_message,
-    "payment_link": _link_message,
-    "link_notice": _link_notice,
-    "instalment_reminder": _instalment_reminder,
-    "instalment_schedule": _instalment_schedule,
+    "payment_link": _by_key(link_emails.link_message),
+    "link_notice": _by_key(link_emails.notice_message),
+    "instalment_reminder": _by_key(plan_emails.reminder_message),
+    "instalment_schedule": _by_key(plan_emails.schedule_message),
 }
 
 

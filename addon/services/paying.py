@@ -28,6 +28,7 @@ from addon.services import participants
 from addon.services.checkout import refuse_unless_payable, refuse_unless_theirs
 from addon.services.paying_state import CLEARED, PAYABLE, TTL, paying_json
 from addon.services.payment_requests import Outcome, changed_event, find_in_call
+from addon.wire import payments as wire
 
 # The same step said again by the same person sooner than this after it was last renewed changes nothing (and
 # tells no one), so the page's renewals (every 40 seconds) and a checkout repeated for a new email stay quiet.
@@ -48,8 +49,8 @@ async def report(db: AsyncSession, principal: Principal, request_id: object, ste
         refuse_unless_theirs(pr, principal)  # another patient's checkout made its payment: they are the one paying
         said: Step = "confirming" if step == "confirming" else "checkout"
         moved = await _mark(db, pr, principal.user_external_id, principal.user_name, said)
-    body, event = await changed_event(db, pr.id)
-    return Outcome(body, [replace(event, status_changed=False)] if moved else [])
+    body, event = await _paying_event(db, pr.id)
+    return Outcome(body, [event] if moved else [])
 
 
 async def checkout_opened(
@@ -64,8 +65,8 @@ async def checkout_opened(
         return []
     if not await _mark(db, pr, principal.user_external_id, principal.user_name, "checkout"):
         return []
-    _, event = await changed_event(db, pr.id)
-    return [replace(event, status_changed=False)]
+    _, event = await _paying_event(db, pr.id)
+    return [event]
 
 
 async def set_opened(db: AsyncSession, principal: Principal, request_ids: list[str]) -> list[Outbound]:
@@ -105,8 +106,8 @@ async def _authenticating(db: AsyncSession, pr: PaymentRequest) -> list[Outbound
         return []
     if not await _mark(db, pr, pr.paying_sub or "", pr.paying_name, "authenticating"):
         return []
-    _, event = await changed_event(db, pr.id)
-    return [replace(event, status_changed=False)]
+    _, event = await _paying_event(db, pr.id)
+    return [event]
 
 
 async def _mark(db: AsyncSession, pr: PaymentRequest, sub: str, name: str | None, step: Step) -> bool:
@@ -136,3 +137,10 @@ async def _set(db: AsyncSession, pr: PaymentRequest, values: dict[str, Any], con
         .returning(PaymentRequest.id)
     )
     return result.scalar_one_or_none() is not None
+
+
+async def _paying_event(db: AsyncSession, request_id: str) -> tuple[wire.PaymentRequest, Outbound]:
+    """The request's JSON and its ``payment_request`` event after a "who is paying now" change: its status is the
+    same, so the event says so (payments by outcome count changes of status only)."""
+    body, event = await changed_event(db, request_id)
+    return body, replace(event, status_changed=False)

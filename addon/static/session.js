@@ -54,3 +54,17 @@ export async function api(path, options) {
   const text = await (await request(path, options)).text();
   return text ? JSON.parse(text) : {};
 }
+
+// Fetches a file the API makes (a CSV export, a receipt PDF) with the session token and saves it under the name
+// the server gives (Content-Disposition), or `fallbackName`.
+export async function download(path, fallbackName, accept = "application/pdf") {
+  const response = await request(path, { accept });
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const name = /filename="([^"]+)"/.exec(disposition)?.[1] ?? fallbackName;
+  const url = URL.createObjectURL(await response.blob());
+  const link = Object.assign(document.createElement("a"), { href: url, download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  window.setTimeout(() => URL.revokeObjectURL(url), 10000);
+}

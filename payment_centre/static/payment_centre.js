@@ -1,7 +1,7 @@
 // The payment centre: the list with its filters and totals, the export, and one payment's details and actions.
 // Every rule (who may refund, what is left, how money and dates read) comes from the server's answers; this script
 // only shows them and sends what the person typed.
-import { api, request } from "/static/session.js";
+import { api, download } from "/static/session.js";
 
 const config = JSON.parse(document.getElementById("centre-config").textContent);
 const $ = (id) => document.getElementById(id);
@@ -164,18 +164,6 @@ for (const button of document.querySelectorAll(".cp-sort")) {
 }
 
 // --- Files: the export and receipts --------------------------------------------------------------------------
-
-async function download(path, fallbackName, accept) {
-  const response = await request(path, { accept });
-  const disposition = response.headers.get("Content-Disposition") || "";
-  const name = /filename="([^"]+)"/.exec(disposition)?.[1] ?? fallbackName;
-  const url = URL.createObjectURL(await response.blob());
-  const link = Object.assign(document.createElement("a"), { href: url, download: name });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  window.setTimeout(() => URL.revokeObjectURL(url), 10000);
-}
 
 $("export").addEventListener("click", async () => {
   const query = filterQuery();

@@ -2,7 +2,7 @@
 // plan, and Offer an instalment plan on the payment whose details are open. The server decides who may, how the
 // amounts split and what each instalment's status is; this page shows its answers and sends what was chosen.
 
-import { api, request, session } from "/static/session.js";
+import { api, download, session } from "/static/session.js";
 import { element } from "/widget/static/view.js";
 
 const $ = (id) => document.getElementById(id);
@@ -23,18 +23,6 @@ let shown = null; // the payment whose details are open (for Offer a plan)
 
 function outcome(message, kind) {
   $("plan-outcome").replaceChildren(element("p", { className: `notice ${kind}`, text: message }));
-}
-
-async function download(path, fallbackName) {
-  const response = await request(path, { accept: "application/pdf" });
-  const disposition = response.headers.get("Content-Disposition") || "";
-  const name = /filename="([^"]+)"/.exec(disposition)?.[1] ?? fallbackName;
-  const url = URL.createObjectURL(await response.blob());
-  const link = Object.assign(document.createElement("a"), { href: url, download: name });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  window.setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 // --- The list ----------------------------------------------------------------------------------------------
