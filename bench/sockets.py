@@ -565,6 +565,13 @@ async def drive(
     print(f"/healthz during wave    {fmt(results['healthz_wave'])}")
     print(f"/healthz during hold    {fmt(results['healthz_hold'])}  (errors {probe_errors})")
     print(f"load average            {load_average()}")
+    # What the loop was running in its busiest stalls (the loop watch samples its stack while it is late).
+    busiest = sorted(stalls, key=lambda item: -float(item[1].get("busy_ms", 0)))[:5]
+    for t, line in busiest:
+        phase = "wave" if t < wave_end else "hold" if t < hold_end else "after"
+        print(f"stall ({phase})           {line.get('stall_ms')} ms wall, {line.get('busy_ms')} ms busy; seen running:")
+        for seen in line.get("stacks") or [{"seen": 0, "stack": ["(no sample: it ended within 50 ms of its start)"]}]:
+            print(f"    {seen['seen']} samples: " + " <- ".join(reversed(seen["stack"][-8:])))
     errors = [line for line in log_lines(log_path) if line.get("level") == "error"]
     if errors:
         print(f"server errors           {len(errors)}; first: {errors[0].get('message')}")
