@@ -24,7 +24,7 @@ from addon.appkeys import AFTER_COMMIT, CLOCK, DB, DB_READ, GATEWAY, OUTBOX, REC
 from addon.mail import SEND_TIMEOUT, SmtpTransport
 from addon.outbound import Outbound
 from addon.publish import publish_after_commit
-from addon.services import holds, payment_links, plans, reconciliation
+from addon.services import holds, payment_links, plans, reconciliation, saved_cards
 from addon.services.outbox import OutboxWorker
 
 log = logging.getLogger("callpay.outbox")
@@ -46,6 +46,7 @@ def setup(app: web.Application) -> None:
     job(app, _link_sweeper)
     job(app, _hold_sweeper)
     job(app, _plan_sweeper)
+    job(app, _stalled_charge_sweeper)
     job(app, _reconciler)
     app[AFTER_COMMIT].append(lambda events: _wake_outbox(app, events))
 
@@ -126,6 +127,25 @@ async def sweep_plans_once(app: web.Application) -> plans.Swept:
 
 def _plan_sweeper(app: web.Application) -> AsyncIterator[None]:
     return _periodic(app, sweep_plans_once, PLAN_SWEEP_INTERVAL, "instalment plan sweep")
+
+
+STALLED_CHARGE_INTERVAL = 60.0
+
+
+async def resume_stalled_charges_once(app: web.Application) -> saved_cards.Resumed:
+    """One round of asking Stripe again about card-on-file charges whose answer was lost, its events published; the
+    one entry point a separate worker process can call on its own schedule."""
+    resumed = await saved_cards.resume_stalled(
+        app[DB], app[GATEWAY], clock=app[CLOCK], base_url=app[SETTINGS].public_url
+    )
+    await publish_after_commit(app, resumed.events)
+    if OUTBOX in app and resumed.finished:
+        app[OUTBOX].wake()
+    return resumed
+
+
+def _stalled_charge_sweeper(app: web.Application) -> AsyncIterator[None]:
+    return _periodic(app, resume_stalled_charges_once, STALLED_CHARGE_INTERVAL, "stalled charge sweep")
 
 
 async def _periodic(

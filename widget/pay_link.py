@@ -35,10 +35,14 @@ async def pay_page(request: web.Request) -> web.StreamResponse:
         return _page(request, {"state": "unavailable", "clinic_name": None}, status=404)
     if found.status in (L.EXPIRED, L.CANCELED):
         return _page(
-            request, {"state": "unavailable", "clinic_name": found.clinic_name, "why": found.status.value}, status=410
-        )
+            request,
+            {"state": "unavailable", "clinic_name": found.clinic_name, "why": found.status.value,
+             "timezone": found.timezone},
+            status=410,
+        )  # fmt: skip
     link = found.body.to_json() if found.body is not None else None
-    return _page(request, {"state": found.status.value, "clinic_name": found.clinic_name, "link": link})
+    context = {"state": found.status.value, "clinic_name": found.clinic_name, "link": link, "timezone": found.timezone}
+    return _page(request, context)
 
 
 def _page(

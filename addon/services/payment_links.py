@@ -750,6 +750,8 @@ class PublicLink:
     status: LinkStatus | None  # None: no such link
     clinic_name: str | None = None
     body: wire.PublicPaymentLink | None = None
+    # The clinic's time zone: the page shows its dates as the receipt and the link's email do, not in the device's.
+    timezone: str | None = None
 
 
 async def public(db: AsyncSession, token: object, *, clock: Clock) -> PublicLink:
@@ -761,7 +763,7 @@ async def public(db: AsyncSession, token: object, *, clock: Clock) -> PublicLink
     status = effective_status(link, now)
     name = receipts.name_on_receipt(clinic)
     if status not in (L.ACTIVE, L.PAID):
-        return PublicLink(status, name)
+        return PublicLink(status, name, timezone=clinic.timezone)
     body = wire.PublicPaymentLink.model_validate(
         {
             "status": status.value,
@@ -787,7 +789,7 @@ async def public(db: AsyncSession, token: object, *, clock: Clock) -> PublicLink
             "payment_request": link.payment_request_id,
         }
     )
-    return PublicLink(status, name, body)
+    return PublicLink(status, name, body, clinic.timezone)
 
 
 def refuse_unless_active(found: PublicLink) -> None:

@@ -451,7 +451,9 @@ async def plan_json(db: AsyncSession, plan: InstalmentPlan, principal: Principal
                 payment_link=inst.payment_link_id,
             )
         )
-    outstanding = plan.amount - paid
+    # What can still be paid: every instalment neither paid nor cancelled. For an active plan that is the amount less
+    # what is paid; once cancelled, only what was already sent (its link or request still payable) is left.
+    outstanding = sum(i.amount for i in items if i.status not in ("paid", "canceled"))
     upcoming = [i for i in items if i.status in ("scheduled", "charging")]
     status: wire.PlanStatus = plan.status  # type: ignore[assignment]
     if status == "active" and items and all(i.status == "paid" for i in items):

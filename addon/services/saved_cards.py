@@ -39,6 +39,10 @@ Guarantees:
   :class:`~addon.errors.NotFound` / :class:`~addon.errors.Conflict` for a request that isn't there or can't be
   charged (it already has a checkout under way), and :class:`~addon.errors.PaymentProviderError` when Stripe
   can't be reached (nothing charged; retry with the same key).
+- A charge whose answer never came back (Stripe unreachable, the connection lost after Stripe charged) is not left
+  pending: :func:`resume_stalled` (a background job, every minute) asks Stripe again with the same idempotency key,
+  which answers what it did the first time, or makes the charge now if it never arrived. Instalments are left to
+  their plan's own scheduler, which retries them the same way.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
 from sqlalchemy import or_, select, update
@@ -56,7 +61,7 @@ from addon.auth.roles import Role
 from addon.auth.sessions import Principal
 from addon.clock import Clock
 from addon.dbutil import insert_ignoring_conflict
-from addon.errors import Conflict, NotFound
+from addon.errors import CallpayError, Conflict, NotFound
 from addon.gateway import OffSessionDeclined, PaymentIntentInfo, StripeGateway
 from addon.lifecycle import MONEY_TAKEN, Trigger
 from addon.models import (
@@ -393,6 +398,13 @@ async def _start(
         )
     pr = await db.get_one(PaymentRequest, row.payment_request_id, populate_existing=True)
     if row.status == "paid" or pr.status in MONEY_TAKEN:
+        if row.status == "pending":
+            # Stripe's answer was lost but its event came: the request is paid, and so is this charge.
+            await db.execute(
+                update(OffSessionCharge)
+                .where(OffSessionCharge.id == row.id, OffSessionCharge.status == "pending")
+                .values(status="paid", stripe_payment_intent_id=pr.stripe_payment_intent_id, updated_at=utcnow())
+            )
         return Paid(await _json(db, pr.id), first=False)
     if row.status == "needs_patient" and row.payment_link_id is not None:
         link = await link_changed(db, row.payment_link_id, now=utcnow())
@@ -522,3 +534,77 @@ async def _needs_patient(
         _, event = await changed_event(db, attempt.request_id)
         events.append(event)
     return NeedsPatient(await _json(db, attempt.request_id), link, reason, events, first=attempt.first)
+
+
+# --- Charges whose answer was lost -------------------------------------------------------------------------
+
+# A charge still pending this long after it was recorded lost its answer: one normally answers within the
+# gateway's timeout and its retries, seconds.
+STALLED_AFTER = timedelta(minutes=2)
+# Stripe keeps an idempotency key for at least 24 hours; past that, asking again could charge a second time, so an
+# older pending charge is left for the clinic to look at (logged each round).
+RESUMABLE_FOR = timedelta(hours=23)
+PLAN_PURPOSE = "instalment"  # retried by its plan's own scheduler (addon/services/plans.py)
+
+
+@dataclass
+class Resumed:
+    """One round of :func:`resume_stalled`: charges asked about again, finished, and still without an answer."""
+
+    asked: int = 0
+    finished: int = 0
+    failed: int = 0
+    events: list[Outbound] = field(default_factory=list)
+
+
+async def resume_stalled(
+    database: async_sessionmaker[AsyncSession], gateway: StripeGateway, *, clock: Clock, base_url: str
+) -> Resumed:
+    """Ask Stripe again about each charge left pending (see the module's guarantees). Safe in several workers at
+    once, as a double click is: the same key makes the same charge, and recording its outcome is conditional."""
+    now = clock.now()
+    async with database() as db:
+        rows = (
+            await db.execute(
+                select(
+                    OffSessionCharge.clinic_id,
+                    OffSessionCharge.idempotency_key,
+                    OffSessionCharge.purpose,
+                    OffSessionCharge.created_at,
+                )
+                .where(
+                    OffSessionCharge.status == "pending",
+                    OffSessionCharge.purpose != PLAN_PURPOSE,
+                    OffSessionCharge.created_at < now - STALLED_AFTER,
+                )
+                .order_by(OffSessionCharge.created_at)
+                .limit(100)
+            )
+        ).all()
+    resumed = Resumed()
+    for clinic_id, key, purpose, created_at in rows:
+        if created_at < now - RESUMABLE_FOR:
+            log.warning(
+                "off-session charge pending past Stripe's idempotency window; left for the clinic",
+                extra={"clinic": clinic_id, "idempotency_key": key},
+            )
+            continue
+        resumed.asked += 1
+        try:
+            outcome = await _charge(
+                database, gateway, clock=clock, base_url=base_url, clinic_id=clinic_id, purpose=purpose,
+                idempotency_key=key, actor=None, find=_recorded_already, make_request=_recorded_already,
+            )  # fmt: skip
+        except CallpayError as exc:
+            # Stripe still unreachable, or the clinic can't take payments now: the next round asks again.
+            log.warning("off-session charge still without an answer", extra={"idempotency_key": key, "error": exc.code})
+            resumed.failed += 1
+            continue
+        resumed.finished += 1
+        resumed.events.extend(outcome.events)
+    return resumed
+
+
+async def _recorded_already(*_: object) -> Any:
+    """A resumed charge is found by its key: it never looks for a card or makes a request."""
+    raise AssertionError("a resumed charge is recorded already")

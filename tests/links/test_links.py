@@ -243,12 +243,14 @@ async def test_the_page_reveals_nothing_and_is_never_cached(connected: PayStack,
     link = await make_link(connected, admin, amount="80.00")
     good = await connected.client.get(f"/pay/{token_of(link)}")
     assert good.status == 200 and "A$80.00" in await good.text()
+    # Its dates are shown in the clinic's time zone (as the link's email and the receipt write them).
+    assert 'data-timezone="Australia/Sydney"' in await good.text()
     assert good.headers["Referrer-Policy"] == "no-referrer" and "no-store" in good.headers["Cache-Control"]
     wrong = token_of(link)[:-2] + ("AA" if not token_of(link).endswith("AA") else "BB")
     pages = [await connected.client.get(f"/pay/{t}") for t in (wrong, "x" * 32, "short")]
     texts = {await p.text() for p in pages}
     assert len(texts) == 1 and {p.status for p in pages} == {404}
-    assert "Harbour Physio" not in texts.pop()
+    assert "Harbour Physio" not in (unknown := texts.pop()) and "data-timezone" not in unknown
     for p in pages:
         assert p.headers["Referrer-Policy"] == "no-referrer" and "no-store" in p.headers["Cache-Control"]
 

@@ -229,6 +229,10 @@ async def test_cancel_stops_what_is_scheduled(clinic: PayStack, clock: ManualClo
     assert status == 200, body
     assert body["status"] == "canceled" and not body["cancelable"]
     assert [i["status"] for i in body["instalments"]] == ["unpaid", "canceled", "canceled", "canceled"]
+    # Only the first instalment, already sent to the patient, can still be paid: the cancelled ones are not owed.
+    first = body["instalments"][0]
+    assert body["paid"] == 0 and body["outstanding"] == first["amount"] < body["amount"]
+    assert body["outstanding_display"] == first["amount_display"]
     clock.advance(timedelta(days=200))
     await sweep(clinic)
     assert await _charges(clinic) == 0

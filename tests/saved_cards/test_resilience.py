@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from addon.appkeys import DB
+from addon.appkeys import DB, GATEWAY
+from addon.clock import ManualClock
 from addon.models import OffSessionCharge, PaymentRequest, SavedCard
+from addon.services import saved_cards
 from sandbox.stripe import RunningSandbox
 from tests.saved_cards.conftest import save_card, turn_on
 from tests.support.payflow import PayStack, build_stack, receipts_queued
@@ -117,3 +120,69 @@ async def test_admins_charging_at_once_on_postgres_charge_once(pg_clinic: PaySta
     assert fees == 1
     await pg_clinic.webhooks_settled()
     assert await receipts_queued(pg_clinic, answers[0][1]["payment_request"]["id"]) == 1
+
+
+async def pending_charge(stack: PayStack) -> OffSessionCharge:
+    async with stack.app[DB]() as db:
+        row = await db.scalar(select(OffSessionCharge))
+    assert row is not None
+    return row
+
+
+@pytest.mark.parametrize(
+    ("kind", "charged_at_first"),
+    [("drop_after", True), ("drop", False)],
+    ids=["stripe-charged-and-the-answer-was-lost", "stripe-never-heard"],
+)
+async def test_a_charge_nobody_tries_again_is_finished_by_the_background_round(
+    clinic: PayStack, kind: str, charged_at_first: bool
+) -> None:
+    patient = await clinic.patient(extra={"email": "pat@example.com"})
+    card = await save_card(clinic, patient)
+    customer = await customer_of(clinic, card["id"])
+    admin = await clinic.session(role="team_admin", sub="admin-1", call=None)
+    await fault(clinic, route_prefix="/v1/payment_intents", method="POST", kind=kind, count=3)
+    status, body = await clinic.api(
+        "POST", f"/api/v1/saved-cards/{card['id']}/fees", admin, json={"kind": "no_show", "client_ref": "a"}
+    )
+    assert status == 502, body
+    assert len(await intents_for(clinic, customer)) == (1 if charged_at_first else 0)
+    await clinic.webhooks_settled()
+    clock = ManualClock()
+    # A round straight away leaves it alone: a charge may still be on its way.
+    early = await saved_cards.resume_stalled(clinic.app[DB], clinic.app[GATEWAY], clock=clock, base_url="http://x")
+    assert early.asked == 0
+    # Minutes later nobody has pressed Charge again: the round asks Stripe with the same key.
+    clock.advance(saved_cards.STALLED_AFTER + timedelta(seconds=1))
+    rounds = [
+        await saved_cards.resume_stalled(clinic.app[DB], clinic.app[GATEWAY], clock=clock, base_url="http://x")
+        for _ in range(2)
+    ]
+    row = await pending_charge(clinic)
+    assert row.status == "paid" and row.stripe_payment_intent_id is not None
+    assert len(await intents_for(clinic, customer)) == 1  # one charge, whichever way it went
+    assert rounds[0].finished == 1 and rounds[1].asked == 0  # finished once, then nothing is pending
+    await clinic.webhooks_settled()
+    status, pr = await clinic.api("GET", f"/api/v1/payment-requests/{row.payment_request_id}", admin)
+    assert status == 200 and pr["status"] == "paid", pr
+    assert await receipts_queued(clinic, row.payment_request_id) == 1
+
+
+async def test_a_round_while_stripe_is_still_unreachable_leaves_the_charge_pending(clinic: PayStack) -> None:
+    patient = await clinic.patient(extra={"email": "pat@example.com"})
+    card = await save_card(clinic, patient)
+    admin = await clinic.session(role="team_admin", sub="admin-1", call=None)
+    await fault(clinic, route_prefix="/v1/payment_intents", method="POST", kind="drop", count=6)
+    status, _ = await clinic.api(
+        "POST", f"/api/v1/saved-cards/{card['id']}/fees", admin, json={"kind": "no_show", "client_ref": "a"}
+    )
+    assert status == 502
+    clock = ManualClock()
+    clock.advance(saved_cards.STALLED_AFTER + timedelta(seconds=1))
+    still = await saved_cards.resume_stalled(clinic.app[DB], clinic.app[GATEWAY], clock=clock, base_url="http://x")
+    assert (still.asked, still.finished, still.failed) == (1, 0, 1)
+    assert (await pending_charge(clinic)).status == "pending"
+    # Past Stripe's idempotency window it is no longer asked about: a new key could charge twice.
+    clock.advance(saved_cards.RESUMABLE_FOR)
+    late = await saved_cards.resume_stalled(clinic.app[DB], clinic.app[GATEWAY], clock=clock, base_url="http://x")
+    assert late.asked == 0
