@@ -18,7 +18,19 @@ import payment_centre
 import realtime
 import widget
 from addon import __version__, background, db, loop_health, metrics, middleware
-from addon.appkeys import AFTER_COMMIT, CLOCK, DB, DB_READ, ENGINE, GATEWAY, PUBLISHER, RATE_LIMITS, SETTINGS, SOCKETS
+from addon.appkeys import (
+    AFTER_COMMIT,
+    CLOCK,
+    DB,
+    DB_READ,
+    ENGINE,
+    GATEWAY,
+    HOLDS_SOCKETS,
+    PUBLISHER,
+    RATE_LIMITS,
+    SETTINGS,
+    SOCKETS,
+)
 from addon.clock import SYSTEM
 from addon.gateway import StripeGateway
 from addon.http import (
@@ -44,10 +56,13 @@ FAVICON = STATIC / "icons" / "request-payment.svg"
 MAX_BODY = 1024 * 1024
 
 
-def create_app(settings: Settings, *, require_migrated: bool = True, long_lived: bool = False) -> web.Application:
+def create_app(
+    settings: Settings, *, require_migrated: bool = True, long_lived: bool = False, holds_sockets: bool = True
+) -> web.Application:
     """The app. ``long_lived`` (``callpay serve``) also tunes the process's garbage collector once it has started,
     for a server that holds thousands of sockets for hours (see addon/loop_health.py); tests and tools leave the
-    collector as it is."""
+    collector as it is. ``holds_sockets`` is False for ``callpay worker``, which no client's socket reaches: it
+    publishes its events to the web workers and hears none of theirs."""
     init_sentry(settings, release=__version__)
     app = web.Application(
         middlewares=[middleware.request_context, middleware.security_headers, middleware.errors],
@@ -56,6 +71,7 @@ def create_app(settings: Settings, *, require_migrated: bool = True, long_lived:
     app[SETTINGS] = settings
     app[PUBLISHER] = DroppingPublisher()
     app[SOCKETS] = NoSockets()
+    app[HOLDS_SOCKETS] = holds_sockets
     app[AFTER_COMMIT] = []
     app[CLOCK] = SYSTEM
     app[RATE_LIMITS] = rate_limits(settings)

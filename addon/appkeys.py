@@ -39,3 +39,5 @@ AfterCommit = Callable[[Sequence[Outbound]], None]
 AFTER_COMMIT: web.AppKey[list[AfterCommit]] = web.AppKey("after_commit")
 # Disconnects the sockets of sessions that have ended, on every worker (the realtime package installs it).
 SOCKETS = web.AppKey("sockets", SessionSockets)
+# False in a process no client's socket connects to (``callpay worker``): its events go out, it listens to none.
+HOLDS_SOCKETS = web.AppKey("holds_sockets", bool)

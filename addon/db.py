@@ -11,6 +11,7 @@ write by mistake (SQLite ``query_only``, PostgreSQL ``READ ONLY``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import weakref
@@ -33,6 +34,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_S = 30
 # The execution option that marks an engine's transactions read-only; see read_session_factory.
 READ_ONLY = "callpay_read_only"
+# With READ_ONLY: the connection runs one statement, so on SQLite it needs no transaction; see one_read_engine.
+ONE_STATEMENT = "callpay_one_statement"
 
 
 def create_engine(database_url: str) -> AsyncEngine:
@@ -81,6 +84,11 @@ def _sqlite_begin(connection: Connection, turns: WriterTurns) -> None:
     if connection.info.get(READ_ONLY, False) != read_only:
         _before_next_statement(connection, f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
         connection.info[READ_ONLY] = read_only
+    if read_only and connection.get_execution_options().get(ONE_STATEMENT):
+        # One SELECT outside a transaction (SQLite's autocommit) reads one consistent snapshot, like a deferred
+        # BEGIN would, without the BEGIN and the ROLLBACK each costing a statement (the one-hop driver then knows
+        # no transaction is open, so the pool's reset sends nothing either).
+        return
     if read_only:
         # A deferred BEGIN reads a snapshot without taking any lock a writer waits on (WAL); query_only makes a
         # write slipped into a read-only transaction fail loudly instead of reaching for the write lock half-way.
@@ -154,6 +162,23 @@ def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession
     if engine.dialect.name == "postgresql":
         options["postgresql_readonly"] = True
     return async_sessionmaker(engine.execution_options(**options), expire_on_commit=False)
+
+
+@functools.lru_cache(maxsize=16)
+def one_read_engine(read: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """The engine behind ``read`` (see read_session_factory), for a connection that runs one read-only statement
+    (a session lookup on every request): on SQLite without BEGIN or ROLLBACK; on PostgreSQL as read's own. Made
+    once per factory."""
+    engine = read.kw["bind"]
+    assert isinstance(engine, AsyncEngine)
+    return engine.execution_options(**{ONE_STATEMENT: True})
+
+
+def write_engine(write: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """The engine behind ``write`` (see session_factory), for a short Core transaction that needs no ORM session."""
+    engine = write.kw["bind"]
+    assert isinstance(engine, AsyncEngine)
+    return engine
 
 
 def alembic_config(database_url: str) -> Config:

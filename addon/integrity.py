@@ -42,6 +42,10 @@ class Scripts:
         """``prefix`` (``/widget/static/``) serves the files of ``folder``."""
         self.folders[prefix] = folder
 
+    def serves(self, path: str) -> bool:
+        """Whether ``path`` is under one of the static prefixes."""
+        return path.startswith(tuple(self.folders))
+
     def path_of(self, url: str) -> Path:
         for prefix, folder in self.folders.items():
             if url.startswith(prefix):

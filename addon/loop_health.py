@@ -37,8 +37,9 @@ objects a second during a wave of launches) is what now waits; :func:`compact` (
 for an operator or a quiet moment, and the bench reports what it frees.
 
 :class:`LoopWatch` measures how late the loop wakes a timer (the stall any socket would see), keeps the longest,
-logs any stall over :data:`STALL_WARNING`, and logs a summary line (stalls, collector pauses) every
-:data:`SUMMARY_EVERY` seconds and when the app stops.
+logs any stall over :data:`STALL_WARNING` once, with the stacks a helper thread saw the loop running during it (so
+an operator reads which callback held the loop, not only that one did), and logs a summary line (stalls, collector
+pauses) every :data:`SUMMARY_EVERY` seconds and when the app stops.
 """
 
 from __future__ import annotations
@@ -46,8 +47,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
+import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 log = logging.getLogger("callpay.loop")
@@ -58,6 +63,12 @@ THRESHOLDS = (5_000, 10, 1_000)
 TICK = 0.02
 YOUNG_EVERY = 0.25
 STALL_WARNING = 0.1
+# The loop watch's helper thread: how late the loop's timer must be before it looks at what the loop is running,
+# how often it looks while the stall lasts, and how much of each stack it keeps.
+STACK_AFTER = 0.05
+SAMPLE_EVERY = 0.01
+MAX_SAMPLES = 50
+STACK_DEPTH = 40
 SUMMARY_EVERY = 60.0
 
 
@@ -140,7 +151,15 @@ async def collector_clock(*, every: float = YOUNG_EVERY) -> None:
 
 class LoopWatch:
     """How late the loop wakes a timer: wall-clock lateness, and how much of it this thread spent running (its own
-    work: a collection, a long callback) rather than waiting for a CPU the machine gave to someone else."""
+    work: a collection, a long callback) rather than waiting for a CPU the machine gave to someone else; and, for a
+    stall, what the loop was running.
+
+    The loop's part is one plain timer callback a tick (no task, future or coroutine resumed per tick), so the watch
+    costs the loop next to nothing. A helper thread does the rest: when the loop is :data:`STACK_AFTER` late for its
+    timer it samples the loop thread's stack (``sys._current_frames()``) every :data:`SAMPLE_EVERY` until the
+    timer fires; a stall over :data:`STALL_WARNING` is then logged once, with the stacks it was seen running. The
+    thread sleeps while the loop is on time (it wakes about once per ``tick + STACK_AFTER``), so it competes for the
+    interpreter only when there is a stall to explain."""
 
     def __init__(self, *, tick: float = TICK, summary_every: float = SUMMARY_EVERY) -> None:
         self._tick = tick
@@ -150,31 +169,88 @@ class LoopWatch:
         self.window_longest = 0.0
         self.window_longest_busy = 0.0
         self.stalls_over_warning = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._due = 0.0  # when the loop's next timer is due (the loop's clock: time.monotonic())
+        self._cpu = 0.0
+        self._last_summary = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+        # Written by the helper thread, read by the loop once the stall is over: stacks seen while late for `_due`.
+        self._sampled_due = -1.0
+        self._samples: list[tuple[str, ...]] = []
 
     async def run(self) -> None:
+        """Watch until cancelled."""
         loop = asyncio.get_running_loop()
-        last_summary = loop.time()
-        while True:
-            expected = loop.time() + self._tick
-            cpu_before = time.thread_time()
-            await asyncio.sleep(self._tick)
-            now = loop.time()
-            stall = max(0.0, now - expected)
-            # The thread's own running time over the tick, less the tick itself, bounds how much of the stall was
-            # this loop busy; the rest was the process waiting for a CPU.
-            busy = min(stall, max(0.0, time.thread_time() - cpu_before))
-            self.window_longest = max(self.window_longest, stall)
-            self.window_longest_busy = max(self.window_longest_busy, busy)
+        self._loop = loop
+        now = loop.time()
+        self._last_summary = now
+        self._cpu = time.thread_time()
+        self._due = now + self._tick
+        self._handle = loop.call_at(self._due, self._beat)
+        stop = threading.Event()
+        helper = threading.Thread(
+            target=self._sample_stalls, args=(threading.get_ident(), stop), name="callpay-loop-watch", daemon=True
+        )
+        helper.start()
+        try:
+            await loop.create_future()  # never done: the work is the timer's and the thread's
+        finally:
+            self._handle.cancel()
+            stop.set()
+            helper.join(timeout=1.0)
+
+    def _beat(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        cpu = time.thread_time()
+        stall = max(0.0, now - self._due)
+        # The thread's own running time since the last tick bounds how much of the stall was this loop busy; the
+        # rest was the process waiting for a CPU.
+        busy = min(stall, max(0.0, cpu - self._cpu))
+        if stall > self.window_longest:
+            self.window_longest = stall
             self.longest_stall = max(self.longest_stall, stall)
+        if busy > self.window_longest_busy:
+            self.window_longest_busy = busy
             self.longest_busy_stall = max(self.longest_busy_stall, busy)
-            if stall >= STALL_WARNING:
-                self.stalls_over_warning += 1
-                log.warning(
-                    "event loop stalled", extra={"stall_ms": round(stall * 1000, 1), "busy_ms": round(busy * 1000, 1)}
-                )
-            if now - last_summary >= self._summary_every:
-                self.summary()
-                last_summary = now
+        if stall >= STALL_WARNING:
+            self.stalls_over_warning += 1
+            samples = self._samples if self._sampled_due == self._due else []
+            log.warning(
+                "event loop stalled",
+                extra={
+                    "stall_ms": round(stall * 1000, 1),
+                    "busy_ms": round(busy * 1000, 1),
+                    "stacks": _most_common(samples),
+                },
+            )
+        self._due = now + self._tick
+        self._cpu = cpu
+        self._handle = loop.call_at(self._due, self._beat)
+        if now - self._last_summary >= self._summary_every:
+            self.summary()
+            self._last_summary = now
+
+    def _sample_stalls(self, loop_thread: int, stop: threading.Event) -> None:
+        """The helper thread: sleep until the loop would be :data:`STACK_AFTER` late, look, sample while it is."""
+        while True:
+            due = self._due
+            late = time.monotonic() - due
+            if late < STACK_AFTER:
+                if stop.wait(STACK_AFTER - late):
+                    return
+                continue
+            if self._sampled_due != due:
+                self._samples = []
+                self._sampled_due = due
+            if len(self._samples) < MAX_SAMPLES:
+                frame = sys._current_frames().get(loop_thread)
+                if frame is not None:
+                    self._samples.append(_stack(frame))
+                del frame
+            if stop.wait(SAMPLE_EVERY):
+                return
 
     def summary(self) -> None:
         """One line an operator (or the socket bench) reads: how responsive the loop was, and why not."""
@@ -196,3 +272,27 @@ class LoopWatch:
         )
         self.window_longest = 0.0
         self.window_longest_busy = 0.0
+
+
+def _stack(frame: FrameType | None) -> tuple[str, ...]:
+    """A frame's stack, innermost last, as ``file:line function``, at most :data:`STACK_DEPTH` frames."""
+    lines: list[str] = []
+    while frame is not None and len(lines) < STACK_DEPTH:
+        code = frame.f_code
+        lines.append(f"{_short(code.co_filename)}:{frame.f_lineno} {code.co_name}")
+        frame = frame.f_back
+    lines.reverse()
+    return tuple(lines)
+
+
+def _short(path: str) -> str:
+    for marker in ("/site-packages/", "/lib/python3"):
+        if marker in path:
+            return path.rsplit(marker, 1)[1]
+    return path.rsplit("/work/", 1)[-1]
+
+
+def _most_common(samples: list[tuple[str, ...]]) -> list[dict[str, Any]]:
+    """The distinct stacks a stall was seen running, most often seen first (at most three)."""
+    counts = Counter(samples)
+    return [{"seen": seen, "stack": list(stack)} for stack, seen in counts.most_common(3)]

@@ -18,6 +18,7 @@ from aiohttp import web
 from addon import input_limits, logs
 from addon.errors import CallpayError, InvalidInput
 from addon.gateway import StripeFailure
+from addon.integrity import SCRIPTS
 from addon.observability import redact_link_tokens
 from addon.pages import content_security_policy, render_message_page
 from addon.services.stripe_errors import for_people
@@ -122,4 +123,8 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         headers["Content-Security-Policy"] = content_security_policy(request.host)
     if wants_json(request):
         headers.setdefault("Cache-Control", "no-store")
+    elif (scripts := request.app.get(SCRIPTS)) is not None and scripts.serves(request.path):
+        # Static files keep their URLs across deploys while the pages pin each module's hash (addon/integrity.py):
+        # a browser must ask again (a 304 when unchanged) rather than reuse an old copy the new hash refuses.
+        headers.setdefault("Cache-Control", "no-cache")
     return response

@@ -26,6 +26,8 @@ def setup_templates(app: web.Application) -> None:
         loader=loader,
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
+        # Templates ship with the code: each is compiled once, not checked against its file on every render.
+        auto_reload=False,
     )
     env.globals["static"] = lambda path: f"/static/{path}"
     scripts = app[SCRIPTS] = Scripts()

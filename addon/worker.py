@@ -32,7 +32,7 @@ def run(settings: Settings, *, host: str = "127.0.0.1", port: int | None = None)
 
 
 async def _run(settings: Settings, *, host: str, port: int | None) -> None:
-    runner = web.AppRunner(create_app(settings, long_lived=True), handle_signals=False)
+    runner = web.AppRunner(create_app(settings, long_lived=True, holds_sockets=False), handle_signals=False)
     await runner.setup()
     if port is not None:
         site = web.TCPSite(runner, host, port)

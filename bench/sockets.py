@@ -281,6 +281,27 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+async def until_idle(pid: int, *, below: float = 0.05, longest: float = 300.0) -> None:
+    """Wait until the server spends under ``below`` of a core for a second (or ``longest`` seconds have passed)."""
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        await asyncio.sleep(1.0)
+        if cpu_seconds(pid) - before < below:
+            return
+
+
+async def snapshot(pid: int, folder: str, number: int) -> None:
+    """Ask the server's memory probe for snapshot ``number`` and wait until it is written."""
+    path = Path(folder) / f"snap-{number}.pickle"
+    path.unlink(missing_ok=True)
+    os.kill(pid, signal.SIGRTMIN)
+    for _ in range(600):
+        await asyncio.sleep(0.5)
+        if path.exists():  # the probe renames it into place once written
+            return
+
+
 def log_lines(log_path: Path) -> list[dict[str, Any]]:
     lines = []
     for raw in log_path.read_text(errors="replace").splitlines():
@@ -326,6 +347,12 @@ def main() -> int:
     parser.add_argument("--profile", help="run the server under cProfile and write its stats here")
     parser.add_argument("--py-spy", dest="py_spy", help="sample the server with py-spy during the wave (raw stacks)")
     parser.add_argument("--keep-log", dest="keep_log", help="copy the server's log (JSON lines) here at the end")
+    parser.add_argument(
+        "--memory-probe",
+        dest="memory_probe",
+        help="a folder: tracemalloc snapshots of the server before the wave, after it, and after closing (see "
+        "bench/gc_probe/memory.py)",
+    )
     args = parser.parse_args()
     count = args.sockets or (10_000 if args.full else 1_000)
     hold = args.hold if args.hold is not None else (600.0 if args.full else 60.0)
@@ -336,6 +363,10 @@ def main() -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = server_env(database_url, port)
+    if args.memory_probe:
+        Path(args.memory_probe).mkdir(parents=True, exist_ok=True)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "bench" / "gc_probe"), env.get("PYTHONPATH")]))
+        env["MEM_PROBE"] = str(Path(args.memory_probe).resolve())
     subprocess.run(
         [sys.executable, "-m", "addon.cli", "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True
     )
@@ -383,6 +414,10 @@ async def drive(
     pid = server.pid
     print(f"server pid {pid} on {base}; {count} sockets, hold {hold:.0f} s, load average {load_average()}")
     await asyncio.sleep(1.0)
+    if args.memory_probe:
+        os.kill(pid, signal.SIGRTMIN)  # starts tracing
+        await asyncio.sleep(0.5)
+        await snapshot(pid, args.memory_probe, 1)
     cpu0, rss0 = cpu_seconds(pid), rss_mb(pid)
 
     probe_out = str(Path(tmp) / "probe.json")
@@ -419,6 +454,8 @@ async def drive(
         reports.append(report)
     wave_ended = time.time()
     cpu1, rss1 = cpu_seconds(pid), rss_mb(pid)
+    if args.memory_probe:
+        await snapshot(pid, args.memory_probe, 2)
     if spy is not None:
         spy.send_signal(signal.SIGINT)
         spy.wait(timeout=60)
@@ -449,11 +486,20 @@ async def drive(
         finals.append(report)
     for proc in procs:
         proc.join(timeout=60)
+    # Every socket is closed; the server runs each one's disconnect (a transaction each), which takes a while at
+    # 10,000: wait until it is idle, so what follows measures what outlives the sockets, not sockets in closing.
+    closed_at = time.monotonic()
+    await until_idle(pid)
+    close_seconds = time.monotonic() - closed_at
+    rss_closed = rss_mb(pid)
     if watched:
-        # Every socket is closed: what a full collection frees now is what freezing kept past its death.
-        await asyncio.sleep(5.0)
+        # What a full collection frees now is what freezing kept past its death.
         os.kill(pid, signal.SIGUSR2)
-        await asyncio.sleep(5.0)
+        await asyncio.sleep(2.0)
+        await until_idle(pid)
+    rss_compacted = rss_mb(pid)
+    if args.memory_probe:
+        await snapshot(pid, args.memory_probe, 3)
     if probe.pid:
         os.kill(probe.pid, signal.SIGTERM)
     probe.join(timeout=60)
@@ -533,6 +579,9 @@ async def drive(
         "healthz_wave": percentiles(wave_lat),
         "healthz_hold": percentiles(hold_lat),
         "healthz_errors": probe_errors,
+        "seconds_to_close_all": round(close_seconds, 1),
+        "server_rss_mb_closed": round(rss_closed, 0),
+        "server_rss_mb_compacted": round(rss_compacted, 0),
         "compact_after_close": {k: compacted[-1].get(k) for k in ("freed", "frozen", "pause_ms", "cpu_ms")}
         if compacted
         else None,
@@ -560,11 +609,22 @@ async def drive(
         f"hold {results['collector_pauses_over_100ms_hold']} (count, the collector's own CPU)"
     )
     print(f"garbage collector       {results['gc_at_hold_end']} (totals since start, at the end of the hold)")
+    print(
+        f"after closing all       idle after {results['seconds_to_close_all']} s, RSS {rss_closed:.0f} MB, "
+        f"{rss_compacted:.0f} MB after compaction"
+    )
     print(f"compaction after close  {results['compact_after_close']} (cycles kept by freezing, freed)")
     print(f"open latency            {fmt(results['open_latency'])}")
     print(f"/healthz during wave    {fmt(results['healthz_wave'])}")
     print(f"/healthz during hold    {fmt(results['healthz_hold'])}  (errors {probe_errors})")
     print(f"load average            {load_average()}")
+    # What the loop was running in its busiest stalls (the loop watch samples its stack while it is late).
+    busiest = sorted(stalls, key=lambda item: -float(item[1].get("busy_ms", 0)))[:5]
+    for t, line in busiest:
+        phase = "wave" if t < wave_end else "hold" if t < hold_end else "after"
+        print(f"stall ({phase})           {line.get('stall_ms')} ms wall, {line.get('busy_ms')} ms busy; seen running:")
+        for seen in line.get("stacks") or [{"seen": 0, "stack": ["(no sample: it ended within 50 ms of its start)"]}]:
+            print(f"    {seen['seen']} samples: " + " <- ".join(reversed(seen["stack"][-8:])))
     errors = [line for line in log_lines(log_path) if line.get("level") == "error"]
     if errors:
         print(f"server errors           {len(errors)}; first: {errors[0].get('message')}")

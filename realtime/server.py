@@ -25,7 +25,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from addon.appkeys import PUBLISHER, SETTINGS, SOCKETS
+from addon.appkeys import HOLDS_SOCKETS, PUBLISHER, SETTINGS, SOCKETS
 from addon.outbound import SESSION_ROOM_PREFIX, Outbound, session_room
 from addon.settings import Settings, origin_of
 from realtime.events import check_all
@@ -86,7 +86,44 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
 
 class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     """Several workers: a session room's close is published on the Redis channel and handled by every worker
-    (this one included), each disconnecting the session's sockets it holds."""
+    (this one included), each disconnecting the session's sockets it holds.
+
+    Every worker subscribed to the channel is sent every message published on it, its own included, and
+    python-socketio decodes each (a whole event's JSON) before dropping the ones it sent itself: with one worker
+    holding a call's sockets, that was a decode thrown away for every event. So each message here names its sender
+    first, and the copy that comes back is dropped on its first bytes. The JSON is the same object, its keys in
+    another order, so a worker of any version reads it. A ``callback`` names the worker it is *for*, never dropped.
+
+    A process that holds no sockets (``callpay worker``) is ``write_only``: it publishes and subscribes to nothing.
+    """
+
+    _own: bytes = b""
+    _answer_to_own: bytes = b""
+
+    def initialize(self) -> None:
+        super().initialize()
+        # Made with the JSON module the manager publishes with (the server's, set before initialize).
+        first = self.json.dumps({"host_id": self.host_id, "method": "callback"})
+        self._answer_to_own = first[:-1].encode()
+        self._own = first[: first.index('"callback"')].encode()
+
+    def sent_here(self, message: object) -> bool:
+        """Whether ``message`` (as Redis delivers it) was published by this worker, and so is not for it."""
+        return (
+            bool(self._own)
+            and isinstance(message, bytes)
+            and message.startswith(self._own)
+            and not message.startswith(self._answer_to_own)
+        )
+
+    async def _publish(self, data: dict[str, Any]) -> Any:
+        # The sender first (a dict keeps the position of its first key): see the class's docstring.
+        return await super()._publish({"host_id": data.get("host_id"), **data})
+
+    async def _listen(self) -> AsyncIterator[Any]:
+        async for message in super()._listen():
+            if not self.sent_here(message):
+                yield message
 
     async def _handle_close_room(self, message: dict[str, Any]) -> None:
         room, namespace = message.get("room"), message.get("namespace") or NAMESPACE
@@ -111,10 +148,11 @@ class SocketSessions:
                 log.exception("could not close an ended session's room; the sweep will disconnect its sockets")
 
 
-def build_server(settings: Settings) -> Any:
+def build_server(settings: Settings, *, holds_sockets: bool = True) -> Any:
+    """``holds_sockets``: False for a process no client connects to (``callpay worker``), which only publishes."""
     manager: socketio.AsyncManager = LocalManager()
     if settings.redis_url:
-        manager = RedisManager(settings.redis_url, channel=redis_channel(settings))
+        manager = RedisManager(settings.redis_url, channel=redis_channel(settings), write_only=not holds_sockets)
     return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
@@ -179,7 +217,7 @@ async def drain(server: Any) -> int:
 
 
 def attach(app: web.Application) -> Any:
-    server = build_server(app[SETTINGS])
+    server = build_server(app[SETTINGS], holds_sockets=app[HOLDS_SOCKETS])
     server.attach(app, socketio_path=PATH)
     app[SERVER] = server
     app[PUBLISHER] = SocketPublisher(server)

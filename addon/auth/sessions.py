@@ -11,12 +11,14 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from addon.auth.launch import Launch
 from addon.auth.roles import Role
+from addon.db import one_read_engine, write_engine
 from addon.errors import Unauthenticated
 from addon.models import Call, Clinic, Organisation, User
 from addon.models import Session as SessionRow
@@ -135,7 +137,7 @@ async def _issue(db: AsyncSession, row: SessionRow, now: datetime) -> IssuedSess
 
 async def _insert(db: AsyncSession, *, now: datetime, **scope: object) -> str:
     token = secrets.token_urlsafe(32)
-    await db.execute(insert(SessionRow).values(token_hash=hash_token(token), created_at=now, last_seen_at=now, **scope))
+    await db.execute(_INSERT, {"token_hash": hash_token(token), "created_at": now, "last_seen_at": now, **scope})
     return token
 
 
@@ -157,22 +159,24 @@ async def authenticate(
     *,
     now: datetime | None = None,
 ) -> Principal:
-    """:func:`resolve` for every request and socket: the lookup is a read-only transaction, and the write that
-    keeps the session from going idle is its own short transaction, taken at most once a minute per session.
+    """:func:`resolve` for every request and socket: the lookup is one read-only statement (on SQLite outside any
+    transaction, see addon/db.py's one_read_engine), and the write that keeps the session from going idle is its
+    own short transaction, taken at most once a minute per session.
 
     So the common case never takes SQLite's write lock, nor waits behind someone else's. (The touch can race
-    another request's; both write the same minute, and the conditional UPDATE makes the second a no-op.)
+    another request's; both write the same minute, and the conditional UPDATE makes the second a no-op.) Both go
+    through a Core connection, not an ORM session: nothing here needs the unit of work.
     """
     now = now or datetime.now(UTC)
     token_hash = _hash_of(token)
-    async with read() as db:
-        found = await _load_with_last_seen(db, token_hash, now)
+    async with one_read_engine(read).connect() as connection:
+        found = await _load_with_last_seen(connection, token_hash, now)
     if found is None:
         raise Unauthenticated(EXPIRED, code="session_invalid")
     principal, last_seen_at = found
     if last_seen_at < now - TOUCH_EVERY:
-        async with write.begin() as db:
-            await _touch(db, token_hash, now)
+        async with write_engine(write).begin() as connection:
+            await _touch(connection, token_hash, now)
     return principal
 
 
@@ -182,12 +186,8 @@ def _hash_of(token: str) -> str:
     return hash_token(token)
 
 
-async def _touch(db: AsyncSession, token_hash: str, now: datetime) -> None:
-    await db.execute(
-        update(SessionRow)
-        .where(SessionRow.token_hash == token_hash, SessionRow.last_seen_at < now - TOUCH_EVERY)
-        .values(last_seen_at=now)
-    )
+async def _touch(db: AsyncSession | AsyncConnection, token_hash: str, now: datetime) -> None:
+    await db.execute(_TOUCH, {"hash": token_hash, "touched_before": now - TOUCH_EVERY, "now": now})
 
 
 async def revoke(db: AsyncSession, token_hash: str, *, now: datetime | None = None) -> None:
@@ -225,38 +225,51 @@ async def _load(db: AsyncSession, token_hash: str, now: datetime) -> Principal |
     return found[0] if found is not None else None
 
 
-# Columns, not entities: the ORM builds no objects for what is read once and dropped. Built once, with the values
-# bound per call: it runs for every request and socket action, and building it cost more CPU than running it.
+# Core on the models' tables, not ORM attributes: the ORM builds no objects and sets up no ORM result for what is
+# read once and dropped. Built once, with the values bound per call: it runs for every request and socket action,
+# and building it cost more CPU than running it.
+_S, _U, _O, _C, _K = (model.__table__.c for model in (SessionRow, User, Organisation, Clinic, Call))
 _LIVE_SESSION = (
     select(
-        SessionRow.role,
-        SessionRow.expires_at,
-        SessionRow.last_seen_at,
-        User.id,
-        User.external_id,
-        User.name,
-        Organisation.id,
-        Organisation.platform,
-        Organisation.external_id,
-        Clinic.id,
-        Clinic.external_id,
-        Call.id,
-        Call.external_id,
+        _S.role,
+        _S.expires_at,
+        _S.last_seen_at,
+        _U.id,
+        _U.external_id,
+        _U.name,
+        _O.id,
+        _O.platform,
+        _O.external_id,
+        _C.id,
+        _C.external_id,
+        _K.id,
+        _K.external_id,
     )
-    .join(User, User.id == SessionRow.user_id)
-    .join(Organisation, Organisation.id == SessionRow.organisation_id)
-    .outerjoin(Clinic, Clinic.id == SessionRow.clinic_id)
-    .outerjoin(Call, Call.id == SessionRow.call_id)
+    .select_from(
+        SessionRow.__table__.join(User.__table__, _U.id == _S.user_id)
+        .join(Organisation.__table__, _O.id == _S.organisation_id)
+        .outerjoin(Clinic.__table__, _C.id == _S.clinic_id)
+        .outerjoin(Call.__table__, _K.id == _S.call_id)
+    )
     .where(
-        SessionRow.token_hash == bindparam("token_hash"),
-        SessionRow.revoked_at.is_(None),
-        SessionRow.expires_at > bindparam("now"),
-        SessionRow.last_seen_at > bindparam("idle_since"),
+        _S.token_hash == bindparam("token_hash"),
+        _S.revoked_at.is_(None),
+        _S.expires_at > bindparam("now"),
+        _S.last_seen_at > bindparam("idle_since"),
     )
 )
+_SESSIONS = cast(Table, SessionRow.__table__)
+_TOUCH = (
+    update(_SESSIONS)
+    .where(_S.token_hash == bindparam("hash"), _S.last_seen_at < bindparam("touched_before"))
+    .values(last_seen_at=bindparam("now"))
+)
+_INSERT = insert(_SESSIONS)
 
 
-async def _load_with_last_seen(db: AsyncSession, token_hash: str, now: datetime) -> tuple[Principal, datetime] | None:
+async def _load_with_last_seen(
+    db: AsyncSession | AsyncConnection, token_hash: str, now: datetime
+) -> tuple[Principal, datetime] | None:
     params = {"token_hash": token_hash, "now": now, "idle_since": now - IDLE_TIMEOUT}
     found = (await db.execute(_LIVE_SESSION, params)).one_or_none()
     if found is None:

@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from addon.auth.access import require_role
@@ -29,7 +29,7 @@ from addon.email_address import parse_email
 from addon.errors import Conflict
 from addon.gateway import PaymentIntentInfo, StripeFailure, StripeGateway
 from addon.lifecycle import MONEY_TAKEN, Status, Trigger
-from addon.models import Clinic, PaymentRequest, User
+from addon.models import Clinic, PayAllItem, PaymentRequest, User
 from addon.services import participants, pay_all, receipts
 from addon.services.clinics import require_payments_available
 from addon.services.payment_requests import find_in_call
@@ -66,6 +66,16 @@ def refuse_unless_payable(pr: PaymentRequest) -> None:
     if pr.status == Status.PROCESSING:
         raise Conflict("Your payment is being processed. There's no need to pay again.", code="payment_processing")
     raise Conflict("This payment request can't be paid now.", code="not_payable")
+
+
+PAYING_WITH_OTHERS = (
+    "You've started paying this together with your other requests, in another window. Finish there, or press Pay "
+    "now again to pay this one on its own."
+)
+
+
+class _PaidWithOthers(Exception):
+    """A Pay all claimed the request while its own intent was being made: the set keeps it."""
 
 
 SOMEONE_ELSE = (
@@ -117,8 +127,12 @@ async def checkout(
     if new_intent is not None:
         with worded():
             intent = await gateway.create_payment_intent(**new_intent)
-        async with database.begin() as db:
-            attached, pr = await _attach(db, pr.id, intent, clinic, email, user_id=principal.user_id)
+        try:
+            async with database.begin() as db:
+                attached, pr = await _attach(db, pr.id, intent, clinic, email, user_id=principal.user_id)
+        except _PaidWithOthers:
+            await _discard(gateway, clinic.stripe_account_id, intent)
+            raise Conflict(PAYING_WITH_OTHERS, code="paying_with_others") from None
         if not attached:
             await _discard(gateway, clinic.stripe_account_id, intent)
     elif retired:
@@ -234,7 +248,13 @@ async def _attach(
 ) -> tuple[bool, PaymentRequest]:
     """Store the intent unless another checkout stored one first: whether the request now has this intent, and
     the request as it now stands (one read, after the conditional UPDATE). ``user_id`` is the patient who keeps
-    it."""
+    it.
+
+    Raises :class:`_PaidWithOthers` (rolling the attach back) when an open Pay all set claims the request: the
+    UPDATE holds the request's row, which a set locks before it claims it (``pay_all._create``), so the claim is
+    read after any set that got there first has committed, and a set that comes later sees this intent and stops.
+    Without it, on PostgreSQL, Pay now and Pay all at the same moment could each leave an intent that takes the
+    request's money."""
     moved = await transition(
         db,
         request_id,
@@ -248,7 +268,15 @@ async def _attach(
             "checkout_user_id": user_id,
         },
     )
-    pr = await db.get_one(PaymentRequest, request_id, populate_existing=True)
+    pr, claimed = (
+        await db.execute(
+            select(PaymentRequest, exists().where(PayAllItem.claim == request_id))
+            .where(PaymentRequest.id == request_id)
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    if moved.moved and claimed:
+        raise _PaidWithOthers()
     return moved.moved or pr.stripe_payment_intent_id == intent.id, pr
 
 

@@ -449,9 +449,13 @@ async def _create(database: async_sessionmaker[AsyncSession], principal: Princip
     )
     try:
         async with database.begin() as db:
+            dropping = {request_id: intent_id for request_id, _, intent_id in plan.own_intents or []}
             for pr in plan.requests:
-                fresh = await db.get_one(PaymentRequest, pr.id, populate_existing=True)
-                if not Trigger.CHECKOUT_STARTED.may_start(fresh.status):
+                # Locked, so a Pay now attaching its own intent to it at this moment waits for this claim and then
+                # sees it (checkout._attach); one that attached first is seen here.
+                fresh = await db.get_one(PaymentRequest, pr.id, populate_existing=True, with_for_update=True)
+                own = fresh.stripe_payment_intent_id
+                if not Trigger.CHECKOUT_STARTED.may_start(fresh.status) or own not in (None, dropping.get(pr.id)):
                     raise Conflict(CHANGED, code="set_changed", field="payment_requests")
             db.add(pa)
             await db.flush()
@@ -508,24 +512,39 @@ async def _retire(
     at_stripe: bool = True,
 ) -> None:
     """End an open set: its intent canceled at Stripe first (refused while it is being paid), then its claims let
-    go, so its requests may be paid another way."""
-    if at_stripe and pa.stripe_payment_intent_id and pa.stripe_account_id:
-        try:
-            await gateway.cancel_payment_intent(
-                account_id=pa.stripe_account_id,
-                intent_id=pa.stripe_payment_intent_id,
-                idempotency_key=f"callpay-pay-all-end:{pa.stripe_payment_intent_id}",
-            )
-        except NotCancelable:
-            raise Conflict(BEING_PAID, code="payment_processing") from None
-        except StripeFailure as exc:
-            with worded():
-                raise exc
-    elif pa.stripe_payment_intent_id and pa.stripe_account_id:
-        intent_id = pa.stripe_payment_intent_id
-        await _cancel_quietly(gateway, pa.stripe_account_id, intent_id, f"callpay-pay-all-end:{intent_id}")
+    go, so its requests may be paid another way.
+
+    The set's intent is read again here and after the set has ended: its checkout may attach one at any moment
+    until then (``pa`` can be older than that), and an intent left uncanceled could take the requests' money
+    while they are paid another way."""
+    async with database() as db:
+        intent_id = await db.scalar(select(PayAll.stripe_payment_intent_id).where(PayAll.id == pa.id))
+    await _cancel_set_intent(gateway, pa.stripe_account_id, intent_id, strict=at_stripe)
     async with database.begin() as db:
-        await end_set(db, pa.id, status)
+        ended = await end_set(db, pa.id, status)
+        late = await db.scalar(select(PayAll.stripe_payment_intent_id).where(PayAll.id == pa.id)) if ended else None
+    if late is not None and late != intent_id:
+        await _cancel_set_intent(gateway, pa.stripe_account_id, late, strict=at_stripe)
+
+
+async def _cancel_set_intent(
+    gateway: StripeGateway, account_id: str | None, intent_id: str | None, *, strict: bool
+) -> None:
+    """Cancel a set's intent: ``strict``, a refusal because the patient is paying it now is a 409 and Stripe out of
+    reach the usual error; otherwise a failure is only logged (the intent then expires unpaid)."""
+    if intent_id is None or account_id is None:
+        return
+    key = f"callpay-pay-all-end:{intent_id}"
+    if not strict:
+        await _cancel_quietly(gateway, account_id, intent_id, key)
+        return
+    try:
+        await gateway.cancel_payment_intent(account_id=account_id, intent_id=intent_id, idempotency_key=key)
+    except NotCancelable:
+        raise Conflict(BEING_PAID, code="payment_processing") from None
+    except StripeFailure as exc:
+        with worded():
+            raise exc
 
 
 async def end_set(db: AsyncSession, pay_all_id: str, status: str) -> bool:

@@ -22,7 +22,7 @@ from addon.auth.access import require_role
 from addon.auth.roles import CLINICIANS
 from addon.auth.sessions import Principal
 from addon.cards import card_display
-from addon.dbutil import insert_ignoring_conflict
+from addon.dbutil import PreparedInsert
 from addon.errors import Conflict, InvalidFields, InvalidInput, NotFound
 from addon.lifecycle import Status
 from addon.models import Call, Clinic, PaymentRequest, User, iso_utc, utcnow
@@ -36,6 +36,8 @@ from addon.wire.common import Person
 MAX_DESCRIPTION = 500
 MAX_CLIENT_REF = 100
 NOT_FOUND = "That payment request doesn't exist in this call."
+# A clinician's client_ref makes one request however often it is sent (see create).
+_INSERT = PreparedInsert(PaymentRequest, ["clinician_id", "client_ref"])
 
 
 def new_id() -> str:
@@ -245,11 +247,9 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
         "created_at": now,
         "updated_at": now,
     }
-    pr = PaymentRequest(**values)
-    if client_ref is None:
-        db.add(pr)
-        await db.flush()
-    elif not await insert_ignoring_conflict(db, PaymentRequest, values, ["clinician_id", "client_ref"]):
+    # One INSERT built once (no ORM unit of work). Without a client_ref it never conflicts: NULLs are distinct.
+    if not await _INSERT(db, values):
+        assert client_ref is not None
         # A resend: the first request stands. Only an identical resend is one; anything else is a client bug.
         existing = await db.scalar(
             select(PaymentRequest).where(
@@ -269,7 +269,7 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
         view = await load_view(db, existing.id)
         assert view is not None
         return Outcome(payment_request_json(view), [])
-    audit.record(
+    await audit.write(
         db,
         "payment_request.created",
         actor=principal,
@@ -278,10 +278,11 @@ async def create(db: AsyncSession, principal: Principal, body: Mapping[str, Any]
         subject_id=request_id,
         data={"amount": amount, "currency": currency, "capture": capture},
     )
-    # Not read back: the row is what was just written, and the session and the clinic say the rest.
+    # Not read back: the row is what was just written, and the session and the clinic say the rest. (A request
+    # object outside the session, so nothing is flushed for it.)
     assert principal.call_external_id is not None
-    view = RequestView(pr, principal.call_external_id, clinic.external_id, principal.user_external_id,
-                       principal.user_name)  # fmt: skip
+    view = RequestView(PaymentRequest(**values), principal.call_external_id, clinic.external_id,
+                       principal.user_external_id, principal.user_name)  # fmt: skip
     body_json = payment_request_json(view)
     return Outcome(body_json, [Outbound(event="payment_request", room=call_room(principal.call_id), data=body_json)])
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from addon.auth.roles import Role
@@ -33,24 +34,51 @@ def counts(principal: Principal) -> bool:
     return principal.role is Role.PATIENT and principal.call_id is not None
 
 
+# Core on the tables, built once: a connect and a disconnect each run these, and building a statement (or an ORM
+# unit of work for one row) cost more CPU than SQLite spent running it.
+_PRESENCE, _SESSIONS, _USERS = (cast(Table, model.__table__) for model in (SocketPresence, Session, User))
+_JOIN = insert(_PRESENCE)
+_LEAVE = (
+    delete(_PRESENCE)
+    .where(_PRESENCE.c.worker == bindparam("worker"), _PRESENCE.c.sid == bindparam("sid"))
+    .returning(_PRESENCE.c.call_id)
+)
+_LIVE = select(_PRESENCE.c.user_id).where(
+    _PRESENCE.c.call_id == bindparam("call_id"), _PRESENCE.c.seen_at >= bindparam("since")
+)
+_JOINED = func.min(_SESSIONS.c.created_at).label("joined")
+_PRESENT = (
+    select(_USERS.c.external_id, _USERS.c.name, _JOINED)
+    .select_from(_USERS.join(_SESSIONS, _SESSIONS.c.user_id == _USERS.c.id))
+    .where(
+        _SESSIONS.c.call_id == bindparam("call_id"),
+        _SESSIONS.c.role == Role.PATIENT.value,
+        _USERS.c.id.in_(_LIVE.scalar_subquery()),
+    )
+    .group_by(_USERS.c.id, _USERS.c.external_id, _USERS.c.name)
+    .order_by(_JOINED, _USERS.c.external_id)
+)
+
+
 async def joined(db: AsyncSession, worker: str, sid: str, principal: Principal) -> None:
     assert principal.call_id is not None
     now = utcnow()
-    db.add(
-        SocketPresence(
-            worker=worker, sid=sid, call_id=principal.call_id, user_id=principal.user_id, connected_at=now, seen_at=now
-        )
+    await db.execute(
+        _JOIN,
+        {
+            "worker": worker,
+            "sid": sid,
+            "call_id": principal.call_id,
+            "user_id": principal.user_id,
+            "connected_at": now,
+            "seen_at": now,
+        },
     )
-    await db.flush()
 
 
 async def left(db: AsyncSession, worker: str, sid: str) -> int | None:
     """Forget a socket that closed; the call it was in, or None when it wasn't a patient's."""
-    result = await db.execute(
-        delete(SocketPresence)
-        .where(SocketPresence.worker == worker, SocketPresence.sid == sid)
-        .returning(SocketPresence.call_id)
-    )
+    result = await db.execute(_LEAVE, {"worker": worker, "sid": sid})
     return result.scalar_one_or_none()
 
 
@@ -65,14 +93,5 @@ async def forget_worker(db: AsyncSession, worker: str) -> None:
 async def present(db: AsyncSession, call_id: int, now: datetime | None = None) -> list[Person]:
     """The call's patients with a socket open now, in the order they first joined the call."""
     since = (now or utcnow()) - LAPSE
-    live = select(SocketPresence.user_id).where(SocketPresence.call_id == call_id, SocketPresence.seen_at >= since)
-    rows = (
-        await db.execute(
-            select(User.external_id, User.name, func.min(Session.created_at).label("joined"))
-            .join(Session, Session.user_id == User.id)
-            .where(Session.call_id == call_id, Session.role == Role.PATIENT.value, User.id.in_(live))
-            .group_by(User.id, User.external_id, User.name)
-            .order_by("joined", User.external_id)
-        )
-    ).all()
+    rows = (await db.execute(_PRESENT, {"call_id": call_id, "since": since})).all()
     return [Person(id=sub, name=name or SOMEONE) for sub, name, _ in rows]

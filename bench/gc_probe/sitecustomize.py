@@ -66,3 +66,26 @@ if _PATH:
         _out.write(json.dumps(record) + "\n")
 
     gc.callbacks.insert(0, _probe)  # first, so its walks end before the server's own callback starts its clock
+
+
+# What the server's Python objects hold, by where they were allocated: MEM_PROBE names a folder, and each SIGRTMIN
+# the bench sends (bench/sockets.py --memory-probe) starts tracemalloc (the first) or writes a snapshot
+# (snap-1.pickle, snap-2.pickle, ...); bench/gc_probe/memory.py compares two.
+_MEM = os.environ.get("MEM_PROBE") if "serve" in sys.argv else None
+if _MEM:
+    import signal
+    import tracemalloc
+
+    _snaps = {"n": 0}
+
+    def _snapshot(_signum: int, _frame: Any) -> None:
+        if not tracemalloc.is_tracing():
+            tracemalloc.start(int(os.environ.get("MEM_PROBE_FRAMES", "30")))
+            return
+        _snaps["n"] += 1
+        gc.collect(0)
+        path = os.path.join(_MEM, f"snap-{_snaps['n']}.pickle")
+        tracemalloc.take_snapshot().dump(path + ".part")
+        os.replace(path + ".part", path)  # whole, or not there yet
+
+    signal.signal(signal.SIGRTMIN, _snapshot)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -137,3 +139,45 @@ def test_a_young_collection_freezes_its_survivors_so_no_collection_walks_them_ag
     result = subprocess.run([sys.executable, "-c", YOUNG_FROZEN], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok")
+
+
+def _hog_the_loop(seconds: float) -> None:
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:  # a callback that never yields, as a long handler would
+        pass
+
+
+async def test_a_stall_is_logged_once_with_the_stack_that_held_the_loop(caplog: pytest.LogCaptureFixture) -> None:
+    watch = loop_health.LoopWatch(tick=0.01, summary_every=3600)
+    task = asyncio.create_task(watch.run())
+    await asyncio.sleep(0.05)
+    with caplog.at_level(logging.WARNING, logger="callpay.loop"):
+        _hog_the_loop(0.3)
+        await asyncio.sleep(0.05)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    stalled = [r for r in caplog.records if r.getMessage() == "event loop stalled"]
+    assert len(stalled) == 1, [r.__dict__.get("stall_ms") for r in stalled]
+    stacks = stalled[0].stacks  # type: ignore[attr-defined]
+    # Sampled every 10 ms from 50 ms late on: most of a 300 ms stall, all in the one function that held the loop.
+    assert stacks[0]["seen"] >= 10, stacks
+    assert stacks[0]["stack"][-1].endswith(" _hog_the_loop"), stacks[0]["stack"][-3:]
+    assert any("test_a_stall_is_logged_once" in line for line in stacks[0]["stack"])
+
+
+async def test_the_watch_costs_the_loop_one_timer_callback_a_tick() -> None:
+    loop = asyncio.get_running_loop()
+    before = len(asyncio.all_tasks())
+    watch = loop_health.LoopWatch(tick=0.01, summary_every=3600)
+    task = asyncio.create_task(watch.run())
+    await asyncio.sleep(0.2)
+    # No task, future or coroutine per tick: the watch is its own (parked) task and one timer in the loop's heap.
+    assert len(asyncio.all_tasks()) == before + 1
+    watching = [h for h in loop._scheduled if getattr(h, "_callback", None) == watch._beat]  # type: ignore[attr-defined]
+    assert len(watching) == 1
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert not [h for h in loop._scheduled if getattr(h, "_callback", None) == watch._beat and not h.cancelled()]  # type: ignore[attr-defined]
+    assert not [t for t in threading.enumerate() if t.name == "callpay-loop-watch"]

@@ -97,7 +97,9 @@ async def test_a_checkout_reads_the_request_once_before_stripe_and_once_after(qu
         # Stripe creates the intent here, no transaction open.
         ("UPDATE", "payment_requests"),
         ("INSERT", "audit_events"),
-        ("SELECT", "payment_requests"),  # this intent is the request's, and the request still payable
+        # The request, with whether a Pay all claims it (its EXISTS names pay_all_items first): this intent is the
+        # request's, the request still payable, and no set can take its money too.
+        ("SELECT", "pay_all_items"),
         ("UPDATE", "payment_requests"),  # the patient is paying now
         ("SELECT", "payment_requests"),  # with its call, clinic and clinician: the clinician's event
     ]

@@ -169,3 +169,17 @@ async def test_a_module_changed_on_the_wire_is_refused_by_the_browser(
     # Nothing of ours ran: the page never got past its first words (untouched, it says "Nothing to pay right now").
     await page.wait_for_timeout(1000)
     await expect(page.locator("#pw-empty")).to_have_text("Connecting…")
+
+
+async def test_static_files_are_revalidated_so_a_deploy_never_meets_a_stale_copy(connected: PayStack) -> None:
+    """The modules' URLs stay the same from one deploy to the next while the page pins their hashes: a browser that
+    reused its old copy without asking would have it refused, and the payment page would not start."""
+    _, html = await open_page(connected, "/widget/patient")
+    parser = ScriptTags()
+    parser.feed(html)
+    (entry,) = [s for s in parser.scripts if s.get("type") == "module"]
+    for url in (entry["src"], "/static/callpay.css"):
+        first = await connected.client.get(url)
+        assert first.status == 200 and first.headers["Cache-Control"] == "no-cache", url
+        again = await connected.client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+        assert again.status == 304, url  # asking again costs a 304 while the file is unchanged
