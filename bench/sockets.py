@@ -110,8 +110,11 @@ class ClientReport:
 class BenchSocket:
     """One call window's socket: page launch, then Engine.IO/Socket.IO over a WebSocket, answering pings."""
 
-    def __init__(self, http: aiohttp.ClientSession, base: str, report: ClientReport) -> None:
+    def __init__(
+        self, http: aiohttp.ClientSession, sockets: aiohttp.ClientSession, base: str, report: ClientReport
+    ) -> None:
         self.http = http
+        self.sockets = sockets
         self.base = base
         self.report = report
         self.ws: aiohttp.ClientWebSocketResponse | None = None
@@ -129,7 +132,10 @@ class BenchSocket:
         if not found:
             raise RuntimeError("no session block")
         session_token = json.loads(found.group(1))["token"]
-        ws = await self.http.ws_connect(f"{self.base}/socket.io/?EIO=4&transport=websocket", heartbeat=None)
+        # On a connection of its own, as a browser opens a WebSocket (never on a pooled HTTP/1.1 connection): the
+        # page's connection would carry the page's last response into the socket's life (aiohttp's request loop
+        # keeps it until that connection's next request ends), 5-10 KB per socket no browser makes it hold.
+        ws = await self.sockets.ws_connect(f"{self.base}/socket.io/?EIO=4&transport=websocket", heartbeat=None)
         self.ws = ws
         opened = await ws.receive_str(timeout=30)
         if not opened.startswith("0"):
@@ -185,13 +191,16 @@ async def client_main(base: str, indices: list[int], concurrency: int, pipe: Con
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=None)
     sockets: list[BenchSocket] = []
-    async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as http:
+    async with (
+        aiohttp.ClientSession(base, connector=connector, timeout=timeout) as http,
+        aiohttp.ClientSession(base, connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as websockets,
+    ):
         queue = iter(indices)
         started = time.monotonic()
 
         async def opener() -> None:
             for index in queue:
-                sock = BenchSocket(http, "", report)
+                sock = BenchSocket(http, websockets, "", report)
                 t0 = time.monotonic()
                 try:
                     await sock.open(index)

@@ -22,6 +22,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+import engineio
 import socketio
 from aiohttp import web
 
@@ -29,6 +30,7 @@ from addon.appkeys import HOLDS_SOCKETS, PUBLISHER, SETTINGS, SOCKETS
 from addon.outbound import SESSION_ROOM_PREFIX, Outbound, session_room
 from addon.settings import Settings, origin_of
 from realtime.events import check_all
+from realtime.socket_queue import SocketQueue
 
 log = logging.getLogger("callpay.realtime")
 PATH = "socket.io"
@@ -148,12 +150,26 @@ class SocketSessions:
                 log.exception("could not close an ended session's room; the sweep will disconnect its sockets")
 
 
+class _EngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
+    """Engine.IO as python-socketio makes it, with each socket's packet queue a :class:`SocketQueue`."""
+
+    def create_queue(self, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs:  # a bounded queue, which Engine.IO itself never asks for
+            return super().create_queue(*args, **kwargs)
+        return SocketQueue()
+
+
+class _SocketIOServer(socketio.AsyncServer):  # type: ignore[misc]
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return _EngineIOServer
+
+
 def build_server(settings: Settings, *, holds_sockets: bool = True) -> Any:
     """``holds_sockets``: False for a process no client connects to (``callpay worker``), which only publishes."""
     manager: socketio.AsyncManager = LocalManager()
     if settings.redis_url:
         manager = RedisManager(settings.redis_url, channel=redis_channel(settings), write_only=not holds_sockets)
-    return socketio.AsyncServer(
+    return _SocketIOServer(
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=OriginPolicy(settings.public_url),
