@@ -101,7 +101,7 @@ async def transition(
             loaded(db, PaymentRequest, request_id, changes)
     if clinic_id is None:
         return NOT_MOVED
-    _record_history(db, request_id, clinic_id, trigger, target, changes)
+    await _record_history(db, request_id, clinic_id, trigger, target, changes)
     if target is None:
         # Nothing anyone in the call sees has changed.
         return Transition(moved=True)
@@ -111,7 +111,7 @@ async def transition(
     return Transition(moved=True, status=target, events=[event])
 
 
-def _record_history(
+async def _record_history(
     db: AsyncSession,
     request_id: str,
     clinic_id: int,
@@ -124,7 +124,7 @@ def _record_history(
     data: dict[str, Any] = {"status": target.value if target else None}
     if changes.get("failure_message"):
         data["failure_message"] = changes["failure_message"]
-    audit.record(
+    await audit.write(
         db,
         f"lifecycle.{trigger.name.lower()}",
         clinic_id=clinic_id,
