@@ -15,7 +15,7 @@ from functools import cache
 from types import EllipsisType
 from typing import Any
 
-from sqlalchemy import BindParameter, ClauseElement, ColumnElement, Table, Update, bindparam, update
+from sqlalchemy import BindParameter, ClauseElement, ColumnElement, Table, Update, bindparam, literal, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from addon import audit
@@ -175,7 +175,9 @@ def _move(sources: tuple[str, ...], keys: tuple[str, ...], intent: str) -> Updat
     }[intent]
     return (
         update(_REQUESTS)
-        .where(_THIS_REQUEST, _REQUESTS.c.status.in_(sources), *same_intent)
+        .where(
+            _THIS_REQUEST, _REQUESTS.c.status.in_([literal(v, _REQUESTS.c.status.type) for v in sources]), *same_intent
+        )
         .values(_setting(_REQUESTS, keys))
         .returning(_REQUESTS.c.clinic_id)
     )
