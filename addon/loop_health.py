@@ -52,7 +52,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
 
 log = logging.getLogger("callpay.loop")
@@ -149,6 +149,10 @@ async def collector_clock(*, every: float = YOUNG_EVERY) -> None:
         gc.collect(0)  # its survivors are frozen by the callback
 
 
+# A sampled stack: (code, line) per frame, innermost last.
+Stack = tuple[tuple[CodeType, int], ...]
+
+
 class LoopWatch:
     """How late the loop wakes a timer: wall-clock lateness, and how much of it this thread spent running (its own
     work: a collection, a long callback) rather than waiting for a CPU the machine gave to someone else; and, for a
@@ -176,7 +180,7 @@ class LoopWatch:
         self._handle: asyncio.TimerHandle | None = None
         # Written by the helper thread, read by the loop once the stall is over: stacks seen while late for `_due`.
         self._sampled_due = -1.0
-        self._samples: list[tuple[str, ...]] = []
+        self._samples: list[Stack] = []
 
     async def run(self) -> None:
         """Watch until cancelled."""
@@ -274,15 +278,15 @@ class LoopWatch:
         self.window_longest_busy = 0.0
 
 
-def _stack(frame: FrameType | None) -> tuple[str, ...]:
-    """A frame's stack, innermost last, as ``file:line function``, at most :data:`STACK_DEPTH` frames."""
-    lines: list[str] = []
-    while frame is not None and len(lines) < STACK_DEPTH:
-        code = frame.f_code
-        lines.append(f"{_short(code.co_filename)}:{frame.f_lineno} {code.co_name}")
+def _stack(frame: FrameType | None) -> Stack:
+    """A frame's stack, innermost last, at most :data:`STACK_DEPTH` frames: code objects and line numbers only (the
+    sampler runs during a stall, so it makes no strings; they are made once, if the stall is logged)."""
+    frames: list[tuple[CodeType, int]] = []
+    while frame is not None and len(frames) < STACK_DEPTH:
+        frames.append((frame.f_code, frame.f_lineno))
         frame = frame.f_back
-    lines.reverse()
-    return tuple(lines)
+    frames.reverse()
+    return tuple(frames)
 
 
 def _short(path: str) -> str:
@@ -292,7 +296,10 @@ def _short(path: str) -> str:
     return path.rsplit("/work/", 1)[-1]
 
 
-def _most_common(samples: list[tuple[str, ...]]) -> list[dict[str, Any]]:
-    """The distinct stacks a stall was seen running, most often seen first (at most three)."""
+def _most_common(samples: list[Stack]) -> list[dict[str, Any]]:
+    """The distinct stacks a stall was seen running, most often first (at most three), as ``file:line function``."""
     counts = Counter(samples)
-    return [{"seen": seen, "stack": list(stack)} for stack, seen in counts.most_common(3)]
+    return [
+        {"seen": seen, "stack": [f"{_short(code.co_filename)}:{line} {code.co_name}" for code, line in stack]}
+        for stack, seen in counts.most_common(3)
+    ]
