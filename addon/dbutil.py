@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Insert, Table
@@ -9,6 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 
 async def insert_ignoring_conflict(
@@ -16,12 +20,45 @@ async def insert_ignoring_conflict(
 ) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True when this call inserted the row.
 
-    Lets two workers record the same platform organisation, user or call at once without either failing.
+    Lets two workers record the same platform organisation, user or call at once without either failing. The
+    statement is a Core INSERT on the model's table, built once per table and conflict target, with the row as its
+    parameters: building an ORM INSERT with its values on every call cost more CPU than the database spent on it.
     """
-    dialect = session.get_bind().dialect.name
+    statement = _ignoring_conflict(session.get_bind().dialect.name, table_of(model), tuple(conflict_columns))
+    await flush_pending(session)
+    return rows_changed(await session.execute(statement, values)) > 0
+
+
+@cache
+def _ignoring_conflict(dialect: str, table: Table, conflict_columns: tuple[str, ...]) -> Insert:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
-    return rows_changed(await session.execute(statement)) > 0
+    return insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+
+
+async def flush_pending(session: AsyncSession) -> None:
+    """Write the rows added or changed through the ORM so far, as the session does before an ORM statement
+    (autoflush) but not before a Core one: a Core statement then sees them, and runs after them, as it would as an
+    ORM statement (a row it refers to is there; the statements go in the same order)."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+
+
+def loaded(session: AsyncSession, model: type[DeclarativeBase], ident: object, changes: Mapping[str, Any]) -> None:
+    """After a Core UPDATE that changed a row, the session's copy of it (if it holds one) says what the row now
+    holds, as the ORM's own UPDATE would have made it: code reading the object next sees the new values."""
+    found = session.sync_session.identity_map.get(identity_key(model, ident))
+    if found is not None:
+        for key, value in changes.items():
+            set_committed_value(found, key, value)
+
+
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """A model's table, for Core statements on a hot path built once at import (models.py stays the schema's one
+    description)."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to one table")
+    return table
 
 
 class PreparedInsert:

@@ -259,7 +259,7 @@ async def _attach(
         db,
         request_id,
         Trigger.CHECKOUT_STARTED,
-        where=[PaymentRequest.stripe_payment_intent_id.is_(None)],
+        intent=None,
         values={
             "stripe_payment_intent_id": intent.id,
             "stripe_client_secret": intent.client_secret,
@@ -311,7 +311,7 @@ async def _change_email(
             db,
             seen.id,
             Trigger.RECEIPT_EMAIL_CHANGED,
-            where=[PaymentRequest.stripe_payment_intent_id == intent_id],
+            intent=intent_id,
             values={"patient_email": email},
         )
         now = await db.get_one(PaymentRequest, seen.id, populate_existing=True)

@@ -15,12 +15,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Literal
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, Update, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from addon.auth.access import require_role
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
+from addon.dbutil import flush_pending, loaded, table_of
 from addon.gateway import PaymentIntentInfo
 from addon.models import PaymentRequest, utcnow
 from addon.outbound import Outbound
@@ -43,7 +44,7 @@ async def report(db: AsyncSession, principal: Principal, request_id: object, ste
     participants.require_payer(pr, principal)
     if step == "closed":
         # Only what this person said: a carer closing their checkout doesn't hide the patient paying meanwhile.
-        moved = await _set(db, pr, CLEARED, PaymentRequest.paying_sub == principal.user_external_id)
+        moved = await _set(db, pr, CLEARED, _CLEAR_MINE, sub=principal.user_external_id)
     else:
         refuse_unless_payable(pr)
         refuse_unless_theirs(pr, principal)  # another patient's checkout made its payment: they are the one paying
@@ -125,18 +126,37 @@ async def _mark(db: AsyncSession, pr: PaymentRequest, sub: str, name: str | None
         "paying_since": pr.paying_since if mine else now,
         "paying_until": now + TTL,
     }
-    return await _set(db, pr, values, PaymentRequest.status.in_([s.value for s in PAYABLE]))
+    return await _set(db, pr, values, _MARK_PAYABLE)
 
 
-async def _set(db: AsyncSession, pr: PaymentRequest, values: dict[str, Any], condition: Any) -> bool:
+async def _set(db: AsyncSession, pr: PaymentRequest, values: dict[str, Any], statement: Update, **more: Any) -> bool:
     """One conditional UPDATE: a report that arrives after the payment (or the cancel) finds nothing to change."""
-    result = await db.execute(
-        update(PaymentRequest)
-        .where(PaymentRequest.id == pr.id, condition)
-        .values(**values, updated_at=utcnow())
-        .returning(PaymentRequest.id)
+    changes = {**values, "updated_at": utcnow()}
+    await flush_pending(db)
+    bound = {f"set_{key}": value for key, value in changes.items()}
+    result = await db.execute(statement, {"request_id": pr.id, **bound, **more})
+    if result.scalar_one_or_none() is None:
+        return False
+    loaded(db, PaymentRequest, pr.id, changes)
+    return True
+
+
+# Built once, with bound values: a checkout says who is paying every time.
+_REQUESTS = table_of(PaymentRequest)
+
+
+def _paying_update(condition: ColumnElement[bool]) -> Update:
+    setting = {key: bindparam(f"set_{key}", type_=_REQUESTS.c[key].type) for key in (*CLEARED, "updated_at")}
+    return (
+        update(_REQUESTS)
+        .where(_REQUESTS.c.id == bindparam("request_id", type_=_REQUESTS.c.id.type), condition)
+        .values(setting)
+        .returning(_REQUESTS.c.id)
     )
-    return result.scalar_one_or_none() is not None
+
+
+_MARK_PAYABLE = _paying_update(_REQUESTS.c.status.in_(sorted(s.value for s in PAYABLE)))
+_CLEAR_MINE = _paying_update(_REQUESTS.c.paying_sub == bindparam("sub", type_=_REQUESTS.c.paying_sub.type))
 
 
 async def _paying_event(db: AsyncSession, request_id: str) -> tuple[wire.PaymentRequest, Outbound]:

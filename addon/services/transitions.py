@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from types import EllipsisType
 from typing import Any
 
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import BindParameter, ClauseElement, ColumnElement, Table, Update, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from addon import audit
+from addon.dbutil import flush_pending, loaded, table_of
 from addon.lifecycle import Status, Trigger
 from addon.models import Clinic, PaymentRequest, utcnow
 from addon.outbound import Outbound, call_staff_room
@@ -49,11 +52,13 @@ async def transition(
     to: Status | None = None,
     where: Iterable[ColumnElement[bool]] = (),
     values: Mapping[str, Any] | None = None,
+    intent: str | EllipsisType | None = ...,
 ) -> Transition:
     """Fire ``trigger`` on the request, in the caller's transaction.
 
-    ``to`` picks the target when the trigger may lead to several; ``where`` adds conditions the caller read and
-    relies on (the same PaymentIntent, a larger refunded total); ``values`` are the other columns the change sets.
+    ``to`` picks the target when the trigger may lead to several; ``intent`` is the PaymentIntent the caller read
+    and relies on (None: still none); ``where`` adds other conditions (a larger refunded total); ``values`` are the
+    other columns the change sets.
     """
     now = utcnow()
     changes: dict[str, Any] = {"updated_at": now, **(values or {})}
@@ -69,13 +74,31 @@ async def transition(
             changes.update(paid_at=now, failure_message=None)
     elif to is not None:
         raise ValueError(f"{trigger.name} keeps the status")
-    result = await db.execute(
-        update(PaymentRequest)
-        .where(PaymentRequest.id == request_id, PaymentRequest.status.in_([s.value for s in trigger.sources]), *where)
-        .values(**changes)
-        .returning(PaymentRequest.clinic_id)
-    )
-    clinic_id = result.scalar_one_or_none()
+    sources = tuple(sorted(s.value for s in trigger.sources))
+    conditions = tuple(where)
+    if intent is not ...:
+        conditions += (PaymentRequest.stripe_payment_intent_id == intent,) if conditions else ()
+    if conditions or any(isinstance(value, ClauseElement) for value in changes.values()):
+        result = await db.execute(
+            update(PaymentRequest)
+            .where(PaymentRequest.id == request_id, PaymentRequest.status.in_(sources), *conditions)
+            .values(**changes)
+            .returning(PaymentRequest.clinic_id)
+        )
+        clinic_id = result.scalar_one_or_none()
+    else:
+        # The usual case, every payment's and checkout's: a Core UPDATE built once per trigger, intent condition
+        # and set of columns.
+        await flush_pending(db)
+        bound = {f"set_{key}": value for key, value in changes.items()}
+        if isinstance(intent, str):
+            rule, bound["intent_id"] = "this", intent
+        else:
+            rule = "none" if intent is None else "any"
+        result = await db.execute(_move(sources, tuple(sorted(changes)), rule), {"request_id": request_id, **bound})
+        clinic_id = result.scalar_one_or_none()
+        if clinic_id is not None:
+            loaded(db, PaymentRequest, request_id, changes)
     if clinic_id is None:
         return NOT_MOVED
     _record_history(db, request_id, clinic_id, trigger, target, changes)
@@ -114,22 +137,56 @@ def _record_history(
 async def _money_taken(db: AsyncSession, request_id: str, clinic_id: int, now: Any) -> list[Outbound]:
     """The once-only work of a payment. Only the caller whose conditional UPDATE moved the row gets here."""
     # Per-clinic, gap-free: the increment and the read are one statement, so two payments never share a number.
-    counter = (
-        await db.execute(
-            update(Clinic)
-            .where(Clinic.id == clinic_id)
-            .values(receipt_counter=Clinic.receipt_counter + 1)
-            .returning(Clinic.receipt_counter)
-        )
-    ).scalar_one()
-    await db.execute(
-        update(PaymentRequest)
-        .where(PaymentRequest.id == request_id)
-        .values(receipt_number=receipt_number(counter), received_announced_at=now)
-    )
+    await flush_pending(db)
+    counter = (await db.execute(_NEXT_RECEIPT, {"clinic_id": clinic_id})).scalar_one()
+    numbered = {"receipt_number": receipt_number(counter), "received_announced_at": now}
+    await db.execute(_NUMBERED, {"request_id": request_id, **{f"set_{k}": v for k, v in numbered.items()}})
+    loaded(db, PaymentRequest, request_id, numbered)
+    loaded(db, Clinic, clinic_id, {"receipt_counter": counter})
     # One read: the request as it now stands (receipt number included) is what the receipt and the events need.
     pr, body, changed = await changed_view(db, request_id)
     await receipts.enqueue_receipt(db, pr)
     # A pay-later link's payment: the link turns paid and its clinic hears it, in the same transaction.
     links = await link_state.on_request_paid(db, request_id)
     return [changed, Outbound(event="payment_received", room=call_staff_room(pr.call_id), data=body), *links]
+
+
+# --- Statements built once -------------------------------------------------------------------------------------
+
+_REQUESTS = table_of(PaymentRequest)
+_CLINICS = table_of(Clinic)
+_THIS_REQUEST = _REQUESTS.c.id == bindparam("request_id", type_=_REQUESTS.c.id.type)
+
+
+def _setting(table: Table, keys: Iterable[str]) -> dict[str, BindParameter[Any]]:
+    return {key: bindparam(f"set_{key}", type_=table.c[key].type) for key in keys}
+
+
+@cache
+def _move(sources: tuple[str, ...], keys: tuple[str, ...], intent: str) -> Update:
+    """A trigger's conditional UPDATE for these source statuses, PaymentIntent condition (``any``, ``none`` yet, or
+    ``this`` one) and columns, built once: building it on every call (with the ORM's statement, its cache key and
+    its session synchronisation) cost three times what the database spent running it."""
+    column = _REQUESTS.c.stripe_payment_intent_id
+    same_intent = {
+        "any": (),
+        "none": (column.is_(None),),
+        "this": (column == bindparam("intent_id", type_=column.type),),
+    }[intent]
+    return (
+        update(_REQUESTS)
+        .where(_THIS_REQUEST, _REQUESTS.c.status.in_(sources), *same_intent)
+        .values(_setting(_REQUESTS, keys))
+        .returning(_REQUESTS.c.clinic_id)
+    )
+
+
+_NEXT_RECEIPT = (
+    update(_CLINICS)
+    .where(_CLINICS.c.id == bindparam("clinic_id", type_=_CLINICS.c.id.type))
+    .values(receipt_counter=_CLINICS.c.receipt_counter + 1)
+    .returning(_CLINICS.c.receipt_counter)
+)
+_NUMBERED = (
+    update(_REQUESTS).where(_THIS_REQUEST).values(_setting(_REQUESTS, ("receipt_number", "received_announced_at")))
+)

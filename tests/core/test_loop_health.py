@@ -157,13 +157,13 @@ async def test_a_stall_is_logged_once_with_the_stack_that_held_the_loop(caplog: 
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    # One line for the hog's stall (a busy machine may add stalls of its own, shorter ones).
-    stalled = [
-        r for r in caplog.records if r.getMessage() == "event loop stalled" and r.__dict__["stall_ms"] >= 250
-    ]
-    assert len(stalled) == 1, [r.__dict__.get("stall_ms") for r in stalled]
-    stacks = stalled[0].stacks  # type: ignore[attr-defined]
-    # Sampled every 10 ms from 50 ms late on: much of a 300 ms stall, all in the one function that held the loop.
+    stalled = [r for r in caplog.records if r.getMessage() == "event loop stalled"]
+    # On a busy machine the loop can also be late for want of a CPU; the hog's stall is the one naming it, once.
+    hogged = [r for r in stalled if r.stacks and r.stacks[0]["stack"][-1].endswith(" _hog_the_loop")]  # type: ignore[attr-defined]
+    assert len(hogged) == 1, [(r.__dict__.get("stall_ms"), r.__dict__.get("stacks")) for r in stalled]
+    stacks = hogged[0].stacks  # type: ignore[attr-defined]
+    # Sampled every 10 ms from 50 ms late on: most of a 300 ms stall (fewer when the sampler waits for a CPU too),
+    # all in the one function that held the loop.
     assert stacks[0]["seen"] >= 5, stacks
     assert stacks[0]["stack"][-1].endswith(" _hog_the_loop"), stacks[0]["stack"][-3:]
     assert any("test_a_stall_is_logged_once" in line for line in stacks[0]["stack"])
