@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import re
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import (
@@ -152,8 +152,12 @@ def currency_label(currency: str) -> str:
     return symbol if symbol.upper() == currency.upper() else f"{symbol} ({currency.upper()})"
 
 
+@lru_cache(maxsize=4096)
 def format_amount(minor: int, currency: str, locale: str = DEFAULT_LOCALE) -> str:
-    """An amount as people read it: ``"A$1,234.50"`` in en-AU, ``"1.234,50 A$"`` in de-DE, ``"¥500"``."""
+    """An amount as people read it: ``"A$1,234.50"`` in en-AU, ``"1.234,50 A$"`` in de-DE, ``"¥500"``.
+
+    Remembered (the same few amounts recur all day, and babel's pattern work was ~2% of a request_payment's CPU):
+    the text depends on nothing but the three arguments and the CLDR data shipped with babel."""
     loc = _locale(locale)
     places = exponent(currency)
     code = currency.upper()

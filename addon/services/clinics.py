@@ -163,7 +163,11 @@ async def require_payments_available(db: AsyncSession, clinic_id: int, *, audien
     The reason is in a patient's words unless the caller says it speaks to staff: words that tell nobody what to
     fix in the clinic's settings are the safe ones to show anyone.
     """
-    clinic = await db.get(Clinic, clinic_id)
+    return require_available(await db.get(Clinic, clinic_id), audience=audience)
+
+
+def require_available(clinic: Clinic | None, *, audience: Audience = "patient") -> Clinic:
+    """:func:`require_payments_available` for a clinic the caller has read (None: there is no such clinic)."""
     if clinic is None:
         raise NotFound("That clinic doesn't exist.")
     reason = unavailable_reason(clinic)
