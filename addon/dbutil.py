@@ -25,7 +25,6 @@ async def insert_ignoring_conflict(
     parameters: building an ORM INSERT with its values on every call cost more CPU than the database spent on it.
     """
     statement = _ignoring_conflict(session.get_bind().dialect.name, table_of(model), tuple(conflict_columns))
-    await flush_pending(session)
     return rows_changed(await session.execute(statement, values)) > 0
 
 
@@ -33,14 +32,6 @@ async def insert_ignoring_conflict(
 def _ignoring_conflict(dialect: str, table: Table, conflict_columns: tuple[str, ...]) -> Insert:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
-
-
-async def flush_pending(session: AsyncSession) -> None:
-    """Write the rows added or changed through the ORM so far, as the session does before an ORM statement
-    (autoflush) but not before a Core one: a Core statement then sees them, and runs after them, as it would as an
-    ORM statement (a row it refers to is there; the statements go in the same order)."""
-    if session.new or session.dirty or session.deleted:
-        await session.flush()
 
 
 def loaded(session: AsyncSession, model: type[DeclarativeBase], ident: object, changes: Mapping[str, Any]) -> None:
