@@ -28,10 +28,12 @@ deallocations* of tracked objects, old and frozen ones included, so while long-l
 are made (a closing socket's state, a request frozen in flight, a ping cycle ending) the young generation is never
 collected and grows without bound; when it finally is, the pause is as long as it grew (measured: 87 ms of CPU for
 a young collection at 6,500 sockets). :func:`collector_clock` therefore also collects the young generation every
-:data:`YOUNG_EVERY` seconds, so it holds at most what that time made.
+:data:`YOUNG_EVERY` seconds, so it holds at most what that time made. (0.25 s let a collection during a wave of
+launches at 10,000 sockets walk 30-40 ms of CPU's worth, inside the bursts that make a stall; 0.1 s caps it at a
+tenth of a second's survivors, and each object is still walked once, so the total is the same.)
 
 What that gives up: a reference cycle that becomes garbage after it survived one collection (it was alive for a
-young window, 0.25 s or more) is not freed until the next :func:`compact`. Sockets that close and the ping cycles
+young window) is not freed until the next :func:`compact`. Sockets that close and the ping cycles
 are freed by reference count, and what the old middle collections found (measured: none during a hold, about 60
 objects a second during a wave of launches) is what now waits; :func:`compact` (unfreeze, collect, freeze) is there
 for an operator or a quiet moment, and the bench reports what it frees.
@@ -52,7 +54,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
 
 log = logging.getLogger("callpay.loop")
@@ -61,7 +63,7 @@ log = logging.getLogger("callpay.loop")
 # their collections (which CPython still runs on its count) walk no more than a young one.
 THRESHOLDS = (5_000, 10, 1_000)
 TICK = 0.02
-YOUNG_EVERY = 0.25
+YOUNG_EVERY = 0.1
 STALL_WARNING = 0.1
 # The loop watch's helper thread: how late the loop's timer must be before it looks at what the loop is running,
 # how often it looks while the stall lasts, and how much of each stack it keeps.
@@ -143,10 +145,25 @@ def compact() -> int:
 
 
 async def collector_clock(*, every: float = YOUNG_EVERY) -> None:
-    """Collect the young generation on a clock as well as on CPython's count (see the module's note)."""
-    while True:
-        await asyncio.sleep(every)
+    """Collect the young generation on a clock as well as on CPython's count (see the module's note), until
+    cancelled. A timer callback, like the loop watch's: no task resumed per tick."""
+    loop = asyncio.get_running_loop()
+    handle: asyncio.TimerHandle | None = None
+
+    def collector_clock_tick() -> None:
+        nonlocal handle
         gc.collect(0)  # its survivors are frozen by the callback
+        handle = loop.call_later(every, collector_clock_tick)
+
+    handle = loop.call_later(every, collector_clock_tick)
+    try:
+        await loop.create_future()
+    finally:
+        handle.cancel()
+
+
+# A sampled stack: (code, line) per frame, innermost last.
+Stack = tuple[tuple[CodeType, int], ...]
 
 
 class LoopWatch:
@@ -176,7 +193,7 @@ class LoopWatch:
         self._handle: asyncio.TimerHandle | None = None
         # Written by the helper thread, read by the loop once the stall is over: stacks seen while late for `_due`.
         self._sampled_due = -1.0
-        self._samples: list[tuple[str, ...]] = []
+        self._samples: list[Stack] = []
 
     async def run(self) -> None:
         """Watch until cancelled."""
@@ -274,15 +291,15 @@ class LoopWatch:
         self.window_longest_busy = 0.0
 
 
-def _stack(frame: FrameType | None) -> tuple[str, ...]:
-    """A frame's stack, innermost last, as ``file:line function``, at most :data:`STACK_DEPTH` frames."""
-    lines: list[str] = []
-    while frame is not None and len(lines) < STACK_DEPTH:
-        code = frame.f_code
-        lines.append(f"{_short(code.co_filename)}:{frame.f_lineno} {code.co_name}")
+def _stack(frame: FrameType | None) -> Stack:
+    """A frame's stack, innermost last, at most :data:`STACK_DEPTH` frames: code objects and line numbers only (the
+    sampler runs during a stall, so it makes no strings; they are made once, if the stall is logged)."""
+    frames: list[tuple[CodeType, int]] = []
+    while frame is not None and len(frames) < STACK_DEPTH:
+        frames.append((frame.f_code, frame.f_lineno))
         frame = frame.f_back
-    lines.reverse()
-    return tuple(lines)
+    frames.reverse()
+    return tuple(frames)
 
 
 def _short(path: str) -> str:
@@ -292,7 +309,10 @@ def _short(path: str) -> str:
     return path.rsplit("/work/", 1)[-1]
 
 
-def _most_common(samples: list[tuple[str, ...]]) -> list[dict[str, Any]]:
-    """The distinct stacks a stall was seen running, most often seen first (at most three)."""
+def _most_common(samples: list[Stack]) -> list[dict[str, Any]]:
+    """The distinct stacks a stall was seen running, most often first (at most three), as ``file:line function``."""
     counts = Counter(samples)
-    return [{"seen": seen, "stack": list(stack)} for stack, seen in counts.most_common(3)]
+    return [
+        {"seen": seen, "stack": [f"{_short(code.co_filename)}:{line} {code.co_name}" for code, line in stack]}
+        for stack, seen in counts.most_common(3)
+    ]

@@ -263,7 +263,8 @@ def _keep_presence(app: web.Application, worker: str) -> Callable[[web.Applicati
 def _sweep_ended_sessions(
     app: web.Application, server: Any, open_sockets: dict[str, str]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Every ``session_sweep_seconds``, disconnect this worker's sockets whose session is no longer live.
+    """Every ``session_sweep_seconds``, disconnect this worker's sockets whose session is no longer live, and keep
+    the others' sessions from going idle while their sockets are open.
 
     Ending a session through Callpay disconnects its sockets at once; this catches what no request announces: the
     absolute and idle expiries, a revoke made in the database, and a socket that signed in just as its session was
@@ -275,6 +276,9 @@ def _sweep_ended_sessions(
             return 0
         async with app[DB_READ]() as db:
             live = await sessions.live_among(db, hashes)
+        if live:
+            async with app[DB].begin() as db:
+                await sessions.keep_alive(db, live)
         ended = 0
         for token_hash in hashes - live:
             ended += await disconnect_here(server, session_room(token_hash))

@@ -220,6 +220,31 @@ async def live_among(db: AsyncSession, token_hashes: Iterable[str], *, now: date
     return live
 
 
+# An open socket counts as activity (its window is open in a call), written at most this often per session.
+KEEP_ALIVE_EVERY = timedelta(minutes=10)
+
+
+async def keep_alive(db: AsyncSession, token_hashes: Iterable[str], *, now: datetime | None = None) -> None:
+    """Mark these sessions, whose sockets are open, as in use: a clinician or patient who sits in a long call
+    without pressing anything is not signed out by the idle timeout mid-call. A session already idle, revoked or
+    past its absolute expiry stays ended (that is checked in the same statement)."""
+    now = now or datetime.now(UTC)
+    wanted = sorted(set(token_hashes))
+    for start in range(0, len(wanted), LIVE_AMONG_CHUNK):
+        await db.execute(
+            update(SessionRow)
+            .where(
+                SessionRow.token_hash.in_(wanted[start : start + LIVE_AMONG_CHUNK]),
+                SessionRow.revoked_at.is_(None),
+                SessionRow.expires_at > now,
+                SessionRow.last_seen_at > now - IDLE_TIMEOUT,
+                SessionRow.last_seen_at < now - KEEP_ALIVE_EVERY,
+            )
+            .values(last_seen_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def _load(db: AsyncSession, token_hash: str, now: datetime) -> Principal | None:
     found = await _load_with_last_seen(db, token_hash, now)
     return found[0] if found is not None else None

@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from addon.auth.access import require_role
@@ -212,7 +212,7 @@ async def _intent_to_create(
     """The gateway's create_payment_intent arguments for this request, read while the transaction is open. The
     request is of the patient's own call (find_in_call), so the session names the call."""
     assert principal.call_id == pr.call_id and principal.call_external_id is not None
-    clinician = await db.scalar(select(User.external_id).where(User.id == pr.clinician_id))
+    clinician = await db.scalar(_CLINICIAN, {"user_id": pr.clinician_id})
     assert clinician is not None
     assert clinic.stripe_account_id is not None
     fee = clinic.application_fee_amount
@@ -268,16 +268,19 @@ async def _attach(
             "checkout_user_id": user_id,
         },
     )
-    pr, claimed = (
-        await db.execute(
-            select(PaymentRequest, exists().where(PayAllItem.claim == request_id))
-            .where(PaymentRequest.id == request_id)
-            .execution_options(populate_existing=True)
-        )
-    ).one()
+    pr, claimed = (await db.execute(_ATTACHED, {"request_id": request_id})).one()
     if moved.moved and claimed:
         raise _PaidWithOthers()
     return moved.moved or pr.stripe_payment_intent_id == intent.id, pr
+
+
+# A checkout's reads, built once.
+_CLINICIAN = select(User.external_id).where(User.id == bindparam("user_id"))
+_ATTACHED = (
+    select(PaymentRequest, exists().where(PayAllItem.claim == bindparam("request_id")))
+    .where(PaymentRequest.id == bindparam("request_id"))
+    .execution_options(populate_existing=True)
+)
 
 
 async def _discard(gateway: StripeGateway, account_id: str | None, intent: PaymentIntentInfo) -> None:

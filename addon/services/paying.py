@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Update, bindparam, update
+from sqlalchemy import ColumnElement, Update, bindparam, literal, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from addon.auth.access import require_role
@@ -155,7 +155,9 @@ def _paying_update(condition: ColumnElement[bool]) -> Update:
     )
 
 
-_MARK_PAYABLE = _paying_update(_REQUESTS.c.status.in_(sorted(s.value for s in PAYABLE)))
+_MARK_PAYABLE = _paying_update(
+    _REQUESTS.c.status.in_([literal(s, _REQUESTS.c.status.type) for s in sorted(s.value for s in PAYABLE)])
+)
 _CLEAR_MINE = _paying_update(_REQUESTS.c.paying_sub == bindparam("sub", type_=_REQUESTS.c.paying_sub.type))
 
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from addon.auth.access import require_role
@@ -214,12 +214,16 @@ async def apply_set(db: AsyncSession, paying: PayAll, intent: PaymentIntentInfo)
 async def _request_for_intent(db: AsyncSession, intent_id: object) -> PaymentRequest | None:
     if not isinstance(intent_id, str) or not intent_id:
         return None
-    found: PaymentRequest | None = await db.scalar(
-        select(PaymentRequest)
-        .where(PaymentRequest.stripe_payment_intent_id == intent_id)
-        .execution_options(populate_existing=True)
-    )
+    found: PaymentRequest | None = await db.scalar(_BY_INTENT, {"intent_id": intent_id})
     return found
+
+
+# Every payment's webhook reads its request so: built once.
+_BY_INTENT = (
+    select(PaymentRequest)
+    .where(PaymentRequest.stripe_payment_intent_id == bindparam("intent_id"))
+    .execution_options(populate_existing=True)
+)
 
 
 async def on_payment_intent(db: AsyncSession, event: WebhookEvent, context: EventContext) -> list[Outbound]:

@@ -14,18 +14,19 @@ from dataclasses import replace
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid, parseaddr
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from sqlalchemy import select, update
+from sqlalchemy import Update, bindparam, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from addon import audit, dates
 from addon.auth.launch import DEFAULT_PATIENT_NAME
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
-from addon.dbutil import insert_ignoring_conflict
+from addon.dbutil import flush_pending, insert_ignoring_conflict, loaded, table_of
 from addon.email_address import parse_email
 from addon.errors import Conflict, Forbidden, InvalidInput, NotFound
 from addon.lifecycle import MONEY_TAKEN, after_refund
@@ -327,11 +328,7 @@ async def record_patient_name(db: AsyncSession, pr: PaymentRequest, principal: P
         name = principal.user_name
     if not name or name == pr.patient_name:
         return
-    await db.execute(
-        update(PaymentRequest)
-        .where(PaymentRequest.id == pr.id, PaymentRequest.status.not_in(list(RECEIPTED)))
-        .values(patient_name=name)
-    )
+    await _set_unpaid(db, pr, {"patient_name": name})
 
 
 async def record_payer(db: AsyncSession, pr: PaymentRequest, principal: Principal) -> None:
@@ -340,10 +337,32 @@ async def record_payer(db: AsyncSession, pr: PaymentRequest, principal: Principa
     name = principal.user_name if principal.user_name != DEFAULT_PATIENT_NAME else None
     if (pr.paid_by_sub, pr.paid_by_name) == (principal.user_external_id, name):
         return
-    await db.execute(
-        update(PaymentRequest)
-        .where(PaymentRequest.id == pr.id, PaymentRequest.status.not_in(list(RECEIPTED)))
-        .values(paid_by_sub=principal.user_external_id, paid_by_name=name)
+    await _set_unpaid(db, pr, {"paid_by_sub": principal.user_external_id, "paid_by_name": name})
+
+
+async def _set_unpaid(db: AsyncSession, pr: PaymentRequest, values: dict[str, Any]) -> None:
+    """Who the receipt names, set while the request is unpaid (a checkout's every time): one UPDATE built once
+    for each set of columns; the session's copy of the request says it too, as the ORM's UPDATE made it."""
+    await flush_pending(db)
+    bound = {f"set_{key}": value for key, value in values.items()}
+    if await db.scalar(_unpaid_update(tuple(sorted(values))), {"request_id": pr.id, **bound}) is not None:
+        loaded(db, PaymentRequest, pr.id, values)
+
+
+_REQUESTS = table_of(PaymentRequest)
+
+
+@cache
+def _unpaid_update(keys: tuple[str, ...]) -> Update:
+    status = _REQUESTS.c.status
+    return (
+        update(_REQUESTS)
+        .where(
+            _REQUESTS.c.id == bindparam("request_id", type_=_REQUESTS.c.id.type),
+            status.not_in([literal(v, status.type) for v in sorted(s.value for s in RECEIPTED)]),
+        )
+        .values({key: bindparam(f"set_{key}", type_=_REQUESTS.c[key].type) for key in keys})
+        .returning(_REQUESTS.c.id)
     )
 
 

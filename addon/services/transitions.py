@@ -15,7 +15,7 @@ from functools import cache
 from types import EllipsisType
 from typing import Any
 
-from sqlalchemy import BindParameter, ClauseElement, ColumnElement, Table, Update, bindparam, update
+from sqlalchemy import BindParameter, ClauseElement, ColumnElement, Table, Update, bindparam, literal, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from addon import audit
@@ -101,7 +101,7 @@ async def transition(
             loaded(db, PaymentRequest, request_id, changes)
     if clinic_id is None:
         return NOT_MOVED
-    _record_history(db, request_id, clinic_id, trigger, target, changes)
+    await _record_history(db, request_id, clinic_id, trigger, target, changes)
     if target is None:
         # Nothing anyone in the call sees has changed.
         return Transition(moved=True)
@@ -111,7 +111,7 @@ async def transition(
     return Transition(moved=True, status=target, events=[event])
 
 
-def _record_history(
+async def _record_history(
     db: AsyncSession,
     request_id: str,
     clinic_id: int,
@@ -124,7 +124,7 @@ def _record_history(
     data: dict[str, Any] = {"status": target.value if target else None}
     if changes.get("failure_message"):
         data["failure_message"] = changes["failure_message"]
-    audit.record(
+    await audit.write(
         db,
         f"lifecycle.{trigger.name.lower()}",
         clinic_id=clinic_id,
@@ -175,7 +175,9 @@ def _move(sources: tuple[str, ...], keys: tuple[str, ...], intent: str) -> Updat
     }[intent]
     return (
         update(_REQUESTS)
-        .where(_THIS_REQUEST, _REQUESTS.c.status.in_(sources), *same_intent)
+        .where(
+            _THIS_REQUEST, _REQUESTS.c.status.in_([literal(v, _REQUESTS.c.status.type) for v in sources]), *same_intent
+        )
         .values(_setting(_REQUESTS, keys))
         .returning(_REQUESTS.c.clinic_id)
     )

@@ -7,11 +7,11 @@ import sys
 def main(path: str) -> None:
     with open(path) as lines:
         records = [json.loads(line) for line in lines]
-    tuned = next(i for i, r in enumerate(records) if r["by"] == "collector_clock")
+    tuned = next(i for i, r in enumerate(records) if r["by"].startswith("collector_clock"))
     records = records[tuned:]
     for generation in (0, 1, 2):
         for clock in (True, False):
-            chosen = [r for r in records if r["g"] == generation and (r["by"] == "collector_clock") == clock]
+            chosen = [r for r in records if r["g"] == generation and (r["by"].startswith("collector_clock")) == clock]
             if not chosen:
                 continue
             cpu = [r["cpu"] for r in chosen]

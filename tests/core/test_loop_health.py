@@ -115,7 +115,7 @@ kept = [Cycle() for _ in range(20_000)]  # like a ping cycle's objects: alive at
 garbage = Cycle()
 dead = weakref.ref(garbage)
 del garbage
-gc.collect(0)  # a young collection, as the clock runs four times a second
+gc.collect(0)  # a young collection, as the clock runs ten times a second
 assert dead() is None  # young cyclic garbage is still freed
 # Everything that survived is frozen by the callback: no generation holds anything for the next collection to walk.
 assert len(gc.get_objects(1)) == 0, len(gc.get_objects(1))

@@ -130,6 +130,28 @@ async def test_a_socket_whose_session_ended_by_itself_is_swept(sweeping: PayStac
     assert other_socket.client.connected
 
 
+async def test_an_open_socket_keeps_its_session_from_going_idle_mid_call(sweeping: PayStack) -> None:
+    """A clinician in a long call who presses nothing for two hours is still signed in: the open socket is activity.
+    (A session already idle, revoked or expired is swept as above.)"""
+    stack = sweeping
+    clinician = await stack.clinician()
+    socket = await stack.socket(clinician)
+    reasons = watch_disconnects(socket)
+    token_hash = sessions.hash_token(clinician["token"])
+    # The last request was almost two hours ago: a second more and the idle timeout would end the session.
+    almost_idle = datetime.now(UTC) - sessions.IDLE_TIMEOUT + timedelta(seconds=1)
+    async with stack.app[DB].begin() as db:
+        await db.execute(update(SessionRow).where(SessionRow.token_hash == token_hash).values(last_seen_at=almost_idle))
+    await asyncio.sleep(2.0)  # ten sweeps, past the moment it would have gone idle
+    assert socket.client.connected and not reasons
+    async with stack.app[DB_READ]() as db:
+        row = await db.get_one(SessionRow, token_hash)
+    assert row.last_seen_at > datetime.now(UTC) - timedelta(minutes=1)
+    # And the session still works for a request, not only for the socket.
+    status, _ = await stack.api("GET", "/api/v1/clinic/settings", clinician)
+    assert status != 401
+
+
 async def test_which_sessions_are_live_is_asked_in_chunks(stack: PayStack) -> None:
     """A worker holding more sockets than one query may bind parameters for still learns about each of them."""
     now = datetime.now(UTC)
