@@ -174,3 +174,15 @@ def test_any_text_is_read_or_refused_with_words(typed: str, currency: str, local
         assert refused.message and refused.field == "amount"
     else:
         assert 0 < minor <= MAX_MINOR
+
+
+def test_amounts_are_read_and_written_once_and_a_refusal_is_refused_every_time() -> None:
+    """Reading and formatting are remembered (request_payment's hot path); what is refused raises every time, in
+    the field and words asked for, and the same text read for another currency or locale is read afresh."""
+    assert parse_amount("1.234,50", "eur", locale="de-DE") == parse_amount("1.234,50", "eur", locale="de-DE") == 123450
+    for field in ("amount", "capture_amount", "amount"):
+        with pytest.raises(InvalidInput) as refused:
+            parse_amount("80.001", "aud", field=field)
+        assert refused.value.field == field
+    assert format_amount(8000, "aud") is format_amount(8000, "aud")
+    assert format_amount(8000, "aud", "de-DE") != format_amount(8000, "aud")
