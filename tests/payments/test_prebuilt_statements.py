@@ -1,7 +1,7 @@
 """The hot paths' Core statements (built once, executed with bound values) behave as the ORM statements they
 replaced: the session's copy of a request says what the row now holds after a transition, rows the ORM has pending
 are written first, and a conditional UPDATE that loses changes neither the row nor the copy. On SQLite and on
-PostgreSQL, as the rest of tests/payments."""
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -20,9 +20,14 @@ from tests.support.payflow import PayStack, build_stack
 from tests.support.statements import statements
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend_url(request: pytest.FixtureRequest, database_url: str) -> str:
+    return str(request.getfixturevalue("migrated_postgres_url")) if request.param == "postgresql" else database_url
+
+
 @pytest.fixture
-async def quiet(sandbox: Any, database_url: str, aiohttp_client: Any, http: Any) -> AsyncIterator[PayStack]:
-    built = await build_stack(sandbox, database_url, aiohttp_client, http, sandbox_delivers=False, background="off")
+async def quiet(sandbox: Any, backend_url: str, aiohttp_client: Any, http: Any) -> AsyncIterator[PayStack]:
+    built = await build_stack(sandbox, backend_url, aiohttp_client, http, sandbox_delivers=False, background="off")
     await built.connect_clinic()
     yield built
     for user in built.sockets:
