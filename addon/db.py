@@ -174,6 +174,13 @@ def one_read_engine(read: async_sessionmaker[AsyncSession]) -> AsyncEngine:
     return engine.execution_options(**{ONE_STATEMENT: True})
 
 
+@functools.lru_cache(maxsize=16)
+def one_read_session_factory(read: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    """Sessions like ``read``'s, on :func:`one_read_engine`: for a read whose statements need no snapshot in common
+    (a page's one read of its clinic), each statement reading the database as it stands when it runs."""
+    return async_sessionmaker(one_read_engine(read), expire_on_commit=False)
+
+
 def write_engine(write: async_sessionmaker[AsyncSession]) -> AsyncEngine:
     """The engine behind ``write`` (see session_factory), for a short Core transaction that needs no ORM session."""
     engine = write.kw["bind"]

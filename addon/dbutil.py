@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Insert, Table
+from sqlalchemy import Insert, Select, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
+
+_M = TypeVar("_M", bound=DeclarativeBase)
 
 
 async def insert_ignoring_conflict(
@@ -25,7 +27,6 @@ async def insert_ignoring_conflict(
     parameters: building an ORM INSERT with its values on every call cost more CPU than the database spent on it.
     """
     statement = _ignoring_conflict(session.get_bind().dialect.name, table_of(model), tuple(conflict_columns))
-    await flush_pending(session)
     return rows_changed(await session.execute(statement, values)) > 0
 
 
@@ -35,14 +36,6 @@ def _ignoring_conflict(dialect: str, table: Table, conflict_columns: tuple[str, 
     return insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
 
 
-async def flush_pending(session: AsyncSession) -> None:
-    """Write the rows added or changed through the ORM so far, as the session does before an ORM statement
-    (autoflush) but not before a Core one: a Core statement then sees them, and runs after them, as it would as an
-    ORM statement (a row it refers to is there; the statements go in the same order)."""
-    if session.new or session.dirty or session.deleted:
-        await session.flush()
-
-
 def loaded(session: AsyncSession, model: type[DeclarativeBase], ident: object, changes: Mapping[str, Any]) -> None:
     """After a Core UPDATE that changed a row, the session's copy of it (if it holds one) says what the row now
     holds, as the ORM's own UPDATE would have made it: code reading the object next sees the new values."""
@@ -50,6 +43,24 @@ def loaded(session: AsyncSession, model: type[DeclarativeBase], ident: object, c
     if found is not None:
         for key, value in changes.items():
             set_committed_value(found, key, value)
+
+
+async def get_by_id(session: AsyncSession, model: type[_M], ident: object) -> _M | None:
+    """``session.get(model, ident)`` for a model with a one-column primary key, with its SELECT built once per model
+    rather than on every call (which cost more CPU than SQLite spent running it): the object the session holds
+    already, or the row read fresh."""
+    found = session.sync_session.identity_map.get(identity_key(model, ident))
+    if found is not None:
+        assert isinstance(found, model)
+        return found
+    row: _M | None = (await session.execute(_by_id(model), {"ident": ident})).scalar_one_or_none()
+    return row
+
+
+@cache
+def _by_id(model: type[DeclarativeBase]) -> Select[Any]:
+    (key,) = table_of(model).primary_key.columns
+    return select(model).where(key == bindparam("ident"))
 
 
 def table_of(model: type[DeclarativeBase]) -> Table:

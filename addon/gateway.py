@@ -25,6 +25,22 @@ from addon.settings import Settings
 
 log = logging.getLogger("callpay.stripe")
 
+
+class RoutineStripeLines(logging.Filter):
+    """stripe-python logs two INFO lines for every call that went well ("Request to Stripe api", "Stripe API
+    response"): a payment's webhook and its checkout each wrote them as JSON log lines, a few per cent of their
+    CPU, saying nothing the request log and this module's own failure logs don't. Its retries and connection
+    errors (also INFO) still go through."""
+
+    ROUTINE = ("message='Request to Stripe api'", "message='Stripe API response'")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(self.ROUTINE))
+
+
+ROUTINE_FILTER = RoutineStripeLines()
+logging.getLogger("stripe").addFilter(ROUTINE_FILTER)
+
 # Pinned here, and sent on every request (the clients below carry it), so Stripe's object shapes can't change under
 # us when the SDK or the account's default moves; bump it deliberately, with the SDK (pinned to the version tested
 # against it in pyproject.toml).

@@ -3,7 +3,7 @@
     .venv/bin/python bench/run.py            # quick: 250 live calls (500 sockets); about 3-4 minutes
     .venv/bin/python bench/run.py --full     # 5,000 live calls (10,000 sockets), more rounds; 10-15 minutes
     .venv/bin/python bench/run.py --no-b2    # leave out the two-worker PostgreSQL + Redis row
-    .venv/bin/python bench/run.py --write    # also write bench/results.json, bench/chart.svg and the README table
+    .venv/bin/python bench/run.py --write    # also write results.json, chart.svg and the table in both READMEs
 
 It starts, each in its own process: the Stripe sandbox, Callpay in production's shape (one web worker, ``callpay
 serve`` with ``CALLPAY_BACKGROUND=off``, and one ``callpay worker`` for the background jobs: receipts, sweeps,
@@ -952,14 +952,15 @@ def write(rows: Sequence[Row], args: argparse.Namespace) -> None:
     results = {"at": stamp, "mode": mode, "load_average": load_average(), "rows": [r.__dict__ for r in rows]}
     (BENCH / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     (BENCH / "chart.svg").write_text(chart(rows, stamp))
-    readme = BENCH / "README.md"
-    text = readme.read_text()
-    start, end = "<!-- bench:table -->", "<!-- /bench:table -->"
-    if start in text and end in text:
-        block = f"{start}\n{mode} mode, {stamp}, load average at the end {load_average()}:\n\n{table(rows)}\n" \
-                f"![each figure against its target](chart.svg)\n{end}"  # fmt: skip
-        text = text.split(start)[0] + block + text.split(end, 1)[1]
-        readme.write_text(text)
+    # The same table in bench/README.md and in the project's README (its Benchmarks section), each with the chart.
+    for readme, chart_path in ((BENCH / "README.md", "chart.svg"), (ROOT / "README.md", "bench/chart.svg")):
+        text = readme.read_text()
+        start, end = "<!-- bench:table -->", "<!-- /bench:table -->"
+        if start in text and end in text:
+            block = f"{start}\n{mode} mode, {stamp}, load average at the end {load_average()}:\n\n{table(rows)}\n" \
+                    f"![each figure against its target]({chart_path})\n{end}"  # fmt: skip
+            text = text.split(start)[0] + block + text.split(end, 1)[1]
+            readme.write_text(text)
 
 
 def main() -> int:
@@ -981,7 +982,7 @@ def main() -> int:
     print(table(rows))
     if args.write:
         write(rows, args)
-        print("wrote bench/results.json, bench/chart.svg and the table in bench/README.md")
+        print("wrote bench/results.json, bench/chart.svg and the table in bench/README.md and README.md")
     return 0
 
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from addon import pages
 from addon.appkeys import DB_READ, SETTINGS
 from addon.auth.roles import Role
+from addon.db import one_read_session_factory
 from addon.http.surfaces import AGAIN_TITLE, NO_LAUNCH, open_surface, render_surface, where_from
 from addon.integrity import SCRIPTS
 from addon.services.patients import patient_view
@@ -24,7 +25,8 @@ async def patient_page(request: web.Request) -> web.Response:
     opened = await open_surface(request, {Role.PATIENT})
     if isinstance(opened, web.Response):
         return opened
-    async with request.app[DB_READ]() as db:
+    # One read (of the clinic): on SQLite it needs no transaction of its own.
+    async with one_read_session_factory(request.app[DB_READ])() as db:
         view = await patient_view(db, opened.principal)
     context = {"clinic_name": view.clinic_name, "timezone": view.timezone, "reopen": None}
     response = render_surface(request, "patient.html", opened, context)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import jwt
 from sqlalchemy import String, Table, bindparam, select
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
 from addon.auth.roles import Role
-from addon.dbutil import insert_ignoring_conflict
+from addon.dbutil import insert_ignoring_conflict, table_of
 from addon.email_address import parse_email
 from addon.errors import InvalidInput, Unauthenticated
 from addon.models import Call, Clinic, Organisation, UsedLaunch, User
@@ -183,7 +183,7 @@ async def consume(db: AsyncSession, claims: LaunchClaims) -> Launch:
     return Launch(claims=claims, user_id=user_id, organisation_id=org_id, clinic_id=clinic_id, call_id=call_id)
 
 
-_ORGS, _CLINICS, _CALLS, _USERS = (cast(Table, model.__table__) for model in (Organisation, Clinic, Call, User))
+_ORGS, _CLINICS, _CALLS, _USERS = (table_of(model) for model in (Organisation, Clinic, Call, User))
 # Core on the tables: the ORM has nothing to do for three ids.
 _KNOWN_IDS = (
     select(_ORGS.c.id, _CLINICS.c.id, _CALLS.c.id)
@@ -213,11 +213,20 @@ async def _known_ids(db: AsyncSession, claims: LaunchClaims) -> tuple[int | None
 async def _record(
     db: AsyncSession, model: type[Organisation | Clinic | Call], values: dict[str, object], keys: list[str]
 ) -> int:
-    """Record a row seen for the first time and return its id; another worker recording it at once is fine."""
-    await insert_ignoring_conflict(db, model, values, keys)
-    conditions = [getattr(model, key) == values[key] for key in keys]
-    found: int = (await db.execute(select(model.id).where(*conditions))).scalar_one()
+    """Record a row seen for the first time and return its id, in one statement; another worker recording it at
+    once is fine (the conflict rewrites a key with itself, so the row's id comes back either way)."""
+    statement = _recording(db.get_bind().dialect.name, table_of(model), tuple(keys))
+    found: int = (await db.execute(statement, values)).scalar_one()
     return found
+
+
+@functools.cache
+def _recording(dialect: str, table: Table, keys: tuple[str, ...]) -> ReturningInsert[Any]:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(keys), set_={keys[-1]: statement.excluded[keys[-1]]}
+    ).returning(table.c.id)
 
 
 async def _upsert_user(db: AsyncSession, claims: LaunchClaims) -> int:

@@ -11,14 +11,14 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from addon.auth.launch import Launch
 from addon.auth.roles import Role
 from addon.db import one_read_engine, write_engine
+from addon.dbutil import table_of
 from addon.errors import Unauthenticated
 from addon.models import Call, Clinic, Organisation, User
 from addon.models import Session as SessionRow
@@ -253,7 +253,7 @@ async def _load(db: AsyncSession, token_hash: str, now: datetime) -> Principal |
 # Core on the models' tables, not ORM attributes: the ORM builds no objects and sets up no ORM result for what is
 # read once and dropped. Built once, with the values bound per call: it runs for every request and socket action,
 # and building it cost more CPU than running it.
-_S, _U, _O, _C, _K = (model.__table__.c for model in (SessionRow, User, Organisation, Clinic, Call))
+_S, _U, _O, _C, _K = (table_of(model).c for model in (SessionRow, User, Organisation, Clinic, Call))
 _LIVE_SESSION = (
     select(
         _S.role,
@@ -283,7 +283,7 @@ _LIVE_SESSION = (
         _S.last_seen_at > bindparam("idle_since"),
     )
 )
-_SESSIONS = cast(Table, SessionRow.__table__)
+_SESSIONS = table_of(SessionRow)
 _TOUCH = (
     update(_SESSIONS)
     .where(_S.token_hash == bindparam("hash"), _S.last_seen_at < bindparam("touched_before"))

@@ -20,6 +20,7 @@ from addon import audit, dates, money
 from addon.auth.access import clinic_for_admin, require_role
 from addon.auth.roles import STAFF, Role
 from addon.auth.sessions import Principal
+from addon.dbutil import get_by_id
 from addon.errors import InvalidFields, InvalidInput, NotFound, PaymentsUnavailable
 from addon.models import Clinic, ClinicNotice, ClinicStripeAccount, Organisation, iso_utc
 from addon.outbound import Outbound, clinic_patients_room, clinic_staff_room
@@ -182,13 +183,15 @@ async def status_for(db: AsyncSession, principal: Principal) -> wire.ClinicStatu
     require_role(principal, STAFF, what="see the clinic's payment status")
     if principal.clinic_id is None:
         raise NotFound("Choose a clinic first.")
-    clinic = await db.get_one(Clinic, principal.clinic_id)
+    clinic = await get_by_id(db, Clinic, principal.clinic_id)
+    if clinic is None:
+        raise NotFound("That clinic doesn't exist.")
     return clinic_status(clinic)
 
 
 async def patient_status_for(db: AsyncSession, principal: Principal) -> wire.PaymentsAvailable | None:
     """What a patient in one of the clinic's calls may know: can they pay by card now? None outside a clinic."""
-    clinic = await db.get(Clinic, principal.clinic_id) if principal.clinic_id is not None else None
+    clinic = await get_by_id(db, Clinic, principal.clinic_id) if principal.clinic_id is not None else None
     return patient_status(clinic) if clinic is not None else None
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from addon.auth.sessions import Principal
+from addon.dbutil import get_by_id
 from addon.errors import NotFound
 from addon.models import Clinic
 from addon.services.receipts import name_on_receipt
@@ -20,7 +21,7 @@ class PatientView:
 
 
 async def patient_view(db: AsyncSession, principal: Principal) -> PatientView:
-    clinic = await db.get(Clinic, principal.clinic_id) if principal.clinic_id is not None else None
+    clinic = await get_by_id(db, Clinic, principal.clinic_id) if principal.clinic_id is not None else None
     if clinic is None:
         raise NotFound("This call's clinic doesn't exist.")
     # The name on the receipt is the one the patient will see on their statement and claim with.

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from addon.auth.access import require_role
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
-from addon.dbutil import flush_pending, loaded, table_of
+from addon.dbutil import loaded, table_of
 from addon.gateway import PaymentIntentInfo
 from addon.models import PaymentRequest, utcnow
 from addon.outbound import Outbound
@@ -132,7 +132,6 @@ async def _mark(db: AsyncSession, pr: PaymentRequest, sub: str, name: str | None
 async def _set(db: AsyncSession, pr: PaymentRequest, values: dict[str, Any], statement: Update, **more: Any) -> bool:
     """One conditional UPDATE: a report that arrives after the payment (or the cancel) finds nothing to change."""
     changes = {**values, "updated_at": utcnow()}
-    await flush_pending(db)
     bound = {f"set_{key}": value for key, value in changes.items()}
     result = await db.execute(statement, {"request_id": pr.id, **bound, **more})
     if result.scalar_one_or_none() is None:

@@ -113,6 +113,13 @@ def _views_query() -> Any:
     )
 
 
+_FOR_CALL = (
+    _views_query()
+    .where(PaymentRequest.call_id == bindparam("call_id"))
+    .order_by(PaymentRequest.created_at, PaymentRequest.id)
+)
+
+
 def _view(row: Sequence[Any]) -> RequestView:
     pr, call, clinic, clinician, name = row
     return RequestView(pr, call, clinic, clinician, name)
@@ -124,11 +131,9 @@ async def load_view(db: AsyncSession, request_id: str) -> RequestView | None:
 
 
 async def list_for_call(db: AsyncSession, call_id: int) -> list[wire.PaymentRequest]:
-    """The call's requests, oldest first: the ``payment_requests`` snapshot."""
-    query = (
-        _views_query().where(PaymentRequest.call_id == call_id).order_by(PaymentRequest.created_at, PaymentRequest.id)
-    )
-    return [payment_request_json(_view(row)) for row in (await db.execute(query)).all()]
+    """The call's requests, oldest first: the ``payment_requests`` snapshot (read on every socket's connect, so its
+    statement is built once)."""
+    return [payment_request_json(_view(row)) for row in (await db.execute(_FOR_CALL, {"call_id": call_id})).all()]
 
 
 async def changed_event(db: AsyncSession, request_id: str) -> tuple[wire.PaymentRequest, Outbound]:

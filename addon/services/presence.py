@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
+from addon.dbutil import table_of
 from addon.models import Session, SocketPresence, User, utcnow
 from addon.wire.common import Person
 
@@ -36,7 +36,7 @@ def counts(principal: Principal) -> bool:
 
 # Core on the tables, built once: a connect and a disconnect each run these, and building a statement (or an ORM
 # unit of work for one row) cost more CPU than SQLite spent running it.
-_PRESENCE, _SESSIONS, _USERS = (cast(Table, model.__table__) for model in (SocketPresence, Session, User))
+_PRESENCE, _SESSIONS, _USERS = (table_of(model) for model in (SocketPresence, Session, User))
 _JOIN = insert(_PRESENCE)
 _LEAVE = (
     delete(_PRESENCE)

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from addon import audit, dates, money
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
-from addon.dbutil import insert_ignoring_conflict, rows_changed
+from addon.dbutil import get_by_id, insert_ignoring_conflict, rows_changed
 from addon.errors import Conflict, Forbidden, InvalidInput, NotFound, PaymentProviderError
 from addon.gateway import AccessRevoked, RefundInfo, RefundRefused, StripeFailure, StripeGateway, WebhookEvent
 from addon.lifecycle import MONEY_TAKEN, refund_trigger
@@ -169,7 +169,7 @@ def may_refund(principal: Principal, pr: PaymentRequest, clinic: Clinic, *, now:
 async def clinician_panel(db: AsyncSession, principal: Principal) -> dict[str, Any]:
     """Everything the clinician's panel renders with, from one read of the clinic (the session's identity map
     holds an object only while someone does, so each part asking for it would read it again)."""
-    clinic = await db.get(Clinic, principal.clinic_id) if principal.clinic_id is not None else None
+    clinic = await get_by_id(db, Clinic, principal.clinic_id) if principal.clinic_id is not None else None
     context = await payment_requests.panel_context(db, principal, clinic)
     context["refunds"] = panel_refunds(clinic, principal)
     context["timezone"] = clinic.timezone if clinic is not None else dates.DEFAULT_TIMEZONE

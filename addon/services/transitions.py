@@ -19,7 +19,7 @@ from sqlalchemy import BindParameter, ClauseElement, ColumnElement, Table, Updat
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from addon import audit
-from addon.dbutil import flush_pending, loaded, table_of
+from addon.dbutil import loaded, table_of
 from addon.lifecycle import Status, Trigger
 from addon.models import Clinic, PaymentRequest, utcnow
 from addon.outbound import Outbound, call_staff_room
@@ -89,7 +89,6 @@ async def transition(
     else:
         # The usual case, every payment's and checkout's: a Core UPDATE built once per trigger, intent condition
         # and set of columns.
-        await flush_pending(db)
         bound = {f"set_{key}": value for key, value in changes.items()}
         if isinstance(intent, str):
             rule, bound["intent_id"] = "this", intent
@@ -137,7 +136,6 @@ async def _record_history(
 async def _money_taken(db: AsyncSession, request_id: str, clinic_id: int, now: Any) -> list[Outbound]:
     """The once-only work of a payment. Only the caller whose conditional UPDATE moved the row gets here."""
     # Per-clinic, gap-free: the increment and the read are one statement, so two payments never share a number.
-    await flush_pending(db)
     counter = (await db.execute(_NEXT_RECEIPT, {"clinic_id": clinic_id})).scalar_one()
     numbered = {"receipt_number": receipt_number(counter), "received_announced_at": now}
     await db.execute(_NUMBERED, {"request_id": request_id, **{f"set_{k}": v for k, v in numbered.items()}})

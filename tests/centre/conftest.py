@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from addon import db as dbmod
 from addon.models import Call, Clinic, Organisation, PaymentRequest, User
 from tests.conftest import PLATFORM, bearer, open_session
-from tests.support.payflow import PayStack, SocketUser, build_stack, connected, stack  # noqa: F401
+from tests.support.payflow import PayStack, SocketUser, build_stack, connected, postgres_stack, stack  # noqa: F401
 
 BASE = datetime(2026, 11, 10, 0, 0, tzinfo=UTC)  # 11:00 on 10 November in Sydney
 
@@ -152,18 +152,6 @@ async def get_list(client: TestClient[Any, Any], who: str, query: str = "") -> t
 
 # --- The payment flow, for refunds --------------------------------------------------------------------------
 
-
-
-@pytest.fixture
-async def postgres_stack(
-    sandbox: Any, migrated_postgres_url: str, aiohttp_client: Any, http: Any
-) -> AsyncIterator[PayStack]:
-    """The payment stack on PostgreSQL, clinic-1 connected: where two transactions really run side by side."""
-    built = await build_stack(sandbox, migrated_postgres_url, aiohttp_client, http)
-    await built.connect_clinic()
-    yield built
-    for user in built.sockets:
-        await user.close()
 
 
 @dataclass

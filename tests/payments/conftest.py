@@ -1,3 +1,3 @@
 """Payment flow fixtures: see tests.support.payflow."""
 
-from tests.support.payflow import connected, stack  # noqa: F401
+from tests.support.payflow import connected, postgres_stack, stack  # noqa: F401

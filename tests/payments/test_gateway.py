@@ -5,6 +5,7 @@ A small recording proxy sits between the gateway and the sandbox, so what is ass
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -100,3 +101,25 @@ async def test_failures_are_types_and_the_services_word_them(recorded: tuple[Str
     assert missing.value.code == "resource_missing"
     worded = for_people(missing.value)
     assert (worded.status == 502 and "pi_missing" not in worded.message) or worded.code == "resource_missing"
+
+
+async def test_a_call_that_went_well_logs_no_routine_sdk_lines_but_a_retry_still_shows(
+    recorded: tuple[StripeGateway, Recorder, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    gateway, _recorder, account = recorded
+    with caplog.at_level(logging.INFO, logger="stripe"):
+        intent = await gateway.create_payment_intent(
+            account_id=account,
+            amount=8000,
+            currency="aud",
+            description="Consultation",
+            receipt_email=None,
+            metadata={"payment_request": "pr_2"},
+            idempotency_scope="test:pr_2",
+        )
+        await gateway.retrieve_payment_intent(account_id=account, intent_id=intent.id)
+    assert [r.getMessage() for r in caplog.records if r.name == "stripe"] == []
+    # What the SDK says when it retries is not routine: it still reaches the log.
+    said = "Initiating retry 1 for request get /v1/x"
+    retry = logging.LogRecord("stripe", logging.INFO, __file__, 1, said, None, None)
+    assert logging.getLogger("stripe").filter(retry)

@@ -4,36 +4,17 @@ they interleave, at most one PaymentIntent can take the request's money, so the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import Any
 
-import aiohttp
-import pytest
 from sqlalchemy import select
 
 from addon.appkeys import DB
 from addon.models import PayAll, PayAllItem, PaymentRequest
-from sandbox.stripe import RunningSandbox
 from tests.payments.test_pay_all import intent_of, pay_all
-from tests.support.payflow import PayStack, build_stack
+from tests.support.payflow import PayStack
 
 ROUNDS = 12
 # An intent in any of these can still take money.
 LIVE = {"requires_payment_method", "requires_confirmation", "requires_action", "processing", "succeeded"}
-
-
-@pytest.fixture
-async def pg_stack(
-    sandbox: RunningSandbox,
-    migrated_postgres_url: str,
-    aiohttp_client: Callable[..., Any],
-    http: aiohttp.ClientSession,
-) -> AsyncIterator[PayStack]:
-    built = await build_stack(sandbox, migrated_postgres_url, aiohttp_client, http)
-    await built.connect_clinic()
-    yield built
-    for user in built.sockets:
-        await user.close()
 
 
 async def live_intents_for(stack: PayStack, request_id: str) -> list[str]:
@@ -54,8 +35,8 @@ async def live_intents_for(stack: PayStack, request_id: str) -> list[str]:
     return live
 
 
-async def test_pay_now_and_pay_all_at_once_leave_one_way_to_pay(pg_stack: PayStack) -> None:
-    stack = pg_stack
+async def test_pay_now_and_pay_all_at_once_leave_one_way_to_pay(postgres_stack: PayStack) -> None:
+    stack = postgres_stack
     doctor = await stack.socket(await stack.clinician())
     patient = await stack.patient(name="Sam Patient")
     await stack.socket(patient)
@@ -76,8 +57,8 @@ async def test_pay_now_and_pay_all_at_once_leave_one_way_to_pay(pg_stack: PaySta
     assert any(409 in outcome for outcome in outcomes), outcomes
 
 
-async def test_whichever_way_wins_the_patient_pays_once(pg_stack: PayStack) -> None:
-    stack = pg_stack
+async def test_whichever_way_wins_the_patient_pays_once(postgres_stack: PayStack) -> None:
+    stack = postgres_stack
     doctor = await stack.socket(await stack.clinician())
     patient = await stack.patient(name="Sam Patient")
     await stack.socket(patient)

@@ -14,7 +14,7 @@ from addon.background import sweep_plans_once
 from addon.clock import ManualClock
 from addon.services import plans
 from tests.saved_cards.conftest import save_card, turn_on
-from tests.support.payflow import PayStack, SocketUser, connected, stack  # noqa: F401
+from tests.support.payflow import PayStack, SocketUser, connected, postgres_stack, stack  # noqa: F401
 
 PATIENT = {"name": "Pat Lee", "extra": {"email": "pat@example.com"}}
 WEEK = timedelta(days=7)

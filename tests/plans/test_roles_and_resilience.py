@@ -7,10 +7,9 @@ import asyncio
 import csv
 import io
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 import pytest
 from sqlalchemy import func, select
 
@@ -19,10 +18,9 @@ from addon.appkeys import CLOCK, DB
 from addon.background import sweep_plans_once
 from addon.clock import ManualClock
 from addon.models import Instalment, OffSessionCharge, PaymentRequest
-from sandbox.stripe import RunningSandbox
 from tests.plans.conftest import WEEK, offer, patient_with_card, requested
 from tests.saved_cards.conftest import turn_on
-from tests.support.payflow import PayStack, build_stack
+from tests.support.payflow import PayStack
 
 
 async def test_who_may_offer_and_cancel(clinic: PayStack) -> None:
@@ -113,18 +111,9 @@ async def test_each_instalment_is_its_own_line_in_the_export(clinic: PayStack, c
 
 
 @pytest.fixture
-async def pg_clinic(
-    sandbox: RunningSandbox,
-    migrated_postgres_url: str,
-    aiohttp_client: Callable[..., Any],
-    http: aiohttp.ClientSession,
-) -> AsyncIterator[PayStack]:
-    built = await build_stack(sandbox, migrated_postgres_url, aiohttp_client, http)
-    await built.connect_clinic()
-    await turn_on(built, plan_min_amount="200.00")
-    yield built
-    for user in built.sockets:
-        await user.close()
+async def pg_clinic(postgres_stack: PayStack) -> PayStack:
+    await turn_on(postgres_stack, plan_min_amount="200.00")
+    return postgres_stack
 
 
 async def test_several_workers_at_once_on_postgres_charge_each_instalment_once(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.payflow import PayStack, connected, stack  # noqa: F401
+from tests.support.payflow import PayStack, connected, postgres_stack, stack  # noqa: F401
 
 POLICY = (
     "If you miss an appointment without 24 hours' notice, we may charge a no-show fee of A$50.00 to this card. "

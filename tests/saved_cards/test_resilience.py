@@ -4,11 +4,9 @@ same charge), two admins at once on PostgreSQL (one charge), and a card removed 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
-import aiohttp
 import pytest
 from sqlalchemy import func, select
 
@@ -16,9 +14,8 @@ from addon.appkeys import DB, GATEWAY
 from addon.clock import ManualClock
 from addon.models import OffSessionCharge, PaymentRequest, SavedCard
 from addon.services import saved_cards
-from sandbox.stripe import RunningSandbox
 from tests.saved_cards.conftest import save_card, turn_on
-from tests.support.payflow import PayStack, build_stack, receipts_queued
+from tests.support.payflow import PayStack, receipts_queued
 
 
 async def fault(stack: PayStack, **body: Any) -> None:
@@ -86,18 +83,9 @@ async def test_a_card_removed_in_the_stripe_dashboard_is_removed_here(clinic: Pa
 
 
 @pytest.fixture
-async def pg_clinic(
-    sandbox: RunningSandbox,
-    migrated_postgres_url: str,
-    aiohttp_client: Callable[..., Any],
-    http: aiohttp.ClientSession,
-) -> AsyncIterator[PayStack]:
-    built = await build_stack(sandbox, migrated_postgres_url, aiohttp_client, http)
-    await built.connect_clinic()
-    await turn_on(built)
-    yield built
-    for user in built.sockets:
-        await user.close()
+async def pg_clinic(postgres_stack: PayStack) -> PayStack:
+    await turn_on(postgres_stack)
+    return postgres_stack
 
 
 async def test_admins_charging_at_once_on_postgres_charge_once(pg_clinic: PayStack) -> None:

@@ -368,6 +368,21 @@ async def connected(stack: PayStack) -> PayStack:
     return stack
 
 
+@pytest.fixture
+async def postgres_stack(
+    sandbox: RunningSandbox,
+    migrated_postgres_url: str,
+    aiohttp_client: Callable[..., Any],
+    http: aiohttp.ClientSession,
+) -> AsyncIterator[PayStack]:
+    """The payment stack on PostgreSQL, clinic-1 connected: where two transactions really run side by side."""
+    built = await build_stack(sandbox, migrated_postgres_url, aiohttp_client, http)
+    await built.connect_clinic()
+    yield built
+    for user in built.sockets:
+        await user.close()
+
+
 # --- What a payment left behind ----------------------------------------------------------------------------
 
 
