@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Insert, Select, Table, bindparam, select
+from sqlalchemy import BindParameter, Insert, Select, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,14 +26,15 @@ async def insert_ignoring_conflict(
     statement is a Core INSERT on the model's table, built once per table and conflict target, with the row as its
     parameters: building an ORM INSERT with its values on every call cost more CPU than the database spent on it.
     """
-    statement = _ignoring_conflict(session.get_bind().dialect.name, table_of(model), tuple(conflict_columns))
+    statement = _insert(session.get_bind().dialect.name, table_of(model), tuple(conflict_columns))
     return rows_changed(await session.execute(statement, values)) > 0
 
 
 @cache
-def _ignoring_conflict(dialect: str, table: Table, conflict_columns: tuple[str, ...]) -> Insert:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+def _insert(dialect: str, table: Table, conflict_columns: tuple[str, ...]) -> Insert:
+    """One table's INSERT for one database, … ON CONFLICT DO NOTHING on ``conflict_columns`` when there are any."""
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return statement.on_conflict_do_nothing(index_elements=list(conflict_columns)) if conflict_columns else statement
 
 
 def loaded(session: AsyncSession, model: type[DeclarativeBase], ident: object, changes: Mapping[str, Any]) -> None:
@@ -63,6 +64,17 @@ def _by_id(model: type[DeclarativeBase]) -> Select[Any]:
     return select(model).where(key == bindparam("ident"))
 
 
+def set_params(table: Table, keys: Iterable[str]) -> dict[str, BindParameter[Any]]:
+    """The SET clause of an UPDATE built once: each column bound as ``set_<column>``, typed as the column is (fill
+    them with :func:`set_values`)."""
+    return {key: bindparam(f"set_{key}", type_=table.c[key].type) for key in keys}
+
+
+def set_values(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters for :func:`set_params`' clause: ``{"status": "paid"}`` binds ``set_status``."""
+    return {f"set_{key}": value for key, value in changes.items()}
+
+
 def table_of(model: type[DeclarativeBase]) -> Table:
     """A model's table, for Core statements on a hot path built once at import (models.py stays the schema's one
     description)."""
@@ -79,18 +91,12 @@ class PreparedInsert:
     a column left out gets the column's default, as the ORM would give it."""
 
     def __init__(self, model: type[DeclarativeBase], conflict_columns: list[str] | None = None) -> None:
-        table = model.__table__
-        assert isinstance(table, Table)
-        self._statements: dict[str, Insert] = {}
-        for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite)):
-            statement = dialect.insert(table)
-            if conflict_columns:
-                statement = statement.on_conflict_do_nothing(index_elements=conflict_columns)
-            self._statements[name] = statement
+        self._table = table_of(model)
+        self._conflict_columns = tuple(conflict_columns or ())
 
     async def __call__(self, session: AsyncSession, values: dict[str, Any]) -> bool:
         """True when the row went in (False only when it conflicted, and was left out)."""
-        statement = self._statements[session.get_bind().dialect.name]
+        statement = _insert(session.get_bind().dialect.name, self._table, self._conflict_columns)
         return rows_changed(await session.execute(statement, values)) > 0
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from addon.auth.access import require_role
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
-from addon.dbutil import loaded, table_of
+from addon.dbutil import loaded, set_params, set_values, table_of
 from addon.gateway import PaymentIntentInfo
 from addon.models import PaymentRequest, utcnow
 from addon.outbound import Outbound
@@ -132,8 +132,7 @@ async def _mark(db: AsyncSession, pr: PaymentRequest, sub: str, name: str | None
 async def _set(db: AsyncSession, pr: PaymentRequest, values: dict[str, Any], statement: Update, **more: Any) -> bool:
     """One conditional UPDATE: a report that arrives after the payment (or the cancel) finds nothing to change."""
     changes = {**values, "updated_at": utcnow()}
-    bound = {f"set_{key}": value for key, value in changes.items()}
-    result = await db.execute(statement, {"request_id": pr.id, **bound, **more})
+    result = await db.execute(statement, {"request_id": pr.id, **set_values(changes), **more})
     if result.scalar_one_or_none() is None:
         return False
     loaded(db, PaymentRequest, pr.id, changes)
@@ -145,11 +144,10 @@ _REQUESTS = table_of(PaymentRequest)
 
 
 def _paying_update(condition: ColumnElement[bool]) -> Update:
-    setting = {key: bindparam(f"set_{key}", type_=_REQUESTS.c[key].type) for key in (*CLEARED, "updated_at")}
     return (
         update(_REQUESTS)
         .where(_REQUESTS.c.id == bindparam("request_id", type_=_REQUESTS.c.id.type), condition)
-        .values(setting)
+        .values(set_params(_REQUESTS, (*CLEARED, "updated_at")))
         .returning(_REQUESTS.c.id)
     )
 

@@ -26,7 +26,7 @@ from addon import audit, dates
 from addon.auth.launch import DEFAULT_PATIENT_NAME
 from addon.auth.roles import Role
 from addon.auth.sessions import Principal
-from addon.dbutil import insert_ignoring_conflict, loaded, table_of
+from addon.dbutil import insert_ignoring_conflict, loaded, set_params, set_values, table_of
 from addon.email_address import parse_email
 from addon.errors import Conflict, Forbidden, InvalidInput, NotFound
 from addon.lifecycle import MONEY_TAKEN, after_refund
@@ -343,8 +343,7 @@ async def record_payer(db: AsyncSession, pr: PaymentRequest, principal: Principa
 async def _set_unpaid(db: AsyncSession, pr: PaymentRequest, values: dict[str, Any]) -> None:
     """Who the receipt names, set while the request is unpaid (a checkout's every time): one UPDATE built once
     for each set of columns; the session's copy of the request says it too, as the ORM's UPDATE made it."""
-    bound = {f"set_{key}": value for key, value in values.items()}
-    if await db.scalar(_unpaid_update(tuple(sorted(values))), {"request_id": pr.id, **bound}) is not None:
+    if await db.scalar(_unpaid_update(tuple(sorted(values))), {"request_id": pr.id, **set_values(values)}) is not None:
         loaded(db, PaymentRequest, pr.id, values)
 
 
@@ -360,7 +359,7 @@ def _unpaid_update(keys: tuple[str, ...]) -> Update:
             _REQUESTS.c.id == bindparam("request_id", type_=_REQUESTS.c.id.type),
             status.not_in([literal(v, status.type) for v in sorted(s.value for s in RECEIPTED)]),
         )
-        .values({key: bindparam(f"set_{key}", type_=_REQUESTS.c[key].type) for key in keys})
+        .values(set_params(_REQUESTS, keys))
         .returning(_REQUESTS.c.id)
     )
 

@@ -15,11 +15,11 @@ from functools import cache
 from types import EllipsisType
 from typing import Any
 
-from sqlalchemy import BindParameter, ClauseElement, ColumnElement, Table, Update, bindparam, literal, update
+from sqlalchemy import ClauseElement, ColumnElement, Update, bindparam, literal, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from addon import audit
-from addon.dbutil import loaded, table_of
+from addon.dbutil import loaded, set_params, set_values, table_of
 from addon.lifecycle import Status, Trigger
 from addon.models import Clinic, PaymentRequest, utcnow
 from addon.outbound import Outbound, call_staff_room
@@ -89,7 +89,7 @@ async def transition(
     else:
         # The usual case, every payment's and checkout's: a Core UPDATE built once per trigger, intent condition
         # and set of columns.
-        bound = {f"set_{key}": value for key, value in changes.items()}
+        bound = set_values(changes)
         if isinstance(intent, str):
             rule, bound["intent_id"] = "this", intent
         else:
@@ -138,7 +138,7 @@ async def _money_taken(db: AsyncSession, request_id: str, clinic_id: int, now: A
     # Per-clinic, gap-free: the increment and the read are one statement, so two payments never share a number.
     counter = (await db.execute(_NEXT_RECEIPT, {"clinic_id": clinic_id})).scalar_one()
     numbered = {"receipt_number": receipt_number(counter), "received_announced_at": now}
-    await db.execute(_NUMBERED, {"request_id": request_id, **{f"set_{k}": v for k, v in numbered.items()}})
+    await db.execute(_NUMBERED, {"request_id": request_id, **set_values(numbered)})
     loaded(db, PaymentRequest, request_id, numbered)
     loaded(db, Clinic, clinic_id, {"receipt_counter": counter})
     # One read: the request as it now stands (receipt number included) is what the receipt and the events need.
@@ -154,10 +154,6 @@ async def _money_taken(db: AsyncSession, request_id: str, clinic_id: int, now: A
 _REQUESTS = table_of(PaymentRequest)
 _CLINICS = table_of(Clinic)
 _THIS_REQUEST = _REQUESTS.c.id == bindparam("request_id", type_=_REQUESTS.c.id.type)
-
-
-def _setting(table: Table, keys: Iterable[str]) -> dict[str, BindParameter[Any]]:
-    return {key: bindparam(f"set_{key}", type_=table.c[key].type) for key in keys}
 
 
 @cache
@@ -176,7 +172,7 @@ def _move(sources: tuple[str, ...], keys: tuple[str, ...], intent: str) -> Updat
         .where(
             _THIS_REQUEST, _REQUESTS.c.status.in_([literal(v, _REQUESTS.c.status.type) for v in sources]), *same_intent
         )
-        .values(_setting(_REQUESTS, keys))
+        .values(set_params(_REQUESTS, keys))
         .returning(_REQUESTS.c.clinic_id)
     )
 
@@ -188,5 +184,5 @@ _NEXT_RECEIPT = (
     .returning(_CLINICS.c.receipt_counter)
 )
 _NUMBERED = (
-    update(_REQUESTS).where(_THIS_REQUEST).values(_setting(_REQUESTS, ("receipt_number", "received_announced_at")))
+    update(_REQUESTS).where(_THIS_REQUEST).values(set_params(_REQUESTS, ("receipt_number", "received_announced_at")))
 )
